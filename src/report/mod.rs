@@ -1,0 +1,119 @@
+//! The run report: the data of contract.md's JSON (`schema_version` 1) and
+//! its renderings (terminal table, JSON, CSV, HTML) and e-mail.
+
+use crate::model::{Action, Cause, Finding, FindingKind};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Manual,
+    Schedule,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Report,
+    Apply,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Completed,
+    Aborted,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SourceSummary {
+    pub users: u64,
+    pub complete: bool,
+    /// Only for Azure: whether this run used a delta query.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delta: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SourcesSummary {
+    pub azure: SourceSummary,
+    pub ifs: SourceSummary,
+    pub flow: SourceSummary,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Summary {
+    pub people: u64,
+    pub ok: u64,
+    pub findings: u64,
+    pub by_kind: BTreeMap<FindingKind, u64>,
+    pub by_cause: BTreeMap<Cause, u64>,
+    pub new: u64,
+    pub persisting: u64,
+    pub resolved_since_last_run: u64,
+}
+
+/// Everything one run produced; serialises to exactly the contract's JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub run_id: i64,
+    pub trigger: Trigger,
+    pub mode: Mode,
+    pub status: RunStatus,
+    pub abort_reason: Option<String>,
+    #[serde(with = "crate::report::timestamp")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "crate::report::timestamp_opt")]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub sources: SourcesSummary,
+    pub summary: Summary,
+    pub advice: Vec<String>,
+    pub findings: Vec<Finding>,
+    pub actions: Vec<Action>,
+}
+
+/// RFC 3339 with whole seconds and `Z`, as in the contract.
+pub mod timestamp {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Like [`timestamp`], for an optional time (`null` when absent).
+pub mod timestamp_opt {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| {
+            DateTime::parse_from_rfc3339(&s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,1 @@
+//! Simulated Azure login + Graph, IFS IAM + OData, and the Flow endpoint (to be written)

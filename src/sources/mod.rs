@@ -1,0 +1,140 @@
+//! The three systems idrecon reads (and Flow, which it may write), behind
+//! small traits so the run, the tests, the demo and the benchmarks share the
+//! same core. Implementations: `graph` (Azure AD), `ifs`, `flow` (HTTP
+//! endpoint and CSV export).
+
+use crate::model::{AadUser, FlowUser, IfsUser};
+use async_trait::async_trait;
+use std::fmt;
+
+/// Which external system an error or a count belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum System {
+    Azure,
+    Ifs,
+    Flow,
+}
+
+impl System {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            System::Azure => "azure",
+            System::Ifs => "ifs",
+            System::Flow => "flow",
+        }
+    }
+}
+
+impl fmt::Display for System {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            System::Azure => "Azure AD",
+            System::Ifs => "IFS",
+            System::Flow => "Flow",
+        })
+    }
+}
+
+/// A source could not deliver a complete snapshot. Never carries a secret or
+/// a token: `path` is the URL path only (no query with tokens, no host creds).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{system}: {message}{}{}{}", .path.as_ref().map(|p| format!(" (path {p})")).unwrap_or_default(), .status.map(|s| format!(" [HTTP {s}]")).unwrap_or_default(), .code.as_ref().map(|c| format!(" [code {c}]")).unwrap_or_default())]
+pub struct SourceError {
+    pub system: System,
+    pub kind: SourceErrorKind,
+    /// URL path of the failing request (no query string, no secrets).
+    pub path: Option<String>,
+    pub status: Option<u16>,
+    /// The service's own error code (`TooManyRequests`, `syncStateNotFound`, …).
+    pub code: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceErrorKind {
+    /// Could not obtain a token, or the credentials were refused.
+    Auth,
+    /// Transport failure: connect, timeout, dropped connection.
+    Transport,
+    /// Non-success HTTP status after retries.
+    Http,
+    /// Body could not be parsed or lacked required fields.
+    InvalidPayload,
+    /// Throttled and the retry budget was exhausted.
+    Throttled,
+    /// The stored delta link expired: a full listing is needed.
+    DeltaExpired,
+    /// A file (CSV export) could not be read or has a bad row.
+    File,
+    /// The configuration does not allow this operation.
+    Config,
+}
+
+impl SourceError {
+    pub fn new(system: System, kind: SourceErrorKind, message: impl Into<String>) -> Self {
+        SourceError {
+            system,
+            kind,
+            path: None,
+            status: None,
+            code: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// One change from a Graph delta page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AadChange {
+    /// Added or changed: the full user (idrecon does not send `Prefer: return=minimal`).
+    Upsert(AadUser),
+    /// `@removed` with reason `changed` (soft-deleted) or `deleted`.
+    Removed { id: String, reason: String },
+}
+
+/// What `fetch_azure` delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AzureFetch {
+    /// A complete listing. `delta_link` is set when it came from `/users/delta`.
+    Full {
+        users: Vec<AadUser>,
+        delta_link: Option<String>,
+    },
+    /// Only the changes since the given delta link; apply them to the stored snapshot.
+    Delta {
+        changes: Vec<AadChange>,
+        delta_link: String,
+    },
+}
+
+/// Reads complete snapshots of the three systems. Each method returns every
+/// user or an error; never a partial list.
+#[async_trait]
+pub trait Sources: Send + Sync {
+    /// `delta_link`: the stored link of the previous run, or `None` for a full listing.
+    async fn fetch_azure(&self, delta_link: Option<&str>) -> Result<AzureFetch, SourceError>;
+    async fn fetch_ifs(&self) -> Result<Vec<IfsUser>, SourceError>;
+    async fn fetch_flow(&self) -> Result<Vec<FlowUser>, SourceError>;
+}
+
+/// Why a single write to Flow failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FlowWriteError {
+    /// 404: the source user does not exist (any more).
+    #[error("Flow: user {0} not found")]
+    NotFound(String),
+    /// 409: the target ID is taken.
+    #[error("Flow: user ID {0} is already taken")]
+    Conflict(String),
+    #[error(transparent)]
+    Other(#[from] SourceError),
+}
+
+/// Writes to Flow (the rename and deactivate calls of the Flow endpoint).
+#[async_trait]
+pub trait FlowWriter: Send + Sync {
+    async fn rename(&self, user_id: &str, new_user_id: &str) -> Result<(), FlowWriteError>;
+    async fn deactivate(&self, user_id: &str) -> Result<(), FlowWriteError>;
+    /// The current Flow users (used to verify journalled actions on resume).
+    async fn list(&self) -> Result<Vec<FlowUser>, SourceError>;
+}
