@@ -1,0 +1,335 @@
+//! The report mail over SMTP (lettre, rustls).
+//!
+//! `report.smtp_url` forms:
+//! - `smtp://host:587?tls=required` — STARTTLS, required (also the meaning of
+//!   `smtp://host` without `tls`: idrecon does not send in clear by default);
+//! - `smtp://host:587?tls=opportunistic` — STARTTLS when the server offers it;
+//! - `smtps://host:465` — implicit TLS;
+//! - `smtp://relay:25?tls=none` — no TLS (local relays and tests). A login
+//!   over it is refused unless the host is loopback.
+//!
+//! Credentials come from `report.smtp_username` / `report.smtp_password`,
+//! never from the URL.
+
+use super::MailError;
+use crate::config::ReportConfig;
+use crate::report::email::MailContent;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+use std::net::IpAddr;
+use std::time::Duration;
+use url::{Host, Url};
+
+/// How long one SMTP conversation step may take before the send fails.
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the connection to the SMTP server is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// STARTTLS, required.
+    StartTls,
+    /// STARTTLS when offered, clear otherwise.
+    Opportunistic,
+    /// TLS from the first byte (`smtps://`).
+    ImplicitTls,
+    /// No TLS (`tls=none`).
+    None,
+}
+
+impl SmtpSecurity {
+    /// A short name for error messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpSecurity::StartTls => "STARTTLS",
+            SmtpSecurity::Opportunistic => "STARTTLS if offered",
+            SmtpSecurity::ImplicitTls => "implicit TLS",
+            SmtpSecurity::None => "no TLS",
+        }
+    }
+}
+
+/// The server `report.smtp_url` names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpEndpoint {
+    /// Host name or IP address (without brackets).
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+}
+
+impl SmtpEndpoint {
+    /// Parses `report.smtp_url`. The error names what is wrong but does not
+    /// repeat the URL (it could hold a password).
+    pub fn parse(smtp_url: &str) -> Result<Self, MailError> {
+        let bad = |what: String| MailError::Config(format!("report.smtp_url: {what}"));
+        let url = Url::parse(smtp_url.trim()).map_err(|e| bad(format!("not a URL ({e})")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad(
+                "credentials in the URL are not accepted; set report.smtp_username and report.smtp_password"
+                    .into(),
+            ));
+        }
+        let host = match url.host() {
+            Some(Host::Domain(d)) if !d.is_empty() => d.to_string(),
+            Some(Host::Ipv4(a)) => a.to_string(),
+            Some(Host::Ipv6(a)) => a.to_string(),
+            _ => return Err(bad("no host".into())),
+        };
+        let mut tls: Option<String> = None;
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "tls" if tls.is_none() => tls = Some(value.into_owned()),
+                "tls" => return Err(bad("`tls` given twice".into())),
+                other => {
+                    return Err(bad(format!(
+                        "unknown parameter `{other}` (only `tls` = required | opportunistic | none)"
+                    )))
+                }
+            }
+        }
+        let (security, default_port) = match (url.scheme(), tls.as_deref()) {
+            ("smtp", None | Some("required")) => (SmtpSecurity::StartTls, 587),
+            ("smtp", Some("opportunistic")) => (SmtpSecurity::Opportunistic, 587),
+            ("smtp", Some("none")) => (SmtpSecurity::None, 25),
+            ("smtps", None | Some("required")) => (SmtpSecurity::ImplicitTls, 465),
+            ("smtp" | "smtps", Some(other)) => {
+                return Err(bad(format!(
+                    "`tls={other}` is not valid for {}:// (use required | opportunistic | none with smtp://, nothing with smtps://)",
+                    url.scheme()
+                )))
+            }
+            (scheme, _) => {
+                return Err(bad(format!(
+                    "scheme `{scheme}` is not supported (use smtp:// or smtps://)"
+                )))
+            }
+        };
+        Ok(SmtpEndpoint {
+            host,
+            port: url.port().unwrap_or(default_port),
+            security,
+        })
+    }
+
+    fn is_loopback(&self) -> bool {
+        match self.host.parse::<IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => self.host.eq_ignore_ascii_case("localhost"),
+        }
+    }
+
+    fn error(&self, reason: impl Into<String>) -> MailError {
+        MailError::Smtp {
+            host: self.host.clone(),
+            port: self.port,
+            security: self.security.as_str(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Builds the report message: `multipart/mixed` of a
+/// `multipart/alternative` (text/plain, text/html) and the CSV attachment.
+/// `from` and each of `to` may be `addr@host` or `Name <addr@host>`.
+pub fn build_message(from: &str, to: &[String], content: &MailContent) -> Result<Message, MailError> {
+    let from: Mailbox = from.trim().parse().map_err(|e| MailError::InvalidAddress {
+        field: "from",
+        address: from.to_string(),
+        reason: format!("{e}"),
+    })?;
+    if to.is_empty() {
+        return Err(MailError::Config(
+            "report.to is empty: no one to mail the report to".into(),
+        ));
+    }
+    let mut builder = Message::builder().from(from).subject(content.subject.as_str());
+    for address in to {
+        let mailbox: Mailbox = address.trim().parse().map_err(|e| MailError::InvalidAddress {
+            field: "to",
+            address: address.clone(),
+            reason: format!("{e}"),
+        })?;
+        builder = builder.to(mailbox);
+    }
+    let csv_type = ContentType::parse("text/csv; charset=utf-8")
+        .map_err(|e| MailError::Build(format!("CSV content type: {e}")))?;
+    let body = MultiPart::mixed()
+        .multipart(MultiPart::alternative_plain_html(
+            content.text.clone(),
+            content.html.clone(),
+        ))
+        .singlepart(Attachment::new(content.csv_name.clone()).body(content.csv.clone(), csv_type));
+    builder
+        .multipart(body)
+        .map_err(|e| MailError::Build(e.to_string()))
+}
+
+/// Sends `content` through the server of `report.smtp_url`, from
+/// `report.from` to `report.to`, logging in when `report.smtp_username` is
+/// set. Each step of the conversation may take [`DEFAULT_SMTP_TIMEOUT`].
+pub async fn send_smtp(cfg: &ReportConfig, content: &MailContent) -> Result<(), MailError> {
+    send_smtp_with_timeout(cfg, content, DEFAULT_SMTP_TIMEOUT).await
+}
+
+/// [`send_smtp`] with another timeout per conversation step.
+pub async fn send_smtp_with_timeout(
+    cfg: &ReportConfig,
+    content: &MailContent,
+    timeout: Duration,
+) -> Result<(), MailError> {
+    let url = cfg
+        .smtp_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| {
+            MailError::Config("report.smtp_url is not set (needed for transport = \"smtp\")".into())
+        })?;
+    let endpoint = SmtpEndpoint::parse(url)?;
+    let from = cfg.from.as_deref().ok_or_else(|| {
+        MailError::Config("report.from is not set: the sender address of the report mail".into())
+    })?;
+    let message = build_message(from, &cfg.to, content)?;
+
+    let credentials = match (&cfg.smtp_username, &cfg.smtp_password) {
+        (Some(user), Some(password)) if !user.trim().is_empty() => Some(Credentials::new(
+            user.clone(),
+            password.expose_secret().to_string(),
+        )),
+        (Some(user), None) if !user.trim().is_empty() => {
+            return Err(MailError::Config(
+                "report.smtp_username is set but report.smtp_password is not".into(),
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(MailError::Config(
+                "report.smtp_password is set but report.smtp_username is not".into(),
+            ))
+        }
+        _ => None,
+    };
+    if credentials.is_some() && endpoint.security == SmtpSecurity::None && !endpoint.is_loopback() {
+        return Err(MailError::Config(format!(
+            "report.smtp_url uses tls=none to {}: refusing to send the SMTP password unencrypted \
+             (use tls=required or smtps://)",
+            endpoint.host
+        )));
+    }
+
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(endpoint.host.as_str())
+        .port(endpoint.port)
+        .timeout(Some(timeout));
+    if endpoint.security != SmtpSecurity::None {
+        let params = TlsParameters::new(endpoint.host.clone())
+            .map_err(|e| endpoint.error(format!("TLS setup: {e}")))?;
+        builder = builder.tls(match endpoint.security {
+            SmtpSecurity::StartTls => Tls::Required(params),
+            SmtpSecurity::Opportunistic => Tls::Opportunistic(params),
+            _ => Tls::Wrapper(params),
+        });
+    }
+    let username = cfg.smtp_username.clone().unwrap_or_default();
+    if let Some(credentials) = credentials {
+        builder = builder.credentials(credentials);
+    }
+    let transport = builder.build();
+
+    tracing::debug!(
+        host = %endpoint.host,
+        port = endpoint.port,
+        security = endpoint.security.as_str(),
+        recipients = cfg.to.len(),
+        "sending report mail over SMTP"
+    );
+    match transport.send(message).await {
+        Ok(response) => {
+            tracing::info!(
+                host = %endpoint.host,
+                code = %response.code(),
+                "report mail accepted by the SMTP server"
+            );
+            Ok(())
+        }
+        Err(e) if is_auth_refusal(&e) => Err(MailError::SmtpAuth {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            security: endpoint.security.as_str(),
+            username,
+            reason: e.to_string(),
+        }),
+        Err(e) if e.is_timeout() => Err(endpoint.error(format!("timed out after {timeout:?}: {e}"))),
+        Err(e) => Err(endpoint.error(e.to_string())),
+    }
+}
+
+/// Whether lettre's error is the server refusing the login (535, 534, 538)
+/// or lettre finding no login method the server offers.
+fn is_auth_refusal(e: &lettre::transport::smtp::Error) -> bool {
+    if let Some(code) = e.status() {
+        return matches!(code.to_string().as_str(), "534" | "535" | "538");
+    }
+    e.is_client() && e.to_string().contains("authentication")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_url_forms() {
+        let e = SmtpEndpoint::parse("smtp://mail.contoso.com:587?tls=required").unwrap();
+        assert_eq!(
+            e,
+            SmtpEndpoint {
+                host: "mail.contoso.com".into(),
+                port: 587,
+                security: SmtpSecurity::StartTls
+            }
+        );
+        let e = SmtpEndpoint::parse("smtps://mail.contoso.com").unwrap();
+        assert_eq!((e.port, e.security), (465, SmtpSecurity::ImplicitTls));
+        let e = SmtpEndpoint::parse("smtp://127.0.0.1:2525?tls=none").unwrap();
+        assert_eq!((e.host.as_str(), e.port, e.security), ("127.0.0.1", 2525, SmtpSecurity::None));
+        let e = SmtpEndpoint::parse("smtp://relay").unwrap();
+        assert_eq!((e.port, e.security), (587, SmtpSecurity::StartTls));
+        let e = SmtpEndpoint::parse("smtp://[::1]:25?tls=opportunistic").unwrap();
+        assert_eq!((e.host.as_str(), e.security), ("::1", SmtpSecurity::Opportunistic));
+        assert!(e.is_loopback());
+    }
+
+    #[test]
+    fn rejects_bad_urls_without_echoing_them() {
+        let err = SmtpEndpoint::parse("smtp://bob:hunter2@mail.contoso.com").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("smtp_username"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        let text = SmtpEndpoint::parse("smtp://mail?tsl=none").unwrap_err().to_string();
+        assert!(text.contains("unknown parameter `tsl`"), "{text}");
+        let text = SmtpEndpoint::parse("smtps://mail?tls=none").unwrap_err().to_string();
+        assert!(text.contains("tls=none"), "{text}");
+        let text = SmtpEndpoint::parse("http://mail").unwrap_err().to_string();
+        assert!(text.contains("scheme `http`"), "{text}");
+        assert!(SmtpEndpoint::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn message_rejects_bad_addresses_by_field() {
+        let content = MailContent {
+            subject: "s".into(),
+            text: "t".into(),
+            html: "h".into(),
+            csv_name: "a.csv".into(),
+            csv: "x".into(),
+        };
+        let err = build_message("not an address", &["a@b.c".into()], &content).unwrap_err();
+        assert!(matches!(err, MailError::InvalidAddress { field: "from", .. }), "{err}");
+        let err = build_message("a@b.c", &["a@b.c".into(), "nope".into()], &content).unwrap_err();
+        assert!(matches!(err, MailError::InvalidAddress { field: "to", .. }), "{err}");
+        let err = build_message("a@b.c", &[], &content).unwrap_err();
+        assert!(err.to_string().contains("report.to is empty"), "{err}");
+        assert!(build_message("idrecon <a@b.c>", &["x@y.z".into()], &content).is_ok());
+    }
+}
