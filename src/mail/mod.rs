@@ -37,9 +37,9 @@ pub enum MailError {
     #[error("mail: could not build the message: {0}")]
     Build(String),
 
-    /// The SMTP server refused the login.
+    /// The SMTP server refused the login, or offers no usable login method.
     #[error(
-        "SMTP ({security}) {host}:{port}: the server refused the login of {username:?}: {reason}; \
+        "SMTP ({security}) {host}:{port}: login as {username:?} failed: {reason}; \
          check report.smtp_username and report.smtp_password"
     )]
     SmtpAuth {

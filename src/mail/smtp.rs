@@ -24,8 +24,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 use url::{Host, Url};
 
-/// How long one SMTP conversation step may take before the send fails.
-pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the whole SMTP conversation (connect, TLS, login, message) may
+/// take before the send fails.
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How the connection to the SMTP server is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,7 +163,12 @@ pub fn build_message(from: &str, to: &[String], content: &MailContent) -> Result
             content.text.clone(),
             content.html.clone(),
         ))
-        .singlepart(Attachment::new(content.csv_name.clone()).body(content.csv.clone(), csv_type));
+        // As bytes, so lettre sends the CSV base64-encoded exactly as rendered
+        // (a String body would have its line endings rewritten to CRLF).
+        .singlepart(
+            Attachment::new(content.csv_name.clone())
+                .body(content.csv.clone().into_bytes(), csv_type),
+        );
     builder
         .multipart(body)
         .map_err(|e| MailError::Build(e.to_string()))
@@ -170,12 +176,12 @@ pub fn build_message(from: &str, to: &[String], content: &MailContent) -> Result
 
 /// Sends `content` through the server of `report.smtp_url`, from
 /// `report.from` to `report.to`, logging in when `report.smtp_username` is
-/// set. Each step of the conversation may take [`DEFAULT_SMTP_TIMEOUT`].
+/// set. The whole conversation may take [`DEFAULT_SMTP_TIMEOUT`].
 pub async fn send_smtp(cfg: &ReportConfig, content: &MailContent) -> Result<(), MailError> {
     send_smtp_with_timeout(cfg, content, DEFAULT_SMTP_TIMEOUT).await
 }
 
-/// [`send_smtp`] with another timeout per conversation step.
+/// [`send_smtp`] with another limit for the whole conversation.
 pub async fn send_smtp_with_timeout(
     cfg: &ReportConfig,
     content: &MailContent,
@@ -244,7 +250,17 @@ pub async fn send_smtp_with_timeout(
         recipients = cfg.to.len(),
         "sending report mail over SMTP"
     );
-    match transport.send(message).await {
+    // lettre's own timeout covers only the TCP connect; a server that
+    // accepts and then stalls is cut off by this one.
+    let sent = match tokio::time::timeout(timeout, transport.send(message)).await {
+        Ok(sent) => sent,
+        Err(_) => {
+            return Err(endpoint.error(format!(
+                "timed out after {timeout:?} (no complete SMTP conversation)"
+            )))
+        }
+    };
+    match sent {
         Ok(response) => {
             tracing::info!(
                 host = %endpoint.host,
@@ -258,7 +274,13 @@ pub async fn send_smtp_with_timeout(
             port: endpoint.port,
             security: endpoint.security.as_str(),
             username,
-            reason: e.to_string(),
+            reason: if e.status().is_some() {
+                format!("the server refused it ({e})")
+            } else {
+                "the server offers no login method idrecon can use (AUTH PLAIN or LOGIN); \
+                 many servers offer one only after STARTTLS"
+                    .to_string()
+            },
         }),
         Err(e) if e.is_timeout() => Err(endpoint.error(format!("timed out after {timeout:?}: {e}"))),
         Err(e) => Err(endpoint.error(e.to_string())),

@@ -249,7 +249,7 @@ mod tests {
         let mut r = report(RunStatus::Failed);
         r.abort_reason = Some("ö".repeat(300));
         let s = subject(&r, "x");
-        let reason = s.split(": ").nth(1).unwrap();
+        let reason = s.split_once(" x: ").unwrap().1;
         assert_eq!(reason.chars().count(), MAX_REASON_CHARS);
         assert!(reason.ends_with('\u{2026}'));
         assert!(s.starts_with("idrecon: run 42 FAILED \u{2014} x: "));
