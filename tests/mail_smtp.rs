@@ -234,7 +234,10 @@ async fn report_mail_arrives_as_multipart_with_exact_csv_attachment() {
         .find(|l| l.starts_with("Subject:"))
         .expect("Subject header");
     assert!(subject_line.contains("=?utf-8?"), "{subject_line}");
-    assert!(!raw.contains("<script>"), "unescaped script tag on the wire");
+    assert!(
+        !raw.contains("<script>"),
+        "unescaped script tag on the wire"
+    );
 
     let message = MessageParser::default()
         .parse(&received.data)
@@ -260,7 +263,11 @@ async fn report_mail_arrives_as_multipart_with_exact_csv_attachment() {
 
     // Structure: multipart/mixed( multipart/alternative(text/plain, text/html), text/csv attachment )
     let root = message.root_part();
-    assert!(root.is_content_type("multipart", "mixed"), "{:?}", root.content_type());
+    assert!(
+        root.is_content_type("multipart", "mixed"),
+        "{:?}",
+        root.content_type()
+    );
     let PartType::Multipart(children) = &root.body else {
         panic!("root is not multipart")
     };
@@ -290,12 +297,14 @@ async fn report_mail_arrives_as_multipart_with_exact_csv_attachment() {
     assert!(attachment.is_content_type("text", "csv"));
     assert_eq!(attachment.attachment_name(), Some("idrecon-run-42.csv"));
     assert_eq!(
-        attachment
-            .content_disposition()
-            .map(|d| d.ctype()),
+        attachment.content_disposition().map(|d| d.ctype()),
         Some("attachment")
     );
-    assert_eq!(attachment.contents(), content.csv.as_bytes(), "CSV byte for byte");
+    assert_eq!(
+        attachment.contents(),
+        content.csv.as_bytes(),
+        "CSV byte for byte"
+    );
     assert_eq!(message.attachment_count(), 1);
 }
 
@@ -327,13 +336,19 @@ async fn refused_login_is_a_clear_error_without_the_password() {
     assert!(matches!(err, MailError::SmtpAuth { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("SMTP"), "{text}");
-    assert!(text.contains(&format!("127.0.0.1:{}", addr.port())), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", addr.port())),
+        "{text}"
+    );
     assert!(text.contains("login as \"idrecon\" failed"), "{text}");
     assert!(text.contains("535"), "{text}");
     assert!(text.contains("smtp_password"), "{text}");
     assert!(!text.contains("wrong-hunter2"), "{text}");
     assert!(!format!("{err:?}").contains("wrong-hunter2"));
-    assert!(mailbox.messages.lock().unwrap().is_empty(), "nothing delivered");
+    assert!(
+        mailbox.messages.lock().unwrap().is_empty(),
+        "nothing delivered"
+    );
 }
 
 #[tokio::test]
@@ -347,7 +362,10 @@ async fn server_without_login_support_is_a_clear_auth_error() {
 
     assert!(matches!(err, MailError::SmtpAuth { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains(&format!("localhost:{}", addr.port())), "{text}");
+    assert!(
+        text.contains(&format!("localhost:{}", addr.port())),
+        "{text}"
+    );
     assert!(text.contains("no login method"), "{text}");
 }
 
@@ -397,7 +415,6 @@ async fn missing_settings_are_named() {
     let err = send_smtp(&cfg, &sample_content()).await.unwrap_err();
     assert!(err.to_string().contains("report.to"), "{err}");
     assert!(err.to_string().contains("not-an-address"), "{err}");
-
 }
 
 #[tokio::test]

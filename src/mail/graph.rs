@@ -246,7 +246,9 @@ fn hint(status: StatusCode, code: Option<&str>) -> Option<&'static str> {
         | (
             _,
             Some(
-                "ErrorInvalidUser" | "MailboxNotEnabledForRESTAPI" | "ResourceNotFound"
+                "ErrorInvalidUser"
+                | "MailboxNotEnabledForRESTAPI"
+                | "ResourceNotFound"
                 | "Request_ResourceNotFound",
             ),
         ) => Some("report.from must be an existing user with an Exchange Online mailbox"),
@@ -297,7 +299,10 @@ mod tests {
 
     #[test]
     fn sender_in_name_form_is_reduced_to_its_address() {
-        assert_eq!(mailbox_address("idrecon <idrecon@contoso.com>"), "idrecon@contoso.com");
+        assert_eq!(
+            mailbox_address("idrecon <idrecon@contoso.com>"),
+            "idrecon@contoso.com"
+        );
         assert_eq!(
             mailbox_address(" 3f1c0000-0000-0000-0000-000000000000 "),
             "3f1c0000-0000-0000-0000-000000000000"
@@ -312,7 +317,10 @@ mod tests {
         let later = SystemTime::now() + Duration::from_secs(30);
         h.insert(RETRY_AFTER, httpdate::fmt_http_date(later).parse().unwrap());
         let d = retry_after(&h).unwrap();
-        assert!(d <= Duration::from_secs(30) && d >= Duration::from_secs(28), "{d:?}");
+        assert!(
+            d <= Duration::from_secs(30) && d >= Duration::from_secs(28),
+            "{d:?}"
+        );
         h.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
     }

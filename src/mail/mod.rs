@@ -114,7 +114,15 @@ pub async fn send_report_mail(
                     "report.from is not set: Graph sends as that mailbox (user id or UPN)".into(),
                 )
             })?;
-            send_graph(graph.http, graph.graph_url, graph.tokens, from, &cfg.to, content).await
+            send_graph(
+                graph.http,
+                graph.graph_url,
+                graph.tokens,
+                from,
+                &cfg.to,
+                content,
+            )
+            .await
         }
     }
 }

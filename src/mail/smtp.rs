@@ -136,7 +136,11 @@ impl SmtpEndpoint {
 /// Builds the report message: `multipart/mixed` of a
 /// `multipart/alternative` (text/plain, text/html) and the CSV attachment.
 /// `from` and each of `to` may be `addr@host` or `Name <addr@host>`.
-pub fn build_message(from: &str, to: &[String], content: &MailContent) -> Result<Message, MailError> {
+pub fn build_message(
+    from: &str,
+    to: &[String],
+    content: &MailContent,
+) -> Result<Message, MailError> {
     let from: Mailbox = from.trim().parse().map_err(|e| MailError::InvalidAddress {
         field: "from",
         address: from.to_string(),
@@ -147,13 +151,18 @@ pub fn build_message(from: &str, to: &[String], content: &MailContent) -> Result
             "report.to is empty: no one to mail the report to".into(),
         ));
     }
-    let mut builder = Message::builder().from(from).subject(content.subject.as_str());
+    let mut builder = Message::builder()
+        .from(from)
+        .subject(content.subject.as_str());
     for address in to {
-        let mailbox: Mailbox = address.trim().parse().map_err(|e| MailError::InvalidAddress {
-            field: "to",
-            address: address.clone(),
-            reason: format!("{e}"),
-        })?;
+        let mailbox: Mailbox = address
+            .trim()
+            .parse()
+            .map_err(|e| MailError::InvalidAddress {
+                field: "to",
+                address: address.clone(),
+                reason: format!("{e}"),
+            })?;
         builder = builder.to(mailbox);
     }
     let csv_type = ContentType::parse("text/csv; charset=utf-8")
@@ -225,9 +234,10 @@ pub async fn send_smtp_with_timeout(
         )));
     }
 
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(endpoint.host.as_str())
-        .port(endpoint.port)
-        .timeout(Some(timeout));
+    let mut builder =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(endpoint.host.as_str())
+            .port(endpoint.port)
+            .timeout(Some(timeout));
     if endpoint.security != SmtpSecurity::None {
         let params = TlsParameters::new(endpoint.host.clone())
             .map_err(|e| endpoint.error(format!("TLS setup: {e}")))?;
@@ -282,7 +292,9 @@ pub async fn send_smtp_with_timeout(
                     .to_string()
             },
         }),
-        Err(e) if e.is_timeout() => Err(endpoint.error(format!("timed out after {timeout:?}: {e}"))),
+        Err(e) if e.is_timeout() => {
+            Err(endpoint.error(format!("timed out after {timeout:?}: {e}")))
+        }
         Err(e) => Err(endpoint.error(e.to_string())),
     }
 }
@@ -314,11 +326,17 @@ mod tests {
         let e = SmtpEndpoint::parse("smtps://mail.contoso.com").unwrap();
         assert_eq!((e.port, e.security), (465, SmtpSecurity::ImplicitTls));
         let e = SmtpEndpoint::parse("smtp://127.0.0.1:2525?tls=none").unwrap();
-        assert_eq!((e.host.as_str(), e.port, e.security), ("127.0.0.1", 2525, SmtpSecurity::None));
+        assert_eq!(
+            (e.host.as_str(), e.port, e.security),
+            ("127.0.0.1", 2525, SmtpSecurity::None)
+        );
         let e = SmtpEndpoint::parse("smtp://relay").unwrap();
         assert_eq!((e.port, e.security), (587, SmtpSecurity::StartTls));
         let e = SmtpEndpoint::parse("smtp://[::1]:25?tls=opportunistic").unwrap();
-        assert_eq!((e.host.as_str(), e.security), ("::1", SmtpSecurity::Opportunistic));
+        assert_eq!(
+            (e.host.as_str(), e.security),
+            ("::1", SmtpSecurity::Opportunistic)
+        );
         assert!(e.is_loopback());
     }
 
@@ -328,9 +346,13 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("smtp_username"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
-        let text = SmtpEndpoint::parse("smtp://mail?tsl=none").unwrap_err().to_string();
+        let text = SmtpEndpoint::parse("smtp://mail?tsl=none")
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("unknown parameter `tsl`"), "{text}");
-        let text = SmtpEndpoint::parse("smtps://mail?tls=none").unwrap_err().to_string();
+        let text = SmtpEndpoint::parse("smtps://mail?tls=none")
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("tls=none"), "{text}");
         let text = SmtpEndpoint::parse("http://mail").unwrap_err().to_string();
         assert!(text.contains("scheme `http`"), "{text}");
@@ -347,9 +369,15 @@ mod tests {
             csv: "x".into(),
         };
         let err = build_message("not an address", &["a@b.c".into()], &content).unwrap_err();
-        assert!(matches!(err, MailError::InvalidAddress { field: "from", .. }), "{err}");
+        assert!(
+            matches!(err, MailError::InvalidAddress { field: "from", .. }),
+            "{err}"
+        );
         let err = build_message("a@b.c", &["a@b.c".into(), "nope".into()], &content).unwrap_err();
-        assert!(matches!(err, MailError::InvalidAddress { field: "to", .. }), "{err}");
+        assert!(
+            matches!(err, MailError::InvalidAddress { field: "to", .. }),
+            "{err}"
+        );
         let err = build_message("a@b.c", &[], &content).unwrap_err();
         assert!(err.to_string().contains("report.to is empty"), "{err}");
         assert!(build_message("idrecon <a@b.c>", &["x@y.z".into()], &content).is_ok());

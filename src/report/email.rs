@@ -30,7 +30,13 @@ pub struct MailContent {
 impl MailContent {
     /// Assembles the mail of `report` from its rendered bodies: the subject
     /// comes from [`subject`], the attachment name from [`csv_file_name`].
-    pub fn new(report: &Report, tenant_label: &str, text: String, html: String, csv: String) -> Self {
+    pub fn new(
+        report: &Report,
+        tenant_label: &str,
+        text: String,
+        html: String,
+        csv: String,
+    ) -> Self {
         MailContent {
             subject: subject(report, tenant_label),
             text,
@@ -205,7 +211,11 @@ mod tests {
         r.mode = Mode::Apply;
         r.summary.findings = 3;
         r.summary.new = 3;
-        for status in [Some(ActionStatus::Applied), Some(ActionStatus::Applied), None] {
+        for status in [
+            Some(ActionStatus::Applied),
+            Some(ActionStatus::Applied),
+            None,
+        ] {
             let mut f = Finding::new(FindingKind::IdMismatch);
             f.action_status = status;
             r.findings.push(f);
@@ -225,7 +235,10 @@ mod tests {
     #[test]
     fn nothing_open_says_all_agree() {
         let r = report(RunStatus::Completed);
-        assert_eq!(subject(&r, "contoso"), "idrecon: all IDs agree \u{2014} contoso");
+        assert_eq!(
+            subject(&r, "contoso"),
+            "idrecon: all IDs agree \u{2014} contoso"
+        );
         assert_eq!(subject(&r, "  "), "idrecon: all IDs agree");
     }
 
