@@ -20,6 +20,13 @@ struct Card {
     value: u64,
 }
 
+/// One row of the by-kind or by-cause table.
+#[derive(Serialize)]
+struct Count {
+    name: &'static str,
+    count: u64,
+}
+
 /// One row of the sources table.
 #[derive(Serialize)]
 struct SourceRow {
@@ -59,6 +66,24 @@ pub fn render(report: &Report) -> Result<String, ReportError> {
         completeness: labels::completeness(source),
     });
 
+    // In the report's order (the enums' order), which a map would not keep.
+    let by_kind: Vec<Count> = s
+        .by_kind
+        .iter()
+        .map(|(k, n)| Count {
+            name: k.as_str(),
+            count: *n,
+        })
+        .collect();
+    let by_cause: Vec<Count> = s
+        .by_cause
+        .iter()
+        .map(|(c, n)| Count {
+            name: c.as_str(),
+            count: *n,
+        })
+        .collect();
+
     let mut html = template.render(context! {
         report => report,
         headline => labels::headline(report),
@@ -66,6 +91,8 @@ pub fn render(report: &Report) -> Result<String, ReportError> {
         banner => labels::banner(report),
         cards => cards,
         sources => sources,
+        by_kind => by_kind,
+        by_cause => by_cause,
     })?;
     if !html.ends_with('\n') {
         html.push('\n');

@@ -44,9 +44,7 @@ pub(crate) fn headline(report: &Report) -> String {
 /// `Started 2026-11-26T02:00:00Z, finished 2026-11-26T02:00:07Z (7 s)`, or
 /// `…, not finished` when the run has no end time.
 pub(crate) fn times(report: &Report) -> String {
-    let started = report
-        .started_at
-        .to_rfc3339_opts(SecondsFormat::Secs, true);
+    let started = report.started_at.to_rfc3339_opts(SecondsFormat::Secs, true);
     match report.finished_at {
         Some(finished) => {
             let secs = (finished - report.started_at).num_seconds().max(0);
@@ -139,17 +137,6 @@ pub(crate) fn action_change(a: &Action) -> String {
         Some(to) => format!("{} {} → {}", a.kind.as_str(), a.flow_user_id, to),
         None => format!("{} {}", a.kind.as_str(), a.flow_user_id),
     }
-}
-
-/// `id_mismatch 60, missing_in_flow 20` (empty when there is nothing).
-pub(crate) fn counts<K: std::fmt::Display>(
-    counts: impl IntoIterator<Item = (K, u64)>,
-) -> String {
-    counts
-        .into_iter()
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! time and memory.
 
 use super::{labels, Report};
-use comfy_table::presets::{NOTHING, UTF8_FULL};
+use crate::model::Finding;
+use comfy_table::presets::{NOTHING, UTF8_FULL, UTF8_FULL_CONDENSED};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
 /// Width used when standard output is not a terminal.
@@ -21,17 +22,18 @@ pub fn terminal_width() -> u16 {
     Table::new().width().unwrap_or(DEFAULT_WIDTH)
 }
 
+/// Terminals at least this wide get one column per finding field; narrower
+/// ones get the compact layout that stacks related fields in one cell.
+pub const WIDE_LAYOUT_MIN_WIDTH: u16 = 120;
+
 /// Renders `report` for a terminal `width` columns wide (at least 40).
-/// No line is longer than `width` display columns unless a single word of
-/// the data is (comfy-table then splits it).
+/// Text is wrapped so that no line is wider than `width` display columns.
 pub fn render(report: &Report, width: u16) -> String {
     let width = width.max(MIN_WIDTH);
     let mut out = String::with_capacity(2048 + 320 * report.findings.len());
 
-    out.push_str(&labels::headline(report));
-    out.push('\n');
-    out.push_str(&labels::times(report));
-    out.push('\n');
+    push_wrapped(&mut out, &labels::headline(report), width);
+    push_wrapped(&mut out, &labels::times(report), width);
 
     if let Some(banner) = labels::banner(report) {
         out.push('\n');
@@ -56,7 +58,12 @@ pub fn render(report: &Report, width: u16) -> String {
         out.push_str("\nNo findings.\n");
     } else {
         out.push_str(&format!("\nFindings ({})\n", report.findings.len()));
-        push_table(&mut out, &findings_table(report, width));
+        let table = if width >= WIDE_LAYOUT_MIN_WIDTH {
+            findings_table_wide(report, width)
+        } else {
+            findings_table_compact(report, width)
+        };
+        push_table(&mut out, &table);
     }
 
     if !report.actions.is_empty() {
@@ -74,6 +81,17 @@ fn push_table(out: &mut String, table: &Table) {
     }
 }
 
+/// Appends `text` wrapped at `width` (comfy-table does the wrapping).
+fn push_wrapped(out: &mut String, text: &str, width: u16) {
+    let mut table = new_table(width);
+    table.load_preset(NOTHING);
+    table.add_row(vec![text]);
+    if let Some(column) = table.column_mut(0) {
+        column.set_padding((0, 0));
+    }
+    push_table(out, &table);
+}
+
 /// A table with the house style, wrapping its content to `width`.
 fn new_table(width: u16) -> Table {
     let mut table = Table::new();
@@ -81,6 +99,13 @@ fn new_table(width: u16) -> Table {
         .load_preset(UTF8_FULL)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(width);
+    table
+}
+
+/// Like [`new_table`], without lines between rows (for one-line rows).
+fn new_condensed_table(width: u16) -> Table {
+    let mut table = new_table(width);
+    table.load_preset(UTF8_FULL_CONDENSED);
     table
 }
 
@@ -92,7 +117,7 @@ fn banner_table(banner: &str, width: u16) -> Table {
 }
 
 fn sources_table(report: &Report, width: u16) -> Table {
-    let mut table = new_table(width);
+    let mut table = new_condensed_table(width);
     table.set_header(vec!["Source", "Users", "Read", "Complete"]);
     for (name, source) in labels::sources(report) {
         table.add_row(vec![
@@ -107,7 +132,7 @@ fn sources_table(report: &Report, width: u16) -> Table {
 
 fn summary_table(report: &Report, width: u16) -> Table {
     let s = &report.summary;
-    let mut table = new_table(width);
+    let mut table = new_condensed_table(width);
     table.set_header(vec![
         "People",
         "OK",
@@ -133,7 +158,7 @@ fn summary_table(report: &Report, width: u16) -> Table {
 /// Findings by kind and by cause, side by side.
 fn breakdown_table(report: &Report, width: u16) -> Table {
     let s = &report.summary;
-    let mut table = new_table(width);
+    let mut table = new_condensed_table(width);
     table.set_header(vec!["Kind", "Count", "Cause", "Count"]);
     let mut kinds = s.by_kind.iter();
     let mut causes = s.by_cause.iter();
@@ -163,10 +188,18 @@ fn advice_table(report: &Report, width: u16) -> Table {
     for advice in &report.advice {
         table.add_row(vec!["•", advice.as_str()]);
     }
+    if let Some(bullet) = table.column_mut(0) {
+        bullet.set_padding((2, 1));
+    }
+    if let Some(text) = table.column_mut(1) {
+        text.set_padding((0, 0));
+    }
     table
 }
 
-fn findings_table(report: &Report, width: u16) -> Table {
+/// One column per field: kind, cause, status, person, Flow ID, expected
+/// Flow ID, action.
+fn findings_table_wide(report: &Report, width: u16) -> Table {
     let mut table = new_table(width);
     table.set_header(vec![
         "Kind",
@@ -178,25 +211,62 @@ fn findings_table(report: &Report, width: u16) -> Table {
         "Action",
     ]);
     for f in &report.findings {
-        let person = match (f.display_name.as_deref(), f.upn.as_deref()) {
-            (Some(name), Some(upn)) => format!("{name}\n{upn}"),
-            _ => labels::person(f),
-        };
-        let action = match f.action_status {
-            Some(status) => format!("{}\n{}", f.action.as_str(), status.as_str()),
-            None => f.action.as_str().to_string(),
-        };
         table.add_row(vec![
             f.kind.as_str(),
             f.cause.map(|c| c.as_str()).unwrap_or(""),
             f.status.as_str(),
-            &person,
+            &person_cell(f),
             f.flow_user_id.as_deref().unwrap_or(""),
             f.expected_flow_user_id.as_deref().unwrap_or(""),
-            &action,
+            &action_cell(f),
         ]);
     }
     table
+}
+
+/// Four columns for narrow terminals: kind with cause and status, person,
+/// Flow ID with the expected one, action with its status.
+fn findings_table_compact(report: &Report, width: u16) -> Table {
+    let mut table = new_table(width);
+    table.set_header(vec![
+        "Kind\nCause, status",
+        "Person",
+        "Flow ID\n→ expected",
+        "Action",
+    ]);
+    for f in &report.findings {
+        let finding = match f.cause {
+            Some(cause) => format!("{}\n{}, {}", f.kind, cause, f.status.as_str()),
+            None => format!("{}\n{}", f.kind, f.status.as_str()),
+        };
+        let ids = match (
+            f.flow_user_id.as_deref(),
+            f.expected_flow_user_id.as_deref(),
+        ) {
+            (Some(flow), Some(expected)) => format!("{flow}\n→ {expected}"),
+            (Some(flow), None) => flow.to_string(),
+            (None, Some(expected)) => format!("(none)\n→ {expected}"),
+            (None, None) => String::new(),
+        };
+        table.add_row(vec![finding, person_cell(f), ids, action_cell(f)]);
+    }
+    table
+}
+
+/// Display name over UPN, or the best other name of the person.
+fn person_cell(f: &Finding) -> String {
+    match (f.display_name.as_deref(), f.upn.as_deref()) {
+        (Some(name), Some(upn)) => format!("{name}\n{upn}"),
+        _ => labels::person(f),
+    }
+}
+
+/// The action over its status.
+fn action_cell(f: &Finding) -> String {
+    match f.action_status {
+        Some(status) => format!("{}\n{}", f.action.as_str(), status.as_str()),
+        None => f.action.as_str().to_string(),
+    }
 }
 
 fn actions_table(report: &Report, width: u16) -> Table {

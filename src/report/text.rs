@@ -42,11 +42,28 @@ fn write_summary(out: &mut String, report: &Report) {
         "New {}, persisting {}, resolved since last run {}",
         s.new, s.persisting, s.resolved_since_last_run
     );
-    if !s.by_kind.is_empty() {
-        let _ = writeln!(out, "By kind:  {}", labels::counts(s.by_kind.iter().map(|(k, n)| (k, *n))));
-    }
-    if !s.by_cause.is_empty() {
-        let _ = writeln!(out, "By cause: {}", labels::counts(s.by_cause.iter().map(|(c, n)| (c, *n))));
+    if !s.by_kind.is_empty() || !s.by_cause.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n  {:<22} {:>6}    {:<16} {:>6}",
+            "Kind", "Count", "Cause", "Count"
+        );
+        let mut kinds = s.by_kind.iter();
+        let mut causes = s.by_cause.iter();
+        loop {
+            let (kind, cause) = (kinds.next(), causes.next());
+            if kind.is_none() && cause.is_none() {
+                break;
+            }
+            let left = kind
+                .map(|(k, n)| format!("{:<22} {n:>6}", k.as_str()))
+                .unwrap_or_default();
+            let right = cause
+                .map(|(c, n)| format!("{:<16} {n:>6}", c.as_str()))
+                .unwrap_or_default();
+            let line = format!("  {left:<29}    {right}");
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
     }
     if !report.advice.is_empty() {
         out.push_str("\nAdvice\n");
@@ -81,17 +98,11 @@ fn write_findings(out: &mut String, report: &Report) {
             }
             (None, None) => {}
         }
-        match (&f.flow_user_id, &f.expected_flow_user_id) {
-            (Some(flow), Some(expected)) => {
-                let _ = writeln!(out, "      Flow ID:  {flow} (expected {expected})");
-            }
-            (Some(flow), None) => {
-                let _ = writeln!(out, "      Flow ID:  {flow}");
-            }
-            (None, Some(expected)) => {
-                let _ = writeln!(out, "      Flow ID:  none (expected {expected})");
-            }
-            (None, None) => {}
+        if let Some(flow) = &f.flow_user_id {
+            let _ = writeln!(out, "      Flow ID:  {flow}");
+        }
+        if let Some(expected) = &f.expected_flow_user_id {
+            let _ = writeln!(out, "      Expected: {expected}");
         }
         let _ = writeln!(out, "      Action:   {}", labels::finding_action(f));
         let mut detail = f.detail.lines().map(str::trim).filter(|l| !l.is_empty());
@@ -110,10 +121,14 @@ fn write_actions(out: &mut String, report: &Report) {
     }
     let _ = writeln!(out, "\nActions ({})", report.actions.len());
     for a in &report.actions {
-        let _ = write!(out, "  - {}: {}", labels::action_change(a), a.status.as_str());
+        let _ = writeln!(
+            out,
+            "  - {}: {}",
+            labels::action_change(a),
+            a.status.as_str()
+        );
         if let Some(error) = &a.error {
-            let _ = write!(out, " ({error})");
+            let _ = writeln!(out, "    {error}");
         }
-        out.push('\n');
     }
 }
