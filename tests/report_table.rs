@@ -123,3 +123,19 @@ fn hundred_thousand_findings_render_in_linear_time() {
         "10x rows took {ratio:.1}x the time ({small_time:?} vs {large_time:?})"
     );
 }
+
+#[test]
+fn wide_terminals_get_one_column_per_field() {
+    let out = table::render(&report_fixture::completed(), 140);
+    let header = out
+        .lines()
+        .find(|l| l.contains("Expected Flow ID"))
+        .expect("findings header");
+    for column in ["Kind", "Cause", "Status", "Person", "Flow ID", "Action"] {
+        assert!(header.contains(column), "{column} missing in {header}");
+    }
+    assert!(out.contains("Åsa.Öberg@contoso.se"), "{out}");
+    let compact = table::render(&report_fixture::completed(), 100);
+    assert!(compact.contains("→ expected"), "{compact}");
+    assert!(!compact.contains("Expected Flow ID"), "{compact}");
+}
