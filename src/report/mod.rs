@@ -119,3 +119,13 @@ pub mod timestamp_opt {
         .transpose()
     }
 }
+
+pub mod csv;
+pub mod format;
+pub mod html;
+pub mod json;
+mod labels;
+pub mod table;
+pub mod text;
+
+pub use format::{render, Format, ReportError, UnknownFormat};
