@@ -742,10 +742,17 @@ impl Reader<'_> {
     }
 }
 
-/// `localhost`, 127.0.0.0/8 or ::1.
+/// `localhost`, 127.0.0.0/8 or ::1. For non-http schemes (`smtp://`) the
+/// url crate keeps IP hosts as opaque text, so those are parsed here.
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
