@@ -464,7 +464,9 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let column = before.get(line_start..).map_or(1, |l| l.chars().count() + 1);
+    let column = before
+        .get(line_start..)
+        .map_or(1, |l| l.chars().count() + 1);
     (line, column)
 }
 
@@ -507,7 +509,8 @@ fn apply_env_overrides(
     table: &mut toml::Table,
     env: &HashMap<String, String>,
 ) -> Result<HashMap<String, String>, ConfigError> {
-    let mut vars: Vec<(&String, &String)> = env.iter().filter(|(k, _)| is_override_var(k)).collect();
+    let mut vars: Vec<(&String, &String)> =
+        env.iter().filter(|(k, _)| is_override_var(k)).collect();
     vars.sort();
     let mut origins = HashMap::new();
     for (name, raw) in vars {
@@ -669,7 +672,10 @@ impl Reader<'_> {
                     toml::Value::String(s) => Ok(s.clone()),
                     other => Err(self.err(
                         key,
-                        format!("expected a list of strings, found an item of type {}", other.type_str()),
+                        format!(
+                            "expected a list of strings, found an item of type {}",
+                            other.type_str()
+                        ),
                     )),
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -732,7 +738,10 @@ impl Reader<'_> {
 
     fn read_secret_file(&self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
         let content = std::fs::read_to_string(path).map_err(|e| {
-            self.err(key, format!("cannot read secret file {}: {e}", path.display()))
+            self.err(
+                key,
+                format!("cannot read secret file {}: {e}", path.display()),
+            )
         })?;
         let value = content.trim_end_matches(['\n', '\r']);
         if value.is_empty() {
@@ -875,13 +884,17 @@ fn build_azure(r: &Reader<'_>) -> Result<AzureConfig, ConfigError> {
             AzureCredential::Certificate(path)
         }
         (None, None, None) => {
-            return Err(r.err("azure.client_secret", format!("a credential is required: {CHOICES}")))
+            return Err(r.err(
+                "azure.client_secret",
+                format!("a credential is required: {CHOICES}"),
+            ))
         }
     };
 
-    let login_url = r
-        .url("azure.login_url", allow_insecure_http)?
-        .map_or_else(|| parse_default_url("https://login.microsoftonline.com"), Ok)?;
+    let login_url = r.url("azure.login_url", allow_insecure_http)?.map_or_else(
+        || parse_default_url("https://login.microsoftonline.com"),
+        Ok,
+    )?;
     let graph_url = r
         .url("azure.graph_url", allow_insecure_http)?
         .map_or_else(|| parse_default_url("https://graph.microsoft.com"), Ok)?;
@@ -902,7 +915,8 @@ fn parse_default_url(text: &str) -> Result<Url, ConfigError> {
 }
 
 /// Default `ifs.users_path`.
-pub const DEFAULT_IFS_USERS_PATH: &str = "main/ifsapplications/projection/v1/UserHandling.svc/Users";
+pub const DEFAULT_IFS_USERS_PATH: &str =
+    "main/ifsapplications/projection/v1/UserHandling.svc/Users";
 
 fn build_ifs(r: &Reader<'_>) -> Result<IfsConfig, ConfigError> {
     require_section(r, "ifs")?;
@@ -1085,9 +1099,12 @@ fn build_report(r: &Reader<'_>, azure: &AzureConfig) -> Result<ReportConfig, Con
     let allow_insecure_http = r.bool("report.allow_insecure_http", false)?;
     let to = r.list("report.to")?.unwrap_or_default();
     for address in &to {
-        address
-            .parse::<lettre::message::Mailbox>()
-            .map_err(|e| r.err("report.to", format!("{address:?} is not an e-mail address ({e})")))?;
+        address.parse::<lettre::message::Mailbox>().map_err(|e| {
+            r.err(
+                "report.to",
+                format!("{address:?} is not an e-mail address ({e})"),
+            )
+        })?;
     }
     let send = match r.string("report.send")?.as_deref() {
         None if to.is_empty() => SendPolicy::Never,
@@ -1104,9 +1121,12 @@ fn build_report(r: &Reader<'_>, azure: &AzureConfig) -> Result<ReportConfig, Con
     };
     let from = r.string("report.from")?;
     if let Some(address) = &from {
-        address
-            .parse::<lettre::message::Mailbox>()
-            .map_err(|e| r.err("report.from", format!("{address:?} is not an e-mail address ({e})")))?;
+        address.parse::<lettre::message::Mailbox>().map_err(|e| {
+            r.err(
+                "report.from",
+                format!("{address:?} is not an e-mail address ({e})"),
+            )
+        })?;
     }
     let transport = match r.string_or("report.transport", "smtp")?.as_str() {
         "smtp" => MailTransport::Smtp,

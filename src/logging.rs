@@ -157,7 +157,10 @@ mod tests {
 
         let verbose = run(1, None, LogFormat::Text);
         assert!(verbose.contains("d-line"));
-        assert!(!verbose.contains("lib-debug-line"), "libraries stay at info with -v");
+        assert!(
+            !verbose.contains("lib-debug-line"),
+            "libraries stay at info with -v"
+        );
         assert!(!verbose.contains("t-line"));
 
         let very = run(2, None, LogFormat::Text);
@@ -192,6 +195,9 @@ mod tests {
         // The first call may or may not install (another test may have);
         // after it, a subscriber is certainly installed, so the next cannot.
         init(0, Some(LogFormat::Text));
-        assert!(!init(0, Some(LogFormat::Json)), "second call must not install");
+        assert!(
+            !init(0, Some(LogFormat::Json)),
+            "second call must not install"
+        );
     }
 }

@@ -152,7 +152,10 @@ fn full_config_parses_with_every_value() {
         AzureCredential::Secret(s) => assert_eq!(s.expose_secret(), "azure-inline-secret"),
         other => panic!("expected a secret, got {other:?}"),
     }
-    assert_eq!(c.azure.login_url.as_str(), "https://login.microsoftonline.com/");
+    assert_eq!(
+        c.azure.login_url.as_str(),
+        "https://login.microsoftonline.com/"
+    );
     assert_eq!(c.azure.graph_url.host_str(), Some("graph.microsoft.com"));
     assert_eq!(
         c.azure.group_id.as_deref(),
@@ -174,7 +177,10 @@ fn full_config_parses_with_every_value() {
     );
     assert!(!c.flow.case_insensitive_ids);
     assert!(c.matching.case_sensitive);
-    assert_eq!(c.matching.ifs_rules, vec![IfsMatchRule::Mail, IfsMatchRule::Upn]);
+    assert_eq!(
+        c.matching.ifs_rules,
+        vec![IfsMatchRule::Mail, IfsMatchRule::Upn]
+    );
     assert_eq!(
         c.matching.flow_rules,
         vec![FlowMatchRule::IfsDirectoryId, FlowMatchRule::Email]
@@ -200,7 +206,10 @@ fn full_config_parses_with_every_value() {
 fn minimal_config_gets_the_documented_defaults() {
     let c = parse(MINIMAL).unwrap();
     assert_eq!(c.store.url, "sqlite://idrecon.db");
-    assert_eq!(c.azure.login_url.as_str(), "https://login.microsoftonline.com/");
+    assert_eq!(
+        c.azure.login_url.as_str(),
+        "https://login.microsoftonline.com/"
+    );
     assert_eq!(c.azure.graph_url.as_str(), "https://graph.microsoft.com/");
     assert_eq!(c.azure.group_id, None);
     assert!(!c.azure.include_guests);
@@ -244,52 +253,266 @@ fn each_invalid_or_missing_key_is_named() {
     // (key to change, new TOML value or None to remove, expected error key, message part)
     let cases: &[(&str, Option<&str>, &str, &str)] = &[
         ("azure.tenant_id", None, "azure.tenant_id", "is required"),
-        ("azure.tenant_id", Some("\"contoso/../x\""), "azure.tenant_id", "tenant ID"),
-        ("azure.client_id", Some("\"\""), "azure.client_id", "is required"),
-        ("azure.client_secret", None, "azure.client_secret", "credential is required"),
-        ("azure.include_guests", Some("\"yes\""), "azure.include_guests", "expected true or false, found string"),
-        ("azure.login_url", Some("\"http://login.example.com\""), "azure.login_url",
-         "http:// is only allowed for loopback hosts unless azure.allow_insecure_http = true"),
-        ("azure.graph_url", Some("\"https://u:pw@graph.example.com\""), "azure.graph_url", "must not contain a user name or password"),
-        ("ifs.url", Some("\"ftp://ifs.example.com\""), "ifs.url", "https://"),
-        ("ifs.issuer_url", Some("\"not a url\""), "ifs.issuer_url", "not a URL"),
-        ("ifs.client_secret", None, "ifs.client_secret", "is required"),
-        ("ifs.page_size", Some("0"), "ifs.page_size", "between 1 and 100000"),
-        ("ifs.directory_id_field", Some("\"WebUser,Password\""), "ifs.directory_id_field", "OData property"),
-        ("ifs.email_field", Some("\"e mail\""), "ifs.email_field", "OData property"),
-        ("ifs.users_path", Some("\"https://other/Users\""), "ifs.users_path", "relative to ifs.url"),
-        ("flow.source", Some("\"ldap\""), "flow.source", "\"http\" or \"csv\""),
-        ("flow.url", None, "flow.url", "required when flow.source = \"http\""),
+        (
+            "azure.tenant_id",
+            Some("\"contoso/../x\""),
+            "azure.tenant_id",
+            "tenant ID",
+        ),
+        (
+            "azure.client_id",
+            Some("\"\""),
+            "azure.client_id",
+            "is required",
+        ),
+        (
+            "azure.client_secret",
+            None,
+            "azure.client_secret",
+            "credential is required",
+        ),
+        (
+            "azure.include_guests",
+            Some("\"yes\""),
+            "azure.include_guests",
+            "expected true or false, found string",
+        ),
+        (
+            "azure.login_url",
+            Some("\"http://login.example.com\""),
+            "azure.login_url",
+            "http:// is only allowed for loopback hosts unless azure.allow_insecure_http = true",
+        ),
+        (
+            "azure.graph_url",
+            Some("\"https://u:pw@graph.example.com\""),
+            "azure.graph_url",
+            "must not contain a user name or password",
+        ),
+        (
+            "ifs.url",
+            Some("\"ftp://ifs.example.com\""),
+            "ifs.url",
+            "https://",
+        ),
+        (
+            "ifs.issuer_url",
+            Some("\"not a url\""),
+            "ifs.issuer_url",
+            "not a URL",
+        ),
+        (
+            "ifs.client_secret",
+            None,
+            "ifs.client_secret",
+            "is required",
+        ),
+        (
+            "ifs.page_size",
+            Some("0"),
+            "ifs.page_size",
+            "between 1 and 100000",
+        ),
+        (
+            "ifs.directory_id_field",
+            Some("\"WebUser,Password\""),
+            "ifs.directory_id_field",
+            "OData property",
+        ),
+        (
+            "ifs.email_field",
+            Some("\"e mail\""),
+            "ifs.email_field",
+            "OData property",
+        ),
+        (
+            "ifs.users_path",
+            Some("\"https://other/Users\""),
+            "ifs.users_path",
+            "relative to ifs.url",
+        ),
+        (
+            "flow.source",
+            Some("\"ldap\""),
+            "flow.source",
+            "\"http\" or \"csv\"",
+        ),
+        (
+            "flow.url",
+            None,
+            "flow.url",
+            "required when flow.source = \"http\"",
+        ),
         ("flow.username", None, "flow.username", "required"),
         ("flow.password", None, "flow.password", "required"),
-        ("matching.ifs_rules", Some("[\"upn\", \"bogus\"]"), "matching.ifs_rules", "unknown rule \"bogus\""),
-        ("matching.ifs_rules", Some("[\"upn\", \"upn\"]"), "matching.ifs_rules", "listed twice"),
-        ("matching.flow_rules", Some("[]"), "matching.flow_rules", "at least one rule"),
-        ("matching.flow_rules", Some("\"upn\""), "matching.flow_rules", "expected a list of strings"),
-        ("fix.max_changes", Some("-1"), "fix.max_changes", "between 0 and"),
-        ("fix.max_changes", Some("\"ten\""), "fix.max_changes", "expected an integer, found string"),
-        ("fix.max_change_percent", Some("150.0"), "fix.max_change_percent", "must be between 0 and 100"),
-        ("fix.max_change_percent", Some("nan"), "fix.max_change_percent", "must be between 0 and 100"),
-        ("schedule.cron", Some("\"0 2 * *\""), "schedule.cron", "5-field crontab"),
-        ("schedule.cron", Some("\"0 0 2 * * *\""), "schedule.cron", "5-field crontab"),
-        ("schedule.cron", Some("\"0 25 * * *\""), "schedule.cron", "5-field crontab"),
-        ("schedule.timezone", Some("\"Mars/Olympus\""), "schedule.timezone", "IANA time zone"),
-        ("report.send", Some("\"sometimes\""), "report.send", "always, on_findings, on_change, never"),
-        ("report.to", Some("[\"not an address\"]"), "report.to", "not an e-mail address"),
-        ("report.to", Some("[]"), "report.to", "required unless report.send = \"never\""),
-        ("report.from", None, "report.from", "required unless report.send"),
-        ("report.from", Some("\"nobody\""), "report.from", "not an e-mail address"),
-        ("report.transport", Some("\"pigeon\""), "report.transport", "\"smtp\" or \"graph\""),
-        ("report.smtp_url", None, "report.smtp_url", "required when report.transport = \"smtp\""),
-        ("report.smtp_url", Some("\"smtp://u:pw@mail.contoso.com?tls=required\""), "report.smtp_url", "must not contain a password"),
-        ("report.smtp_url", Some("\"smtp://mail.contoso.com:25\""), "report.smtp_url", "unencrypted SMTP"),
-        ("report.smtp_url", Some("\"https://mail.contoso.com\""), "report.smtp_url", "smtp:// or smtps://"),
-        ("report.smtp_password", None, "report.smtp_password", "required when report.smtp_username is set"),
-        ("store.url", Some("\"postgres://db/idrecon\""), "store.url", "SQLite URL"),
-        ("store.url", Some("\"sqlite://\""), "store.url", "no file path"),
-        ("server.listen", Some("\"localhost\""), "server.listen", "address:port"),
-        ("azure.tenantid", Some("\"x\""), "azure.tenantid", "unknown key"),
-        ("azure.Tenant_ID", Some("\"x\""), "azure.Tenant_ID", "did you mean `tenant_id`"),
+        (
+            "matching.ifs_rules",
+            Some("[\"upn\", \"bogus\"]"),
+            "matching.ifs_rules",
+            "unknown rule \"bogus\"",
+        ),
+        (
+            "matching.ifs_rules",
+            Some("[\"upn\", \"upn\"]"),
+            "matching.ifs_rules",
+            "listed twice",
+        ),
+        (
+            "matching.flow_rules",
+            Some("[]"),
+            "matching.flow_rules",
+            "at least one rule",
+        ),
+        (
+            "matching.flow_rules",
+            Some("\"upn\""),
+            "matching.flow_rules",
+            "expected a list of strings",
+        ),
+        (
+            "fix.max_changes",
+            Some("-1"),
+            "fix.max_changes",
+            "between 0 and",
+        ),
+        (
+            "fix.max_changes",
+            Some("\"ten\""),
+            "fix.max_changes",
+            "expected an integer, found string",
+        ),
+        (
+            "fix.max_change_percent",
+            Some("150.0"),
+            "fix.max_change_percent",
+            "must be between 0 and 100",
+        ),
+        (
+            "fix.max_change_percent",
+            Some("nan"),
+            "fix.max_change_percent",
+            "must be between 0 and 100",
+        ),
+        (
+            "schedule.cron",
+            Some("\"0 2 * *\""),
+            "schedule.cron",
+            "5-field crontab",
+        ),
+        (
+            "schedule.cron",
+            Some("\"0 0 2 * * *\""),
+            "schedule.cron",
+            "5-field crontab",
+        ),
+        (
+            "schedule.cron",
+            Some("\"0 25 * * *\""),
+            "schedule.cron",
+            "5-field crontab",
+        ),
+        (
+            "schedule.timezone",
+            Some("\"Mars/Olympus\""),
+            "schedule.timezone",
+            "IANA time zone",
+        ),
+        (
+            "report.send",
+            Some("\"sometimes\""),
+            "report.send",
+            "always, on_findings, on_change, never",
+        ),
+        (
+            "report.to",
+            Some("[\"not an address\"]"),
+            "report.to",
+            "not an e-mail address",
+        ),
+        (
+            "report.to",
+            Some("[]"),
+            "report.to",
+            "required unless report.send = \"never\"",
+        ),
+        (
+            "report.from",
+            None,
+            "report.from",
+            "required unless report.send",
+        ),
+        (
+            "report.from",
+            Some("\"nobody\""),
+            "report.from",
+            "not an e-mail address",
+        ),
+        (
+            "report.transport",
+            Some("\"pigeon\""),
+            "report.transport",
+            "\"smtp\" or \"graph\"",
+        ),
+        (
+            "report.smtp_url",
+            None,
+            "report.smtp_url",
+            "required when report.transport = \"smtp\"",
+        ),
+        (
+            "report.smtp_url",
+            Some("\"smtp://u:pw@mail.contoso.com?tls=required\""),
+            "report.smtp_url",
+            "must not contain a password",
+        ),
+        (
+            "report.smtp_url",
+            Some("\"smtp://mail.contoso.com:25\""),
+            "report.smtp_url",
+            "unencrypted SMTP",
+        ),
+        (
+            "report.smtp_url",
+            Some("\"https://mail.contoso.com\""),
+            "report.smtp_url",
+            "smtp:// or smtps://",
+        ),
+        (
+            "report.smtp_password",
+            None,
+            "report.smtp_password",
+            "required when report.smtp_username is set",
+        ),
+        (
+            "store.url",
+            Some("\"postgres://db/idrecon\""),
+            "store.url",
+            "SQLite URL",
+        ),
+        (
+            "store.url",
+            Some("\"sqlite://\""),
+            "store.url",
+            "no file path",
+        ),
+        (
+            "server.listen",
+            Some("\"localhost\""),
+            "server.listen",
+            "address:port",
+        ),
+        (
+            "azure.tenantid",
+            Some("\"x\""),
+            "azure.tenantid",
+            "unknown key",
+        ),
+        (
+            "azure.Tenant_ID",
+            Some("\"x\""),
+            "azure.Tenant_ID",
+            "did you mean `tenant_id`",
+        ),
         ("bogus.key", Some("1"), "bogus", "unknown section"),
     ];
     assert!(cases.len() >= 15);
@@ -334,10 +557,17 @@ fn csv_flow_source_needs_only_a_path_resolved_against_base_dir() {
 
     let absolute = text.replace("exports/flow-users.csv", "/data/flow.csv");
     let c = Config::from_toml_str(&absolute, &no_env(), Path::new("/etc/idrecon")).unwrap();
-    assert_eq!(c.flow.csv_path.as_deref(), Some(Path::new("/data/flow.csv")));
+    assert_eq!(
+        c.flow.csv_path.as_deref(),
+        Some(Path::new("/data/flow.csv"))
+    );
 
     let missing = text.replace("csv_path = \"exports/flow-users.csv\"", "");
-    expect_invalid(parse(&missing), "flow.csv_path", "required when flow.source = \"csv\"");
+    expect_invalid(
+        parse(&missing),
+        "flow.csv_path",
+        "required when flow.source = \"csv\"",
+    );
 }
 
 #[test]
@@ -392,7 +622,10 @@ fn env_overrides_strings_numbers_bools_lists_and_secrets() {
     assert_eq!(c.fix.max_change_percent, 2.5);
     assert!(!c.fix.enabled);
     assert!(!c.azure.include_guests);
-    assert_eq!(c.report.to, vec!["a@x.com".to_string(), "b@y.com".to_string()]);
+    assert_eq!(
+        c.report.to,
+        vec!["a@x.com".to_string(), "b@y.com".to_string()]
+    );
     assert_eq!(
         c.matching.ifs_rules,
         vec![IfsMatchRule::ObjectId, IfsMatchRule::Upn]
@@ -409,7 +642,10 @@ fn env_alone_fills_an_empty_file() {
             ("IDRECON__AZURE__CLIENT_ID", "c1"),
             ("IDRECON__AZURE__CLIENT_SECRET", "s1"),
             ("IDRECON__IFS__URL", "https://ifs.example.com"),
-            ("IDRECON__IFS__ISSUER_URL", "https://ifs.example.com/auth/realms/x"),
+            (
+                "IDRECON__IFS__ISSUER_URL",
+                "https://ifs.example.com/auth/realms/x",
+            ),
             ("IDRECON__IFS__CLIENT_ID", "c2"),
             ("IDRECON__IFS__CLIENT_SECRET", "s2"),
             ("IDRECON__FLOW__SOURCE", "csv"),
@@ -529,7 +765,10 @@ fn unreadable_or_empty_secret_files_name_key_and_path_but_not_content() {
     );
     let err = parse(&text).unwrap_err();
     assert_eq!(err.key(), Some("ifs.client_secret_file"));
-    assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&missing.display().to_string()),
+        "{err}"
+    );
 
     // Not UTF-8: unreadable as text; the error must not echo the bytes.
     let binary = dir.path().join("binary");
@@ -566,14 +805,15 @@ fn value_and_file_together_are_refused() {
     ];
     for (file_key, value_key) in cases {
         let text = full_with(file_key, Some(&format!("{file:?}")));
-        expect_invalid(parse(&text), file_key, &format!("cannot be combined with {value_key}"));
+        expect_invalid(
+            parse(&text),
+            file_key,
+            &format!("cannot be combined with {value_key}"),
+        );
     }
     // A file-based secret in the file plus the inline one from the environment.
     let text = full_with("ifs.client_secret", None);
-    let text = text.replace(
-        "[ifs]",
-        &format!("[ifs]\nclient_secret_file = {file:?}"),
-    );
+    let text = text.replace("[ifs]", &format!("[ifs]\nclient_secret_file = {file:?}"));
     expect_invalid(
         parse_env(&text, &[("IDRECON__IFS__CLIENT_SECRET", "y")]),
         "ifs.client_secret_file",
@@ -647,11 +887,19 @@ fn http_is_allowed_for_loopback_hosts_only() {
     }
     // Plain SMTP to a remote relay needs report.allow_insecure_http.
     let text = full_with("report.smtp_url", Some("\"smtp://relay.contoso.com:25\""));
-    expect_invalid(parse(&text), "report.smtp_url", "report.allow_insecure_http");
+    expect_invalid(
+        parse(&text),
+        "report.smtp_url",
+        "report.allow_insecure_http",
+    );
     let with_flag = text.replace("[report]", "[report]\nallow_insecure_http = true");
     parse(&with_flag).unwrap();
     // Implicit TLS is always fine.
-    parse(&full_with("report.smtp_url", Some("\"smtps://relay.contoso.com\""))).unwrap();
+    parse(&full_with(
+        "report.smtp_url",
+        Some("\"smtps://relay.contoso.com\""),
+    ))
+    .unwrap();
 }
 
 // ----- secrets never in Debug -----
@@ -694,7 +942,10 @@ fn missing_file_is_an_error_naming_the_path() {
     let path = dir.path().join("nope.toml");
     let err = Config::load(&path, &env(&[("HOME", "/root")])).unwrap_err();
     assert!(matches!(err, ConfigError::NotFound { .. }), "{err:?}");
-    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -706,7 +957,10 @@ fn missing_file_with_env_vars_uses_the_environment() {
         ("IDRECON__AZURE__CLIENT_ID", "c1"),
         ("IDRECON__AZURE__CLIENT_SECRET", "s1"),
         ("IDRECON__IFS__URL", "https://ifs.example.com"),
-        ("IDRECON__IFS__ISSUER_URL", "https://ifs.example.com/auth/realms/x"),
+        (
+            "IDRECON__IFS__ISSUER_URL",
+            "https://ifs.example.com/auth/realms/x",
+        ),
         ("IDRECON__IFS__CLIENT_ID", "c2"),
         ("IDRECON__IFS__CLIENT_SECRET", "s2"),
         ("IDRECON__FLOW__URL", "https://flow.example.com/idrecon"),
