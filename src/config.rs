@@ -446,7 +446,7 @@ fn parse_config(
             origin: origin.to_string(),
             line,
             column,
-            message: e.message().trim().to_string(),
+            message: e.message().trim().lines().collect::<Vec<_>>().join("; "),
         }
     })?;
     check_known_keys(&table)?;

@@ -585,6 +585,7 @@ fn invalid_toml_reports_line_and_column() {
             assert!(column >= 1);
             let shown = parse(text).unwrap_err().to_string();
             assert!(shown.starts_with("<config>:3:"), "{shown}");
+            assert!(!shown.contains('\n'), "one line: {shown}");
         }
         other => panic!("expected a parse error, got {other:?}"),
     }
@@ -998,4 +999,19 @@ fn parse_errors_from_a_file_name_the_file() {
         shown.starts_with(&format!("{}:2:", path.display())),
         "{shown}"
     );
+}
+
+#[test]
+fn standard_crontab_expressions_are_accepted() {
+    for cron in [
+        "0 2 * * 7",
+        "0 2 * * 0",
+        "*/15 * * * *",
+        "0 6 1-7 * 1-5",
+        "30 3 * JAN,JUL sun",
+    ] {
+        let text = full_with("schedule.cron", Some(&format!("{cron:?}")));
+        let c = parse(&text).unwrap_or_else(|e| panic!("{cron}: {e}"));
+        assert_eq!(c.schedule.cron, cron);
+    }
 }
