@@ -1,1 +1,240 @@
-//! (to be written)
+//! Command-line definitions (contract.md, "Commands"), clap derive.
+//!
+//! Only the shape of the command line lives here; `main.rs` dispatches.
+//! Argument errors exit with code 3 (configuration error), never 2, which
+//! the contract reserves for "findings open": see [`Cli::parse_or_exit`].
+
+use crate::error::ExitCode;
+use crate::logging::LogFormat;
+use clap::builder::NonEmptyStringValueParser;
+use clap::error::ErrorKind;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Largest `--users` for `demo` and `sim`.
+pub const MAX_SIM_USERS: u32 = 1_000_000;
+
+/// idrecon keeps Flow User IDs equal to IFS Directory IDs, with Azure AD as
+/// the source of who people are.
+#[derive(Debug, Parser)]
+#[command(name = "idrecon", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "IDRECON_CONFIG",
+        default_value = "./idrecon.toml"
+    )]
+    pub config: PathBuf,
+
+    /// Store URL (sqlite://PATH), overrides store.url.
+    #[arg(long, global = true, value_name = "URL", value_parser = NonEmptyStringValueParser::new())]
+    pub db: Option<String>,
+
+    /// More log output (repeat for more).
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less log output (repeat for less).
+    #[arg(short = 'q', long = "quiet", global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+
+    /// Log line format (default: text on a terminal, json otherwise).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One run now (report mode unless --apply).
+    Reconcile(ReconcileArgs),
+    /// Long-running worker: reconcile on schedule.cron, serve /healthz and /metrics.
+    Run,
+    /// Validate config, test connections and permissions, print the next scheduled times.
+    Check,
+    /// List past runs.
+    History(HistoryArgs),
+    /// Show a past run's report.
+    Show(ShowArgs),
+    /// Reconcile against the built-in simulator (no config, no network).
+    Demo(DemoArgs),
+    /// Run the simulator as a standalone server and print a config for it.
+    Sim(SimArgs),
+    /// Apply store migrations and exit.
+    Migrate,
+}
+
+/// Report formats (mapped to the report module's format by `main.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+    Html,
+}
+
+impl OutputFormat {
+    /// The format to use when none was given: a table on a terminal, JSON otherwise.
+    pub fn or_default(given: Option<OutputFormat>, stdout_is_terminal: bool) -> OutputFormat {
+        given.unwrap_or(if stdout_is_terminal {
+            OutputFormat::Table
+        } else {
+            OutputFormat::Json
+        })
+    }
+}
+
+/// Formats of `history`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    Table,
+    Json,
+}
+
+/// `idrecon reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Apply the planned fixes to Flow (default: report only).
+    #[arg(long)]
+    pub apply: bool,
+    /// Report format (default: table on a terminal, json otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Mail the report as configured in [report].
+    #[arg(long)]
+    pub email: bool,
+    /// Ignore the stored delta link: read every Azure user.
+    #[arg(long)]
+    pub full: bool,
+    /// Only this person (UPN or Azure object ID).
+    #[arg(long, value_name = "UPN_OR_ID", value_parser = NonEmptyStringValueParser::new())]
+    pub user: Option<String>,
+    /// Override fix.max_changes for this run.
+    #[arg(long, value_name = "N")]
+    pub max_changes: Option<u32>,
+}
+
+/// `idrecon history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// How many runs, newest first.
+    #[arg(long, value_name = "N", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// Output format (default: table on a terminal, json otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<HistoryFormat>,
+}
+
+/// `idrecon show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run's id (see `idrecon history`).
+    #[arg(value_name = "RUN_ID", value_parser = clap::value_parser!(i64).range(1..))]
+    pub run_id: i64,
+    /// Report format (default: table on a terminal, json otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// `idrecon demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of generated people.
+    #[arg(long, value_name = "N", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_SIM_USERS as i64))]
+    pub users: u32,
+    /// Random seed of the generated data.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Apply the fixes to the simulated Flow.
+    #[arg(long)]
+    pub apply: bool,
+    /// Report format (default: table on a terminal, json otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+}
+
+/// `idrecon sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Number of generated people.
+    #[arg(long, value_name = "N", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_SIM_USERS as i64))]
+    pub users: u32,
+    /// Random seed of the generated data.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Faults to inject (format defined by the simulator).
+    #[arg(long, value_name = "SPEC", value_parser = NonEmptyStringValueParser::new())]
+    pub faults: Option<String>,
+}
+
+impl Cli {
+    /// `-v` count minus `-q` count, clamped to the `i8` range.
+    pub fn verbosity(&self) -> i8 {
+        let v = i16::from(self.verbose) - i16::from(self.quiet);
+        v.clamp(i16::from(i8::MIN), i16::from(i8::MAX)) as i8
+    }
+
+    /// Parses the process arguments; on error prints clap's message and
+    /// exits with [`usage_exit_code`] (0 for --help/--version, 3 otherwise).
+    pub fn parse_or_exit() -> Cli {
+        Self::parse_from_or_exit(std::env::args_os())
+    }
+
+    /// Like [`Cli::parse_or_exit`] with the given arguments (first = program name).
+    pub fn parse_from_or_exit<I, T>(args: I) -> Cli
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        match Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(err) => {
+                let code = usage_exit_code(&err);
+                // Printing goes to stdout for help/version, stderr otherwise.
+                let _ = err.print();
+                std::process::exit(code.as_i32())
+            }
+        }
+    }
+}
+
+/// The exit code for a clap error: `--help` and `--version` succeed (0);
+/// every usage error is a configuration error (3), never 2 (which the
+/// contract reserves for "findings open").
+pub fn usage_exit_code(err: &clap::Error) -> ExitCode {
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::Ok,
+        _ => ExitCode::Config,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod error;
 pub mod logging;
 pub mod mail;
 pub mod model;
