@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod reconcile;
 pub mod report;
