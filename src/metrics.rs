@@ -22,7 +22,8 @@ use std::sync::atomic::AtomicU64;
 
 /// The content type of [`Metrics::encode`]'s output. Prometheus asks for
 /// OpenMetrics first in its `Accept` header and parses the body by this type.
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
@@ -190,8 +191,8 @@ impl Metrics {
             }
         }
         let finished = report.finished_at.unwrap_or(report.started_at);
-        let seconds = finished.timestamp() as f64
-            + f64::from(finished.timestamp_subsec_millis()) / 1000.0;
+        let seconds =
+            finished.timestamp() as f64 + f64::from(finished.timestamp_subsec_millis()) / 1000.0;
         self.last_success_timestamp_seconds.set(seconds);
     }
 

@@ -68,13 +68,12 @@ impl Schedule {
         // `with_seconds_optional`, which we do not enable), Sunday = 0 or 7
         // (Quartz numbering only with `with_alternative_weekdays`), and
         // day-of-month OR day-of-week when both are restricted.
-        let parsed =
-            Cron::new(expression)
-                .parse()
-                .map_err(|e| ScheduleError::InvalidCron {
-                    expression: expression.to_string(),
-                    reason: e.to_string(),
-                })?;
+        let parsed = Cron::new(expression)
+            .parse()
+            .map_err(|e| ScheduleError::InvalidCron {
+                expression: expression.to_string(),
+                reason: e.to_string(),
+            })?;
         let tz: Tz = timezone
             .trim()
             .parse()

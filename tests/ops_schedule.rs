@@ -40,7 +40,10 @@ fn times_between(schedule: &Schedule, from: &str, until: &str) -> Vec<String> {
 #[test]
 fn unknown_time_zone_is_refused_naming_the_key() {
     let err = Schedule::parse("0 2 * * *", "Europe/Stokholm").unwrap_err();
-    assert_eq!(err, ScheduleError::UnknownTimeZone("Europe/Stokholm".into()));
+    assert_eq!(
+        err,
+        ScheduleError::UnknownTimeZone("Europe/Stokholm".into())
+    );
     assert!(
         err.to_string()
             .starts_with("schedule.timezone: unknown time zone \"Europe/Stokholm\""),
@@ -69,7 +72,14 @@ fn quartz_six_field_expression_is_refused_with_a_clear_message() {
 
 #[test]
 fn invalid_fields_and_impossible_dates_are_refused() {
-    for bad in ["60 2 * * *", "0 24 * * *", "0 2 * * 8", "0 2 32 * *", "x 2 * * *", "0 2 * 13 *"] {
+    for bad in [
+        "60 2 * * *",
+        "0 24 * * *",
+        "0 2 * * 8",
+        "0 2 32 * *",
+        "x 2 * * *",
+        "0 2 * 13 *",
+    ] {
         match Schedule::parse(bad, "UTC") {
             Err(ScheduleError::InvalidCron { expression, reason }) => {
                 assert_eq!(expression, bad);
@@ -107,18 +117,29 @@ fn names_ranges_steps_lists_and_aliases_parse() {
 #[test]
 fn sunday_is_0_and_7_and_sun() {
     let from = utc("2026-01-01T00:00:00Z");
-    let zero = Schedule::parse("0 2 * * 0", "UTC").unwrap().upcoming(from, 6);
-    let seven = Schedule::parse("0 2 * * 7", "UTC").unwrap().upcoming(from, 6);
-    let name = Schedule::parse("0 2 * * sun", "UTC").unwrap().upcoming(from, 6);
+    let zero = Schedule::parse("0 2 * * 0", "UTC")
+        .unwrap()
+        .upcoming(from, 6);
+    let seven = Schedule::parse("0 2 * * 7", "UTC")
+        .unwrap()
+        .upcoming(from, 6);
+    let name = Schedule::parse("0 2 * * sun", "UTC")
+        .unwrap()
+        .upcoming(from, 6);
     assert_eq!(zero, seven);
     assert_eq!(zero, name);
     assert_eq!(zero.len(), 6);
     assert_eq!(rfc(zero[0]), "2026-01-04T02:00:00+00:00");
     assert!(zero.iter().all(|t| t.weekday() == Weekday::Sun));
     // A range ending in 7 includes Sunday: Saturday and Sunday.
-    let weekend = Schedule::parse("0 2 * * 6-7", "UTC").unwrap().upcoming(from, 4);
+    let weekend = Schedule::parse("0 2 * * 6-7", "UTC")
+        .unwrap()
+        .upcoming(from, 4);
     let days: Vec<Weekday> = weekend.iter().map(|t| t.weekday()).collect();
-    assert_eq!(days, [Weekday::Sat, Weekday::Sun, Weekday::Sat, Weekday::Sun]);
+    assert_eq!(
+        days,
+        [Weekday::Sat, Weekday::Sun, Weekday::Sat, Weekday::Sun]
+    );
 }
 
 #[test]
@@ -288,15 +309,18 @@ impl ManualClock {
     /// Waits (at most 5 real seconds) until something sleeps until `deadline`.
     async fn wait_for_sleeper(&self, deadline: DateTime<Utc>) {
         let mut rx = self.sleepers.subscribe();
-        tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|v| v.contains(&deadline)))
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "nothing slept until {deadline}; sleepers: {:?}",
-                    self.sleepers.borrow()
-                )
-            })
-            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            rx.wait_for(|v| v.contains(&deadline)),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "nothing slept until {deadline}; sleepers: {:?}",
+                self.sleepers.borrow()
+            )
+        })
+        .unwrap();
     }
 }
 
@@ -468,7 +492,10 @@ async fn an_overrunning_job_causes_skips_never_an_overlap() {
     clock.wait_for_sleeper(utc("2026-05-04T00:20:00Z")).await;
     clock.set(utc("2026-05-04T00:20:00Z"));
     clock.wait_for_sleeper(utc("2026-05-04T00:30:00Z")).await;
-    assert!(started.try_recv().is_err(), "a second run overlapped the first");
+    assert!(
+        started.try_recv().is_err(),
+        "a second run overlapped the first"
+    );
     let text = logs.text();
     assert!(
         text.contains("scheduled time skipped") && text.contains("skipped=2026-05-04 00:20:00 UTC"),
@@ -521,7 +548,10 @@ async fn shutdown_during_a_run_waits_for_it_and_starts_no_other() {
     // Time passes beyond the next scheduled time while the run finishes.
     clock.set(utc("2026-05-04T02:30:00Z"));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!handle.is_finished(), "returned before the running job finished");
+    assert!(
+        !handle.is_finished(),
+        "returned before the running job finished"
+    );
     assert!(job.finished.lock().unwrap().is_empty());
 
     job.release.add_permits(1);
@@ -533,7 +563,10 @@ async fn shutdown_during_a_run_waits_for_it_and_starts_no_other() {
         job.finished.lock().unwrap().as_slice(),
         [utc("2026-05-04T01:00:00Z")]
     );
-    assert!(started.try_recv().is_err(), "a new run started after shutdown");
+    assert!(
+        started.try_recv().is_err(),
+        "a new run started after shutdown"
+    );
 }
 
 #[tokio::test]

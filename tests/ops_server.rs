@@ -162,7 +162,10 @@ async fn healthz_goes_starting_ok_degraded_ok() {
     state.record_run(&report(43, RunStatus::Failed, "2026-11-27T01:00:01Z"), &[]);
     assert_eq!(get_healthz(server.addr).await.0, 503);
 
-    state.record_run(&report(44, RunStatus::Completed, "2026-11-28T01:00:09Z"), &[]);
+    state.record_run(
+        &report(44, RunStatus::Completed, "2026-11-28T01:00:09Z"),
+        &[],
+    );
     let (code, body) = get_healthz(server.addr).await;
     assert_eq!(code, 200);
     assert_eq!(body["status"], "ok");
@@ -215,12 +218,19 @@ async fn metrics_are_openmetrics_text_with_the_run_numbers() {
         "idrecon_findings{kind=\"sync_managed\"} 0",
         "idrecon_last_success_timestamp_seconds 0.0",
     ] {
-        assert!(lines.contains(&expected), "missing {expected:?} in:\n{text}");
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in:\n{text}"
+        );
     }
 
     state.record_run(
         &report(41, RunStatus::Completed, "2026-11-25T01:00:07Z"),
-        &[(System::Azure, 3.25), (System::Ifs, 2.5), (System::Flow, 0.75)],
+        &[
+            (System::Azure, 3.25),
+            (System::Ifs, 2.5),
+            (System::Flow, 0.75),
+        ],
     );
     state.record_run(
         &report(42, RunStatus::Aborted, "2026-11-26T01:00:05Z"),
@@ -254,7 +264,10 @@ async fn metrics_are_openmetrics_text_with_the_run_numbers() {
         // 2026-11-25T01:00:07Z
         "idrecon_last_success_timestamp_seconds 1795568407.0",
     ] {
-        assert!(lines.contains(&expected), "missing {expected:?} in:\n{text}");
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in:\n{text}"
+        );
     }
     assert_eq!(lines.last(), Some(&"# EOF"));
     // Every sample parses as `series value`, and each series appears once.
@@ -264,9 +277,10 @@ async fn metrics_are_openmetrics_text_with_the_run_numbers() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), total, "duplicate series in:\n{text}");
-    assert!(parsed
-        .iter()
-        .all(|(s, _)| s.starts_with("idrecon_")), "{text}");
+    assert!(
+        parsed.iter().all(|(s, _)| s.starts_with("idrecon_")),
+        "{text}"
+    );
 
     server.token.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), server.handle).await;
