@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod model;
 pub mod reconcile;
 pub mod report;
