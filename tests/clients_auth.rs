@@ -216,9 +216,10 @@ async fn certificate_flow_sends_a_verifiable_assertion() {
     let token_url = format!("{}{}", base.get().unwrap(), azure_token_path());
     assert!(verify_assertion(&assertion, &cert.der, &token_url).is_ok());
     assert!(verify_assertion(&assertion, &cert.der, "https://login.example/other/token").is_err());
+    let sig_at = assertion.rfind('.').unwrap() + 10;
+    let original = assertion.as_bytes()[sig_at] as char;
     let mut tampered = assertion.clone();
-    let last = tampered.pop().unwrap();
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    tampered.replace_range(sig_at..sig_at + 1, if original == 'A' { "B" } else { "A" });
     assert!(verify_assertion(&tampered, &cert.der, &token_url).is_err());
 }
 

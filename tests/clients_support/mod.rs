@@ -56,6 +56,16 @@ impl Recorded {
             .map(str::to_string)
     }
 
+    /// `http://host:port` of the mock, from the Host header (for absolute links).
+    pub fn origin(&self) -> String {
+        let host = self
+            .headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        format!("http://{host}")
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
     }
