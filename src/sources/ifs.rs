@@ -19,8 +19,10 @@ use std::fmt;
 use std::sync::Arc;
 use url::Url;
 
-/// Characters percent-encoded in an OData query value (keeps `'`, `,`,
-/// `$`, `@`, `:` and `/` readable; spaces become `%20`, never `+`).
+/// Characters percent-encoded in an OData query value: spaces become `%20`
+/// (never `+`, which some OData servers read literally), `&`, `=`, `+`, `#`
+/// and `%` are escaped; `,`, `$`, `@`, `:` and `/` stay readable (the URL
+/// parser itself encodes `'` as `%27`).
 const QUERY_VALUE: &AsciiSet = &CONTROLS
     .add(b' ')
     .add(b'"')
