@@ -14,7 +14,7 @@
 
 use crate::config::{AzureConfig, AzureCredential, IfsConfig};
 use crate::sources::http::{
-    join_path, require_secure, ErrorShape, Idempotency, Payload, ServiceClient,
+    join_path, redacted_url, require_secure, ErrorShape, Idempotency, Payload, ServiceClient,
 };
 use crate::sources::retry::{with_retries, RetryPolicy};
 use crate::sources::{SourceError, SourceErrorKind, System};
@@ -175,8 +175,10 @@ pub struct ClientCredentials {
 impl fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let endpoint = match &self.endpoint {
-            TokenEndpoint::Fixed(url) => url.as_str().to_string(),
-            TokenEndpoint::Discovered { issuer, .. } => format!("discovered from {issuer}"),
+            TokenEndpoint::Fixed(url) => redacted_url(url),
+            TokenEndpoint::Discovered { issuer, .. } => {
+                format!("discovered from {}", redacted_url(issuer))
+            }
         };
         f.debug_struct("ClientCredentials")
             .field("system", &self.system)
@@ -271,13 +273,9 @@ impl ClientCredentials {
 
     /// Uses `policy` for token and discovery requests.
     pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
-        let system = self.system;
-        self.api = ServiceClient::new(system, self.api_http(), policy, ErrorShape::OAuth);
+        let http = self.api.http_client().clone();
+        self.api = ServiceClient::new(self.system, http, policy, ErrorShape::OAuth);
         self
-    }
-
-    fn api_http(&self) -> reqwest::Client {
-        self.api.http_client().clone()
     }
 
     /// The token endpoint (discovering it if needed).

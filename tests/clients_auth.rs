@@ -54,7 +54,11 @@ struct AssertionClaims {
 }
 
 /// Checks a client assertion the way Azure does; `Err` names what is wrong.
-fn verify_assertion(assertion: &str, cert_der: &[u8], token_url: &str) -> Result<AssertionClaims, String> {
+fn verify_assertion(
+    assertion: &str,
+    cert_der: &[u8],
+    token_url: &str,
+) -> Result<AssertionClaims, String> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|e| format!("header: {e}"))?;
     if header.alg != Algorithm::RS256 {
         return Err(format!("alg {:?}", header.alg));
@@ -62,10 +66,15 @@ fn verify_assertion(assertion: &str, cert_der: &[u8], token_url: &str) -> Result
     let expected_thumb =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(cert_der));
     if header.x5t_s256.as_deref() != Some(expected_thumb.as_str()) {
-        return Err(format!("x5t#S256 {:?} != {expected_thumb}", header.x5t_s256));
+        return Err(format!(
+            "x5t#S256 {:?} != {expected_thumb}",
+            header.x5t_s256
+        ));
     }
-    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).map_err(|e| format!("cert: {e}"))?;
-    let public_key = DecodingKey::from_rsa_der(&cert.tbs_certificate.subject_pki.subject_public_key.data);
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(cert_der).map_err(|e| format!("cert: {e}"))?;
+    let public_key =
+        DecodingKey::from_rsa_der(&cert.tbs_certificate.subject_pki.subject_public_key.data);
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[token_url]);
     validation.set_issuer(&[CLIENT_ID]);
@@ -78,7 +87,10 @@ fn verify_assertion(assertion: &str, cert_der: &[u8], token_url: &str) -> Result
         return Err(format!("sub {}", claims.sub));
     }
     if claims.exp > claims.iat + 600 || claims.nbf > claims.iat {
-        return Err(format!("lifetime iat={} nbf={} exp={}", claims.iat, claims.nbf, claims.exp));
+        return Err(format!(
+            "lifetime iat={} nbf={} exp={}",
+            claims.iat, claims.nbf, claims.exp
+        ));
     }
     uuid::Uuid::parse_str(&claims.jti).map_err(|e| format!("jti: {e}"))?;
     Ok(claims)
@@ -119,14 +131,18 @@ async fn secret_flow_posts_the_form_and_caches_the_token() {
     assert_eq!(issued.load(Ordering::SeqCst), 1);
     let form = mock.hits("/login")[0].form();
     // The scope follows graph_url's origin (here the mock).
-    assert_eq!(form["scope"], format!("{}/.default", mock.base.origin().ascii_serialization()));
+    assert_eq!(
+        form["scope"],
+        format!("{}/.default", mock.base.origin().ascii_serialization())
+    );
 }
 
 #[tokio::test]
 async fn token_is_refreshed_before_it_expires() {
     // 2 s lifetime: refreshed after half of it.
     let (mock, issued) = azure_login(2, Duration::ZERO).await;
-    let cc = ClientCredentials::azure(&azure_config(&mock, secret()), reqwest::Client::new()).unwrap();
+    let cc =
+        ClientCredentials::azure(&azure_config(&mock, secret()), reqwest::Client::new()).unwrap();
     assert_eq!(cc.access_token().await.unwrap().expose_secret(), "tok-1");
     assert_eq!(cc.access_token().await.unwrap().expose_secret(), "tok-1");
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -137,7 +153,8 @@ async fn token_is_refreshed_before_it_expires() {
 #[tokio::test]
 async fn invalidate_forces_a_new_token() {
     let (mock, issued) = azure_login(3599, Duration::ZERO).await;
-    let cc = ClientCredentials::azure(&azure_config(&mock, secret()), reqwest::Client::new()).unwrap();
+    let cc =
+        ClientCredentials::azure(&azure_config(&mock, secret()), reqwest::Client::new()).unwrap();
     assert_eq!(cc.access_token().await.unwrap().expose_secret(), "tok-1");
     cc.invalidate().await;
     assert_eq!(cc.access_token().await.unwrap().expose_secret(), "tok-2");
@@ -153,7 +170,9 @@ async fn concurrent_callers_share_one_refresh() {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let cc = cc.clone();
-            tokio::spawn(async move { cc.access_token().await.unwrap().expose_secret().to_string() })
+            tokio::spawn(
+                async move { cc.access_token().await.unwrap().expose_secret().to_string() },
+            )
         })
         .collect();
     for task in tasks {
@@ -199,17 +218,27 @@ async fn certificate_flow_sends_a_verifiable_assertion() {
         }
     })
     .await;
-    base.set(mock.base.as_str().trim_end_matches('/').to_string()).unwrap();
+    base.set(mock.base.as_str().trim_end_matches('/').to_string())
+        .unwrap();
 
     let cfg = azure_config(&mock, AzureCredential::Certificate(pem_path));
     let cc = ClientCredentials::azure(&cfg, reqwest::Client::new()).unwrap();
-    assert_eq!(cc.access_token().await.unwrap().expose_secret(), "cert-token");
+    assert_eq!(
+        cc.access_token().await.unwrap().expose_secret(),
+        "cert-token"
+    );
     cc.invalidate().await;
-    assert_eq!(cc.access_token().await.unwrap().expose_secret(), "cert-token");
+    assert_eq!(
+        cc.access_token().await.unwrap().expose_secret(),
+        "cert-token"
+    );
     let jtis = jtis.lock().unwrap().clone();
     assert_eq!(jtis.len(), 2);
     assert_ne!(jtis[0], jtis[1], "each assertion has its own jti");
-    assert!(!format!("{cc:?}").contains("PRIVATE"), "Debug hides the key");
+    assert!(
+        !format!("{cc:?}").contains("PRIVATE"),
+        "Debug hides the key"
+    );
 
     // The verifier is strict: another audience or a tampered signature fails.
     let assertion = assertions.lock().unwrap()[0].clone();
@@ -295,7 +324,10 @@ async fn login_throttling_is_retried() {
     let cc = ClientCredentials::azure(&azure_config(&mock, secret()), reqwest::Client::new())
         .unwrap()
         .with_retry(fast_retry());
-    assert_eq!(cc.access_token().await.unwrap().expose_secret(), "tok-after-503");
+    assert_eq!(
+        cc.access_token().await.unwrap().expose_secret(),
+        "tok-after-503"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
@@ -326,30 +358,42 @@ async fn ifs_token_endpoint_is_discovered_once() {
         _ => Reply::json(404, serde_json::json!({"error": "not found"})),
     })
     .await;
-    base.set(mock.base.as_str().trim_end_matches('/').to_string()).unwrap();
+    base.set(mock.base.as_str().trim_end_matches('/').to_string())
+        .unwrap();
     let cc = ClientCredentials::ifs(&ifs_config(&mock, 100), reqwest::Client::new()).unwrap();
     assert_eq!(cc.access_token().await.unwrap().expose_secret(), "ifs-1");
     cc.invalidate().await;
     assert_eq!(cc.access_token().await.unwrap().expose_secret(), "ifs-2");
-    assert_eq!(mock.hits("/auth/realms/prod/.well-known").len(), 1, "discovery cached");
+    assert_eq!(
+        mock.hits("/auth/realms/prod/.well-known").len(),
+        1,
+        "discovery cached"
+    );
 }
 
 #[tokio::test]
 async fn ifs_discovery_failure_is_an_auth_error() {
-    let mock = Mock::start(|_| Reply::json(404, serde_json::json!({"error": "Realm does not exist"}))).await;
+    let mock =
+        Mock::start(|_| Reply::json(404, serde_json::json!({"error": "Realm does not exist"})))
+            .await;
     let cc = ClientCredentials::ifs(&ifs_config(&mock, 100), reqwest::Client::new()).unwrap();
     let err = cc.access_token().await.unwrap_err();
     assert_eq!(err.kind, SourceErrorKind::Auth);
     assert_eq!(err.system, System::Ifs);
     assert_eq!(err.status, Some(404));
-    assert!(err.to_string().contains("/auth/realms/prod/.well-known/openid-configuration"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("/auth/realms/prod/.well-known/openid-configuration"),
+        "{err}"
+    );
     assert!(err.to_string().contains("Realm does not exist"), "{err}");
 }
 
 #[tokio::test]
 async fn non_json_token_answer_is_an_error_not_a_panic() {
     let mock = Mock::start(|_| Reply::text(200, "<html>login page</html>")).await;
-    let cc = ClientCredentials::azure(&azure_config(&mock, secret()), reqwest::Client::new()).unwrap();
+    let cc =
+        ClientCredentials::azure(&azure_config(&mock, secret()), reqwest::Client::new()).unwrap();
     let err = cc.access_token().await.unwrap_err();
     assert_eq!(err.kind, SourceErrorKind::Auth);
     assert!(err.message.contains("not the expected JSON"), "{err}");

@@ -60,8 +60,15 @@ async fn listing_follows_next_cursor_until_null() {
 #[tokio::test]
 async fn a_cursor_loop_is_an_error() {
     let mock = start(|r: &Recorded| {
-        let next = if r.param("cursor").as_deref() == Some("a") { "b" } else { "a" };
-        Reply::json(200, json!({"users": [flow_user("x", None)], "nextCursor": next}))
+        let next = if r.param("cursor").as_deref() == Some("a") {
+            "b"
+        } else {
+            "a"
+        };
+        Reply::json(
+            200,
+            json!({"users": [flow_user("x", None)], "nextCursor": next}),
+        )
     })
     .await;
     let err = flow(&mock).fetch_all().await.unwrap_err();
@@ -83,7 +90,13 @@ async fn wrong_credentials_name_the_service_error_but_not_the_password() {
 
 #[tokio::test]
 async fn a_user_without_type_is_invalid_payload() {
-    let mock = start(|_| Reply::json(200, json!({"users": [{"userId": "x", "active": true}], "nextCursor": null}))).await;
+    let mock = start(|_| {
+        Reply::json(
+            200,
+            json!({"users": [{"userId": "x", "active": true}], "nextCursor": null}),
+        )
+    })
+    .await;
     let err = flow(&mock).fetch_all().await.unwrap_err();
     assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
     assert!(err.message.contains("type"), "{err}");
@@ -121,7 +134,10 @@ async fn rename_outcomes() {
     let flow = flow(&mock);
     flow.rename("jdoe", "jdoe@contoso.com").await.unwrap();
     let sent = mock.hits("/flow/users/rename")[0].json();
-    assert_eq!(sent, json!({"userId": "jdoe", "newUserId": "jdoe@contoso.com"}));
+    assert_eq!(
+        sent,
+        json!({"userId": "jdoe", "newUserId": "jdoe@contoso.com"})
+    );
     match flow.rename("ghost", "ghost@contoso.com").await {
         Err(FlowWriteError::NotFound(id)) => assert_eq!(id, "ghost"),
         other => panic!("expected NotFound, got {other:?}"),
@@ -135,8 +151,14 @@ async fn rename_outcomes() {
 #[tokio::test]
 async fn a_rename_answered_with_another_id_is_an_error() {
     let mock = start(|_| Reply::json(200, json!({"userId": "something-else"}))).await;
-    let err = flow(&mock).rename("jdoe", "jdoe@contoso.com").await.unwrap_err();
-    assert!(matches!(err, FlowWriteError::Other(ref e) if e.kind == SourceErrorKind::InvalidPayload), "{err:?}");
+    let err = flow(&mock)
+        .rename("jdoe", "jdoe@contoso.com")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FlowWriteError::Other(ref e) if e.kind == SourceErrorKind::InvalidPayload),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -144,18 +166,29 @@ async fn deactivate_outcomes() {
     let mock = start(rename_handler).await;
     let flow = flow(&mock);
     flow.deactivate("jdoe").await.unwrap();
-    assert!(matches!(flow.deactivate("ghost").await, Err(FlowWriteError::NotFound(id)) if id == "ghost"));
+    assert!(
+        matches!(flow.deactivate("ghost").await, Err(FlowWriteError::NotFound(id)) if id == "ghost")
+    );
 }
 
 #[tokio::test]
 async fn writes_are_not_repeated_after_an_ambiguous_500() {
     let mock = start(|_| Reply::json(500, json!({"error": "workflow crashed"}))).await;
-    let err = flow(&mock).rename("jdoe", "jdoe@contoso.com").await.unwrap_err();
-    let FlowWriteError::Other(e) = err else { panic!("expected Other") };
+    let err = flow(&mock)
+        .rename("jdoe", "jdoe@contoso.com")
+        .await
+        .unwrap_err();
+    let FlowWriteError::Other(e) = err else {
+        panic!("expected Other")
+    };
     assert_eq!(e.status, Some(500));
     assert_eq!(e.code.as_deref(), Some("workflow crashed"));
     assert_eq!(e.path.as_deref(), Some("/flow/users/rename"));
-    assert_eq!(mock.hits("/flow").len(), 1, "a write that may have happened is not resent");
+    assert_eq!(
+        mock.hits("/flow").len(),
+        1,
+        "a write that may have happened is not resent"
+    );
 }
 
 #[tokio::test]
@@ -169,7 +202,10 @@ async fn writes_are_retried_when_throttled() {
         }
     })
     .await;
-    flow(&mock).rename("jdoe", "jdoe@contoso.com").await.unwrap();
+    flow(&mock)
+        .rename("jdoe", "jdoe@contoso.com")
+        .await
+        .unwrap();
     assert_eq!(mock.hits("/flow").len(), 2);
 }
 
@@ -202,7 +238,8 @@ async fn csv_export_is_read() {
 
 #[tokio::test]
 async fn csv_columns_may_come_in_any_order() {
-    let (_dir, csv) = csv_file("type,active,userId,syncSource,email,name\nFull,1,jdoe,,jdoe@contoso.com,John\n");
+    let (_dir, csv) =
+        csv_file("type,active,userId,syncSource,email,name\nFull,1,jdoe,,jdoe@contoso.com,John\n");
     let users = csv.fetch_all().await.unwrap();
     assert_eq!(users[0].user_id, "jdoe");
     assert_eq!(users[0].name.as_deref(), Some("John"));
@@ -220,7 +257,8 @@ async fn a_bad_csv_row_names_line_and_column() {
     assert_eq!(err.kind, SourceErrorKind::File);
     assert_eq!(err.system, System::Flow);
     assert!(
-        err.message.contains("flow-users.csv line 7, column active: expected true/false, got \"maybe\""),
+        err.message
+            .contains("flow-users.csv line 7, column active: expected true/false, got \"maybe\""),
         "{err}"
     );
 }

@@ -59,14 +59,32 @@ fn graph_error(status: u16, code: &str) -> Reply {
 
 /// Three pages; the second answers `second_page` first (by call count), then normally.
 fn three_pages(first_tries_of_page2: Vec<Reply>) -> impl Fn(&Recorded) -> Reply + Send + Sync {
-    let failures = std::sync::Mutex::new(first_tries_of_page2.into_iter().collect::<std::collections::VecDeque<_>>());
+    let failures = std::sync::Mutex::new(
+        first_tries_of_page2
+            .into_iter()
+            .collect::<std::collections::VecDeque<_>>(),
+    );
     move |r: &Recorded| match r.param("$skiptoken").as_deref() {
-        None => page(r, vec![graph_user("1", "a@contoso.com"), graph_user("2", "b@contoso.com")], Some("P2")),
+        None => page(
+            r,
+            vec![
+                graph_user("1", "a@contoso.com"),
+                graph_user("2", "b@contoso.com"),
+            ],
+            Some("P2"),
+        ),
         Some("P2") => {
             if let Some(reply) = failures.lock().unwrap().pop_front() {
                 return reply;
             }
-            page(r, vec![graph_user("3", "c@contoso.com"), graph_user("4", "d@contoso.com")], Some("P3"))
+            page(
+                r,
+                vec![
+                    graph_user("3", "c@contoso.com"),
+                    graph_user("4", "d@contoso.com"),
+                ],
+                Some("P3"),
+            )
         }
         Some("P3") => {
             let mut guest = graph_user("6", "jane_fabrikam.com#EXT#@contoso.onmicrosoft.com");
@@ -85,7 +103,11 @@ fn ids(users: &[idrecon::model::AadUser]) -> Vec<&str> {
 async fn full_listing_walks_every_next_link() {
     let mock = start(three_pages(vec![])).await;
     let users = source(&mock).fetch_full().await.unwrap();
-    assert_eq!(ids(&users), ["1", "2", "3", "4", "5"], "guest dropped, all pages read");
+    assert_eq!(
+        ids(&users),
+        ["1", "2", "3", "4", "5"],
+        "guest dropped, all pages read"
+    );
     let graph = mock.hits("/graph");
     assert_eq!(graph.len(), 3);
     let first = &graph[0];
@@ -102,20 +124,27 @@ async fn full_listing_walks_every_next_link() {
 #[tokio::test]
 async fn guests_are_kept_when_included() {
     let mock = start(three_pages(vec![])).await;
-    let users = source_with(&mock, |c| c.include_guests = true).fetch_full().await.unwrap();
+    let users = source_with(&mock, |c| c.include_guests = true)
+        .fetch_full()
+        .await
+        .unwrap();
     assert_eq!(ids(&users), ["1", "2", "3", "4", "5", "6"]);
 }
 
 #[tokio::test]
 async fn throttling_with_retry_after_seconds_is_waited_out() {
     let mock = start(three_pages(vec![
-        graph_error(429, "TooManyRequests").header("Retry-After", "1"),
+        graph_error(429, "TooManyRequests").header("Retry-After", "1")
     ]))
     .await;
     let started = Instant::now();
     let users = source(&mock).fetch_full().await.unwrap();
     assert_eq!(users.len(), 5);
-    assert!(started.elapsed() >= Duration::from_millis(950), "waited {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited {:?}",
+        started.elapsed()
+    );
     assert_eq!(mock.hits("/graph").len(), 4);
 }
 
@@ -123,14 +152,18 @@ async fn throttling_with_retry_after_seconds_is_waited_out() {
 async fn throttling_with_retry_after_http_date_is_waited_out() {
     let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
     let mock = start(three_pages(vec![
-        graph_error(429, "TooManyRequests").header("Retry-After", &when),
+        graph_error(429, "TooManyRequests").header("Retry-After", &when)
     ]))
     .await;
     let started = Instant::now();
     let users = source(&mock).fetch_full().await.unwrap();
     assert_eq!(users.len(), 5);
     // Second resolution: at least one whole second remains of the two.
-    assert!(started.elapsed() >= Duration::from_millis(900), "waited {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -159,11 +192,17 @@ async fn exhausted_retries_fail_the_listing_with_a_clean_error() {
     assert_eq!(err.code.as_deref(), Some("TooManyRequests"));
     assert_eq!(err.path.as_deref(), Some(USERS));
     let text = err.to_string();
-    assert!(text.contains("Azure AD") && text.contains(USERS) && text.contains("TooManyRequests"), "{text}");
+    assert!(
+        text.contains("Azure AD") && text.contains(USERS) && text.contains("TooManyRequests"),
+        "{text}"
+    );
     assert!(text.contains("gave up after 4 attempts"), "{text}");
     for leak in [SECRET, "tok-1", "skiptoken", "P2"] {
         assert!(!text.contains(leak), "error text leaks {leak}: {text}");
-        assert!(!format!("{err:?}").contains(leak), "error debug leaks {leak}");
+        assert!(
+            !format!("{err:?}").contains(leak),
+            "error debug leaks {leak}"
+        );
     }
     // 1 + 3 retries of page 2, nothing after it.
     assert_eq!(mock.hits("/graph").len(), 5);
@@ -219,10 +258,14 @@ async fn invalid_json_is_invalid_payload() {
     assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
     assert!(err.message.contains("invalid type"), "{err}");
 
-    let mock = start(|_| Reply::json(200, json!({"value": [{"id": "9", "accountEnabled": true}]}))).await;
+    let mock =
+        start(|_| Reply::json(200, json!({"value": [{"id": "9", "accountEnabled": true}]}))).await;
     let err = source(&mock).fetch_full().await.unwrap_err();
     assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
-    assert!(err.message.contains("user 9") && err.message.contains("userPrincipalName"), "{err}");
+    assert!(
+        err.message.contains("user 9") && err.message.contains("userPrincipalName"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -242,7 +285,8 @@ async fn a_next_link_to_another_host_is_refused() {
 
 #[tokio::test]
 async fn a_repeating_next_link_is_refused() {
-    let mock = start(|r: &Recorded| page(r, vec![graph_user("1", "a@contoso.com")], Some("LOOP"))).await;
+    let mock =
+        start(|r: &Recorded| page(r, vec![graph_user("1", "a@contoso.com")], Some("LOOP"))).await;
     let err = source(&mock).fetch_full().await.unwrap_err();
     assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
     assert!(err.message.contains("repeats"), "{err}");
@@ -294,7 +338,10 @@ async fn delta_initial_round_returns_everything_and_the_delta_link() {
         panic!("initial round is a full listing")
     };
     assert_eq!(ids(&users), ["1", "2", "3"]);
-    assert_eq!(users[1].user_principal_name, "new@contoso.com", "last one wins");
+    assert_eq!(
+        users[1].user_principal_name, "new@contoso.com",
+        "last one wins"
+    );
     assert!(delta_link.unwrap().ends_with("$deltatoken=T1"));
 }
 
@@ -317,15 +364,37 @@ async fn delta_with_a_stored_link_returns_changes() {
     .await;
     let link = format!("{}graph/v1.0/users/delta()?$deltatoken=T1", mock.base);
     let fetched = source(&mock).fetch_delta(Some(&link)).await.unwrap();
-    let AzureFetch::Delta { changes, delta_link } = fetched else {
+    let AzureFetch::Delta {
+        changes,
+        delta_link,
+    } = fetched
+    else {
         panic!("a stored link yields changes")
     };
     assert!(delta_link.ends_with("$deltatoken=T2"));
     assert_eq!(changes.len(), 4);
     assert!(matches!(&changes[0], AadChange::Upsert(u) if u.id == "2"));
-    assert_eq!(changes[1], AadChange::Removed { id: "3".into(), reason: "deleted".into() });
-    assert_eq!(changes[2], AadChange::Removed { id: "4".into(), reason: "changed".into() });
-    assert_eq!(changes[3], AadChange::Removed { id: "8".into(), reason: "guest".into() });
+    assert_eq!(
+        changes[1],
+        AadChange::Removed {
+            id: "3".into(),
+            reason: "deleted".into()
+        }
+    );
+    assert_eq!(
+        changes[2],
+        AadChange::Removed {
+            id: "4".into(),
+            reason: "changed".into()
+        }
+    );
+    assert_eq!(
+        changes[3],
+        AadChange::Removed {
+            id: "8".into(),
+            reason: "guest".into()
+        }
+    );
 }
 
 #[tokio::test]
@@ -347,7 +416,9 @@ async fn expired_delta_links_say_so() {
 async fn a_stored_delta_link_for_another_host_is_refused() {
     let mock = start(|_| graph_error(500, "unused")).await;
     let err = source(&mock)
-        .fetch_delta(Some("https://elsewhere.example/v1.0/users/delta()?$deltatoken=x"))
+        .fetch_delta(Some(
+            "https://elsewhere.example/v1.0/users/delta()?$deltatoken=x",
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
@@ -357,16 +428,25 @@ async fn a_stored_delta_link_for_another_host_is_refused() {
 #[tokio::test]
 async fn fetch_one_encodes_the_upn_and_maps_404_to_none() {
     let mock = start(|r: &Recorded| match r.path.as_str() {
-        "/graph/v1.0/users/o%27brien%2Btest@contoso.com" => Reply::json(200, graph_user("5", "o'brien+test@contoso.com")),
+        "/graph/v1.0/users/o%27brien%2Btest@contoso.com" => {
+            Reply::json(200, graph_user("5", "o'brien+test@contoso.com"))
+        }
         _ => graph_error(404, "Request_ResourceNotFound"),
     })
     .await;
     let src = source(&mock);
-    let user = src.fetch_one("o'brien+test@contoso.com").await.unwrap().unwrap();
+    let user = src
+        .fetch_one("o'brien+test@contoso.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(user.id, "5");
     assert!(src.fetch_one("nobody@contoso.com").await.unwrap().is_none());
     let hit = &mock.hits("/graph")[0];
-    assert!(hit.param("$select").unwrap().starts_with("id,userPrincipalName"));
+    assert!(hit
+        .param("$select")
+        .unwrap()
+        .starts_with("id,userPrincipalName"));
 }
 
 #[tokio::test]
@@ -382,7 +462,10 @@ async fn fetch_one_encodes_guest_upns() {
     })
     .await;
     let upn = "jane_fabrikam.com#EXT#@contoso.onmicrosoft.com";
-    assert!(source(&mock).fetch_one(upn).await.unwrap().is_none(), "guests out of scope");
+    assert!(
+        source(&mock).fetch_one(upn).await.unwrap().is_none(),
+        "guests out of scope"
+    );
     let with_guests = source_with(&mock, |c| c.include_guests = true);
     assert_eq!(with_guests.fetch_one(upn).await.unwrap().unwrap().id, "9");
 }

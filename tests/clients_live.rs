@@ -15,13 +15,18 @@ use serde_json::json;
 
 fn config(mock: &Mock) -> Config {
     Config {
-        store: StoreConfig { url: "sqlite://unused.db".into() },
+        store: StoreConfig {
+            url: "sqlite://unused.db".into(),
+        },
         azure: azure_config(mock, secret()),
         ifs: ifs_config(mock, 100),
         flow: flow_config(mock),
         matching: MatchingConfig::default(),
         fix: FixConfig::default(),
-        schedule: ScheduleConfig { cron: "0 2 * * *".into(), timezone: "UTC".into() },
+        schedule: ScheduleConfig {
+            cron: "0 2 * * *".into(),
+            timezone: "UTC".into(),
+        },
         report: ReportConfig {
             send: SendPolicy::Never,
             to: vec![],
@@ -81,10 +86,19 @@ async fn the_three_systems_are_fetched_concurrently() {
     let live = LiveSources::with_settings(&config(&mock), &fast_settings()).unwrap();
     assert_eq!(live.azure_scope(), "users");
     assert!(live.flow_writer().is_some());
+    let debug = format!("{live:?}");
+    for secret in [SECRET, "ifs-secret-value", "flow-password-value"] {
+        assert!(!debug.contains(secret), "Debug shows {secret}: {debug}");
+    }
     let started = std::time::Instant::now();
-    let (azure, ifs, flow) = tokio::join!(live.fetch_azure(None), live.fetch_ifs(), live.fetch_flow());
+    let (azure, ifs, flow) =
+        tokio::join!(live.fetch_azure(None), live.fetch_ifs(), live.fetch_flow());
     // Each answer takes 300 ms; concurrently that is well under the 900 ms of a sequence.
-    assert!(started.elapsed() < std::time::Duration::from_millis(850), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(850),
+        "{:?}",
+        started.elapsed()
+    );
     match azure.unwrap() {
         AzureFetch::Full { users, delta_link } => {
             assert_eq!(users[0].user_principal_name, "jdoe@contoso.com");
@@ -92,7 +106,10 @@ async fn the_three_systems_are_fetched_concurrently() {
         }
         other => panic!("expected a full round, got {other:?}"),
     }
-    assert_eq!(ifs.unwrap()[0].directory_id.as_deref(), Some("jdoe@contoso.com"));
+    assert_eq!(
+        ifs.unwrap()[0].directory_id.as_deref(),
+        Some("jdoe@contoso.com")
+    );
     assert_eq!(flow.unwrap()[0].user_id, "jdoe");
 }
 
@@ -109,7 +126,10 @@ async fn an_expired_delta_link_falls_back_to_a_full_round() {
         other => panic!("expected a full round, got {other:?}"),
     }
     let fresh = format!("{}graph/v1.0/users/delta()?$deltatoken=NEW", mock.base);
-    assert!(matches!(live.fetch_azure(Some(&fresh)).await.unwrap(), AzureFetch::Delta { .. }));
+    assert!(matches!(
+        live.fetch_azure(Some(&fresh)).await.unwrap(),
+        AzureFetch::Delta { .. }
+    ));
 }
 
 #[tokio::test]
@@ -118,7 +138,10 @@ async fn a_group_scope_lists_the_group_in_full() {
     let mut cfg = config(&mock);
     cfg.azure.group_id = Some("0f0e0d0c-1111-2222-3333-444455556666".into());
     let live = LiveSources::with_settings(&cfg, &fast_settings()).unwrap();
-    assert_eq!(live.azure_scope(), "group:0f0e0d0c-1111-2222-3333-444455556666");
+    assert_eq!(
+        live.azure_scope(),
+        "group:0f0e0d0c-1111-2222-3333-444455556666"
+    );
     match live.fetch_azure(Some("ignored")).await.unwrap() {
         AzureFetch::Full { users, delta_link } => {
             assert_eq!(users[0].id, "2");
@@ -133,7 +156,11 @@ async fn csv_mode_reads_the_file_and_offers_no_writer() {
     let mock = everything().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flow-users.csv");
-    std::fs::write(&path, "userId,name,email,active,type,syncSource\njdoe,John,,true,Full,\n").unwrap();
+    std::fs::write(
+        &path,
+        "userId,name,email,active,type,syncSource\njdoe,John,,true,Full,\n",
+    )
+    .unwrap();
     let mut cfg = config(&mock);
     cfg.flow.source = FlowSourceKind::Csv;
     cfg.flow.csv_path = Some(path);

@@ -5,7 +5,8 @@
 use crate::config::FlowConfig;
 use crate::model::FlowUser;
 use crate::sources::http::{
-    join_path, require_secure, Auth, ErrorShape, HttpSettings, Idempotency, Payload, ServiceClient,
+    join_path, redacted_url, require_secure, Auth, ErrorShape, HttpSettings, Idempotency, Payload,
+    ServiceClient,
 };
 use crate::sources::{FlowWriteError, FlowWriter, SourceError, SourceErrorKind, System};
 use async_trait::async_trait;
@@ -72,7 +73,7 @@ pub struct FlowHttp {
 impl fmt::Debug for FlowHttp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FlowHttp")
-            .field("base", &self.base.as_str())
+            .field("base", &redacted_url(&self.base))
             .field("username", &self.username)
             .field("password", &"[redacted]")
             .finish()

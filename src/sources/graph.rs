@@ -13,8 +13,8 @@ use crate::auth::AccessTokenSource;
 use crate::config::AzureConfig;
 use crate::model::AadUser;
 use crate::sources::http::{
-    check_status, error_path, join_path, parse_json, require_secure, same_origin, transport_error,
-    ErrorShape, HttpSettings, Idempotency,
+    check_status, error_path, join_path, parse_json, redacted_url, require_secure, same_origin,
+    transport_error, ErrorShape, HttpSettings, Idempotency,
 };
 use crate::sources::retry::{run_authorized, AttemptError, RetryPolicy};
 use crate::sources::{AadChange, AzureFetch, SourceError, SourceErrorKind, System};
@@ -112,7 +112,7 @@ pub struct GraphSource {
 impl fmt::Debug for GraphSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GraphSource")
-            .field("endpoint", &self.endpoint.as_str())
+            .field("endpoint", &redacted_url(&self.endpoint))
             .field("group_id", &self.group_id)
             .field("include_guests", &self.include_guests)
             .finish_non_exhaustive()
@@ -602,6 +602,69 @@ mod tests {
         assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
         assert!(err.message.contains("user 7"), "{err}");
         assert!(err.message.contains("userPrincipalName"), "{err}");
+    }
+
+    struct NoTokens;
+
+    #[async_trait]
+    impl AccessTokenSource for NoTokens {
+        async fn access_token(&self) -> Result<secrecy::SecretString, SourceError> {
+            Err(SourceError::new(
+                System::Azure,
+                SourceErrorKind::Auth,
+                "none",
+            ))
+        }
+        async fn invalidate(&self) {}
+    }
+
+    fn source_for(graph_url: &str) -> Result<GraphSource, SourceError> {
+        let cfg = AzureConfig {
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            credential: crate::config::AzureCredential::Secret(secrecy::SecretString::from("s")),
+            login_url: Url::parse("https://login.microsoftonline.us").unwrap(),
+            graph_url: Url::parse(graph_url).unwrap(),
+            group_id: None,
+            include_guests: false,
+            allow_insecure_http: false,
+        };
+        GraphSource::new(&cfg, Arc::new(NoTokens), &HttpSettings::default())
+    }
+
+    #[test]
+    fn endpoints_for_clouds_proxies_and_simulators_never_panic() {
+        for (graph_url, endpoint) in [
+            (
+                "https://graph.microsoft.com",
+                "https://graph.microsoft.com/v1.0",
+            ),
+            (
+                "https://graph.microsoft.us/",
+                "https://graph.microsoft.us/v1.0",
+            ),
+            (
+                "https://microsoftgraph.chinacloudapi.cn",
+                "https://microsoftgraph.chinacloudapi.cn/v1.0",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0",
+                "https://graph.microsoft.com/v1.0",
+            ),
+            (
+                "https://graph-proxy.corp.example/ms",
+                "https://graph-proxy.corp.example/ms/v1.0",
+            ),
+            (
+                "http://127.0.0.1:8080/graph",
+                "http://127.0.0.1:8080/graph/v1.0",
+            ),
+        ] {
+            let src = source_for(graph_url).unwrap();
+            assert_eq!(src.client.url().as_str(), endpoint, "{graph_url}");
+        }
+        let err = source_for("http://graph.example.com").unwrap_err();
+        assert_eq!(err.kind, SourceErrorKind::Config);
     }
 
     #[test]

@@ -104,6 +104,11 @@ pub fn error_path(url: &Url) -> String {
     url.path().to_string()
 }
 
+/// A URL fit for `Debug` and logs: no user info, no query, no fragment.
+pub fn redacted_url(url: &Url) -> String {
+    format!("{}{}", url.origin().ascii_serialization(), url.path())
+}
+
 /// Whether two URLs point at the same scheme, host and port (so a link
 /// handed back by a service does not send our credentials elsewhere).
 pub fn same_origin(a: &Url, b: &Url) -> bool {
@@ -493,6 +498,12 @@ mod tests {
     fn paths_never_carry_queries_or_credentials() {
         let url = Url::parse("https://user:pw@graph.example/v1.0/users?$skiptoken=SECRET").unwrap();
         assert_eq!(error_path(&url), "/v1.0/users");
+    }
+
+    #[test]
+    fn redacted_urls_drop_credentials_and_queries() {
+        let url = Url::parse("https://svc:hunter2@flow.example/idrecon?key=abc").unwrap();
+        assert_eq!(redacted_url(&url), "https://flow.example/idrecon");
     }
 
     #[test]

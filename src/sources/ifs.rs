@@ -8,8 +8,8 @@ use crate::auth::AccessTokenSource;
 use crate::config::IfsConfig;
 use crate::model::IfsUser;
 use crate::sources::http::{
-    error_path, join_path, require_secure, same_origin, Auth, ErrorShape, HttpSettings,
-    ServiceClient,
+    error_path, join_path, redacted_url, require_secure, same_origin, Auth, ErrorShape,
+    HttpSettings, ServiceClient,
 };
 use crate::sources::{SourceError, SourceErrorKind, System};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -64,7 +64,7 @@ pub struct IfsSource {
 impl fmt::Debug for IfsSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IfsSource")
-            .field("users_url", &self.users_url.as_str())
+            .field("users_url", &redacted_url(&self.users_url))
             .field("directory_id_field", &self.directory_id_field)
             .field("email_field", &self.email_field)
             .field("page_size", &self.page_size)
@@ -296,9 +296,11 @@ impl IfsSource {
             Some(serde_json::Value::Bool(b)) => *b,
             Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("TRUE") => true,
             Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("FALSE") => false,
-            Some(other) => return Err(invalid(format!(
+            Some(other) => {
+                return Err(invalid(format!(
                 "user {identity}: Active should be true/false or \"TRUE\"/\"FALSE\", got {other}"
-            ))),
+            )))
+            }
             None => return Err(invalid(format!("user {identity}: Active is missing"))),
         };
         Ok(IfsUser {

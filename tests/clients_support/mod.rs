@@ -140,7 +140,8 @@ impl Mock {
                 if !reply.delay.is_zero() {
                     tokio::time::sleep(reply.delay).await;
                 }
-                let mut response = Response::builder().status(StatusCode::from_u16(reply.status).unwrap());
+                let mut response =
+                    Response::builder().status(StatusCode::from_u16(reply.status).unwrap());
                 for (k, v) in &reply.headers {
                     response = response.header(k, v);
                 }
