@@ -3,6 +3,14 @@
 //! same core. Implementations: `graph` (Azure AD), `ifs`, `flow` (HTTP
 //! endpoint and CSV export).
 
+pub mod flow;
+pub mod flow_csv;
+pub mod graph;
+pub mod http;
+pub mod ifs;
+pub mod live;
+pub mod retry;
+
 use crate::model::{AadUser, FlowUser, IfsUser};
 use async_trait::async_trait;
 use std::fmt;

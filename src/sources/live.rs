@@ -1,0 +1,151 @@
+//! The real connectors behind the [`Sources`] trait, built from the
+//! configuration: Graph (Azure AD), IFS OData, and Flow (endpoint or CSV).
+//!
+//! Everything here is `Send + Sync`, so a run can fetch the three systems
+//! concurrently (`tokio::join!`).
+
+use crate::auth::{AccessTokenSource, ClientCredentials};
+use crate::config::{Config, FlowSourceKind};
+use crate::model::{FlowUser, IfsUser};
+use crate::sources::flow::FlowHttp;
+use crate::sources::flow_csv::FlowCsv;
+use crate::sources::graph::GraphSource;
+use crate::sources::http::{build_client, HttpSettings};
+use crate::sources::ifs::IfsSource;
+use crate::sources::{AzureFetch, FlowWriter, SourceError, SourceErrorKind, Sources, System};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Where Flow users come from.
+#[derive(Debug)]
+enum FlowSource {
+    Http(Arc<FlowHttp>),
+    Csv(FlowCsv),
+}
+
+/// The live connectors of one configuration.
+#[derive(Debug)]
+pub struct LiveSources {
+    graph: GraphSource,
+    azure_tokens: Arc<ClientCredentials>,
+    ifs: IfsSource,
+    flow: FlowSource,
+}
+
+impl LiveSources {
+    /// Builds the connectors with default timeouts and retries.
+    pub fn from_config(cfg: &Config) -> Result<LiveSources, SourceError> {
+        Self::with_settings(cfg, &HttpSettings::default())
+    }
+
+    /// Builds the connectors with the given timeouts and retry policy.
+    pub fn with_settings(
+        cfg: &Config,
+        settings: &HttpSettings,
+    ) -> Result<LiveSources, SourceError> {
+        let http = build_client(System::Azure, settings)?;
+        let azure_tokens = Arc::new(
+            ClientCredentials::azure(&cfg.azure, http.clone())?.with_retry(settings.retry.clone()),
+        );
+        let graph = GraphSource::new(&cfg.azure, azure_tokens.clone(), settings)?;
+        let ifs_tokens = Arc::new(
+            ClientCredentials::ifs(&cfg.ifs, http.clone())?.with_retry(settings.retry.clone()),
+        );
+        let ifs = IfsSource::new(&cfg.ifs, ifs_tokens, http.clone(), settings)?;
+        let flow = match cfg.flow.source {
+            FlowSourceKind::Http => {
+                FlowSource::Http(Arc::new(FlowHttp::new(&cfg.flow, http, settings)?))
+            }
+            FlowSourceKind::Csv => {
+                let path = cfg.flow.csv_path.clone().ok_or_else(|| {
+                    SourceError::new(
+                        System::Flow,
+                        SourceErrorKind::Config,
+                        "flow.source = \"csv\" needs flow.csv_path",
+                    )
+                })?;
+                FlowSource::Csv(FlowCsv::new(path))
+            }
+        };
+        Ok(LiveSources {
+            graph,
+            azure_tokens,
+            ifs,
+            flow,
+        })
+    }
+
+    /// The Flow writer, or `None` when Flow is read from a CSV export.
+    pub fn flow_writer(&self) -> Option<Arc<dyn FlowWriter>> {
+        match &self.flow {
+            FlowSource::Http(flow) => Some(flow.clone() as Arc<dyn FlowWriter>),
+            FlowSource::Csv(_) => None,
+        }
+    }
+
+    /// `"users"`, or `"group:<id>"` when only a group's members are read
+    /// (a stored delta link belongs to one scope).
+    pub fn azure_scope(&self) -> String {
+        self.graph.scope()
+    }
+
+    /// The Graph reader (e.g. for single-user look-ups).
+    pub fn graph(&self) -> &GraphSource {
+        &self.graph
+    }
+
+    /// The Azure token source for Graph (shared with the Graph mail sender).
+    pub fn azure_tokens(&self) -> Arc<dyn AccessTokenSource> {
+        self.azure_tokens.clone()
+    }
+}
+
+#[async_trait]
+impl Sources for LiveSources {
+    /// Without a group scope: a delta query (initial round when no link is
+    /// stored, only the changes otherwise; an expired link falls back to a
+    /// new initial round). With a group scope: a full listing of the group.
+    async fn fetch_azure(&self, delta_link: Option<&str>) -> Result<AzureFetch, SourceError> {
+        if self.graph.has_group_scope() {
+            let users = self.graph.fetch_full().await?;
+            return Ok(AzureFetch::Full {
+                users,
+                delta_link: None,
+            });
+        }
+        match self.graph.fetch_delta(delta_link).await {
+            Err(e) if e.kind == SourceErrorKind::DeltaExpired && delta_link.is_some() => {
+                tracing::warn!(error = %e, "delta link expired; doing a full delta round");
+                self.graph.fetch_delta(None).await
+            }
+            other => other,
+        }
+    }
+
+    async fn fetch_ifs(&self) -> Result<Vec<IfsUser>, SourceError> {
+        self.ifs.fetch_all().await
+    }
+
+    async fn fetch_flow(&self) -> Result<Vec<FlowUser>, SourceError> {
+        match &self.flow {
+            FlowSource::Http(flow) => flow.fetch_all().await,
+            FlowSource::Csv(csv) => csv.fetch_all().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn connectors_are_send_and_sync() {
+        assert_send_sync::<LiveSources>();
+        assert_send_sync::<GraphSource>();
+        assert_send_sync::<IfsSource>();
+        assert_send_sync::<FlowHttp>();
+        assert_send_sync::<ClientCredentials>();
+    }
+}
