@@ -65,7 +65,12 @@ async fn pending_entries_survive_a_crash() {
         .await
         .unwrap();
     let done = store
-        .journal_pending(run1, 0, &rename("a", "a@c.com", ActionStatus::Planned), at(1))
+        .journal_pending(
+            run1,
+            0,
+            &rename("a", "a@c.com", ActionStatus::Planned),
+            at(1),
+        )
         .await
         .unwrap();
     store
@@ -73,11 +78,21 @@ async fn pending_entries_survive_a_crash() {
         .await
         .unwrap();
     let stuck1 = store
-        .journal_pending(run1, 1, &rename("b", "b@c.com", ActionStatus::Planned), at(3))
+        .journal_pending(
+            run1,
+            1,
+            &rename("b", "b@c.com", ActionStatus::Planned),
+            at(3),
+        )
         .await
         .unwrap();
     let stuck2 = store
-        .journal_pending(run2, 0, &rename("c", "c@c.com", ActionStatus::Planned), at(11))
+        .journal_pending(
+            run2,
+            0,
+            &rename("c", "c@c.com", ActionStatus::Planned),
+            at(11),
+        )
         .await
         .unwrap();
     // Crash: no finish_run, no close; the process just lets go of the store.
@@ -120,7 +135,12 @@ async fn child_journals_then_aborts() {
         .await
         .unwrap();
     store
-        .journal_pending(run, 0, &rename("jdoe", "jdoe@contoso.com", ActionStatus::Planned), at(1))
+        .journal_pending(
+            run,
+            0,
+            &rename("jdoe", "jdoe@contoso.com", ActionStatus::Planned),
+            at(1),
+        )
         .await
         .unwrap();
     std::process::abort();
@@ -131,7 +151,12 @@ async fn pending_entry_survives_a_killed_process() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("idrecon.db");
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["child_journals_then_aborts", "--exact", "--ignored", "--nocapture"])
+        .args([
+            "child_journals_then_aborts",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CHILD_DB_ENV, &path)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -162,5 +187,8 @@ async fn journal_for_unknown_run_or_entry_is_an_error() {
         .journal_finish(5, JournalState::Applied, None, at(0))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::JournalEntryNotFound(5)), "{err:?}");
+    assert!(
+        matches!(err, StoreError::JournalEntryNotFound(5)),
+        "{err:?}"
+    );
 }

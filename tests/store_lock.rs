@@ -13,7 +13,12 @@ struct LiveChild(Child);
 
 impl LiveChild {
     fn spawn() -> Self {
-        LiveChild(Command::new("sleep").arg("60").spawn().expect("spawn sleep"))
+        LiveChild(
+            Command::new("sleep")
+                .arg("60")
+                .spawn()
+                .expect("spawn sleep"),
+        )
     }
 }
 
@@ -84,7 +89,10 @@ async fn second_holder_is_refused_with_pid_and_host() {
 async fn this_process_cannot_take_the_lock_twice() {
     let (_dir, _path, store) = fresh_store().await;
     let me = LockHolder::current("reconcile");
-    store.acquire_lock(&me, at(0), Duration::minutes(5)).await.unwrap();
+    store
+        .acquire_lock(&me, at(0), Duration::minutes(5))
+        .await
+        .unwrap();
     let err = store
         .acquire_lock(&me, at(1), Duration::minutes(5))
         .await
@@ -98,7 +106,10 @@ async fn expired_lease_is_taken_over_even_from_a_live_holder() {
     let child = LiveChild::spawn();
     let here = LockHolder::current("x").host;
     let old = holder(child.0.id(), &here, "run");
-    store.acquire_lock(&old, at(0), Duration::minutes(5)).await.unwrap();
+    store
+        .acquire_lock(&old, at(0), Duration::minutes(5))
+        .await
+        .unwrap();
 
     let me = LockHolder::current("reconcile");
     // One second before expiry: refused; at expiry: taken over.
@@ -106,7 +117,10 @@ async fn expired_lease_is_taken_over_even_from_a_live_holder() {
         .acquire_lock(&me, at(299), Duration::minutes(5))
         .await
         .is_err());
-    store.acquire_lock(&me, at(300), Duration::minutes(5)).await.unwrap();
+    store
+        .acquire_lock(&me, at(300), Duration::minutes(5))
+        .await
+        .unwrap();
     let info = store.current_lock().await.unwrap().unwrap();
     assert_eq!(info.holder, me);
     assert_eq!(info.acquired_at, at(300));
@@ -118,7 +132,10 @@ async fn expired_lease_is_taken_over_even_from_a_live_holder() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::LockLost { .. }), "{err:?}");
-    assert!(err.to_string().contains(&format!("pid {}", me.pid)), "{err}");
+    assert!(
+        err.to_string().contains(&format!("pid {}", me.pid)),
+        "{err}"
+    );
     assert!(matches!(
         store.release_lock(&old).await.unwrap_err(),
         StoreError::LockLost { .. }
@@ -136,7 +153,10 @@ async fn dead_holder_on_this_host_is_taken_over_before_expiry() {
         .unwrap();
 
     let me = LockHolder::current("reconcile");
-    store.acquire_lock(&me, at(10), Duration::hours(1)).await.unwrap();
+    store
+        .acquire_lock(&me, at(10), Duration::hours(1))
+        .await
+        .unwrap();
     assert_eq!(store.current_lock().await.unwrap().unwrap().holder, me);
 }
 
@@ -164,8 +184,14 @@ async fn dead_pid_on_another_host_is_not_taken_over() {
 async fn renew_extends_and_release_frees() {
     let (_dir, _path, store) = fresh_store().await;
     let me = LockHolder::current("run");
-    store.acquire_lock(&me, at(0), Duration::minutes(5)).await.unwrap();
-    store.renew_lock(&me, at(200), Duration::minutes(5)).await.unwrap();
+    store
+        .acquire_lock(&me, at(0), Duration::minutes(5))
+        .await
+        .unwrap();
+    store
+        .renew_lock(&me, at(200), Duration::minutes(5))
+        .await
+        .unwrap();
     let info = store.current_lock().await.unwrap().unwrap();
     assert_eq!(info.expires_at, at(500));
     assert_eq!(info.acquired_at, at(0));
@@ -202,7 +228,11 @@ async fn concurrent_acquirers_get_exactly_one_lock() {
     let host = LockHolder::current("x").host;
     let mut tasks = Vec::new();
     for (i, child) in children.iter().enumerate() {
-        let s = if i % 2 == 0 { store.clone() } else { second.clone() };
+        let s = if i % 2 == 0 {
+            store.clone()
+        } else {
+            second.clone()
+        };
         let h = holder(child.0.id(), &host, "race");
         tasks.push(tokio::spawn(async move {
             s.acquire_lock(&h, at(0), Duration::minutes(5)).await
@@ -217,4 +247,37 @@ async fn concurrent_acquirers_get_exactly_one_lock() {
         }
     }
     assert_eq!(won, 1);
+}
+
+#[tokio::test]
+async fn lock_held_is_reported_while_another_process_keeps_the_database_busy() {
+    let (_dir, path, store) = fresh_store().await;
+    let child = LiveChild::spawn();
+    let here = LockHolder::current("x").host;
+    let busy_holder = holder(child.0.id(), &here, "run (saving snapshot)");
+    store
+        .acquire_lock(&busy_holder, at(0), Duration::minutes(10))
+        .await
+        .unwrap();
+
+    // Another connection holds SQLite's write lock (like a long snapshot save).
+    use sqlx::Connection;
+    let mut writer = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut writer)
+        .await
+        .unwrap();
+
+    let me = LockHolder::current("reconcile");
+    let err = store
+        .acquire_lock(&me, at(5), Duration::minutes(10))
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::LockHeld { holder, .. } => assert_eq!(holder, busy_holder),
+        other => panic!("expected LockHeld, got {other}"),
+    }
+    sqlx::query("ROLLBACK").execute(&mut writer).await.unwrap();
 }

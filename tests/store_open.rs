@@ -51,7 +51,10 @@ async fn fresh_file_is_created_0600_in_wal_with_all_migrations() {
         "run_lock",
         "runs",
     ] {
-        assert!(tables.iter().any(|t| t == table), "missing {table}: {tables:?}");
+        assert!(
+            tables.iter().any(|t| t == table),
+            "missing {table}: {tables:?}"
+        );
     }
     let applied: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
@@ -114,7 +117,10 @@ async fn bad_urls_and_files_give_clear_errors() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidUrl { .. }), "{err:?}");
-    assert!(err.to_string().contains("unsupported scheme \"postgres\""), "{err}");
+    assert!(
+        err.to_string().contains("unsupported scheme \"postgres\""),
+        "{err}"
+    );
 
     let err = SqliteStore::open("sqlite://").await.unwrap_err();
     assert!(err.to_string().contains("no file path"), "{err}");
@@ -137,8 +143,14 @@ async fn bad_urls_and_files_give_clear_errors() {
     assert!(err.to_string().contains("not a regular file"), "{err}");
 
     let not_db = dir.path().join("notes.txt");
-    std::fs::write(&not_db, "this is not an SQLite database, just text ".repeat(100)).unwrap();
-    let err = SqliteStore::open(not_db.to_str().unwrap()).await.unwrap_err();
+    std::fs::write(
+        &not_db,
+        "this is not an SQLite database, just text ".repeat(100),
+    )
+    .unwrap();
+    let err = SqliteStore::open(not_db.to_str().unwrap())
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains(&not_db.display().to_string()), "{msg}");
     assert!(msg.contains("not a database"), "{msg}");

@@ -84,7 +84,10 @@ async fn aborted_run_round_trips_with_its_reason() {
 async fn unknown_unfinished_and_missing_runs_are_reported_clearly() {
     let (_dir, _path, store) = fresh_store().await;
     assert_eq!(store.load_report(99).await.unwrap(), None);
-    let err = store.finish_run(&report(99, at(0), vec![])).await.unwrap_err();
+    let err = store
+        .finish_run(&report(99, at(0), vec![]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::RunNotFound(99)), "{err:?}");
 
     let run = store
@@ -92,7 +95,10 @@ async fn unknown_unfinished_and_missing_runs_are_reported_clearly() {
         .await
         .unwrap();
     let err = store.load_report(run).await.unwrap_err();
-    assert!(matches!(err, StoreError::RunNotFinished(id) if id == run), "{err:?}");
+    assert!(
+        matches!(err, StoreError::RunNotFinished(id) if id == run),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("has not finished"), "{err}");
 }
 
@@ -177,10 +183,17 @@ async fn new_persisting_resolved_over_three_runs() {
 
     let stored = store.load_report(run3).await.unwrap().unwrap();
     let statuses: Vec<_> = stored.findings.iter().map(|f| f.status).collect();
-    assert_eq!(statuses, vec![FindingStatus::Persisting, FindingStatus::New]);
+    assert_eq!(
+        statuses,
+        vec![FindingStatus::Persisting, FindingStatus::New]
+    );
     assert_eq!(stored.summary.resolved_since_last_run, 1);
 
-    let (_, keys) = store.previous_open_findings(run3 + 1).await.unwrap().unwrap();
+    let (_, keys) = store
+        .previous_open_findings(run3 + 1)
+        .await
+        .unwrap()
+        .unwrap();
     let expected: HashSet<String> = [c().key(), d.key()].into_iter().collect();
     assert_eq!(keys, expected);
 
@@ -245,8 +258,14 @@ async fn failed_mail_is_listed_until_sent() {
         .record_mail(run1, false, Some("SMTP 421 try later"), at(1))
         .await
         .unwrap();
-    store.record_mail(run2, false, Some("timeout"), at(11)).await.unwrap();
-    assert_eq!(store.runs_with_unsent_mail().await.unwrap(), vec![run1, run2]);
+    store
+        .record_mail(run2, false, Some("timeout"), at(11))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.runs_with_unsent_mail().await.unwrap(),
+        vec![run1, run2]
+    );
 
     let rows = store.list_runs(10).await.unwrap();
     assert_eq!(rows[1].mail_status, Some(MailStatus::Failed));

@@ -26,7 +26,10 @@ async fn replace_then_delta_then_clear() {
         .unwrap();
     let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
     assert_eq!(snap.users, sorted(users.clone()));
-    assert_eq!(snap.delta_link.as_deref(), Some("https://graph/delta?token=1"));
+    assert_eq!(
+        snap.delta_link.as_deref(),
+        Some("https://graph/delta?token=1")
+    );
 
     // Delta: user 2 renamed and disabled, user 6 added, users 3 and 5 removed
     // (plus an ID that was never there, which is harmless).
@@ -49,7 +52,10 @@ async fn replace_then_delta_then_clear() {
         snap.users,
         sorted(vec![aad_user(1), changed, aad_user(4), added])
     );
-    assert_eq!(snap.delta_link.as_deref(), Some("https://graph/delta?token=2"));
+    assert_eq!(
+        snap.delta_link.as_deref(),
+        Some("https://graph/delta?token=2")
+    );
 
     // A full listing without a delta link replaces everything.
     let fresh: Vec<AadUser> = vec![aad_user(9)];
@@ -94,7 +100,12 @@ async fn scopes_are_independent_and_delta_needs_a_snapshot() {
         .await
         .unwrap();
     assert_eq!(
-        store.load_azure_snapshot("users").await.unwrap().unwrap().users,
+        store
+            .load_azure_snapshot("users")
+            .await
+            .unwrap()
+            .unwrap()
+            .users,
         vec![aad_user(1), aad_user(2)]
     );
     assert!(store
@@ -112,7 +123,10 @@ async fn scopes_are_independent_and_delta_needs_a_snapshot() {
     assert!(matches!(err, StoreError::NoSnapshot(_)), "{err:?}");
     assert!(err.to_string().contains("group:other"), "{err}");
     // Nothing was written for the refused scope.
-    assert_eq!(store.load_azure_snapshot("group:other").await.unwrap(), None);
+    assert_eq!(
+        store.load_azure_snapshot("group:other").await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]

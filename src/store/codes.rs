@@ -55,10 +55,7 @@ pub(crate) fn parse_action_kind(what: &'static str, s: &str) -> Result<ActionKin
     ActionKind::parse(s).ok_or_else(|| corrupt(what, s))
 }
 
-pub(crate) fn parse_action_status(
-    what: &'static str,
-    s: &str,
-) -> Result<ActionStatus, StoreError> {
+pub(crate) fn parse_action_status(what: &'static str, s: &str) -> Result<ActionStatus, StoreError> {
     ActionStatus::parse(s).ok_or_else(|| corrupt(what, s))
 }
 

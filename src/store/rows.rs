@@ -280,7 +280,8 @@ impl TryFrom<LockRecord> for LockInfo {
     fn try_from(r: LockRecord) -> Result<Self, StoreError> {
         Ok(LockInfo {
             holder: LockHolder {
-                pid: u32::try_from(r.pid).map_err(|_| corrupt("run_lock.pid", &r.pid.to_string()))?,
+                pid: u32::try_from(r.pid)
+                    .map_err(|_| corrupt("run_lock.pid", &r.pid.to_string()))?,
                 host: r.host,
                 label: r.label,
             },

@@ -135,6 +135,34 @@ impl SqliteStore {
             })
     }
 
+    /// The error for an `acquire_lock` that could not even start because
+    /// another process kept the database busy past the busy timeout (e.g.
+    /// a run saving a large snapshot): when a lock holder that may not be
+    /// taken over is on record, that is [`StoreError::LockHeld`] (readers
+    /// are never blocked in WAL mode); otherwise the database error.
+    async fn lock_refusal_while_busy(
+        &self,
+        holder: &LockHolder,
+        now: DateTime<Utc>,
+        error: sqlx::Error,
+    ) -> StoreError {
+        if is_busy(&error) {
+            if let Ok(Some(current)) = self.current_lock().await {
+                if !may_take_over(&current, holder, now) {
+                    return StoreError::LockHeld {
+                        holder: current.holder,
+                        acquired_at: current.acquired_at,
+                        expires_at: current.expires_at,
+                    };
+                }
+            }
+        }
+        StoreError::Query {
+            context: "starting the lock transaction",
+            source: error,
+        }
+    }
+
     async fn read_lock(conn: &mut SqliteConnection) -> Result<Option<LockInfo>, StoreError> {
         sqlx::query_as::<_, LockRecord>(
             "SELECT pid, host, label, acquired_at, expires_at FROM run_lock WHERE id = 1",
@@ -159,11 +187,10 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         lease: chrono::Duration,
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .during("starting the lock transaction")?;
+        let mut tx = match self.writer.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => return Err(self.lock_refusal_while_busy(holder, now, e).await),
+        };
         if let Some(current) = Self::read_lock(&mut tx).await? {
             if !may_take_over(&current, holder, now) {
                 return Err(StoreError::LockHeld {
@@ -249,11 +276,7 @@ impl Store for SqliteStore {
     }
 
     async fn current_lock(&self) -> Result<Option<LockInfo>, StoreError> {
-        let mut conn = self
-            .reader
-            .acquire()
-            .await
-            .during("reading the run lock")?;
+        let mut conn = self.reader.acquire().await.during("reading the run lock")?;
         Self::read_lock(&mut conn).await
     }
 
@@ -281,11 +304,7 @@ impl Store for SqliteStore {
         let run_id = report.run_id;
         let sources = &report.sources;
         let summary = &report.summary;
-        let mut tx = self
-            .writer
-            .begin()
-            .await
-            .during("starting to save a run")?;
+        let mut tx = self.writer.begin().await.during("starting to save a run")?;
         let updated = sqlx::query(
             "UPDATE runs SET schema_version = ?, trigger_kind = ?, mode = ?, status = ?, \
              abort_reason = ?, started_at = ?, finished_at = ?, \
@@ -344,13 +363,12 @@ impl Store for SqliteStore {
 
     async fn load_report(&self, run_id: i64) -> Result<Option<Report>, StoreError> {
         let mut tx = self.reader.begin().await.during("reading a run")?;
-        let Some(run) = sqlx::query_as::<_, RunRecord>(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"
-        ))
-        .bind(run_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .during("reading a run")?
+        let Some(run) =
+            sqlx::query_as::<_, RunRecord>(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"))
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .during("reading a run")?
         else {
             return Ok(None);
         };
@@ -710,6 +728,19 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .during("listing runs with unsent mail")
+    }
+}
+
+/// Whether SQLite gave up waiting for another connection's lock
+/// (`SQLITE_BUSY` and its extended codes).
+fn is_busy(error: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i64 = 5;
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| code & 0xff == SQLITE_BUSY),
+        _ => false,
     }
 }
 
