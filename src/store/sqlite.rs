@@ -5,7 +5,9 @@
 //! pool and never wait for writers (WAL). Other processes are held off by
 //! the busy timeout and, for the run lock, by `BEGIN IMMEDIATE`.
 
-use super::codes::{mode_str, seq, to_db, trigger_str};
+use super::codes::{
+    corrupt, from_db, mode_str, parse_mode, parse_trigger, seq, to_db, trigger_str,
+};
 use super::error::{QueryContext, StoreError};
 use super::location::{database_path, prepare_file};
 use super::lock::{may_take_over, LockHolder, LockInfo};
@@ -13,7 +15,7 @@ use super::rows::{
     AadUserRecord, ActionRecord, CountRecord, FindingRecord, JournalRecord, LockRecord,
     RunListRecord, RunRecord,
 };
-use super::{AzureSnapshot, JournalEntry, JournalState, RunRow, RunState, Store};
+use super::{AzureSnapshot, JournalEntry, JournalState, MailStatus, RunRow, RunState, Store};
 use crate::model::{AadUser, Action, Cause, Finding, FindingKind};
 use crate::report::{Mode, Report, Summary, Trigger, SCHEMA_VERSION};
 use async_trait::async_trait;
@@ -387,19 +389,19 @@ impl Store for SqliteStore {
         let mut by_kind = BTreeMap::new();
         let mut by_cause = BTreeMap::new();
         for c in counts {
-            let count = super::codes::from_db("run_counts.count", c.count)?;
+            let count = from_db("run_counts.count", c.count)?;
             match c.dimension.as_str() {
                 "kind" => {
                     let kind = FindingKind::parse(&c.name)
-                        .ok_or_else(|| super::codes::corrupt("run_counts.name", &c.name))?;
+                        .ok_or_else(|| corrupt("run_counts.name", &c.name))?;
                     by_kind.insert(kind, count);
                 }
                 "cause" => {
-                    let cause = Cause::parse(&c.name)
-                        .ok_or_else(|| super::codes::corrupt("run_counts.name", &c.name))?;
+                    let cause =
+                        Cause::parse(&c.name).ok_or_else(|| corrupt("run_counts.name", &c.name))?;
                     by_cause.insert(cause, count);
                 }
-                other => return Err(super::codes::corrupt("run_counts.dimension", other)),
+                other => return Err(corrupt("run_counts.dimension", other)),
             }
         }
 
@@ -434,14 +436,12 @@ impl Store for SqliteStore {
         .collect::<Result<Vec<_>, _>>()?;
         tx.commit().await.during("reading a run")?;
 
-        let from_db = super::codes::from_db;
         Ok(Some(Report {
-            schema_version: u32::try_from(run.schema_version).map_err(|_| {
-                super::codes::corrupt("runs.schema_version", &run.schema_version.to_string())
-            })?,
+            schema_version: u32::try_from(run.schema_version)
+                .map_err(|_| corrupt("runs.schema_version", &run.schema_version.to_string()))?,
             run_id: run.id,
-            trigger: super::codes::parse_trigger(&run.trigger_kind)?,
-            mode: super::codes::parse_mode(&run.mode)?,
+            trigger: parse_trigger(&run.trigger_kind)?,
+            mode: parse_mode(&run.mode)?,
             status,
             abort_reason: run.abort_reason.clone(),
             started_at: run.started_at,
@@ -703,9 +703,9 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let status = if sent {
-            super::MailStatus::Sent
+            MailStatus::Sent
         } else {
-            super::MailStatus::Failed
+            MailStatus::Failed
         };
         let done = sqlx::query(
             "UPDATE runs SET mail_status = ?, mail_error = ?, mail_at = ? WHERE id = ?",
