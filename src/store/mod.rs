@@ -1,0 +1,316 @@
+//! The store: every run, its findings and actions, the run lock, the stored
+//! Azure snapshot for delta runs, the action journal and the mail outcome,
+//! kept in SQLite through sqlx (runtime queries and `FromRow` rows only).
+//!
+//! Callers code against the [`Store`] trait; [`SqliteStore`] is the
+//! implementation. [`SqliteStore::open`] creates the file (mode 0600) when it
+//! is missing, turns on WAL, a busy timeout and foreign keys, and applies the
+//! embedded migrations (`migrations/*.sql`).
+
+mod codes;
+mod error;
+mod location;
+mod lock;
+mod rows;
+mod sqlite;
+
+pub use error::StoreError;
+pub use location::database_path;
+pub use lock::{pid_is_alive, LockHolder, LockInfo};
+pub use sqlite::SqliteStore;
+
+use crate::model::{AadUser, Action};
+use crate::report::{Mode, Report, RunStatus, Trigger};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// The Azure users of one scope as the previous run left them, and the Graph
+/// delta link that continues from there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AzureSnapshot {
+    /// Ordered by object ID.
+    pub users: Vec<AadUser>,
+    pub delta_link: Option<String>,
+}
+
+/// Where a journalled action stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalState {
+    /// Written before the action was sent; no outcome recorded (yet).
+    Pending,
+    /// The service confirmed the action.
+    Applied,
+    /// The service refused or the call failed.
+    Failed,
+}
+
+impl JournalState {
+    /// The snake_case name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalState::Pending => "pending",
+            JournalState::Applied => "applied",
+            JournalState::Failed => "failed",
+        }
+    }
+
+    /// The inverse of [`JournalState::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            JournalState::Pending,
+            JournalState::Applied,
+            JournalState::Failed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+}
+
+/// One entry of the action journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub run_id: i64,
+    /// The action's position in its run's plan.
+    pub seq: i64,
+    pub action: Action,
+    pub state: JournalState,
+    /// The error of a failed action.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The state of a stored run: still running, or how it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Begun and not finished: in progress, or killed before it finished.
+    Running,
+    Completed,
+    Aborted,
+    Failed,
+}
+
+impl RunState {
+    /// The snake_case name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Completed => "completed",
+            RunState::Aborted => "aborted",
+            RunState::Failed => "failed",
+        }
+    }
+
+    /// The inverse of [`RunState::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RunState::Running,
+            RunState::Completed,
+            RunState::Aborted,
+            RunState::Failed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+
+    /// The outcome of a finished run; `None` while running.
+    pub fn finished(self) -> Option<RunStatus> {
+        match self {
+            RunState::Running => None,
+            RunState::Completed => Some(RunStatus::Completed),
+            RunState::Aborted => Some(RunStatus::Aborted),
+            RunState::Failed => Some(RunStatus::Failed),
+        }
+    }
+}
+
+impl From<RunStatus> for RunState {
+    fn from(status: RunStatus) -> Self {
+        match status {
+            RunStatus::Completed => RunState::Completed,
+            RunStatus::Aborted => RunState::Aborted,
+            RunStatus::Failed => RunState::Failed,
+        }
+    }
+}
+
+/// Whether the report of a run was mailed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailStatus {
+    Sent,
+    /// The last attempt failed; the next run retries it.
+    Failed,
+}
+
+impl MailStatus {
+    /// The snake_case name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailStatus::Sent => "sent",
+            MailStatus::Failed => "failed",
+        }
+    }
+
+    /// The inverse of [`MailStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [MailStatus::Sent, MailStatus::Failed]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+    }
+}
+
+/// One line of `idrecon history`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub trigger: Trigger,
+    pub mode: Mode,
+    pub status: RunState,
+    pub abort_reason: Option<String>,
+    pub people: u64,
+    pub findings: u64,
+    pub new: u64,
+    pub persisting: u64,
+    pub resolved: u64,
+    pub actions_applied: u64,
+    pub actions_failed: u64,
+    /// `None` when no mail was attempted for this run.
+    pub mail_status: Option<MailStatus>,
+    pub mail_error: Option<String>,
+}
+
+/// Everything idrecon keeps between runs. [`SqliteStore`] implements it;
+/// callers take `&dyn Store` so tests can use any implementation.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Applies the embedded migrations that are not applied yet (`idrecon migrate`).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Takes the run lock for `lease`. Succeeds when the lock is free, when
+    /// its lease expired, or when it is held by a process on this host
+    /// (`holder.host`) that no longer exists; otherwise
+    /// [`StoreError::LockHeld`] naming the holder. A live process holding
+    /// the lock is refused even if it is this very process.
+    async fn acquire_lock(
+        &self,
+        holder: &LockHolder,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Extends the lease of a lock `holder` holds to `now + lease`;
+    /// [`StoreError::LockLost`] when it does not hold it (any more).
+    async fn renew_lock(
+        &self,
+        holder: &LockHolder,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Frees the lock `holder` holds. Nothing to do when the lock is free;
+    /// [`StoreError::LockLost`] when someone else holds it.
+    async fn release_lock(&self, holder: &LockHolder) -> Result<(), StoreError>;
+
+    /// Who holds the run lock, if anyone (expired leases included).
+    async fn current_lock(&self) -> Result<Option<LockInfo>, StoreError>;
+
+    /// Records a new run with status `running`; returns its ID.
+    async fn begin_run(
+        &self,
+        trigger: Trigger,
+        mode: Mode,
+        started_at: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+
+    /// Stores everything of `report` for run `report.run_id` in one
+    /// transaction (replacing what an earlier call stored for it).
+    async fn finish_run(&self, report: &Report) -> Result<(), StoreError>;
+
+    /// The report [`Store::finish_run`] stored; `None` when there is no
+    /// such run, [`StoreError::RunNotFinished`] when it never finished.
+    async fn load_report(&self, run_id: i64) -> Result<Option<Report>, StoreError>;
+
+    /// The ID and finding keys ([`crate::model::Finding::key`]) of the last
+    /// completed run before `before_run`; `None` when there is none.
+    async fn previous_open_findings(
+        &self,
+        before_run: i64,
+    ) -> Result<Option<(i64, HashSet<String>)>, StoreError>;
+
+    /// The newest `limit` runs, newest first.
+    async fn list_runs(&self, limit: u32) -> Result<Vec<RunRow>, StoreError>;
+
+    /// The newest run that finished (whatever its status).
+    async fn last_finished_run(&self) -> Result<Option<RunRow>, StoreError>;
+
+    /// The stored Azure snapshot of `scope` (`users` or `group:<id>`).
+    async fn load_azure_snapshot(&self, scope: &str) -> Result<Option<AzureSnapshot>, StoreError>;
+
+    /// Replaces the snapshot of `scope` by `users` (a full listing).
+    async fn replace_azure_snapshot(
+        &self,
+        scope: &str,
+        users: &[AadUser],
+        delta_link: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Applies one delta to the snapshot of `scope` in one transaction:
+    /// `upserts` first, then `removed_ids`, then the new `delta_link`. Pass
+    /// each user's final state only. [`StoreError::NoSnapshot`] when the
+    /// scope has no snapshot to apply it to.
+    async fn apply_azure_delta(
+        &self,
+        scope: &str,
+        upserts: &[AadUser],
+        removed_ids: &[String],
+        delta_link: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets the snapshot of `scope` (the next run lists in full).
+    async fn clear_azure_snapshot(&self, scope: &str) -> Result<(), StoreError>;
+
+    /// Journals `action` as pending before it is sent; durable (synced to
+    /// disk) when it returns. Returns the entry's ID.
+    async fn journal_pending(
+        &self,
+        run_id: i64,
+        seq: i64,
+        action: &Action,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+
+    /// Records the outcome of journal entry `id`.
+    async fn journal_finish(
+        &self,
+        id: i64,
+        state: JournalState,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Every entry still pending, of any run, oldest first.
+    async fn pending_journal(&self) -> Result<Vec<JournalEntry>, StoreError>;
+
+    /// Every entry of `run_id`, in journal order.
+    async fn journal_for_run(&self, run_id: i64) -> Result<Vec<JournalEntry>, StoreError>;
+
+    /// Records whether the report of `run_id` was mailed.
+    async fn record_mail(
+        &self,
+        run_id: i64,
+        sent: bool,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Runs whose last mail attempt failed, oldest first.
+    async fn runs_with_unsent_mail(&self) -> Result<Vec<i64>, StoreError>;
+}

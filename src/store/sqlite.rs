@@ -1,0 +1,924 @@
+//! [`Store`] on an SQLite file through sqlx.
+//!
+//! Writes go through a pool of one connection, so writers of this process
+//! queue instead of failing on SQLite's write lock; reads use a separate
+//! pool and never wait for writers (WAL). Other processes are held off by
+//! the busy timeout and, for the run lock, by `BEGIN IMMEDIATE`.
+
+use super::codes::{
+    corrupt, from_db, mode_str, parse_mode, parse_trigger, seq, to_db, trigger_str,
+};
+use super::error::{QueryContext, StoreError};
+use super::location::{database_path, prepare_file};
+use super::lock::{may_take_over, LockHolder, LockInfo};
+use super::rows::{
+    AadUserRecord, ActionRecord, CountRecord, FindingRecord, JournalRecord, LockRecord,
+    RunListRecord, RunRecord,
+};
+use super::{AzureSnapshot, JournalEntry, JournalState, MailStatus, RunRow, RunState, Store};
+use crate::model::{AadUser, Action, Cause, Finding, FindingKind};
+use crate::report::{Mode, Report, Summary, Trigger, SCHEMA_VERSION};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The migrations in `migrations/`, embedded at build time.
+static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a writer of this process waits for its turn.
+const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(600);
+const READ_CONNECTIONS: u32 = 4;
+/// Bind parameters per multi-row INSERT (SQLite allows 32,766).
+const MAX_BIND_PARAMS: usize = 32_000;
+
+const RUN_COLUMNS: &str = "id, schema_version, trigger_kind, mode, status, abort_reason, \
+    started_at, finished_at, azure_users, azure_complete, azure_delta, ifs_users, \
+    ifs_complete, ifs_delta, flow_users, flow_complete, flow_delta, people, ok, \
+    findings_total, findings_new, findings_persisting, findings_resolved";
+
+const RUN_LIST_SELECT: &str = "SELECT r.id, r.started_at, r.finished_at, r.trigger_kind, \
+    r.mode, r.status, r.abort_reason, r.people, r.findings_total, r.findings_new, \
+    r.findings_persisting, r.findings_resolved, \
+    (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = r.id AND a.status = 'applied') \
+        AS actions_applied, \
+    (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = r.id AND a.status = 'failed') \
+        AS actions_failed, \
+    r.mail_status, r.mail_error FROM runs r";
+
+const FINDING_COLUMNS: &str = "kind, cause, status, aad_id, upn, display_name, ifs_identity, \
+    ifs_directory_id, flow_user_id, expected_flow_user_id, action, action_status, detail";
+
+const AAD_USER_COLUMNS: &str = "id, user_principal_name, mail, display_name, account_enabled, \
+    employee_id, on_premises_sam_account_name, user_type";
+
+const JOURNAL_COLUMNS: &str = "id, run_id, seq, kind, flow_user_id, new_flow_user_id, \
+    action_status, action_error, state, error, created_at, finished_at";
+
+/// The SQLite implementation of [`Store`].
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens the store at `url` (`sqlite://relative.db`, `sqlite:///abs.db`
+    /// or a plain path): creates the file with mode 0600 if it is missing,
+    /// uses WAL, a 5 s busy timeout, foreign keys and full sync, and applies
+    /// the migrations.
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let path = database_path(url)?;
+        prepare_file(&path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(WRITE_QUEUE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(open_error)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_lazy_with(options);
+        let store = SqliteStore {
+            path,
+            writer,
+            reader,
+        };
+        store.run_migrations().await?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes every connection (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// The journal mode SQLite reports (`wal` once opened).
+    pub async fn journal_mode(&self) -> Result<String, StoreError> {
+        sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&self.reader)
+            .await
+            .during("reading the journal mode")
+    }
+
+    async fn run_migrations(&self) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(&self.writer)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// The error for an `acquire_lock` that could not even start because
+    /// another process kept the database busy past the busy timeout (e.g.
+    /// a run saving a large snapshot): when a lock holder that may not be
+    /// taken over is on record, that is [`StoreError::LockHeld`] (readers
+    /// are never blocked in WAL mode); otherwise the database error.
+    async fn lock_refusal_while_busy(
+        &self,
+        holder: &LockHolder,
+        now: DateTime<Utc>,
+        error: sqlx::Error,
+    ) -> StoreError {
+        if is_busy(&error) {
+            if let Ok(Some(current)) = self.current_lock().await {
+                if !may_take_over(&current, holder, now) {
+                    return StoreError::LockHeld {
+                        holder: current.holder,
+                        acquired_at: current.acquired_at,
+                        expires_at: current.expires_at,
+                    };
+                }
+            }
+        }
+        StoreError::Query {
+            context: "starting the lock transaction",
+            source: error,
+        }
+    }
+
+    async fn read_lock(conn: &mut SqliteConnection) -> Result<Option<LockInfo>, StoreError> {
+        sqlx::query_as::<_, LockRecord>(
+            "SELECT pid, host, label, acquired_at, expires_at FROM run_lock WHERE id = 1",
+        )
+        .fetch_optional(conn)
+        .await
+        .during("reading the run lock")?
+        .map(LockInfo::try_from)
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.run_migrations().await
+    }
+
+    async fn acquire_lock(
+        &self,
+        holder: &LockHolder,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<(), StoreError> {
+        let mut tx = match self.writer.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => return Err(self.lock_refusal_while_busy(holder, now, e).await),
+        };
+        if let Some(current) = Self::read_lock(&mut tx).await? {
+            if !may_take_over(&current, holder, now) {
+                return Err(StoreError::LockHeld {
+                    holder: current.holder,
+                    acquired_at: current.acquired_at,
+                    expires_at: current.expires_at,
+                });
+            }
+            tracing::warn!(previous = %current, by = %holder, "taking over a stale run lock");
+        }
+        sqlx::query(
+            "INSERT INTO run_lock (id, pid, host, label, acquired_at, expires_at) \
+             VALUES (1, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, \
+             label = excluded.label, acquired_at = excluded.acquired_at, \
+             expires_at = excluded.expires_at",
+        )
+        .bind(i64::from(holder.pid))
+        .bind(&holder.host)
+        .bind(&holder.label)
+        .bind(now)
+        .bind(now + lease)
+        .execute(&mut *tx)
+        .await
+        .during("taking the run lock")?;
+        tx.commit().await.during("committing the run lock")
+    }
+
+    async fn renew_lock(
+        &self,
+        holder: &LockHolder,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .during("starting the lock transaction")?;
+        let renewed = sqlx::query(
+            "UPDATE run_lock SET expires_at = ? WHERE id = 1 AND pid = ? AND host = ? AND label = ?",
+        )
+        .bind(now + lease)
+        .bind(i64::from(holder.pid))
+        .bind(&holder.host)
+        .bind(&holder.label)
+        .execute(&mut *tx)
+        .await
+        .during("renewing the run lock")?;
+        if renewed.rows_affected() == 0 {
+            let current = Self::read_lock(&mut tx).await?.map(|info| info.holder);
+            return Err(StoreError::LockLost {
+                holder: holder.clone(),
+                current,
+            });
+        }
+        tx.commit().await.during("committing the run lock")
+    }
+
+    async fn release_lock(&self, holder: &LockHolder) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .during("starting the lock transaction")?;
+        let released =
+            sqlx::query("DELETE FROM run_lock WHERE id = 1 AND pid = ? AND host = ? AND label = ?")
+                .bind(i64::from(holder.pid))
+                .bind(&holder.host)
+                .bind(&holder.label)
+                .execute(&mut *tx)
+                .await
+                .during("releasing the run lock")?;
+        if released.rows_affected() == 0 {
+            if let Some(current) = Self::read_lock(&mut tx).await? {
+                return Err(StoreError::LockLost {
+                    holder: holder.clone(),
+                    current: Some(current.holder),
+                });
+            }
+        }
+        tx.commit().await.during("committing the run lock")
+    }
+
+    async fn current_lock(&self) -> Result<Option<LockInfo>, StoreError> {
+        let mut conn = self.reader.acquire().await.during("reading the run lock")?;
+        Self::read_lock(&mut conn).await
+    }
+
+    async fn begin_run(
+        &self,
+        trigger: Trigger,
+        mode: Mode,
+        started_at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO runs (schema_version, trigger_kind, mode, status, started_at) \
+             VALUES (?, ?, ?, 'running', ?)",
+        )
+        .bind(i64::from(SCHEMA_VERSION))
+        .bind(trigger_str(trigger))
+        .bind(mode_str(mode))
+        .bind(started_at)
+        .execute(&self.writer)
+        .await
+        .during("recording the start of a run")?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn finish_run(&self, report: &Report) -> Result<(), StoreError> {
+        let run_id = report.run_id;
+        let sources = &report.sources;
+        let summary = &report.summary;
+        let mut tx = self.writer.begin().await.during("starting to save a run")?;
+        let updated = sqlx::query(
+            "UPDATE runs SET schema_version = ?, trigger_kind = ?, mode = ?, status = ?, \
+             abort_reason = ?, started_at = ?, finished_at = ?, \
+             azure_users = ?, azure_complete = ?, azure_delta = ?, \
+             ifs_users = ?, ifs_complete = ?, ifs_delta = ?, \
+             flow_users = ?, flow_complete = ?, flow_delta = ?, \
+             people = ?, ok = ?, findings_total = ?, findings_new = ?, \
+             findings_persisting = ?, findings_resolved = ? \
+             WHERE id = ?",
+        )
+        .bind(i64::from(report.schema_version))
+        .bind(trigger_str(report.trigger))
+        .bind(mode_str(report.mode))
+        .bind(RunState::from(report.status).as_str())
+        .bind(report.abort_reason.as_deref())
+        .bind(report.started_at)
+        .bind(report.finished_at)
+        .bind(to_db("sources.azure.users", sources.azure.users)?)
+        .bind(sources.azure.complete)
+        .bind(sources.azure.delta)
+        .bind(to_db("sources.ifs.users", sources.ifs.users)?)
+        .bind(sources.ifs.complete)
+        .bind(sources.ifs.delta)
+        .bind(to_db("sources.flow.users", sources.flow.users)?)
+        .bind(sources.flow.complete)
+        .bind(sources.flow.delta)
+        .bind(to_db("summary.people", summary.people)?)
+        .bind(to_db("summary.ok", summary.ok)?)
+        .bind(to_db("summary.findings", summary.findings)?)
+        .bind(to_db("summary.new", summary.new)?)
+        .bind(to_db("summary.persisting", summary.persisting)?)
+        .bind(to_db(
+            "summary.resolved_since_last_run",
+            summary.resolved_since_last_run,
+        )?)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await
+        .during("saving a run")?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::RunNotFound(run_id));
+        }
+        for table in ["run_counts", "run_advice", "findings", "run_actions"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE run_id = ?"))
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .during("replacing the details of a run")?;
+        }
+        insert_counts(&mut tx, run_id, summary).await?;
+        insert_advice(&mut tx, run_id, &report.advice).await?;
+        insert_findings(&mut tx, run_id, &report.findings).await?;
+        insert_actions(&mut tx, run_id, &report.actions).await?;
+        tx.commit().await.during("committing a run")
+    }
+
+    async fn load_report(&self, run_id: i64) -> Result<Option<Report>, StoreError> {
+        let mut tx = self.reader.begin().await.during("reading a run")?;
+        let Some(run) =
+            sqlx::query_as::<_, RunRecord>(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"))
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .during("reading a run")?
+        else {
+            return Ok(None);
+        };
+        let status = run
+            .state()?
+            .finished()
+            .ok_or(StoreError::RunNotFinished(run_id))?;
+
+        let counts = sqlx::query_as::<_, CountRecord>(
+            "SELECT dimension, name, count FROM run_counts WHERE run_id = ?",
+        )
+        .bind(run_id)
+        .fetch_all(&mut *tx)
+        .await
+        .during("reading the counts of a run")?;
+        let mut by_kind = BTreeMap::new();
+        let mut by_cause = BTreeMap::new();
+        for c in counts {
+            let count = from_db("run_counts.count", c.count)?;
+            match c.dimension.as_str() {
+                "kind" => {
+                    let kind = FindingKind::parse(&c.name)
+                        .ok_or_else(|| corrupt("run_counts.name", &c.name))?;
+                    by_kind.insert(kind, count);
+                }
+                "cause" => {
+                    let cause =
+                        Cause::parse(&c.name).ok_or_else(|| corrupt("run_counts.name", &c.name))?;
+                    by_cause.insert(cause, count);
+                }
+                other => return Err(corrupt("run_counts.dimension", other)),
+            }
+        }
+
+        let advice: Vec<String> =
+            sqlx::query_scalar("SELECT text FROM run_advice WHERE run_id = ? ORDER BY seq")
+                .bind(run_id)
+                .fetch_all(&mut *tx)
+                .await
+                .during("reading the advice of a run")?;
+
+        let findings = sqlx::query_as::<_, FindingRecord>(&format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE run_id = ? ORDER BY seq"
+        ))
+        .bind(run_id)
+        .fetch_all(&mut *tx)
+        .await
+        .during("reading the findings of a run")?
+        .into_iter()
+        .map(Finding::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+
+        let actions = sqlx::query_as::<_, ActionRecord>(
+            "SELECT kind, flow_user_id, new_flow_user_id, status, error \
+             FROM run_actions WHERE run_id = ? ORDER BY seq",
+        )
+        .bind(run_id)
+        .fetch_all(&mut *tx)
+        .await
+        .during("reading the actions of a run")?
+        .into_iter()
+        .map(Action::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await.during("reading a run")?;
+
+        Ok(Some(Report {
+            schema_version: u32::try_from(run.schema_version)
+                .map_err(|_| corrupt("runs.schema_version", &run.schema_version.to_string()))?,
+            run_id: run.id,
+            trigger: parse_trigger(&run.trigger_kind)?,
+            mode: parse_mode(&run.mode)?,
+            status,
+            abort_reason: run.abort_reason.clone(),
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            sources: run.sources()?,
+            summary: Summary {
+                people: from_db("runs.people", run.people)?,
+                ok: from_db("runs.ok", run.ok)?,
+                findings: from_db("runs.findings_total", run.findings_total)?,
+                by_kind,
+                by_cause,
+                new: from_db("runs.findings_new", run.findings_new)?,
+                persisting: from_db("runs.findings_persisting", run.findings_persisting)?,
+                resolved_since_last_run: from_db("runs.findings_resolved", run.findings_resolved)?,
+            },
+            advice,
+            findings,
+            actions,
+        }))
+    }
+
+    async fn previous_open_findings(
+        &self,
+        before_run: i64,
+    ) -> Result<Option<(i64, HashSet<String>)>, StoreError> {
+        let mut tx = self
+            .reader
+            .begin()
+            .await
+            .during("reading the previous run")?;
+        let previous: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM runs WHERE status = 'completed' AND id < ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(before_run)
+        .fetch_optional(&mut *tx)
+        .await
+        .during("finding the previous completed run")?;
+        let Some(previous) = previous else {
+            return Ok(None);
+        };
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT finding_key FROM findings WHERE run_id = ?")
+                .bind(previous)
+                .fetch_all(&mut *tx)
+                .await
+                .during("reading the findings of the previous run")?;
+        tx.commit().await.during("reading the previous run")?;
+        Ok(Some((previous, keys.into_iter().collect())))
+    }
+
+    async fn list_runs(&self, limit: u32) -> Result<Vec<RunRow>, StoreError> {
+        sqlx::query_as::<_, RunListRecord>(&format!("{RUN_LIST_SELECT} ORDER BY r.id DESC LIMIT ?"))
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .during("listing runs")?
+            .into_iter()
+            .map(RunRow::try_from)
+            .collect()
+    }
+
+    async fn last_finished_run(&self) -> Result<Option<RunRow>, StoreError> {
+        sqlx::query_as::<_, RunListRecord>(&format!(
+            "{RUN_LIST_SELECT} WHERE r.status <> 'running' ORDER BY r.id DESC LIMIT 1"
+        ))
+        .fetch_optional(&self.reader)
+        .await
+        .during("reading the last finished run")?
+        .map(RunRow::try_from)
+        .transpose()
+    }
+
+    async fn load_azure_snapshot(&self, scope: &str) -> Result<Option<AzureSnapshot>, StoreError> {
+        let mut tx = self
+            .reader
+            .begin()
+            .await
+            .during("reading the Azure snapshot")?;
+        let meta: Option<Option<String>> =
+            sqlx::query_scalar("SELECT delta_link FROM azure_snapshots WHERE scope = ?")
+                .bind(scope)
+                .fetch_optional(&mut *tx)
+                .await
+                .during("reading the Azure snapshot")?;
+        let Some(delta_link) = meta else {
+            return Ok(None);
+        };
+        let users = sqlx::query_as::<_, AadUserRecord>(&format!(
+            "SELECT {AAD_USER_COLUMNS} FROM azure_users WHERE scope = ? ORDER BY id"
+        ))
+        .bind(scope)
+        .fetch_all(&mut *tx)
+        .await
+        .during("reading the Azure snapshot users")?
+        .into_iter()
+        .map(AadUser::from)
+        .collect();
+        tx.commit().await.during("reading the Azure snapshot")?;
+        Ok(Some(AzureSnapshot { users, delta_link }))
+    }
+
+    async fn replace_azure_snapshot(
+        &self,
+        scope: &str,
+        users: &[AadUser],
+        delta_link: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .during("starting to save the Azure snapshot")?;
+        upsert_snapshot_meta(&mut tx, scope, delta_link).await?;
+        sqlx::query("DELETE FROM azure_users WHERE scope = ?")
+            .bind(scope)
+            .execute(&mut *tx)
+            .await
+            .during("clearing the previous Azure snapshot")?;
+        upsert_aad_users(&mut tx, scope, users).await?;
+        tx.commit().await.during("committing the Azure snapshot")
+    }
+
+    async fn apply_azure_delta(
+        &self,
+        scope: &str,
+        upserts: &[AadUser],
+        removed_ids: &[String],
+        delta_link: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .during("starting to apply an Azure delta")?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM azure_snapshots WHERE scope = ?")
+                .bind(scope)
+                .fetch_optional(&mut *tx)
+                .await
+                .during("reading the Azure snapshot")?;
+        if exists.is_none() {
+            return Err(StoreError::NoSnapshot(scope.to_string()));
+        }
+        upsert_aad_users(&mut tx, scope, upserts).await?;
+        for chunk in removed_ids.chunks(MAX_BIND_PARAMS - 1) {
+            let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM azure_users WHERE scope = ");
+            qb.push_bind(scope).push(" AND id IN (");
+            let mut ids = qb.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.as_str());
+            }
+            qb.push(")");
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .during("removing users of an Azure delta")?;
+        }
+        upsert_snapshot_meta(&mut tx, scope, Some(delta_link)).await?;
+        tx.commit().await.during("committing an Azure delta")
+    }
+
+    async fn clear_azure_snapshot(&self, scope: &str) -> Result<(), StoreError> {
+        // azure_users rows go with it (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM azure_snapshots WHERE scope = ?")
+            .bind(scope)
+            .execute(&self.writer)
+            .await
+            .during("clearing the Azure snapshot")?;
+        Ok(())
+    }
+
+    async fn journal_pending(
+        &self,
+        run_id: i64,
+        seq: i64,
+        action: &Action,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO action_journal (run_id, seq, kind, flow_user_id, new_flow_user_id, \
+             action_status, action_error, state, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+        )
+        .bind(run_id)
+        .bind(seq)
+        .bind(action.kind.as_str())
+        .bind(&action.flow_user_id)
+        .bind(action.new_flow_user_id.as_deref())
+        .bind(action.status.as_str())
+        .bind(action.error.as_deref())
+        .bind(at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::RunNotFound(run_id)
+            }
+            _ => StoreError::Query {
+                context: "journalling a pending action",
+                source: e,
+            },
+        })?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn journal_finish(
+        &self,
+        id: i64,
+        state: JournalState,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE action_journal SET state = ?, error = ?, finished_at = ? WHERE id = ?",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind((state != JournalState::Pending).then_some(at))
+        .bind(id)
+        .execute(&self.writer)
+        .await
+        .during("journalling the outcome of an action")?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::JournalEntryNotFound(id));
+        }
+        Ok(())
+    }
+
+    async fn pending_journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
+        sqlx::query_as::<_, JournalRecord>(&format!(
+            "SELECT {JOURNAL_COLUMNS} FROM action_journal WHERE state = 'pending' ORDER BY id"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .during("reading pending journal entries")?
+        .into_iter()
+        .map(JournalEntry::try_from)
+        .collect()
+    }
+
+    async fn journal_for_run(&self, run_id: i64) -> Result<Vec<JournalEntry>, StoreError> {
+        sqlx::query_as::<_, JournalRecord>(&format!(
+            "SELECT {JOURNAL_COLUMNS} FROM action_journal WHERE run_id = ? ORDER BY id"
+        ))
+        .bind(run_id)
+        .fetch_all(&self.reader)
+        .await
+        .during("reading the journal of a run")?
+        .into_iter()
+        .map(JournalEntry::try_from)
+        .collect()
+    }
+
+    async fn record_mail(
+        &self,
+        run_id: i64,
+        sent: bool,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let status = if sent {
+            MailStatus::Sent
+        } else {
+            MailStatus::Failed
+        };
+        let done = sqlx::query(
+            "UPDATE runs SET mail_status = ?, mail_error = ?, mail_at = ? WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(if sent { None } else { error })
+        .bind(at)
+        .bind(run_id)
+        .execute(&self.writer)
+        .await
+        .during("recording the mail outcome of a run")?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::RunNotFound(run_id));
+        }
+        Ok(())
+    }
+
+    async fn runs_with_unsent_mail(&self) -> Result<Vec<i64>, StoreError> {
+        sqlx::query_scalar("SELECT id FROM runs WHERE mail_status = 'failed' ORDER BY id")
+            .fetch_all(&self.reader)
+            .await
+            .during("listing runs with unsent mail")
+    }
+}
+
+/// Whether SQLite gave up waiting for another connection's lock
+/// (`SQLITE_BUSY` and its extended codes).
+fn is_busy(error: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i64 = 5;
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| code & 0xff == SQLITE_BUSY),
+        _ => false,
+    }
+}
+
+/// Rows of `columns` bind parameters that fit in one statement.
+fn rows_per_statement(columns: usize) -> usize {
+    MAX_BIND_PARAMS / columns
+}
+
+async fn insert_counts(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    summary: &Summary,
+) -> Result<(), StoreError> {
+    let mut rows: Vec<(&'static str, &'static str, i64)> = Vec::new();
+    for (kind, count) in &summary.by_kind {
+        rows.push(("kind", kind.as_str(), to_db("summary.by_kind", *count)?));
+    }
+    for (cause, count) in &summary.by_cause {
+        rows.push(("cause", cause.as_str(), to_db("summary.by_cause", *count)?));
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut qb =
+        QueryBuilder::<Sqlite>::new("INSERT INTO run_counts (run_id, dimension, name, count) ");
+    qb.push_values(rows, |mut row, (dimension, name, count)| {
+        row.push_bind(run_id)
+            .push_bind(dimension)
+            .push_bind(name)
+            .push_bind(count);
+    });
+    qb.build()
+        .execute(conn)
+        .await
+        .during("saving the counts of a run")?;
+    Ok(())
+}
+
+async fn insert_advice(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    advice: &[String],
+) -> Result<(), StoreError> {
+    let per_statement = rows_per_statement(3);
+    for (chunk_no, chunk) in advice.chunks(per_statement).enumerate() {
+        let base = chunk_no * per_statement;
+        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO run_advice (run_id, seq, text) ");
+        qb.push_values(chunk.iter().enumerate(), |mut row, (i, text)| {
+            row.push_bind(run_id)
+                .push_bind(seq(base + i))
+                .push_bind(text.as_str());
+        });
+        qb.build()
+            .execute(&mut *conn)
+            .await
+            .during("saving the advice of a run")?;
+    }
+    Ok(())
+}
+
+async fn insert_findings(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    findings: &[Finding],
+) -> Result<(), StoreError> {
+    let per_statement = rows_per_statement(16);
+    for (chunk_no, chunk) in findings.chunks(per_statement).enumerate() {
+        let base = chunk_no * per_statement;
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO findings (run_id, seq, finding_key, {FINDING_COLUMNS}) "
+        ));
+        qb.push_values(chunk.iter().enumerate(), |mut row, (i, f)| {
+            row.push_bind(run_id)
+                .push_bind(seq(base + i))
+                .push_bind(f.key())
+                .push_bind(f.kind.as_str())
+                .push_bind(f.cause.map(Cause::as_str))
+                .push_bind(f.status.as_str())
+                .push_bind(f.aad_id.as_deref())
+                .push_bind(f.upn.as_deref())
+                .push_bind(f.display_name.as_deref())
+                .push_bind(f.ifs_identity.as_deref())
+                .push_bind(f.ifs_directory_id.as_deref())
+                .push_bind(f.flow_user_id.as_deref())
+                .push_bind(f.expected_flow_user_id.as_deref())
+                .push_bind(f.action.as_str())
+                .push_bind(f.action_status.map(|s| s.as_str()))
+                .push_bind(f.detail.as_str());
+        });
+        qb.build()
+            .execute(&mut *conn)
+            .await
+            .during("saving the findings of a run")?;
+    }
+    Ok(())
+}
+
+async fn insert_actions(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    actions: &[Action],
+) -> Result<(), StoreError> {
+    let per_statement = rows_per_statement(7);
+    for (chunk_no, chunk) in actions.chunks(per_statement).enumerate() {
+        let base = chunk_no * per_statement;
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO run_actions (run_id, seq, kind, flow_user_id, new_flow_user_id, \
+             status, error) ",
+        );
+        qb.push_values(chunk.iter().enumerate(), |mut row, (i, a)| {
+            row.push_bind(run_id)
+                .push_bind(seq(base + i))
+                .push_bind(a.kind.as_str())
+                .push_bind(a.flow_user_id.as_str())
+                .push_bind(a.new_flow_user_id.as_deref())
+                .push_bind(a.status.as_str())
+                .push_bind(a.error.as_deref());
+        });
+        qb.build()
+            .execute(&mut *conn)
+            .await
+            .during("saving the actions of a run")?;
+    }
+    Ok(())
+}
+
+async fn upsert_snapshot_meta(
+    conn: &mut SqliteConnection,
+    scope: &str,
+    delta_link: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO azure_snapshots (scope, delta_link, updated_at) VALUES (?, ?, ?) \
+         ON CONFLICT (scope) DO UPDATE SET delta_link = excluded.delta_link, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(scope)
+    .bind(delta_link)
+    .bind(Utc::now())
+    .execute(conn)
+    .await
+    .during("saving the Azure snapshot")?;
+    Ok(())
+}
+
+/// Inserts or updates users of `scope`; a later duplicate ID wins.
+async fn upsert_aad_users(
+    conn: &mut SqliteConnection,
+    scope: &str,
+    users: &[AadUser],
+) -> Result<(), StoreError> {
+    for chunk in users.chunks(rows_per_statement(9)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO azure_users (scope, {AAD_USER_COLUMNS}) "
+        ));
+        qb.push_values(chunk, |mut row, u| {
+            row.push_bind(scope)
+                .push_bind(u.id.as_str())
+                .push_bind(u.user_principal_name.as_str())
+                .push_bind(u.mail.as_deref())
+                .push_bind(u.display_name.as_deref())
+                .push_bind(u.account_enabled)
+                .push_bind(u.employee_id.as_deref())
+                .push_bind(u.on_premises_sam_account_name.as_deref())
+                .push_bind(u.user_type.as_deref());
+        });
+        qb.push(
+            " ON CONFLICT (scope, id) DO UPDATE SET \
+             user_principal_name = excluded.user_principal_name, mail = excluded.mail, \
+             display_name = excluded.display_name, account_enabled = excluded.account_enabled, \
+             employee_id = excluded.employee_id, \
+             on_premises_sam_account_name = excluded.on_premises_sam_account_name, \
+             user_type = excluded.user_type",
+        );
+        qb.build()
+            .execute(&mut *conn)
+            .await
+            .during("saving Azure snapshot users")?;
+    }
+    Ok(())
+}
