@@ -21,6 +21,12 @@ pub struct NormalizedId(String);
 impl NormalizedId {
     /// Case-insensitive normal form (the default matching).
     pub fn new(raw: &str) -> Self {
+        // Fast path: for ASCII text NFD/NFC change nothing and the full case
+        // fold is ASCII lower case, so the loop below would return exactly this.
+        let trimmed = raw.trim();
+        if trimmed.is_ascii() {
+            return Self(trimmed.to_ascii_lowercase());
+        }
         // Canonical caseless form (Unicode §3.13: NFD, fold, NFD), stored as NFC.
         // Folding can produce text that normalises differently, so repeat
         // until nothing changes; this makes the function idempotent.
@@ -38,6 +44,11 @@ impl NormalizedId {
 
     /// Case-sensitive normal form (`matching.case_sensitive = true`): trimmed and NFC only.
     pub fn case_sensitive(raw: &str) -> Self {
+        let trimmed = raw.trim();
+        if trimmed.is_ascii() {
+            // NFC leaves ASCII unchanged.
+            return Self(trimmed.to_string());
+        }
         Self(raw.trim().nfc().collect::<String>().trim().to_string())
     }
 

@@ -1,0 +1,793 @@
+//! Correlation (docs/semantics.md §0–§4): links the Azure, IFS and Flow
+//! records of one set of snapshots into people.
+//!
+//! Every record of the snapshots lands in exactly one [`Person`] (records
+//! out of scope in a person with [`Link::Excluded`]). Each normal form is
+//! computed once per record and every rule is a hash lookup, so the work is
+//! linear in the number of records.
+
+use super::index::{local_part, push_ascii_key, push_normal, Column, MultiIndex, NONE};
+use super::MatchOptions;
+use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser, Snapshots};
+use rustc_hash::FxHashMap;
+use std::cmp::Ordering;
+
+/// One person: the records that belong together, as indices into the
+/// snapshot vectors (`azure`, `ifs`, `flow`), and what correlation decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub azure: Option<u32>,
+    /// The IFS user (for a duplicate group: the member with the smallest identity).
+    pub ifs: Option<u32>,
+    pub flow: Option<u32>,
+    pub link: Link,
+    /// Azure + IFS + Flow linked and the Flow ID `≈` the IFS Directory ID.
+    pub flow_id_agrees: bool,
+    /// Further records and facts, for the few people that have them.
+    pub more: Option<Box<More>>,
+}
+
+/// What correlation decided about a person; [`classify`](super::classify)
+/// turns it into exactly one state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Link {
+    /// An in-scope Azure user with at most one IFS and one Flow user (§5.2–§5.5 decide).
+    Linked,
+    /// IFS and/or Flow user without an Azure user (§4): `not_in_azure` if
+    /// either is active, else out of scope.
+    Orphan,
+    /// §2/§3: several candidates, or a tie for a contested record.
+    Ambiguous,
+    /// §1: IFS users sharing one Directory ID (`ifs` + `more.other_ifs`).
+    DuplicateDirectoryId,
+    /// §0: an active IFS user with an empty Directory ID.
+    DirectoryIdMissing,
+    /// §0: a record that takes no part (never a finding).
+    Excluded(Exclusion),
+}
+
+/// Why a record is out of scope before matching (§0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Exclusion {
+    /// An Azure guest while `include_guests` is off.
+    Guest,
+    /// A Flow `Machine` user (service account).
+    MachineUser,
+    /// An inactive IFS user with an empty Directory ID.
+    InactiveWithoutDirectoryId,
+}
+
+/// The rarer parts of a person.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct More {
+    /// Further IFS users: the other members of a duplicate group (sorted by
+    /// identity), then candidates of an ambiguous match nobody else took.
+    pub other_ifs: Vec<u32>,
+    /// Further Flow users: candidates of an ambiguous match nobody else took.
+    pub other_flow: Vec<u32>,
+    pub ambiguity: Option<Ambiguity>,
+    /// Another Flow user that already holds this person's expected ID
+    /// (`≈` the IFS Directory ID), for Azure + IFS + Flow people whose IDs differ.
+    pub expected_id_holder: Option<u32>,
+}
+
+/// Why an Azure user is ambiguous, per side.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Ambiguity {
+    pub ifs: Option<AmbiguousLink<IfsMatchRule>>,
+    pub flow: Option<AmbiguousLink<FlowMatchRule>>,
+}
+
+/// One ambiguous match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AmbiguousLink<R> {
+    /// Several records (sorted) match under the first hitting `rule`.
+    Candidates { rule: R, records: Vec<u32> },
+    /// `record` is claimed at the same best `rule` by every Azure user in
+    /// `azure` (sorted by object ID, this one included); it joined the first.
+    Tie {
+        rule: R,
+        record: u32,
+        azure: Vec<u32>,
+    },
+}
+
+/// Owner of a record taken by a person without an Azure user.
+const TAKEN: u32 = NONE - 1;
+
+/// Links the records of `snapshots` into people (docs/semantics.md §0–§4).
+pub fn correlate(snapshots: &Snapshots, opts: &MatchOptions) -> Vec<Person> {
+    let columns = Columns::build(snapshots, opts);
+    Correlator::new(snapshots, opts, &columns).run()
+}
+
+/// Total orders on records, so every choice is independent of input order.
+pub(crate) fn azure_order(x: &AadUser, y: &AadUser) -> Ordering {
+    x.id.bytes()
+        .map(|b| b.to_ascii_lowercase())
+        .cmp(y.id.bytes().map(|b| b.to_ascii_lowercase()))
+        .then_with(|| x.id.cmp(&y.id))
+        .then_with(|| x.user_principal_name.cmp(&y.user_principal_name))
+        .then_with(|| x.mail.cmp(&y.mail))
+        .then_with(|| x.display_name.cmp(&y.display_name))
+        .then_with(|| {
+            x.on_premises_sam_account_name
+                .cmp(&y.on_premises_sam_account_name)
+        })
+        .then_with(|| x.employee_id.cmp(&y.employee_id))
+        .then_with(|| x.user_type.cmp(&y.user_type))
+        .then_with(|| x.account_enabled.cmp(&y.account_enabled))
+}
+
+pub(crate) fn ifs_order(x: &IfsUser, y: &IfsUser) -> Ordering {
+    x.identity
+        .cmp(&y.identity)
+        .then_with(|| x.directory_id.cmp(&y.directory_id))
+        .then_with(|| x.description.cmp(&y.description))
+        .then_with(|| x.active.cmp(&y.active))
+        .then_with(|| x.email.cmp(&y.email))
+}
+
+pub(crate) fn flow_order(x: &FlowUser, y: &FlowUser) -> Ordering {
+    x.user_id
+        .cmp(&y.user_id)
+        .then_with(|| x.name.cmp(&y.name))
+        .then_with(|| x.email.cmp(&y.email))
+        .then_with(|| x.active.cmp(&y.active))
+        .then_with(|| x.user_type.cmp(&y.user_type))
+        .then_with(|| x.sync_source.cmp(&y.sync_source))
+}
+
+/// The normal forms of every field a rule compares, once per record.
+struct Columns {
+    az_upn: Column,
+    az_mail: Column,
+    az_sam: Column,
+    ifs_dir: Column,
+    /// Directory IDs as object-ID keys (only in case-sensitive mode with the object_id rule).
+    ifs_obj: Column,
+    flow_id: Column,
+    flow_email: Column,
+    /// User IDs as object-ID keys (only in case-sensitive mode with the object_id rule).
+    flow_obj: Column,
+}
+
+impl Columns {
+    fn build(s: &Snapshots, opts: &MatchOptions) -> Self {
+        let cs = opts.case_sensitive;
+        let az = &s.azure;
+        let in_scope = |i: usize| opts.include_guests || !az[i].is_guest();
+        let wants_ifs = |r: IfsMatchRule| opts.ifs_rules.contains(&r);
+        let wants_flow = |r: FlowMatchRule| opts.flow_rules.contains(&r);
+        let want_mail = wants_ifs(IfsMatchRule::Mail)
+            || wants_flow(FlowMatchRule::Mail)
+            || wants_flow(FlowMatchRule::Email);
+        let want_sam =
+            wants_ifs(IfsMatchRule::SamAccountName) || wants_flow(FlowMatchRule::SamAccountName);
+        let object_keys =
+            cs && (wants_ifs(IfsMatchRule::ObjectId) || wants_flow(FlowMatchRule::ObjectId));
+        let ifs_dir_raw = |i: usize| s.ifs[i].directory_id.as_deref();
+        Columns {
+            az_upn: Column::normal(
+                az.len(),
+                |i| in_scope(i).then_some(az[i].user_principal_name.as_str()),
+                cs,
+            ),
+            az_mail: if want_mail {
+                Column::normal(
+                    az.len(),
+                    |i| az[i].mail.as_deref().filter(|_| in_scope(i)),
+                    cs,
+                )
+            } else {
+                Column::empty(az.len())
+            },
+            az_sam: if want_sam {
+                Column::normal(
+                    az.len(),
+                    |i| {
+                        az[i]
+                            .on_premises_sam_account_name
+                            .as_deref()
+                            .filter(|_| in_scope(i))
+                    },
+                    cs,
+                )
+            } else {
+                Column::empty(az.len())
+            },
+            ifs_dir: Column::normal(s.ifs.len(), ifs_dir_raw, cs),
+            ifs_obj: if object_keys {
+                Column::build(s.ifs.len(), ifs_dir_raw, push_ascii_key)
+            } else {
+                Column::empty(0)
+            },
+            flow_id: Column::normal(s.flow.len(), |i| Some(s.flow[i].user_id.as_str()), cs),
+            flow_email: if wants_flow(FlowMatchRule::Email) {
+                Column::normal(s.flow.len(), |i| s.flow[i].email.as_deref(), cs)
+            } else {
+                Column::empty(s.flow.len())
+            },
+            flow_obj: if object_keys {
+                Column::build(
+                    s.flow.len(),
+                    |i| Some(s.flow[i].user_id.as_str()),
+                    push_ascii_key,
+                )
+            } else {
+                Column::empty(0)
+            },
+        }
+    }
+}
+
+/// Who wins a record claimed by several Azure users (§2, §3).
+struct Contest {
+    best_rank: Vec<u32>,
+    count: Vec<u32>,
+    first: Vec<u32>,
+}
+
+enum ContestResult {
+    Won,
+    /// Tied at the best rank; `joins` says whether the record goes to this user.
+    Tied {
+        joins: bool,
+    },
+    Lost,
+}
+
+impl Contest {
+    fn new(n: usize) -> Self {
+        Contest {
+            best_rank: vec![u32::MAX; n],
+            count: vec![0; n],
+            first: vec![NONE; n],
+        }
+    }
+
+    fn offer(&mut self, target: u32, rank: u32, azure: u32, azure_users: &[AadUser]) {
+        let t = target as usize;
+        if rank < self.best_rank[t] {
+            self.best_rank[t] = rank;
+            self.count[t] = 1;
+            self.first[t] = azure;
+        } else if rank == self.best_rank[t] {
+            self.count[t] = self.count[t].saturating_add(1);
+            let current = &azure_users[self.first[t] as usize];
+            if azure_order(&azure_users[azure as usize], current) == Ordering::Less {
+                self.first[t] = azure;
+            }
+        }
+    }
+
+    fn result(&self, target: u32, rank: u32, azure: u32) -> ContestResult {
+        let t = target as usize;
+        if rank != self.best_rank[t] {
+            ContestResult::Lost
+        } else if self.count[t] == 1 {
+            ContestResult::Won
+        } else {
+            ContestResult::Tied {
+                joins: self.first[t] == azure,
+            }
+        }
+    }
+}
+
+struct Correlator<'a> {
+    s: &'a Snapshots,
+    opts: &'a MatchOptions,
+    col: &'a Columns,
+    ifs_dir: MultiIndex<'a>,
+    ifs_obj: MultiIndex<'a>,
+    flow_id: MultiIndex<'a>,
+    flow_email: MultiIndex<'a>,
+    flow_obj: MultiIndex<'a>,
+    /// Duplicate group of each IFS user (`NONE` if none).
+    group_of: Vec<u32>,
+    /// Members of each duplicate group, sorted by identity.
+    groups: Vec<Vec<u32>>,
+}
+
+impl<'a> Correlator<'a> {
+    fn new(s: &'a Snapshots, opts: &'a MatchOptions, col: &'a Columns) -> Self {
+        let ifs_dir = MultiIndex::build(&col.ifs_dir);
+        let mut group_of = vec![NONE; s.ifs.len()];
+        let mut groups: Vec<Vec<u32>> = Vec::new();
+        for head in ifs_dir.shared_keys() {
+            let mut members: Vec<u32> = ifs_dir.get(col.ifs_dir.get(head)).collect();
+            members.sort_by(|&x, &y| ifs_order(&s.ifs[x as usize], &s.ifs[y as usize]));
+            groups.push(members);
+        }
+        // Group numbering independent of hash-map order.
+        groups.sort_by(|x, y| ifs_order(&s.ifs[x[0] as usize], &s.ifs[y[0] as usize]));
+        for (g, members) in groups.iter().enumerate() {
+            for &m in members {
+                group_of[m as usize] = g as u32;
+            }
+        }
+        let optional = |c: &'a Column| {
+            if c.len() == 0 {
+                MultiIndex::empty()
+            } else {
+                MultiIndex::build(c)
+            }
+        };
+        Correlator {
+            s,
+            opts,
+            col,
+            ifs_obj: optional(&col.ifs_obj),
+            flow_id: MultiIndex::build(&col.flow_id),
+            flow_email: optional(&col.flow_email),
+            flow_obj: optional(&col.flow_obj),
+            ifs_dir,
+            group_of,
+            groups,
+        }
+    }
+
+    fn n_ifs(&self) -> u32 {
+        self.s.ifs.len() as u32
+    }
+
+    /// The claimable target of an IFS user: itself, or its duplicate group.
+    fn ifs_target(&self, i: u32) -> u32 {
+        match self.group_of[i as usize] {
+            NONE => i,
+            g => self.n_ifs() + g,
+        }
+    }
+
+    /// The IFS user that represents a target.
+    fn ifs_representative(&self, target: u32) -> u32 {
+        if target < self.n_ifs() {
+            target
+        } else {
+            self.groups[(target - self.n_ifs()) as usize][0]
+        }
+    }
+
+    fn azure_cmp(&self, x: u32, y: u32) -> Ordering {
+        azure_order(&self.s.azure[x as usize], &self.s.azure[y as usize])
+    }
+
+    /// Records whose `raw` ID equals the object ID `id` (ASCII
+    /// case-insensitive, trimmed).
+    fn object_id_matches(
+        &self,
+        id: &str,
+        normal: &MultiIndex<'_>,
+        object: &MultiIndex<'_>,
+        raw: impl Fn(u32) -> &'a str,
+        scratch: &mut String,
+        out: &mut Vec<u32>,
+    ) {
+        let id = id.trim();
+        if id.is_empty() {
+            return;
+        }
+        scratch.clear();
+        if self.opts.case_sensitive {
+            push_ascii_key(id, scratch);
+            out.extend(object.get(scratch));
+        } else {
+            // Equal ignoring ASCII case implies equal normal forms.
+            push_normal(id, false, scratch);
+            out.extend(
+                normal
+                    .get(scratch)
+                    .filter(|&r| raw(r).trim().eq_ignore_ascii_case(id)),
+            );
+        }
+    }
+
+    fn ifs_candidates(&self, rule: IfsMatchRule, a: u32, scratch: &mut String, out: &mut Vec<u32>) {
+        let col = self.col;
+        match rule {
+            IfsMatchRule::Upn => out.extend(self.ifs_dir.get(col.az_upn.get(a))),
+            IfsMatchRule::Mail => out.extend(self.ifs_dir.get(col.az_mail.get(a))),
+            IfsMatchRule::SamAccountName => out.extend(self.ifs_dir.get(col.az_sam.get(a))),
+            IfsMatchRule::ObjectId => {
+                let ifs = &self.s.ifs;
+                self.object_id_matches(
+                    &self.s.azure[a as usize].id,
+                    &self.ifs_dir,
+                    &self.ifs_obj,
+                    |i| ifs[i as usize].directory_id.as_deref().unwrap_or(""),
+                    scratch,
+                    out,
+                )
+            }
+        }
+    }
+
+    fn flow_candidates(
+        &self,
+        rule: FlowMatchRule,
+        a: u32,
+        ifs_target: u32,
+        scratch: &mut String,
+        out: &mut Vec<u32>,
+    ) {
+        let col = self.col;
+        match rule {
+            FlowMatchRule::IfsDirectoryId => {
+                if ifs_target != NONE {
+                    let key = col.ifs_dir.get(self.ifs_representative(ifs_target));
+                    out.extend(self.flow_id.get(key));
+                }
+            }
+            FlowMatchRule::Upn => out.extend(self.flow_id.get(col.az_upn.get(a))),
+            FlowMatchRule::Mail => out.extend(self.flow_id.get(col.az_mail.get(a))),
+            FlowMatchRule::ObjectId => {
+                let flow = &self.s.flow;
+                self.object_id_matches(
+                    &self.s.azure[a as usize].id,
+                    &self.flow_id,
+                    &self.flow_obj,
+                    |f| flow[f as usize].user_id.as_str(),
+                    scratch,
+                    out,
+                )
+            }
+            FlowMatchRule::UpnLocalPart => {
+                if let Some(local) = local_part(col.az_upn.get(a)) {
+                    out.extend(self.flow_id.get(local));
+                }
+            }
+            FlowMatchRule::SamAccountName => out.extend(self.flow_id.get(col.az_sam.get(a))),
+            FlowMatchRule::Email => out.extend(self.flow_email.get(col.az_mail.get(a))),
+        }
+        let flow = &self.s.flow;
+        out.retain(|&f| !flow[f as usize].is_machine());
+    }
+
+    /// The only free, non-machine Flow user whose ID `≈ key` (§4), taken.
+    fn take_leftover_flow(&self, key: &str, flow_owner: &mut [u32], owner: u32) -> Option<u32> {
+        let flow = &self.s.flow;
+        let mut free = self
+            .flow_id
+            .get(key)
+            .filter(|&f| !flow[f as usize].is_machine() && flow_owner[f as usize] == NONE);
+        let first = free.next()?;
+        if free.next().is_some() {
+            return None;
+        }
+        flow_owner[first as usize] = owner;
+        Some(first)
+    }
+
+    fn run(self) -> Vec<Person> {
+        let s = self.s;
+        let opts = self.opts;
+        let n_az = s.azure.len();
+        let n_ifs = s.ifs.len();
+        let n_flow = s.flow.len();
+        let in_scope: Vec<bool> = s
+            .azure
+            .iter()
+            .map(|a| opts.include_guests || !a.is_guest())
+            .collect();
+        let mut ambiguity: FxHashMap<u32, Ambiguity> = FxHashMap::default();
+        let mut cands: Vec<u32> = Vec::new();
+        let mut scratch = String::new();
+
+        // §2 Azure ↔ IFS: each Azure user's first hitting rule.
+        let n_targets = n_ifs + self.groups.len();
+        let mut contest = Contest::new(n_targets);
+        let mut pick = vec![NONE; n_az];
+        let mut pick_rank = vec![u32::MAX; n_az];
+        for a in 0..n_az as u32 {
+            if !in_scope[a as usize] {
+                continue;
+            }
+            for (rank, &rule) in opts.ifs_rules.iter().enumerate() {
+                cands.clear();
+                self.ifs_candidates(rule, a, &mut scratch, &mut cands);
+                let Some(&first) = cands.first() else {
+                    continue;
+                };
+                let target = self.ifs_target(first);
+                if cands.iter().all(|&i| self.ifs_target(i) == target) {
+                    pick[a as usize] = target;
+                    pick_rank[a as usize] = rank as u32;
+                    contest.offer(target, rank as u32, a, &s.azure);
+                } else {
+                    cands.sort_by(|&x, &y| ifs_order(&s.ifs[x as usize], &s.ifs[y as usize]));
+                    ambiguity.entry(a).or_default().ifs = Some(AmbiguousLink::Candidates {
+                        rule,
+                        records: cands.clone(),
+                    });
+                }
+                break;
+            }
+        }
+        let mut ifs_owner = vec![NONE; n_targets];
+        let mut az_ifs = vec![NONE; n_az];
+        let mut ties: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for a in 0..n_az as u32 {
+            let (target, rank) = (pick[a as usize], pick_rank[a as usize]);
+            if target == NONE {
+                continue;
+            }
+            match contest.result(target, rank, a) {
+                ContestResult::Won => {
+                    az_ifs[a as usize] = target;
+                    ifs_owner[target as usize] = a;
+                }
+                ContestResult::Tied { joins } => {
+                    ties.entry(target).or_default().push(a);
+                    if joins {
+                        az_ifs[a as usize] = target;
+                        ifs_owner[target as usize] = a;
+                    }
+                }
+                ContestResult::Lost => {}
+            }
+        }
+        for (target, mut azure) in ties.drain() {
+            azure.sort_by(|&x, &y| self.azure_cmp(x, y));
+            let rank = contest.best_rank[target as usize] as usize;
+            let rule = opts.ifs_rules[rank];
+            let record = self.ifs_representative(target);
+            for &a in &azure {
+                ambiguity.entry(a).or_default().ifs = Some(AmbiguousLink::Tie {
+                    rule,
+                    record,
+                    azure: azure.clone(),
+                });
+            }
+        }
+        drop(contest);
+
+        // §3 Azure ↔ Flow, the same way.
+        let mut contest = Contest::new(n_flow);
+        pick.fill(NONE);
+        pick_rank.fill(u32::MAX);
+        for a in 0..n_az as u32 {
+            if !in_scope[a as usize] {
+                continue;
+            }
+            for (rank, &rule) in opts.flow_rules.iter().enumerate() {
+                cands.clear();
+                self.flow_candidates(rule, a, az_ifs[a as usize], &mut scratch, &mut cands);
+                match cands.len() {
+                    0 => continue,
+                    1 => {
+                        pick[a as usize] = cands[0];
+                        pick_rank[a as usize] = rank as u32;
+                        contest.offer(cands[0], rank as u32, a, &s.azure);
+                    }
+                    _ => {
+                        cands
+                            .sort_by(|&x, &y| flow_order(&s.flow[x as usize], &s.flow[y as usize]));
+                        ambiguity.entry(a).or_default().flow = Some(AmbiguousLink::Candidates {
+                            rule,
+                            records: cands.clone(),
+                        });
+                    }
+                }
+                break;
+            }
+        }
+        let mut flow_owner = vec![NONE; n_flow];
+        let mut az_flow = vec![NONE; n_az];
+        for a in 0..n_az as u32 {
+            let (target, rank) = (pick[a as usize], pick_rank[a as usize]);
+            if target == NONE {
+                continue;
+            }
+            match contest.result(target, rank, a) {
+                ContestResult::Won => {
+                    az_flow[a as usize] = target;
+                    flow_owner[target as usize] = a;
+                }
+                ContestResult::Tied { joins } => {
+                    ties.entry(target).or_default().push(a);
+                    if joins {
+                        az_flow[a as usize] = target;
+                        flow_owner[target as usize] = a;
+                    }
+                }
+                ContestResult::Lost => {}
+            }
+        }
+        for (target, mut azure) in ties.drain() {
+            azure.sort_by(|&x, &y| self.azure_cmp(x, y));
+            let rank = contest.best_rank[target as usize] as usize;
+            let rule = opts.flow_rules[rank];
+            for &a in &azure {
+                ambiguity.entry(a).or_default().flow = Some(AmbiguousLink::Tie {
+                    rule,
+                    record: target,
+                    azure: azure.clone(),
+                });
+            }
+        }
+        drop(contest);
+        drop(pick);
+        drop(pick_rank);
+
+        // Candidates of ambiguous matches that nobody else took stay with the
+        // ambiguous person (smallest object ID first) instead of becoming orphans.
+        let mut ambiguous: Vec<u32> = ambiguity.keys().copied().collect();
+        ambiguous.sort_by(|&x, &y| self.azure_cmp(x, y));
+        let mut more: FxHashMap<u32, More> = FxHashMap::default();
+        for a in ambiguous {
+            let Some(amb) = ambiguity.remove(&a) else {
+                continue;
+            };
+            let mut m = More::default();
+            if let Some(AmbiguousLink::Candidates { records, .. }) = &amb.ifs {
+                for &i in records {
+                    if self.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
+                        ifs_owner[i as usize] = a;
+                        m.other_ifs.push(i);
+                    }
+                }
+            }
+            if let Some(AmbiguousLink::Candidates { records, .. }) = &amb.flow {
+                for &f in records {
+                    if flow_owner[f as usize] == NONE {
+                        flow_owner[f as usize] = a;
+                        m.other_flow.push(f);
+                    }
+                }
+            }
+            m.ambiguity = Some(amb);
+            more.insert(a, m);
+        }
+
+        // The people: one per Azure user, then what is left over (§4).
+        let mut people: Vec<Person> = Vec::with_capacity(n_az + n_az / 8 + 16);
+        for a in 0..n_az as u32 {
+            if !in_scope[a as usize] {
+                people.push(Person::only(
+                    Some(a),
+                    None,
+                    None,
+                    Link::Excluded(Exclusion::Guest),
+                ));
+                continue;
+            }
+            let target = az_ifs[a as usize];
+            let flow = az_flow[a as usize];
+            let mut m = more.remove(&a);
+            let (ifs, group) = if target == NONE {
+                (None, None)
+            } else if (target as usize) < n_ifs {
+                (Some(target), None)
+            } else {
+                let g = (target as usize) - n_ifs;
+                (Some(self.groups[g][0]), Some(g))
+            };
+            if let Some(g) = group {
+                let m = m.get_or_insert_with(More::default);
+                m.other_ifs
+                    .splice(0..0, self.groups[g][1..].iter().copied());
+            }
+            let link = if m.as_ref().is_some_and(|m| m.ambiguity.is_some()) {
+                Link::Ambiguous
+            } else if group.is_some() {
+                Link::DuplicateDirectoryId
+            } else {
+                Link::Linked
+            };
+            let mut person = Person {
+                azure: Some(a),
+                ifs,
+                flow: (flow != NONE).then_some(flow),
+                link,
+                flow_id_agrees: false,
+                more: m.map(Box::new),
+            };
+            if link == Link::Linked {
+                if let (Some(i), Some(f)) = (person.ifs, person.flow) {
+                    self.compare_ids(&mut person, i, f);
+                }
+            }
+            people.push(person);
+        }
+        for (g, members) in self.groups.iter().enumerate() {
+            if ifs_owner[n_ifs + g] != NONE {
+                continue;
+            }
+            let owner = TAKEN;
+            let flow =
+                self.take_leftover_flow(self.col.ifs_dir.get(members[0]), &mut flow_owner, owner);
+            let mut person = Person::only(None, Some(members[0]), flow, Link::DuplicateDirectoryId);
+            person.more = Some(Box::new(More {
+                other_ifs: members[1..].to_vec(),
+                ..More::default()
+            }));
+            people.push(person);
+        }
+        for i in 0..n_ifs as u32 {
+            let key = self.col.ifs_dir.get(i);
+            if key.is_empty() {
+                let link = if s.ifs[i as usize].active {
+                    Link::DirectoryIdMissing
+                } else {
+                    Link::Excluded(Exclusion::InactiveWithoutDirectoryId)
+                };
+                people.push(Person::only(None, Some(i), None, link));
+            } else if self.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
+                let flow = self.take_leftover_flow(key, &mut flow_owner, TAKEN);
+                people.push(Person::only(None, Some(i), flow, Link::Orphan));
+            }
+        }
+        for f in 0..n_flow as u32 {
+            if flow_owner[f as usize] != NONE {
+                continue;
+            }
+            let link = if s.flow[f as usize].is_machine() {
+                Link::Excluded(Exclusion::MachineUser)
+            } else {
+                Link::Orphan
+            };
+            people.push(Person::only(None, None, Some(f), link));
+        }
+        people
+    }
+
+    /// Records whether the Flow ID `≈` the IFS Directory ID and, if not,
+    /// which other Flow user already holds the expected ID (§5.5).
+    fn compare_ids(&self, person: &mut Person, i: u32, f: u32) {
+        let expected = self.col.ifs_dir.get(i);
+        person.flow_id_agrees = self.col.flow_id.get(f) == expected;
+        if person.flow_id_agrees {
+            return;
+        }
+        let flow = &self.s.flow;
+        let holder = self
+            .flow_id
+            .get(expected)
+            .filter(|&h| h != f)
+            .min_by(|&x, &y| flow_order(&flow[x as usize], &flow[y as usize]));
+        if let Some(h) = holder {
+            person
+                .more
+                .get_or_insert_with(Box::default)
+                .expected_id_holder = Some(h);
+        }
+    }
+}
+
+impl Person {
+    fn only(azure: Option<u32>, ifs: Option<u32>, flow: Option<u32>, link: Link) -> Self {
+        Person {
+            azure,
+            ifs,
+            flow,
+            link,
+            flow_id_agrees: false,
+            more: None,
+        }
+    }
+
+    /// Every IFS user of this person.
+    pub fn all_ifs(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ifs
+            .into_iter()
+            .chain(self.more.iter().flat_map(|m| m.other_ifs.iter().copied()))
+    }
+
+    /// Every Flow user of this person.
+    pub fn all_flow(&self) -> impl Iterator<Item = u32> + '_ {
+        self.flow
+            .into_iter()
+            .chain(self.more.iter().flat_map(|m| m.other_flow.iter().copied()))
+    }
+
+    /// The ambiguity, for [`Link::Ambiguous`] people.
+    pub fn ambiguity(&self) -> Option<&Ambiguity> {
+        self.more.as_ref().and_then(|m| m.ambiguity.as_ref())
+    }
+
+    /// The other Flow user that already holds this person's expected ID.
+    pub fn expected_id_holder(&self) -> Option<u32> {
+        self.more.as_ref().and_then(|m| m.expected_id_holder)
+    }
+}

@@ -1,0 +1,240 @@
+//! Normal forms computed once per record, stored compactly, and hash
+//! indexes over them. This is where the core spends most of its time on a
+//! large tenant, so it avoids one allocation per value: every normal form of
+//! one field lives in a single string ([`Column`]) and the indexes borrow
+//! from it ([`MultiIndex`]).
+
+use crate::model::NormalizedId;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::collections::hash_map::Entry;
+
+/// "No record": the end of a chain, an unset owner.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// Appends the normal form of `raw` to `out`: exactly
+/// `NormalizedId::with_mode(raw, case_sensitive)`, without allocating for
+/// ASCII input (there NFC changes nothing and the full case fold is ASCII
+/// lower case).
+pub(crate) fn push_normal(raw: &str, case_sensitive: bool, out: &mut String) {
+    let trimmed = raw.trim();
+    if trimmed.is_ascii() {
+        let start = out.len();
+        out.push_str(trimmed);
+        if !case_sensitive {
+            out[start..].make_ascii_lowercase();
+        }
+    } else {
+        out.push_str(NormalizedId::with_mode(raw, case_sensitive).as_str());
+    }
+}
+
+/// Appends `raw` trimmed and ASCII lower-cased: the form in which object IDs
+/// are compared (`=` in docs/semantics.md).
+pub(crate) fn push_ascii_key(raw: &str, out: &mut String) {
+    let start = out.len();
+    out.push_str(raw.trim());
+    out[start..].make_ascii_lowercase();
+}
+
+/// The text before the last `@`, trimmed; `None` without an `@` or when empty.
+pub(crate) fn local_part(id: &str) -> Option<&str> {
+    let at = id.rfind('@')?;
+    let local = id[..at].trim();
+    (!local.is_empty()).then_some(local)
+}
+
+/// One derived string per record (empty = no value), all in one buffer.
+pub(crate) struct Column {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Column {
+    /// Builds the column for `n` records: `value(i)` is the raw value of
+    /// record `i`, `form` appends its derived form.
+    pub(crate) fn build<'a>(
+        n: usize,
+        value: impl Fn(usize) -> Option<&'a str>,
+        form: impl Fn(&str, &mut String),
+    ) -> Self {
+        let bytes: usize = (0..n).filter_map(&value).map(str::len).sum();
+        let mut text = String::with_capacity(bytes);
+        let mut ends = Vec::with_capacity(n);
+        for i in 0..n {
+            if let Some(raw) = value(i) {
+                form(raw, &mut text);
+            }
+            ends.push(text.len());
+        }
+        text.shrink_to_fit();
+        Column { text, ends }
+    }
+
+    /// A column of normal forms (`≈`).
+    pub(crate) fn normal<'a>(
+        n: usize,
+        value: impl Fn(usize) -> Option<&'a str>,
+        case_sensitive: bool,
+    ) -> Self {
+        Self::build(n, value, |raw, out| push_normal(raw, case_sensitive, out))
+    }
+
+    /// A column where every record has no value (a field no rule needs).
+    pub(crate) fn empty(n: usize) -> Self {
+        Column {
+            text: String::new(),
+            ends: vec![0; n],
+        }
+    }
+
+    /// The derived form of record `i` (empty when it has none).
+    pub(crate) fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let end = self.ends.get(i).copied().unwrap_or(0);
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends.get(i - 1).copied().unwrap_or(0)
+        };
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+/// Records by key, several records per key allowed: the map holds the most
+/// recently inserted record of each key and `next` chains to the others.
+pub(crate) struct MultiIndex<'c> {
+    heads: FxHashMap<&'c str, u32>,
+    next: Vec<u32>,
+}
+
+impl<'c> MultiIndex<'c> {
+    /// Indexes every record of `column` with a non-empty form.
+    pub(crate) fn build(column: &'c Column) -> Self {
+        let n = column.len();
+        let mut heads = FxHashMap::with_capacity_and_hasher(n, FxBuildHasher);
+        let mut next = vec![NONE; n];
+        for i in 0..n as u32 {
+            let key = column.get(i);
+            if key.is_empty() {
+                continue;
+            }
+            match heads.entry(key) {
+                Entry::Occupied(mut e) => {
+                    next[i as usize] = *e.get();
+                    e.insert(i);
+                }
+                Entry::Vacant(e) => {
+                    e.insert(i);
+                }
+            }
+        }
+        MultiIndex { heads, next }
+    }
+
+    /// An index over nothing.
+    pub(crate) fn empty() -> Self {
+        MultiIndex {
+            heads: FxHashMap::default(),
+            next: Vec::new(),
+        }
+    }
+
+    /// Every record whose form is `key` (in no particular order).
+    pub(crate) fn get(&self, key: &str) -> Chain<'_> {
+        let head = if key.is_empty() {
+            NONE
+        } else {
+            self.heads.get(key).copied().unwrap_or(NONE)
+        };
+        Chain {
+            next: &self.next,
+            current: head,
+        }
+    }
+
+    /// One record of every key that more than one record shares.
+    pub(crate) fn shared_keys(&self) -> impl Iterator<Item = u32> + '_ {
+        self.heads
+            .values()
+            .copied()
+            .filter(|&head| self.next.get(head as usize).is_some_and(|&n| n != NONE))
+    }
+}
+
+/// The records of one key.
+pub(crate) struct Chain<'a> {
+    next: &'a [u32],
+    current: u32,
+}
+
+impl Iterator for Chain<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.current == NONE {
+            return None;
+        }
+        let item = self.current;
+        self.current = self.next.get(item as usize).copied().unwrap_or(NONE);
+        Some(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_normal_equals_normalized_id() {
+        for raw in [
+            "  JDoe@Contoso.COM ",
+            "Straße",
+            "İstanbul",
+            "ı",
+            "o'Brien@x.se",
+            "rene\u{301}",
+            "\u{a0}ABC\u{a0}",
+            "",
+        ] {
+            for cs in [false, true] {
+                let mut out = String::new();
+                push_normal(raw, cs, &mut out);
+                assert_eq!(
+                    out,
+                    NormalizedId::with_mode(raw, cs).as_str(),
+                    "{raw:?} cs={cs}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn column_and_index_find_every_record_of_a_key() {
+        let raw = ["A", "b", "", "a", "B ", "c"];
+        let col = Column::normal(raw.len(), |i| Some(raw[i]), false);
+        assert_eq!(col.get(0), "a");
+        assert_eq!(col.get(2), "");
+        assert_eq!(col.get(4), "b");
+        let index = MultiIndex::build(&col);
+        let mut a: Vec<u32> = index.get("a").collect();
+        a.sort_unstable();
+        assert_eq!(a, vec![0, 3]);
+        assert_eq!(index.get("").count(), 0);
+        assert_eq!(index.get("c").collect::<Vec<_>>(), vec![5]);
+        assert_eq!(index.get("zz").count(), 0);
+        let mut shared: Vec<&str> = index.shared_keys().map(|i| col.get(i)).collect();
+        shared.sort_unstable();
+        assert_eq!(shared, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn local_part_is_before_the_last_at() {
+        assert_eq!(local_part("a@b@c.se"), Some("a@b"));
+        assert_eq!(local_part("jdoe"), None);
+        assert_eq!(local_part("@x.se"), None);
+    }
+}
