@@ -196,9 +196,11 @@ pub(crate) fn register_certificate(pem_text: &str) -> Result<RegisteredCert, Str
         .ok_or("no CERTIFICATE block in the PEM")?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der)
         .map_err(|e| format!("not an X.509 certificate: {e}"))?;
-    let key = match cert.public_key().parsed() {
-        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
-            DecodingKey::from_rsa_raw_components(rsa.modulus, rsa.exponent)
+    let spki = cert.public_key();
+    let key = match spki.parsed() {
+        // For RSA the key bit string is the PKCS#1 RSAPublicKey DER.
+        Ok(x509_parser::public_key::PublicKey::RSA(_)) => {
+            DecodingKey::from_rsa_der(&spki.subject_public_key.data)
         }
         Ok(_) => return Err("the certificate's key is not RSA (RS256/PS256 need RSA)".into()),
         Err(e) => return Err(format!("unreadable public key: {e}")),
