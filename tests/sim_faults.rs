@@ -17,7 +17,15 @@ fn graph_page_url(base: &str) -> String {
 }
 
 async fn next_link(client: &reqwest::Client, token: &str, url: &str) -> String {
-    let page: Value = client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let page: Value = client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     page["@odata.nextLink"].as_str().unwrap().to_string()
 }
 
@@ -46,15 +54,31 @@ async fn throttling_with_retry_after_http_date() {
     let base = sim.base_url();
     let client = client();
     let token = graph_token(&client, &base).await;
-    let response = client.get(graph_page_url(&base)).bearer_auth(&token).send().await.unwrap();
+    let response = client
+        .get(graph_page_url(&base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 429);
-    let date = response.headers()["retry-after"].to_str().unwrap().to_string();
+    let date = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let when = httpdate::parse_http_date(&date).unwrap();
     let ahead = when.duration_since(SystemTime::now()).unwrap();
-    assert!(ahead > Duration::from_secs(20) && ahead <= Duration::from_secs(31), "{date}");
+    assert!(
+        ahead > Duration::from_secs(20) && ahead <= Duration::from_secs(31),
+        "{date}"
+    );
 
     let ifs = ifs_token(&client, &base).await;
-    let response = client.get(format!("{base}{IFS_USERS}")).bearer_auth(&ifs).send().await.unwrap();
+    let response = client
+        .get(format!("{base}{IFS_USERS}"))
+        .bearer_auth(&ifs)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "7");
     let body: Value = response.json().await.unwrap();
@@ -71,7 +95,16 @@ async fn server_error_burst_on_ifs_first_page() {
     let url = format!("{base}{IFS_USERS}?$orderby=Identity&$top=2&$skip=0");
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        statuses.push(client.get(&url).bearer_auth(&token).send().await.unwrap().status().as_u16());
+        statuses.push(
+            client
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
     }
     assert_eq!(statuses, [500, 500, 200]);
     // page 2 ($skip=2) was never affected
@@ -79,7 +112,9 @@ async fn server_error_burst_on_ifs_first_page() {
     let first = client.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(first.status(), 200);
     let second = client
-        .get(format!("{base}{IFS_USERS}?$orderby=Identity&$top=2&$skip=2"))
+        .get(format!(
+            "{base}{IFS_USERS}?$orderby=Identity&$top=2&$skip=2"
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -94,11 +129,17 @@ async fn slow_pages_are_slow() {
     let base = sim.base_url();
     let client = client();
     let started = Instant::now();
-    let response = flow_get(&client, &format!("{base}/flow/users")).send().await.unwrap();
+    let response = flow_get(&client, &format!("{base}/flow/users"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(400));
     let started = Instant::now();
-    flow_get(&client, &format!("{base}/flow/users")).send().await.unwrap();
+    flow_get(&client, &format!("{base}/flow/users"))
+        .send()
+        .await
+        .unwrap();
     assert!(started.elapsed() < Duration::from_millis(400), "used up");
     sim.shutdown().await;
 }
@@ -126,30 +167,48 @@ async fn bad_and_truncated_json() {
     let base = sim.base_url();
     let client = client();
     let token = ifs_token(&client, &base).await;
-    let response = client.get(format!("{base}{IFS_USERS}")).bearer_auth(&token).send().await.unwrap();
+    let response = client
+        .get(format!("{base}{IFS_USERS}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.json::<Value>().await.is_err());
-    let response = flow_get(&client, &format!("{base}/flow/users")).send().await.unwrap();
+    let response = flow_get(&client, &format!("{base}/flow/users"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
     assert!(text.starts_with("{\"users\":["), "{text}");
     assert!(serde_json::from_str::<Value>(&text).is_err());
     // next time fine
-    let response = flow_get(&client, &format!("{base}/flow/users")).send().await.unwrap();
+    let response = flow_get(&client, &format!("{base}/flow/users"))
+        .send()
+        .await
+        .unwrap();
     assert!(response.json::<Value>().await.is_ok());
     sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn access_token_expires_mid_listing() {
-    let sim = start_with(small_tenant(), plan("graph:expire-token@2,ifs:expire-token@1")).await;
+    let sim = start_with(
+        small_tenant(),
+        plan("graph:expire-token@2,ifs:expire-token@1"),
+    )
+    .await;
     let base = sim.base_url();
     let client = client();
     let token = graph_token(&client, &base).await;
     let page2 = next_link(&client, &token, &graph_page_url(&base)).await;
     let response = client.get(&page2).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status(), 401);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "InvalidAuthenticationToken");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "InvalidAuthenticationToken"
+    );
     // The old token stays expired; a new one continues the listing.
     let response = client.get(&page2).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status(), 401);
@@ -158,9 +217,19 @@ async fn access_token_expires_mid_listing() {
     assert_eq!(response.status(), 200);
 
     let ifs = ifs_token(&client, &base).await;
-    let response = client.get(format!("{base}{IFS_USERS}")).bearer_auth(&ifs).send().await.unwrap();
+    let response = client
+        .get(format!("{base}{IFS_USERS}"))
+        .bearer_auth(&ifs)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
-    let response = client.get(format!("{base}{IFS_USERS}")).bearer_auth(&ifs).send().await.unwrap();
+    let response = client
+        .get(format!("{base}{IFS_USERS}"))
+        .bearer_auth(&ifs)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401, "expired for good");
     sim.shutdown().await;
 }
@@ -175,11 +244,19 @@ async fn expired_delta_token_fault() {
     let page: Value = client
         .get(format!("{base}/graph/v1.0/users/delta"))
         .bearer_auth(&token)
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let delta = page["@odata.deltaLink"].as_str().unwrap().to_string();
     let response = client.get(&delta).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status(), 410);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "syncStateNotFound");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "syncStateNotFound"
+    );
     let response = client.get(&delta).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status(), 200, "count 1 used up");
     sim.shutdown().await;
@@ -190,29 +267,66 @@ async fn empty_listings() {
     let sim = start_with(small_tenant(), plan("flow:empty,graph:empty,ifs:empty")).await;
     let base = sim.base_url();
     let client = client();
-    let page: Value = flow_get(&client, &format!("{base}/flow/users")).send().await.unwrap().json().await.unwrap();
+    let page: Value = flow_get(&client, &format!("{base}/flow/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page, json!({"users": [], "nextCursor": null}));
     let token = graph_token(&client, &base).await;
-    let page: Value = client.get(format!("{base}/graph/v1.0/users")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let page: Value = client
+        .get(format!("{base}/graph/v1.0/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["value"], json!([]));
     assert!(page.get("@odata.nextLink").is_none());
     let ifs = ifs_token(&client, &base).await;
-    let page: Value = client.get(format!("{base}{IFS_USERS}")).bearer_auth(&ifs).send().await.unwrap().json().await.unwrap();
+    let page: Value = client
+        .get(format!("{base}{IFS_USERS}"))
+        .bearer_auth(&ifs)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["value"], json!([]));
     // once only
-    let page: Value = flow_get(&client, &format!("{base}/flow/users")).send().await.unwrap().json().await.unwrap();
+    let page: Value = flow_get(&client, &format!("{base}/flow/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["users"].as_array().unwrap().len(), 4);
     sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn write_faults_before_and_after_the_write() {
-    let sim = start_with(small_tenant(), plan("flow-write:500@1,flow-write:drop-after@2,flow-write:drop@3")).await;
+    let sim = start_with(
+        small_tenant(),
+        plan("flow-write:500@1,flow-write:drop-after@2,flow-write:drop@3"),
+    )
+    .await;
     let base = sim.base_url();
     let client = client();
     let handle = sim.handle();
     let rename = |from: &str, to: &str| {
-        flow_post(&client, &format!("{base}/flow/users/rename"), json!({"userId": from, "newUserId": to})).send()
+        flow_post(
+            &client,
+            &format!("{base}/flow/users/rename"),
+            json!({"userId": from, "newUserId": to}),
+        )
+        .send()
     };
     // 1st write: 500, nothing done
     let response = rename("jdoe", "jdoe@contoso.com").await.unwrap();
@@ -254,7 +368,9 @@ async fn login_faults_and_request_counts() {
     assert_eq!(body["error"], "temporarily_unavailable");
     let _ = graph_token(&client, &base).await; // 2nd request succeeds
     let response = client
-        .post(format!("{base}/ifs/auth/realms/prod/protocol/openid-connect/token"))
+        .post(format!(
+            "{base}/ifs/auth/realms/prod/protocol/openid-connect/token"
+        ))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -280,15 +396,55 @@ async fn the_documented_example_spec_runs() {
     let page2 = next_link(&client, &token, &first).await;
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        statuses.push(client.get(&page2).bearer_auth(&token).send().await.unwrap().status().as_u16());
+        statuses.push(
+            client
+                .get(&page2)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
     }
     assert_eq!(statuses, [429, 429, 429, 200]);
-    let page: Value = client.get(&page2).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let page: Value = client
+        .get(&page2)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let page3 = page["@odata.nextLink"].as_str().unwrap().to_string();
-    assert_eq!(client.get(&page3).bearer_auth(&token).send().await.unwrap().status(), 401);
-    let page: Value = client.get(&page2).bearer_auth(&graph_token(&client, &base).await).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        client
+            .get(&page3)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let page: Value = client
+        .get(&page2)
+        .bearer_auth(&graph_token(&client, &base).await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(page["value"].as_array().unwrap().len() == 50);
-    let flow: Value = flow_get(&client, &format!("{base}/flow/users")).send().await.unwrap().json().await.unwrap();
+    let flow: Value = flow_get(&client, &format!("{base}/flow/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(flow["users"], json!([]));
     sim.shutdown().await;
 }

@@ -77,23 +77,45 @@ fn expected_findings_match_the_archetypes() {
     use Archetype as A;
     assert_eq!(
         kind(FindingKind::IdMismatch),
-        count(c, &[A::DomainStripped, A::MailVsUpn, A::IfsMailFlowUpn, A::SamAccountName, A::ObjectIdAsFlowId])
+        count(
+            c,
+            &[
+                A::DomainStripped,
+                A::MailVsUpn,
+                A::IfsMailFlowUpn,
+                A::SamAccountName,
+                A::ObjectIdAsFlowId
+            ]
+        )
     );
     assert_eq!(
         kind(FindingKind::SyncManaged),
         count(c, &[A::DomainStrippedSynced, A::SamAccountNameSynced])
     );
-    assert_eq!(kind(FindingKind::MissingInFlow), count(c, &[A::MissingInFlow]));
+    assert_eq!(
+        kind(FindingKind::MissingInFlow),
+        count(c, &[A::MissingInFlow])
+    );
     assert_eq!(
         kind(FindingKind::MissingInIfs),
         count(c, &[A::MissingInIfs, A::DirectoryIdMissingWithAzure])
     );
     assert_eq!(
         kind(FindingKind::NotInAzure),
-        count(c, &[A::LeaverIfsAndFlow, A::LeaverFlowOnly, A::LeaverIfsOnly, A::GuestWithFlow])
-            + 2 * count(c, &[A::Ambiguous])
+        count(
+            c,
+            &[
+                A::LeaverIfsAndFlow,
+                A::LeaverFlowOnly,
+                A::LeaverIfsOnly,
+                A::GuestWithFlow
+            ]
+        ) + 2 * count(c, &[A::Ambiguous])
     );
-    assert_eq!(kind(FindingKind::DisabledInAzure), count(c, &[A::DisabledInAzure]));
+    assert_eq!(
+        kind(FindingKind::DisabledInAzure),
+        count(c, &[A::DisabledInAzure])
+    );
     assert_eq!(kind(FindingKind::Ambiguous), count(c, &[A::Ambiguous]));
     assert_eq!(
         kind(FindingKind::DirectoryIdMissing),
@@ -103,12 +125,21 @@ fn expected_findings_match_the_archetypes() {
         kind(FindingKind::DuplicateDirectoryId),
         count(c, &[A::DuplicateDirectoryId, A::DuplicateDirectoryIdLeaver])
     );
-    assert_eq!(kind(FindingKind::Conflict), 0, "unreachable with default rules");
+    assert_eq!(
+        kind(FindingKind::Conflict),
+        0,
+        "unreachable with default rules"
+    );
 
     // Keys are unique and their anchors exist in the tenant.
     let keys: HashSet<&str> = g.expected.iter().map(|f| f.key.as_str()).collect();
     assert_eq!(keys.len(), g.expected.len());
-    let aad: HashSet<String> = g.tenant.azure.iter().map(|u| u.id.to_ascii_lowercase()).collect();
+    let aad: HashSet<String> = g
+        .tenant
+        .azure
+        .iter()
+        .map(|u| u.id.to_ascii_lowercase())
+        .collect();
     let ifs: HashSet<String> = g
         .tenant
         .ifs
@@ -137,7 +168,10 @@ fn expected_findings_match_the_archetypes() {
         assert!(ok, "anchor of {} not in the tenant", f.key);
         assert_eq!(
             f.cause.is_some(),
-            matches!(f.kind, FindingKind::IdMismatch | FindingKind::SyncManaged | FindingKind::Conflict),
+            matches!(
+                f.kind,
+                FindingKind::IdMismatch | FindingKind::SyncManaged | FindingKind::Conflict
+            ),
             "{}",
             f.key
         );
@@ -147,13 +181,22 @@ fn expected_findings_match_the_archetypes() {
 #[test]
 fn tenant_contains_the_tricky_shapes() {
     let g = generate(5000, 1);
-    let upns: Vec<&str> = g.tenant.azure.iter().map(|u| u.user_principal_name.as_str()).collect();
+    let upns: Vec<&str> = g
+        .tenant
+        .azure
+        .iter()
+        .map(|u| u.user_principal_name.as_str())
+        .collect();
     assert!(upns.iter().any(|u| u.contains('\'')), "apostrophes");
     assert!(upns.iter().any(|u| !u.is_ascii()), "non-ASCII UPNs");
     assert!(upns.iter().any(|u| u.contains("#EXT#")), "guests");
     assert!(g.tenant.azure.iter().any(|u| !u.account_enabled));
     assert!(g.tenant.flow.iter().any(|u| u.is_machine()));
-    assert!(g.tenant.flow.iter().any(|u| u.user_id == idrecon::sim::FLOW_USERNAME && u.is_machine()));
+    assert!(g
+        .tenant
+        .flow
+        .iter()
+        .any(|u| u.user_id == idrecon::sim::FLOW_USERNAME && u.is_machine()));
     assert!(g.tenant.flow.iter().any(|u| u.is_sync_managed()));
     assert!(g.tenant.ifs.iter().any(|u| u.directory_id.is_none()));
     // Some Directory IDs are stored decomposed (NFD) and equal their UPN only after normalisation.
@@ -162,9 +205,18 @@ fn tenant_contains_the_tricky_shapes() {
         .as_deref()
         .is_some_and(|d| d.chars().any(|c| ('\u{300}'..='\u{36f}').contains(&c)))));
     // Case-only differences that are fine by default.
-    let dirs: HashSet<&str> = g.tenant.ifs.iter().filter_map(|u| u.directory_id.as_deref()).collect();
-    assert!(g.tenant.flow.iter().any(|f| !dirs.contains(f.user_id.as_str())
-        && dirs.contains(f.user_id.to_lowercase().as_str())));
+    let dirs: HashSet<&str> = g
+        .tenant
+        .ifs
+        .iter()
+        .filter_map(|u| u.directory_id.as_deref())
+        .collect();
+    assert!(g
+        .tenant
+        .flow
+        .iter()
+        .any(|f| !dirs.contains(f.user_id.as_str())
+            && dirs.contains(f.user_id.to_lowercase().as_str())));
     assert!(!g.tenant.groups[FLOW_USERS_GROUP_ID].is_empty());
 }
 
@@ -175,7 +227,10 @@ fn generation_is_fast_enough_for_large_tenants() {
     let started = Instant::now();
     let g = generate(200_000, 1);
     let elapsed = started.elapsed();
-    assert_eq!(g.archetype_counts.iter().map(|(_, n)| n).sum::<usize>(), 200_000);
+    assert_eq!(
+        g.archetype_counts.iter().map(|(_, n)| n).sum::<usize>(),
+        200_000
+    );
     assert!(elapsed.as_secs() < 60, "took {elapsed:?}");
 }
 

@@ -35,7 +35,8 @@ async fn graph_users_paging_returns_everyone_once_with_select() {
     let client = client();
     let token = graph_token(&client, &base).await;
 
-    let first = format!("{base}/graph/v1.0/users?$select=id,userPrincipalName,accountEnabled&$top=999");
+    let first =
+        format!("{base}/graph/v1.0/users?$select=id,userPrincipalName,accountEnabled&$top=999");
     let pages = walk_graph(&client, &token, &first).await;
     assert_eq!(pages.len(), expected.len().div_ceil(999));
     let got = ids(&pages, "id");
@@ -49,7 +50,12 @@ async fn graph_users_paging_returns_everyone_once_with_select() {
     assert!(pages.last().unwrap().get("@odata.nextLink").is_none());
     // $select: exactly the selected properties
     for user in pages[0]["value"].as_array().unwrap() {
-        let mut keys: Vec<&str> = user.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let mut keys: Vec<&str> = user
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
         keys.sort();
         assert_eq!(keys, ["accountEnabled", "id", "userPrincipalName"]);
     }
@@ -125,11 +131,19 @@ async fn graph_auth_is_enforced() {
     let expired = client.get(&url).bearer_auth(&short).send().await.unwrap();
     assert_eq!(expired.status(), 401);
     let body: Value = expired.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("expired"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
     sim.shutdown().await;
 }
 
-async fn login(client: &reqwest::Client, base: &str, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
+async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    tenant: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
     let response = client
         .post(format!("{base}/azure-login/{tenant}/oauth2/v2.0/token"))
         .form(form)
@@ -148,15 +162,71 @@ async fn azure_login_errors_are_aadsts_shaped() {
     let scope = ("scope", "https://graph.microsoft.com/.default");
     let grant = ("grant_type", "client_credentials");
     let id = ("client_id", AZURE_CLIENT_ID);
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16, &str, u64)> = vec![
-        (TENANT, vec![grant, id, scope, ("client_secret", "wrong")], 401, "invalid_client", 7000215),
-        ("fabrikam.onmicrosoft.com", vec![grant, id, scope, ("client_secret", "x")], 400, "invalid_request", 90002),
-        (TENANT, vec![grant, ("client_id", "nope"), scope, ("client_secret", "x")], 400, "unauthorized_client", 700016),
-        (TENANT, vec![grant, id, ("client_secret", "x")], 400, "invalid_request", 900144),
-        (TENANT, vec![grant, id, ("scope", "User.Read"), ("client_secret", "x")], 400, "invalid_scope", 1002012),
-        (TENANT, vec![("grant_type", "password"), id, scope], 400, "unsupported_grant_type", 70003),
-        (TENANT, vec![grant, id, scope], 400, "invalid_client", 7000216),
-        (TENANT, vec![grant, id, scope, ("client_assertion", "a.b.c"), ("client_assertion_type", "bogus")], 400, "invalid_request", 50027),
+    /// tenant, form, status, error, AADSTS code
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str, u64);
+    let cases: Vec<Case> = vec![
+        (
+            TENANT,
+            vec![grant, id, scope, ("client_secret", "wrong")],
+            401,
+            "invalid_client",
+            7000215,
+        ),
+        (
+            "fabrikam.onmicrosoft.com",
+            vec![grant, id, scope, ("client_secret", "x")],
+            400,
+            "invalid_request",
+            90002,
+        ),
+        (
+            TENANT,
+            vec![grant, ("client_id", "nope"), scope, ("client_secret", "x")],
+            400,
+            "unauthorized_client",
+            700016,
+        ),
+        (
+            TENANT,
+            vec![grant, id, ("client_secret", "x")],
+            400,
+            "invalid_request",
+            900144,
+        ),
+        (
+            TENANT,
+            vec![grant, id, ("scope", "User.Read"), ("client_secret", "x")],
+            400,
+            "invalid_scope",
+            1002012,
+        ),
+        (
+            TENANT,
+            vec![("grant_type", "password"), id, scope],
+            400,
+            "unsupported_grant_type",
+            70003,
+        ),
+        (
+            TENANT,
+            vec![grant, id, scope],
+            400,
+            "invalid_client",
+            7000216,
+        ),
+        (
+            TENANT,
+            vec![
+                grant,
+                id,
+                scope,
+                ("client_assertion", "a.b.c"),
+                ("client_assertion_type", "bogus"),
+            ],
+            400,
+            "invalid_request",
+            50027,
+        ),
     ];
     for (tenant, form, status, error, code) in cases {
         let (got_status, body) = login(&client, &base, tenant, &form).await;
@@ -164,7 +234,10 @@ async fn azure_login_errors_are_aadsts_shaped() {
         assert_eq!(body["error"], error, "{form:?}");
         assert_eq!(body["error_codes"], json!([code]), "{form:?}");
         let description = body["error_description"].as_str().unwrap();
-        assert!(description.starts_with(&format!("AADSTS{code}:")), "{description}");
+        assert!(
+            description.starts_with(&format!("AADSTS{code}:")),
+            "{description}"
+        );
         assert!(body["trace_id"].is_string() && body["correlation_id"].is_string());
     }
     // national-cloud style scopes are fine as long as they end in /.default
@@ -172,7 +245,12 @@ async fn azure_login_errors_are_aadsts_shaped() {
         &client,
         &base,
         idrecon::sim::TENANT_GUID,
-        &[grant, id, ("scope", "https://microsoftgraph.chinacloudapi.cn/.default"), ("client_secret", idrecon::sim::AZURE_CLIENT_SECRET)],
+        &[
+            grant,
+            id,
+            ("scope", "https://microsoftgraph.chinacloudapi.cn/.default"),
+            ("client_secret", idrecon::sim::AZURE_CLIENT_SECRET),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -198,7 +276,13 @@ fn cert_der(pem_text: &str) -> Vec<u8> {
         .to_vec()
 }
 
-fn assertion(key_pem: &str, thumbprint: &str, alg: jsonwebtoken::Algorithm, aud: &str, lifetime: u64) -> String {
+fn assertion(
+    key_pem: &str,
+    thumbprint: &str,
+    alg: jsonwebtoken::Algorithm,
+    aud: &str,
+    lifetime: u64,
+) -> String {
     let mut header = jsonwebtoken::Header::new(alg);
     header.x5t_s256 = Some(thumbprint.to_string());
     let claims = json!({
@@ -224,13 +308,21 @@ async fn azure_login_accepts_certificate_assertions() {
         let client = client.clone();
         let base = base.clone();
         async move {
-            login(&client, &base, TENANT, &[
-                ("grant_type", "client_credentials"),
-                ("client_id", AZURE_CLIENT_ID),
-                ("scope", "https://graph.microsoft.com/.default"),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", &jwt),
-            ])
+            login(
+                &client,
+                &base,
+                TENANT,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", AZURE_CLIENT_ID),
+                    ("scope", "https://graph.microsoft.com/.default"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &jwt),
+                ],
+            )
             .await
         }
     };
@@ -240,9 +332,22 @@ async fn azure_login_accepts_certificate_assertions() {
     assert_eq!(status, 200, "{body}");
     // Lifetime over 10 minutes, wrong audience.
     let (status, body) = post(assertion(app, &thumb, RS256, &aud, 900)).await;
-    assert_eq!((status, body["error_codes"][0].as_u64()), (401, Some(700024)));
-    let (status, body) = post(assertion(app, &thumb, RS256, "https://login.microsoftonline.com/x/oauth2/v2.0/token", 300)).await;
-    assert_eq!((status, body["error_codes"][0].as_u64()), (401, Some(50012)));
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (401, Some(700024))
+    );
+    let (status, body) = post(assertion(
+        app,
+        &thumb,
+        RS256,
+        "https://login.microsoftonline.com/x/oauth2/v2.0/token",
+        300,
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (401, Some(50012))
+    );
 
     sim.handle().register_certificate(app).unwrap();
     for alg in [RS256, PS256] {
@@ -253,11 +358,17 @@ async fn azure_login_accepts_certificate_assertions() {
     // Signed by another key, claiming the registered thumbprint.
     let (status, body) = post(assertion(other, &thumb, RS256, &aud, 300)).await;
     assert_eq!(status, 401);
-    assert!(body["error_description"].as_str().unwrap().contains("signature"));
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("signature"));
     // A certificate that is not registered.
     let (status, body) = post(assertion(other, &other_thumb, RS256, &aud, 300)).await;
     assert_eq!(status, 401);
-    assert!(body["error_description"].as_str().unwrap().contains("not registered"));
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("not registered"));
     // Garbage PEM is refused by the registration API.
     assert!(sim.handle().register_certificate("nope").is_err());
     sim.shutdown().await;
@@ -306,17 +417,37 @@ async fn graph_delta_initial_changes_removals_and_expiry() {
     assert!(delta_link.contains("$deltatoken="));
 
     // Nothing changed: empty.
-    let page: Value = client.get(&delta_link).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let page: Value = client
+        .get(&delta_link)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["value"], json!([]));
 
     // Change one, delete one, add one, soft-delete one.
     handle.update_azure(|users| {
-        users.iter_mut().find(|u| u.id == "id-1").unwrap().display_name = Some("Renamed".into());
+        users
+            .iter_mut()
+            .find(|u| u.id == "id-1")
+            .unwrap()
+            .display_name = Some("Renamed".into());
         users.retain(|u| u.id != "id-2");
         users.push(aad("id-6", "new@contoso.com"));
     });
     assert!(handle.soft_delete_azure("id-4"));
-    let page: Value = client.get(&delta_link).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let page: Value = client
+        .get(&delta_link)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let value = page["value"].as_array().unwrap();
     assert_eq!(value.len(), 4, "{page}");
     let find = |id: &str| value.iter().find(|v| v["id"] == id).unwrap().clone();
@@ -328,7 +459,15 @@ async fn graph_delta_initial_changes_removals_and_expiry() {
 
     // Restore: appears again as a user.
     assert!(handle.restore_azure("id-4"));
-    let page: Value = client.get(&next_delta).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let page: Value = client
+        .get(&next_delta)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["value"].as_array().unwrap().len(), 1);
     assert_eq!(page["value"][0]["id"], "id-4");
 
@@ -336,18 +475,33 @@ async fn graph_delta_initial_changes_removals_and_expiry() {
     let page: Value = client
         .get(format!("{base}/graph/v1.0/users/delta?$deltatoken=latest"))
         .bearer_auth(&token)
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["value"], json!([]));
     assert!(page["@odata.deltaLink"].is_string());
 
     // Expired tokens: 410 syncStateNotFound.
     handle.expire_delta_tokens();
-    let response = client.get(&next_delta).bearer_auth(&token).send().await.unwrap();
+    let response = client
+        .get(&next_delta)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 410);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "syncStateNotFound");
     // A fresh initial round works.
-    let response = client.get(format!("{base}/graph/v1.0/users/delta")).bearer_auth(&token).send().await.unwrap();
+    let response = client
+        .get(format!("{base}/graph/v1.0/users/delta"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     sim.shutdown().await;
 }
@@ -369,18 +523,30 @@ async fn graph_group_members_and_single_user() {
     members.sort();
     assert_eq!(members, ["id-1", "id-3"], "the deleted member is skipped");
     let response = client
-        .get(format!("{base}/graph/v1.0/groups/nope/transitiveMembers/microsoft.graph.user"))
+        .get(format!(
+            "{base}/graph/v1.0/groups/nope/transitiveMembers/microsoft.graph.user"
+        ))
         .bearer_auth(&token)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "Request_ResourceNotFound");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "Request_ResourceNotFound"
+    );
 
     // UPN with an apostrophe, raw and percent-encoded; object ID; unknown.
-    for path in ["o'brien@contoso.com", "o%27brien@contoso.com", "O'Brien@Contoso.com", "id-2"] {
+    for path in [
+        "o'brien@contoso.com",
+        "o%27brien@contoso.com",
+        "O'Brien@Contoso.com",
+        "id-2",
+    ] {
         let response = client
-            .get(format!("{base}/graph/v1.0/users/{path}?$select=userPrincipalName"))
+            .get(format!(
+                "{base}/graph/v1.0/users/{path}?$select=userPrincipalName"
+            ))
             .bearer_auth(&token)
             .send()
             .await
@@ -392,7 +558,15 @@ async fn graph_group_members_and_single_user() {
         assert!(body.get("mail").is_none());
     }
     let encoded = format!("{base}/graph/v1.0/users/%C3%A5sa.%C3%B6berg%40contoso.com");
-    let body: Value = client.get(encoded).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let body: Value = client
+        .get(encoded)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["id"], "id-3");
     let response = client
         .get(format!("{base}/graph/v1.0/users/nobody@contoso.com"))
@@ -401,7 +575,10 @@ async fn graph_group_members_and_single_user() {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "Request_ResourceNotFound");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "Request_ResourceNotFound"
+    );
     sim.shutdown().await;
 }
 
@@ -452,7 +629,12 @@ async fn send_mail_is_validated_and_stored() {
     let mut no_recipients = message.clone();
     no_recipients["message"]["toRecipients"] = json!([]);
     for (sender, body, status, code) in [
-        ("nobody@contoso.com", message.clone(), 404, "ErrorInvalidUser"),
+        (
+            "nobody@contoso.com",
+            message.clone(),
+            404,
+            "ErrorInvalidUser",
+        ),
         (MAIL_SENDER, no_recipients, 400, "ErrorInvalidRecipients"),
         (MAIL_SENDER, json!("text"), 400, "BadRequest"),
     ] {
@@ -464,7 +646,10 @@ async fn send_mail_is_validated_and_stored() {
             .await
             .unwrap();
         assert_eq!(response.status(), status);
-        assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], code);
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"]["code"],
+            code
+        );
     }
     // An Azure user can send too (by object ID).
     let response = client
@@ -493,13 +678,24 @@ async fn ifs_iam_discovery_and_token_errors() {
     let base = sim.base_url();
     let client = client();
     let discovery: Value = client
-        .get(format!("{base}/ifs/auth/realms/prod/.well-known/openid-configuration"))
-        .send().await.unwrap().json().await.unwrap();
+        .get(format!(
+            "{base}/ifs/auth/realms/prod/.well-known/openid-configuration"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(discovery["issuer"], format!("{base}/ifs/auth/realms/prod"));
     let endpoint = discovery["token_endpoint"].as_str().unwrap().to_string();
     let response = client
-        .get(format!("{base}/ifs/auth/realms/test/.well-known/openid-configuration"))
-        .send().await.unwrap();
+        .get(format!(
+            "{base}/ifs/auth/realms/test/.well-known/openid-configuration"
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
 
     // client_secret_basic works as well as the form.
@@ -507,16 +703,45 @@ async fn ifs_iam_discovery_and_token_errors() {
         .post(&endpoint)
         .basic_auth(IFS_CLIENT_ID, Some(IFS_CLIENT_SECRET))
         .form(&[("grant_type", "client_credentials")])
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
 
     for (form, status, error) in [
-        (vec![("grant_type", "client_credentials"), ("client_id", IFS_CLIENT_ID), ("client_secret", "wrong")], 401, "unauthorized_client"),
-        (vec![("grant_type", "client_credentials"), ("client_id", "other"), ("client_secret", IFS_CLIENT_SECRET)], 401, "invalid_client"),
-        (vec![("client_id", IFS_CLIENT_ID), ("client_secret", IFS_CLIENT_SECRET)], 400, "invalid_request"),
-        (vec![("grant_type", "password"), ("client_id", IFS_CLIENT_ID)], 400, "unsupported_grant_type"),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", IFS_CLIENT_ID),
+                ("client_secret", "wrong"),
+            ],
+            401,
+            "unauthorized_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "other"),
+                ("client_secret", IFS_CLIENT_SECRET),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("client_id", IFS_CLIENT_ID),
+                ("client_secret", IFS_CLIENT_SECRET),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            vec![("grant_type", "password"), ("client_id", IFS_CLIENT_ID)],
+            400,
+            "unsupported_grant_type",
+        ),
     ] {
         let response = client.post(&endpoint).form(&form).send().await.unwrap();
         assert_eq!(response.status(), status, "{form:?}");
@@ -541,7 +766,12 @@ async fn ifs_page(client: &reqwest::Client, base: &str, token: &str, query: &str
 async fn ifs_paging_select_and_active_formats() {
     let generated = generate(3000, 5);
     let expected: Vec<String> = {
-        let mut v: Vec<String> = generated.tenant.ifs.iter().map(|u| u.identity.clone()).collect();
+        let mut v: Vec<String> = generated
+            .tenant
+            .ifs
+            .iter()
+            .map(|u| u.identity.clone())
+            .collect();
         v.sort();
         v
     };
@@ -561,7 +791,10 @@ async fn ifs_paging_select_and_active_formats() {
             &format!("$select=Identity,Description,WebUser,Active&$orderby=Identity&$top=1000&$skip={skip}"),
         ).await;
         assert_eq!(status, 200);
-        assert!(page["@odata.context"].as_str().unwrap().contains("$metadata#Users"));
+        assert!(page["@odata.context"]
+            .as_str()
+            .unwrap()
+            .contains("$metadata#Users"));
         assert!(page.get("@odata.nextLink").is_none());
         let value = page["value"].as_array().unwrap();
         for user in value {
@@ -586,7 +819,10 @@ async fn ifs_paging_select_and_active_formats() {
     // $select honoured (annotations aside).
     let (_, page) = ifs_page(&client, &base, &token, "$select=Identity&$top=3").await;
     for user in page["value"].as_array().unwrap() {
-        let data: Vec<&String> = user.as_object().unwrap().keys()
+        let data: Vec<&String> = user
+            .as_object()
+            .unwrap()
+            .keys()
             .filter(|k| !k.starts_with('@') && *k != "luname" && *k != "keyref")
             .collect();
         assert_eq!(data, ["Identity"]);
@@ -603,7 +839,15 @@ async fn ifs_paging_select_and_active_formats() {
     let mut url = format!("{base}{IFS_USERS}?$select=Identity,Active&$orderby=Identity&$top=700");
     let mut got = Vec::new();
     loop {
-        let page: Value = client.get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let page: Value = client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         for user in page["value"].as_array().unwrap() {
             assert!(user["Active"].is_boolean());
             got.push(user["Identity"].as_str().unwrap().to_string());
@@ -624,7 +868,12 @@ async fn ifs_filters_and_auth() {
     let client = client();
     let token = ifs_token(&client, &base).await;
     let identities = |page: &Value| -> Vec<String> {
-        page["value"].as_array().unwrap().iter().map(|u| u["Identity"].as_str().unwrap().to_string()).collect()
+        page["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["Identity"].as_str().unwrap().to_string())
+            .collect()
     };
     let cases = [
         ("WebUser eq 'o''brien@contoso.com'", vec!["OBRIEN"]),
@@ -635,16 +884,28 @@ async fn ifs_filters_and_auth() {
         ("Active eq false", vec!["ASA"]),
     ];
     for (filter, want) in cases {
-        let query = format!("$filter={}", url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>());
+        let query = format!(
+            "$filter={}",
+            url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        );
         let (status, page) = ifs_page(&client, &base, &token, &query).await;
         assert_eq!(status, 200, "{filter}: {page}");
         assert_eq!(identities(&page), want, "{filter}");
     }
     // Malformed: OData error.
-    let (status, body) = ifs_page(&client, &base, &token, "$filter=WebUser%20eq%20%27unterminated").await;
+    let (status, body) = ifs_page(
+        &client,
+        &base,
+        &token,
+        "$filter=WebUser%20eq%20%27unterminated",
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(body["error"]["code"].is_string());
-    assert!(body["error"]["message"].as_str().unwrap().contains("unterminated"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unterminated"));
     let (status, _) = ifs_page(&client, &base, &token, "$orderby=Description").await;
     assert_eq!(status, 400);
 
@@ -666,7 +927,12 @@ async fn ifs_filters_and_auth() {
 #[tokio::test]
 async fn flow_paging_and_auth() {
     let generated = generate(2000, 9);
-    let expected: Vec<String> = generated.tenant.flow.iter().map(|u| u.user_id.clone()).collect();
+    let expected: Vec<String> = generated
+        .tenant
+        .flow
+        .iter()
+        .map(|u| u.user_id.clone())
+        .collect();
     let sim = start(generated.tenant).await;
     let base = sim.base_url();
     let client = client();
@@ -674,7 +940,13 @@ async fn flow_paging_and_auth() {
     let mut got = Vec::new();
     let mut pages = 0;
     loop {
-        let page: Value = flow_get(&client, &url).send().await.unwrap().json().await.unwrap();
+        let page: Value = flow_get(&client, &url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         pages += 1;
         for user in page["users"].as_array().unwrap() {
             for key in ["userId", "name", "email", "active", "type", "syncSource"] {
@@ -695,8 +967,13 @@ async fn flow_paging_and_auth() {
 
     for request in [
         client.get(format!("{base}/flow/users")),
-        client.get(format!("{base}/flow/users")).basic_auth(FLOW_USERNAME, Some("wrong")),
-        client.post(format!("{base}/flow/users/rename")).basic_auth("someone", Some("x")).json(&json!({"userId":"a","newUserId":"b"})),
+        client
+            .get(format!("{base}/flow/users"))
+            .basic_auth(FLOW_USERNAME, Some("wrong")),
+        client
+            .post(format!("{base}/flow/users/rename"))
+            .basic_auth("someone", Some("x"))
+            .json(&json!({"userId":"a","newUserId":"b"})),
     ] {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 401);
@@ -704,7 +981,10 @@ async fn flow_paging_and_auth() {
         let body: Value = response.json().await.unwrap();
         assert!(body["error"].is_string());
     }
-    let response = flow_get(&client, &format!("{base}/flow/users?cursor=bogus")).send().await.unwrap();
+    let response = flow_get(&client, &format!("{base}/flow/users?cursor=bogus"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     sim.shutdown().await;
 }
@@ -716,12 +996,20 @@ async fn flow_rename_and_deactivate_semantics() {
     let client = client();
     let handle = sim.handle();
     let rename = |from: &str, to: &str| {
-        flow_post(&client, &format!("{base}/flow/users/rename"), json!({"userId": from, "newUserId": to})).send()
+        flow_post(
+            &client,
+            &format!("{base}/flow/users/rename"),
+            json!({"userId": from, "newUserId": to}),
+        )
+        .send()
     };
 
     let response = rename("jdoe", "jdoe@contoso.com").await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"userId": "jdoe@contoso.com"}));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"userId": "jdoe@contoso.com"})
+    );
     // Source unknown now (renamed away).
     let response = rename("jdoe", "x@contoso.com").await.unwrap();
     assert_eq!(response.status(), 404);
@@ -729,13 +1017,29 @@ async fn flow_rename_and_deactivate_semantics() {
     // Target taken, compared case-insensitively.
     let response = rename("asmith", "taken@contoso.com").await.unwrap();
     assert_eq!(response.status(), 409);
-    assert!(response.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("taken"));
+    assert!(response.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("taken"));
     // Case-sensitive Flow lets it through.
     handle.update_settings(|s| s.flow_ids_case_insensitive = false);
-    assert_eq!(rename("asmith", "taken@contoso.com").await.unwrap().status(), 200);
+    assert_eq!(
+        rename("asmith", "taken@contoso.com")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     handle.update_settings(|s| s.flow_ids_case_insensitive = true);
     // Bad bodies.
-    let response = flow_post(&client, &format!("{base}/flow/users/rename"), json!({"userId": "bjones"})).send().await.unwrap();
+    let response = flow_post(
+        &client,
+        &format!("{base}/flow/users/rename"),
+        json!({"userId": "bjones"}),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), 400);
 
     assert_eq!(handle.rename_count("jdoe"), 1);
@@ -743,7 +1047,14 @@ async fn flow_rename_and_deactivate_semantics() {
     assert_eq!(handle.rename_count("asmith"), 1);
     assert_eq!(handle.rename_count("bjones"), 0);
 
-    let deactivate = |id: &str| flow_post(&client, &format!("{base}/flow/users/deactivate"), json!({"userId": id})).send();
+    let deactivate = |id: &str| {
+        flow_post(
+            &client,
+            &format!("{base}/flow/users/deactivate"),
+            json!({"userId": id}),
+        )
+        .send()
+    };
     assert_eq!(deactivate("bjones").await.unwrap().status(), 200);
     assert_eq!(deactivate("nobody").await.unwrap().status(), 404);
     assert_eq!(handle.write_counts(), (2, 1));
@@ -763,26 +1074,49 @@ async fn config_toml_points_at_the_simulator() {
     let value: toml::Value = toml::from_str(&text).unwrap();
     let base = sim.base_url();
     assert!(base.starts_with("http://127.0.0.1:"));
-    assert_eq!(value["azure"]["graph_url"].as_str().unwrap(), format!("{base}/graph"));
-    assert_eq!(value["flow"]["url"].as_str().unwrap(), format!("{base}/flow"));
+    assert_eq!(
+        value["azure"]["graph_url"].as_str().unwrap(),
+        format!("{base}/graph")
+    );
+    assert_eq!(
+        value["flow"]["url"].as_str().unwrap(),
+        format!("{base}/flow")
+    );
     assert_eq!(value["ifs"]["url"].as_str().unwrap(), format!("{base}/ifs"));
-    assert_eq!(value["store"]["url"].as_str().unwrap(), "sqlite:///tmp/idrecon-test.db");
+    assert_eq!(
+        value["store"]["url"].as_str().unwrap(),
+        "sqlite:///tmp/idrecon-test.db"
+    );
     // The credentials in it work.
     let client = client();
     let response = client
-        .post(format!("{}/{}/oauth2/v2.0/token", value["azure"]["login_url"].as_str().unwrap(), value["azure"]["tenant_id"].as_str().unwrap()))
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            value["azure"]["login_url"].as_str().unwrap(),
+            value["azure"]["tenant_id"].as_str().unwrap()
+        ))
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_id", value["azure"]["client_id"].as_str().unwrap()),
-            ("client_secret", value["azure"]["client_secret"].as_str().unwrap()),
+            (
+                "client_secret",
+                value["azure"]["client_secret"].as_str().unwrap(),
+            ),
             ("scope", "https://graph.microsoft.com/.default"),
         ])
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let response = client
         .get(format!("{}/users", value["flow"]["url"].as_str().unwrap()))
-        .basic_auth(value["flow"]["username"].as_str().unwrap(), value["flow"]["password"].as_str())
-        .send().await.unwrap();
+        .basic_auth(
+            value["flow"]["username"].as_str().unwrap(),
+            value["flow"]["password"].as_str(),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     sim.shutdown().await;
 }

@@ -123,7 +123,9 @@ pub(crate) fn validate(
         return Err(time_error(format!("exp {exp} is in the past (now {now}).")));
     }
     if nbf > now + CLOCK_SKEW_SECS {
-        return Err(time_error(format!("nbf {nbf} is in the future (now {now}).")));
+        return Err(time_error(format!(
+            "nbf {nbf} is in the future (now {now})."
+        )));
     }
     if exp - nbf > MAX_ASSERTION_LIFETIME_SECS {
         return Err(time_error(format!(
@@ -152,13 +154,9 @@ pub(crate) fn validate(
                 ),
             })?;
         let message = format!("{header_b64}.{claims_b64}");
-        let valid = jsonwebtoken::crypto::verify(
-            signature_b64,
-            message.as_bytes(),
-            &cert.key,
-            algorithm,
-        )
-        .unwrap_or(false);
+        let valid =
+            jsonwebtoken::crypto::verify(signature_b64, message.as_bytes(), &cert.key, algorithm)
+                .unwrap_or(false);
         if !valid {
             return Err(AssertionError {
                 unauthorized: true,
@@ -240,27 +238,71 @@ mod tests {
         let header = serde_json::json!({"alg":"RS256","typ":"JWT","x5t#S256":"abc"});
         let good = serde_json::json!({"aud":url[0],"iss":"c","sub":"c","jti":"1","nbf":now(),"exp":now()+600});
         let mut jtis = HashSet::new();
-        assert_eq!(validate(&jwt(header.clone(), good.clone()), "c", &url, &[], &mut jtis), Ok(()));
+        assert_eq!(
+            validate(
+                &jwt(header.clone(), good.clone()),
+                "c",
+                &url,
+                &[],
+                &mut jtis
+            ),
+            Ok(())
+        );
         // replay
         assert_eq!(
-            validate(&jwt(header.clone(), good.clone()), "c", &url, &[], &mut jtis)
-                .unwrap_err()
-                .aadsts,
+            validate(
+                &jwt(header.clone(), good.clone()),
+                "c",
+                &url,
+                &[],
+                &mut jtis
+            )
+            .unwrap_err()
+            .aadsts,
             700024
         );
         let cases = [
-            (serde_json::json!({"alg":"HS256","x5t#S256":"abc"}), good.clone(), 50027),
+            (
+                serde_json::json!({"alg":"HS256","x5t#S256":"abc"}),
+                good.clone(),
+                50027,
+            ),
             (serde_json::json!({"alg":"RS256"}), good.clone(), 50027),
-            (header.clone(), serde_json::json!({"aud":"x","iss":"c","sub":"c","jti":"2","nbf":now(),"exp":now()+60}), 50012),
-            (header.clone(), serde_json::json!({"aud":url[0],"iss":"c","sub":"d","jti":"3","nbf":now(),"exp":now()+60}), 700021),
-            (header.clone(), serde_json::json!({"aud":url[0],"iss":"c","sub":"c","nbf":now(),"exp":now()+60}), 50027),
-            (header.clone(), serde_json::json!({"aud":url[0],"iss":"c","sub":"c","jti":"4","nbf":now(),"exp":now()+601}), 700024),
-            (header.clone(), serde_json::json!({"aud":url[0],"iss":"c","sub":"c","jti":"5","nbf":now()-100,"exp":now()-1}), 700024),
+            (
+                header.clone(),
+                serde_json::json!({"aud":"x","iss":"c","sub":"c","jti":"2","nbf":now(),"exp":now()+60}),
+                50012,
+            ),
+            (
+                header.clone(),
+                serde_json::json!({"aud":url[0],"iss":"c","sub":"d","jti":"3","nbf":now(),"exp":now()+60}),
+                700021,
+            ),
+            (
+                header.clone(),
+                serde_json::json!({"aud":url[0],"iss":"c","sub":"c","nbf":now(),"exp":now()+60}),
+                50027,
+            ),
+            (
+                header.clone(),
+                serde_json::json!({"aud":url[0],"iss":"c","sub":"c","jti":"4","nbf":now(),"exp":now()+601}),
+                700024,
+            ),
+            (
+                header.clone(),
+                serde_json::json!({"aud":url[0],"iss":"c","sub":"c","jti":"5","nbf":now()-100,"exp":now()-1}),
+                700024,
+            ),
         ];
         for (h, c, code) in cases {
             let err = validate(&jwt(h, c.clone()), "c", &url, &[], &mut jtis).unwrap_err();
             assert_eq!(err.aadsts, code, "{c}: {}", err.message);
         }
-        assert_eq!(validate("a.b", "c", &url, &[], &mut jtis).unwrap_err().aadsts, 50027);
+        assert_eq!(
+            validate("a.b", "c", &url, &[], &mut jtis)
+                .unwrap_err()
+                .aadsts,
+            50027
+        );
     }
 }

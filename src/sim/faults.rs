@@ -547,7 +547,10 @@ mod tests {
         // page 2 twice fails, third time succeeds
         for _ in 0..2 {
             let d = active.decide(FaultTarget::Graph, 2, all);
-            assert!(matches!(d.fault, Some(FaultKind::Status { status: 500, .. })));
+            assert!(matches!(
+                d.fault,
+                Some(FaultKind::Status { status: 500, .. })
+            ));
             assert_eq!(d.delay, Duration::ZERO);
         }
         assert_eq!(active.decide(FaultTarget::Graph, 2, all).fault, None);

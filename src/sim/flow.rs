@@ -88,7 +88,11 @@ fn decode_cursor(cursor: &str) -> Option<(usize, u32)> {
     Some((offset.parse().ok()?, page.parse().ok()?))
 }
 
-async fn list(State(state): State<Shared>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+async fn list(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     if !authorized(&headers) {
         return unauthorized_flow();
     }
@@ -128,9 +132,8 @@ async fn list(State(state): State<Shared>, headers: HeaderMap, RawQuery(raw): Ra
 
 /// Reads the JSON body and the named string fields.
 fn read_fields<const N: usize>(body: &Bytes, names: [&str; N]) -> Result<[String; N], Response> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        flow_error(StatusCode::BAD_REQUEST, &format!("body is not JSON: {e}"))
-    })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| flow_error(StatusCode::BAD_REQUEST, &format!("body is not JSON: {e}")))?;
     let mut out: [String; N] = std::array::from_fn(|_| String::new());
     for (slot, name) in out.iter_mut().zip(names) {
         match value.get(name).and_then(Value::as_str) {
@@ -173,9 +176,10 @@ async fn rename(State(state): State<Shared>, headers: HeaderMap, body: Bytes) ->
     }
     match outcome {
         FlowWriteOutcome::Done => json_response(StatusCode::OK, &json!({"userId": new_user_id})),
-        FlowWriteOutcome::NotFound => {
-            flow_error(StatusCode::NOT_FOUND, &format!("user '{user_id}' not found"))
-        }
+        FlowWriteOutcome::NotFound => flow_error(
+            StatusCode::NOT_FOUND,
+            &format!("user '{user_id}' not found"),
+        ),
         FlowWriteOutcome::Taken => flow_error(
             StatusCode::CONFLICT,
             &format!("user ID '{new_user_id}' is already taken"),
@@ -201,6 +205,9 @@ async fn deactivate(State(state): State<Shared>, headers: HeaderMap, body: Bytes
         FlowWriteOutcome::Done => {
             json_response(StatusCode::OK, &json!({"userId": user_id, "active": false}))
         }
-        _ => flow_error(StatusCode::NOT_FOUND, &format!("user '{user_id}' not found")),
+        _ => flow_error(
+            StatusCode::NOT_FOUND,
+            &format!("user '{user_id}' not found"),
+        ),
     }
 }

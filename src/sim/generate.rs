@@ -182,15 +182,66 @@ impl Archetype {
 }
 
 const FIRST_NAMES: &[&str] = &[
-    "Anna", "Erik", "Lars", "Karin", "Maria", "Johan", "Åsa", "Björn", "Sören", "Çağrı", "José",
-    "Zoë", "Chloé", "Jürgen", "Ingrid", "Per", "Mohammed", "Fatima", "Li", "Wei", "Seán", "Aoife",
-    "Nils", "Emma", "Oskar", "Elin", "Märta", "Anna-Karin", "Jean-Luc", "Łukasz", "Ærin", "Ömer",
+    "Anna",
+    "Erik",
+    "Lars",
+    "Karin",
+    "Maria",
+    "Johan",
+    "Åsa",
+    "Björn",
+    "Sören",
+    "Çağrı",
+    "José",
+    "Zoë",
+    "Chloé",
+    "Jürgen",
+    "Ingrid",
+    "Per",
+    "Mohammed",
+    "Fatima",
+    "Li",
+    "Wei",
+    "Seán",
+    "Aoife",
+    "Nils",
+    "Emma",
+    "Oskar",
+    "Elin",
+    "Märta",
+    "Anna-Karin",
+    "Jean-Luc",
+    "Łukasz",
+    "Ærin",
+    "Ömer",
 ];
 
 const LAST_NAMES: &[&str] = &[
-    "Svensson", "Andersson", "Öberg", "Åström", "Nyström", "Yılmaz", "García", "O'Brien",
-    "D'Angelo", "Müller", "Ng", "Li", "Kowalski", "Lindqvist", "Þórsson", "Dubois", "Nilsson",
-    "Ekström", "Papadopoulos", "Smith", "Jensen", "Østergaard", "Nowak", "Fernández", "Strauß",
+    "Svensson",
+    "Andersson",
+    "Öberg",
+    "Åström",
+    "Nyström",
+    "Yılmaz",
+    "García",
+    "O'Brien",
+    "D'Angelo",
+    "Müller",
+    "Ng",
+    "Li",
+    "Kowalski",
+    "Lindqvist",
+    "Þórsson",
+    "Dubois",
+    "Nilsson",
+    "Ekström",
+    "Papadopoulos",
+    "Smith",
+    "Jensen",
+    "Østergaard",
+    "Nowak",
+    "Fernández",
+    "Strauß",
 ];
 
 /// ASCII transliteration of the letters the name pools use.
@@ -231,7 +282,11 @@ fn fold_safe_upper(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             let keep = c == 'ı';
-            let upper: Vec<char> = if keep { vec![c] } else { c.to_uppercase().collect() };
+            let upper: Vec<char> = if keep {
+                vec![c]
+            } else {
+                c.to_uppercase().collect()
+            };
             upper
         })
         .collect()
@@ -271,7 +326,7 @@ impl Person {
         let (first, last) = loop {
             let first = FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())];
             let last = LAST_NAMES[rng.gen_range(0..LAST_NAMES.len())];
-            if !force_non_ascii || !(first.is_ascii() && last.is_ascii()) {
+            if !(force_non_ascii && first.is_ascii() && last.is_ascii()) {
                 break (first, last);
             }
         };
@@ -453,7 +508,11 @@ impl Builder {
                 };
                 let synced = a == A::DomainStrippedSynced;
                 self.tenant.flow.push(p.flow(stripped, true, synced));
-                let kind = if synced { K::SyncManaged } else { K::IdMismatch };
+                let kind = if synced {
+                    K::SyncManaged
+                } else {
+                    K::IdMismatch
+                };
                 self.expect_aad(kind, Some(Cause::DomainStripped), &p.id);
             }
             A::MailVsUpn | A::IfsMailFlowUpn => {
@@ -477,7 +536,11 @@ impl Builder {
                 self.tenant.ifs.push(p.ifs(Some(p.upn.clone()), true));
                 let synced = a == A::SamAccountNameSynced;
                 self.tenant.flow.push(p.flow(p.sam.clone(), true, synced));
-                let kind = if synced { K::SyncManaged } else { K::IdMismatch };
+                let kind = if synced {
+                    K::SyncManaged
+                } else {
+                    K::IdMismatch
+                };
                 self.expect_aad(kind, Some(Cause::SamAccountName), &p.id);
             }
             A::ObjectIdAsFlowId => {
@@ -511,9 +574,7 @@ impl Builder {
                     1 => (false, true),
                     _ => (true, false),
                 };
-                self.tenant
-                    .ifs
-                    .push(p.ifs(Some(p.upn.clone()), ifs_active));
+                self.tenant.ifs.push(p.ifs(Some(p.upn.clone()), ifs_active));
                 self.tenant
                     .flow
                     .push(p.flow(p.upn.clone(), flow_active, false));
@@ -657,9 +718,7 @@ pub fn generate(people: usize, seed: u64) -> GeneratedTenant {
         group,
         mut expected,
     } = builder;
-    tenant
-        .groups
-        .insert(FLOW_USERS_GROUP_ID.to_string(), group);
+    tenant.groups.insert(FLOW_USERS_GROUP_ID.to_string(), group);
     expected.sort();
     let archetype_counts = Archetype::WEIGHTS
         .iter()
@@ -680,10 +739,7 @@ mod tests {
 
     #[test]
     fn weights_sum_to_one_thousand() {
-        assert_eq!(
-            Archetype::WEIGHTS.iter().map(|(_, w)| w).sum::<u32>(),
-            1000
-        );
+        assert_eq!(Archetype::WEIGHTS.iter().map(|(_, w)| w).sum::<u32>(), 1000);
     }
 
     #[test]
@@ -709,7 +765,11 @@ mod tests {
         }
         let mut flow_ids = HashSet::new();
         for u in &g.tenant.flow {
-            assert!(flow_ids.insert(NormalizedId::new(&u.user_id)), "{}", u.user_id);
+            assert!(
+                flow_ids.insert(NormalizedId::new(&u.user_id)),
+                "{}",
+                u.user_id
+            );
         }
     }
 

@@ -27,7 +27,10 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/graph/v1.0/users/delta", get(delta))
         .route("/graph/v1.0/users/delta()", get(delta))
         .route("/graph/v1.0/users/{key}", get(single_user))
-        .route("/graph/v1.0/users/{sender}/sendMail", post(graph_mail::send_mail))
+        .route(
+            "/graph/v1.0/users/{sender}/sendMail",
+            post(graph_mail::send_mail),
+        )
         .route(
             "/graph/v1.0/groups/{id}/transitiveMembers/microsoft.graph.user",
             get(group_members_cast),
@@ -137,11 +140,7 @@ pub(crate) fn parse_select(raw: Option<&str>) -> Result<Vec<GraphProp>, String> 
 }
 
 fn select_names(props: &[GraphProp]) -> String {
-    props
-        .iter()
-        .map(|p| p.name())
-        .collect::<Vec<_>>()
-        .join(",")
+    props.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
 }
 
 fn parse_select_names(names: &str) -> Vec<GraphProp> {
@@ -293,8 +292,14 @@ fn parse_list_token(raw: Option<&str>, kind: &str) -> Result<(usize, u32), Respo
     if parts.next() != Some(kind) {
         return Err(invalid());
     }
-    let offset = parts.next().and_then(|p| p.parse().ok()).ok_or_else(invalid)?;
-    let page = parts.next().and_then(|p| p.parse().ok()).ok_or_else(invalid)?;
+    let offset = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(invalid)?;
+    let page = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(invalid)?;
     Ok((offset, page))
 }
 
@@ -545,7 +550,10 @@ async fn delta(
         if token == "latest" {
             DeltaStart::Latest
         } else {
-            match decode_token(token).as_deref().map(|t| t.split('|').collect::<Vec<_>>()) {
+            match decode_token(token)
+                .as_deref()
+                .map(|t| t.split('|').collect::<Vec<_>>())
+            {
                 Some(parts) if parts.len() == 4 && parts[0] == "l" => {
                     if parts[1].parse::<u64>().ok() != Some(epoch) {
                         return sync_state_not_found();
@@ -671,57 +679,55 @@ fn delta_page(
             odata_type: false,
         })
     };
-    let (items, total): (Vec<DeltaItem>, usize) = if empty {
-        (Vec::new(), 0)
-    } else {
-        match cursor.since {
-            None => {
-                let total = azure.users.len();
-                let start = cursor.offset.min(total);
-                let end = cursor.offset.saturating_add(cursor.size).min(total);
-                ((start..end).map(user).collect(), total)
-            }
-            Some(since) => {
-                // Every change in (since, upto], in the order it happened.
-                let in_range = |v: u64| v > since && v <= cursor.upto;
-                let mut events: Vec<(u64, DeltaItem)> = azure
-                    .versions
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| in_range(**v))
-                    .map(|(i, v)| (*v, user(i)))
-                    .chain(
+    let (items, total): (Vec<DeltaItem>, usize) =
+        if empty {
+            (Vec::new(), 0)
+        } else {
+            match cursor.since {
+                None => {
+                    let total = azure.users.len();
+                    let start = cursor.offset.min(total);
+                    let end = cursor.offset.saturating_add(cursor.size).min(total);
+                    ((start..end).map(user).collect(), total)
+                }
+                Some(since) => {
+                    // Every change in (since, upto], in the order it happened.
+                    let in_range = |v: u64| v > since && v <= cursor.upto;
+                    let mut events: Vec<(u64, DeltaItem)> =
                         azure
-                            .tombstones
+                            .versions
                             .iter()
-                            .filter(|t| in_range(t.version))
-                            .map(|t| {
-                                (
-                                    t.version,
-                                    DeltaItem::Removed {
-                                        id: &t.id,
-                                        reason: t.reason.as_str(),
-                                    },
-                                )
-                            }),
+                            .enumerate()
+                            .filter(|(_, v)| in_range(**v))
+                            .map(|(i, v)| (*v, user(i)))
+                            .chain(azure.tombstones.iter().filter(|t| in_range(t.version)).map(
+                                |t| {
+                                    (
+                                        t.version,
+                                        DeltaItem::Removed {
+                                            id: &t.id,
+                                            reason: t.reason.as_str(),
+                                        },
+                                    )
+                                },
+                            ))
+                            .collect();
+                    events.sort_by_key(|(v, _)| *v);
+                    let total = events.len();
+                    let start = cursor.offset.min(total);
+                    let end = cursor.offset.saturating_add(cursor.size).min(total);
+                    (
+                        events
+                            .into_iter()
+                            .skip(start)
+                            .take(end - start)
+                            .map(|(_, item)| item)
+                            .collect(),
+                        total,
                     )
-                    .collect();
-                events.sort_by_key(|(v, _)| *v);
-                let total = events.len();
-                let start = cursor.offset.min(total);
-                let end = cursor.offset.saturating_add(cursor.size).min(total);
-                (
-                    events
-                        .into_iter()
-                        .skip(start)
-                        .take(end - start)
-                        .map(|(_, item)| item)
-                        .collect(),
-                    total,
-                )
+                }
             }
-        }
-    };
+        };
     let end = cursor.offset.saturating_add(cursor.size);
     let names = select_names(props);
     let (next_link, delta_link) = if end < total {

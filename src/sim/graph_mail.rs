@@ -51,7 +51,9 @@ pub(crate) async fn send_mail(
         azure.find_by_id(&sender).is_some()
             || azure.users.iter().any(|u| {
                 u.user_principal_name.eq_ignore_ascii_case(&sender)
-                    || u.mail.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(&sender))
+                    || u.mail
+                        .as_deref()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(&sender))
             })
     };
     if !known_sender {
@@ -112,7 +114,10 @@ fn validate(body: &Value) -> Result<(), Response> {
         .and_then(Value::as_object)
         .ok_or_else(|| bad("ErrorInvalidRequest", "The 'message' object is required."))?;
     if !message.get("subject").is_some_and(Value::is_string) {
-        return Err(bad("ErrorInvalidRequest", "message.subject must be a string."));
+        return Err(bad(
+            "ErrorInvalidRequest",
+            "message.subject must be a string.",
+        ));
     }
     let content_body = message
         .get("body")
@@ -139,9 +144,12 @@ fn validate(body: &Value) -> Result<(), Response> {
         let Some(list) = message.get(field) else {
             continue;
         };
-        let list = list
-            .as_array()
-            .ok_or_else(|| bad("ErrorInvalidRecipients", format!("{field} must be an array.")))?;
+        let list = list.as_array().ok_or_else(|| {
+            bad(
+                "ErrorInvalidRecipients",
+                format!("{field} must be an array."),
+            )
+        })?;
         for recipient in list {
             let address = recipient
                 .pointer("/emailAddress/address")
@@ -177,11 +185,8 @@ fn validate(body: &Value) -> Result<(), Response> {
                     format!("attachment {i}: @odata.type '{kind}' is not #microsoft.graph.fileAttachment."),
                 ));
             }
-            if !a
-                .get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|n| !n.is_empty())
-            {
+            let name = a.get("name").and_then(Value::as_str).unwrap_or("");
+            if name.is_empty() {
                 return Err(bad(
                     "ErrorInvalidRequest",
                     format!("attachment {i}: name is required."),

@@ -106,12 +106,22 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 }
 
 /// Client ID and secret from `Authorization: Basic` or the form.
-fn client_credentials(headers: &HeaderMap, form: &[(String, String)]) -> (Option<String>, Option<String>) {
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> (Option<String>, Option<String>) {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| {
             s.split_once(':').map(|(u, p)| {
@@ -213,7 +223,10 @@ impl Serialize for IfsEntity<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let u = self.user;
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("@odata.etag", &format!("W/\"Vk5TSUQ6{}\"", u.identity.len()))?;
+        map.serialize_entry(
+            "@odata.etag",
+            &format!("W/\"Vk5TSUQ6{}\"", u.identity.len()),
+        )?;
         map.serialize_entry("luname", "FndUser")?;
         map.serialize_entry("keyref", &format!("IDENTITY={}^", u.identity))?;
         for &prop in self.props {
@@ -257,11 +270,11 @@ struct UsersBody<T: Serialize> {
 fn parse_count(raw: Option<&str>, name: &str) -> Result<Option<usize>, Response> {
     match raw {
         None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| bad_request(&format!("The value '{v}' of {name} is not a non-negative integer."))),
+        Some(v) => v.trim().parse().map(Some).map_err(|_| {
+            bad_request(&format!(
+                "The value '{v}' of {name} is not a non-negative integer."
+            ))
+        }),
     }
 }
 

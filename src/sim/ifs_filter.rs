@@ -101,7 +101,10 @@ impl Parser {
     }
 
     fn pos(&self) -> usize {
-        self.tokens.get(self.at).map(|(p, _)| *p).unwrap_or(self.len)
+        self.tokens
+            .get(self.at)
+            .map(|(p, _)| *p)
+            .unwrap_or(self.len)
     }
 
     fn keyword(&self, word: &str) -> bool {
@@ -186,7 +189,10 @@ impl Parser {
                         Func::ToUpper
                     };
                     if self.peek() != Some(&Token::Open) {
-                        return Err(format!("expected '(' after {word} at position {}", self.pos()));
+                        return Err(format!(
+                            "expected '(' after {word} at position {}",
+                            self.pos()
+                        ));
                     }
                     self.at += 1;
                     let inner = self.operand()?;
@@ -204,9 +210,7 @@ impl Parser {
                 }
                 name => IfsProp::parse(name)
                     .map(|p| Operand::Prop(p, None))
-                    .ok_or_else(|| {
-                        format!("unknown property '{name}' at position {pos}")
-                    }),
+                    .ok_or_else(|| format!("unknown property '{name}' at position {pos}")),
             },
             Token::Open | Token::Close => Err(format!("expected an operand at position {pos}")),
         }
@@ -230,10 +234,7 @@ pub(crate) fn parse(text: &str) -> Result<Filter, String> {
     };
     let filter = parser.or_expr()?;
     if parser.at != parser.tokens.len() {
-        return Err(format!(
-            "unexpected text at position {}",
-            parser.pos()
-        ));
+        return Err(format!("unexpected text at position {}", parser.pos()));
     }
     Ok(filter)
 }
@@ -268,7 +269,9 @@ fn eval(operand: &Operand, user: &IfsUser) -> Val {
 
 fn equal(a: Val, b: Val) -> bool {
     match (a, b) {
-        (Val::Text(None), Val::Null) | (Val::Null, Val::Text(None)) | (Val::Null, Val::Null) => true,
+        (Val::Text(None), Val::Null) | (Val::Null, Val::Text(None)) | (Val::Null, Val::Null) => {
+            true
+        }
         (Val::Text(Some(x)), Val::Text(Some(y))) => x == y,
         (Val::Bool(x), Val::Bool(y)) => x == y,
         // `Active` is an enum ("TRUE"/"FALSE") in some IFS versions.
@@ -285,9 +288,11 @@ impl Filter {
             Filter::Or(a, b) => a.matches(user) || b.matches(user),
             Filter::And(a, b) => a.matches(user) && b.matches(user),
             Filter::Not(a) => !a.matches(user),
-            Filter::Compare { left, equal: eq, right } => {
-                equal(eval(left, user), eval(right, user)) == *eq
-            }
+            Filter::Compare {
+                left,
+                equal: eq,
+                right,
+            } => equal(eval(left, user), eval(right, user)) == *eq,
         }
     }
 }
@@ -323,7 +328,9 @@ mod tests {
         let f = parse("not (WebUser eq null)").unwrap();
         assert!(!f.matches(&user("A", None, true)));
         assert!(f.matches(&user("A", Some(""), true)));
-        assert!(parse("Active eq 'TRUE'").unwrap().matches(&user("A", None, true)));
+        assert!(parse("Active eq 'TRUE'")
+            .unwrap()
+            .matches(&user("A", None, true)));
         let f = parse("Identity ne 'A'").unwrap();
         assert!(f.matches(&user("B", None, true)));
     }

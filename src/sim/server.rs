@@ -25,7 +25,10 @@ pub(crate) fn router(state: Shared) -> Router {
         .merge(ifs::routes())
         .merge(flow::routes())
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
 }
 
@@ -304,7 +307,10 @@ mod tests {
     fn bearer_parsing() {
         let mut h = HeaderMap::new();
         assert_eq!(bearer(&h), None);
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
         assert_eq!(bearer(&h), Some("abc"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&h), None);
@@ -314,7 +320,9 @@ mod tests {
 
     #[test]
     fn query_is_decoded_and_case_insensitive() {
-        let q = parse_query(Some("%24select=id%2Cmail&$TOP=5&$filter=WebUser+eq+%27a%2Bb%27"));
+        let q = parse_query(Some(
+            "%24select=id%2Cmail&$TOP=5&$filter=WebUser+eq+%27a%2Bb%27",
+        ));
         assert_eq!(query_param(&q, "$select"), Some("id,mail"));
         assert_eq!(query_param(&q, "$top"), Some("5"));
         assert_eq!(query_param(&q, "$filter"), Some("WebUser eq 'a+b'"));

@@ -183,8 +183,13 @@ impl IfsStore {
 /// One successful write to Flow, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FlowWrite {
-    Rename { user_id: String, new_user_id: String },
-    Deactivate { user_id: String },
+    Rename {
+        user_id: String,
+        new_user_id: String,
+    },
+    Deactivate {
+        user_id: String,
+    },
 }
 
 /// Per-user write counters.
@@ -302,7 +307,10 @@ impl FlowStore {
         };
         self.users[pos].active = false;
         let user_id = self.users[pos].user_id.clone();
-        self.counts.entry(user_id.clone()).or_default().deactivations += 1;
+        self.counts
+            .entry(user_id.clone())
+            .or_default()
+            .deactivations += 1;
         self.writes.push(FlowWrite::Deactivate { user_id });
         FlowWriteOutcome::Done
     }

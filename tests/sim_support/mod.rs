@@ -117,7 +117,9 @@ pub async fn graph_token(client: &reqwest::Client, base: &str) -> String {
 
 pub async fn ifs_token(client: &reqwest::Client, base: &str) -> String {
     let discovery: Value = client
-        .get(format!("{base}/ifs/auth/realms/prod/.well-known/openid-configuration"))
+        .get(format!(
+            "{base}/ifs/auth/realms/prod/.well-known/openid-configuration"
+        ))
         .send()
         .await
         .unwrap()
