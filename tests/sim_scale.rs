@@ -23,7 +23,10 @@ async fn large_tenant_listings_are_complete() {
         generated.tenant.flow.len(),
     );
     let sim = start(generated.tenant).await;
-    eprintln!("generated and started {people} people in {:?}", started.elapsed());
+    eprintln!(
+        "generated and started {people} people in {:?}",
+        started.elapsed()
+    );
     let base = sim.base_url();
     let client = client();
 
@@ -35,7 +38,10 @@ async fn large_tenant_listings_are_complete() {
         &format!("{base}/graph/v1.0/users?$select=id,userPrincipalName,mail,displayName,accountEnabled,employeeId,onPremisesSamAccountName,userType&$top=999"),
     )
     .await;
-    let graph_users: usize = pages.iter().map(|p| p["value"].as_array().unwrap().len()).sum();
+    let graph_users: usize = pages
+        .iter()
+        .map(|p| p["value"].as_array().unwrap().len())
+        .sum();
     assert_eq!(graph_users, azure);
     eprintln!("graph: {azure} users in {:?}", started.elapsed());
 
@@ -67,7 +73,13 @@ async fn large_tenant_listings_are_complete() {
     let mut url = format!("{base}/flow/users");
     let mut flow_users = 0;
     loop {
-        let page: Value = flow_get(&client, &url).send().await.unwrap().json().await.unwrap();
+        let page: Value = flow_get(&client, &url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         flow_users += page["users"].as_array().unwrap().len();
         match page["nextCursor"].as_str() {
             Some(c) => url = format!("{base}/flow/users?cursor={c}"),

@@ -87,6 +87,10 @@ async fn graph_rejects_bad_queries_in_graph_shape() {
         ("$top=0", "Request_UnsupportedQuery"),
         ("$select=id,frob", "BadRequest"),
         ("$skiptoken=garbage", "Request_BadRequest"),
+        (
+            "$filter=userType%20eq%20%27Member%27",
+            "Request_UnsupportedQuery",
+        ),
     ] {
         let response = client
             .get(format!("{base}/graph/v1.0/users?{query}"))
@@ -906,8 +910,11 @@ async fn ifs_filters_and_auth() {
         .as_str()
         .unwrap()
         .contains("unterminated"));
-    let (status, _) = ifs_page(&client, &base, &token, "$orderby=Description").await;
-    assert_eq!(status, 400);
+    for query in ["$orderby=Description", "$expand=Roles"] {
+        let (status, body) = ifs_page(&client, &base, &token, query).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(body["error"]["message"].is_string());
+    }
 
     // Auth: missing, Azure token, wrong.
     let graph = graph_token(&client, &base).await;

@@ -8,7 +8,7 @@ use super::faults::{FaultKind, FaultTarget};
 use super::graph_mail;
 use super::server::{
     apply_early_fault, bearer, encode_query_value, error_response, listing_response, origin,
-    parse_query, query_param, ErrorShape, LateFault, Shared,
+    parse_query, query_param, unsupported_option, ErrorShape, LateFault, Shared,
 };
 use super::state::{lock, read, AzureStore, SimState, TokenProblem};
 use crate::model::AadUser;
@@ -271,6 +271,20 @@ pub(crate) fn check_auth(state: &SimState, headers: &HeaderMap) -> Result<(), Re
     Err(response)
 }
 
+/// Refuses query options the simulator does not implement.
+fn check_options(query: &[(String, String)]) -> Result<(), Response> {
+    match unsupported_option(
+        query,
+        &["$select", "$top", "$skiptoken", "$deltatoken"],
+    ) {
+        None => Ok(()),
+        Some(option) => Err(bad_request(
+            "Request_UnsupportedQuery",
+            &format!("Query option '{option}' is not supported by the simulator (only $select, $top and the paging tokens)."),
+        )),
+    }
+}
+
 /// `$top`: default 100, 1–999.
 fn parse_top(raw: Option<&str>) -> Result<usize, Response> {
     let Some(raw) = raw else { return Ok(100) };
@@ -342,6 +356,9 @@ async fn list_users(
         return r;
     }
     let query = parse_query(raw.as_deref());
+    if let Err(r) = check_options(&query) {
+        return r;
+    }
     let select_raw = query_param(&query, "$select");
     let props = match parse_select(select_raw) {
         Ok(p) => p,
@@ -421,6 +438,9 @@ async fn group_members(
         return r;
     }
     let query = parse_query(raw.as_deref());
+    if let Err(r) = check_options(&query) {
+        return r;
+    }
     let select_raw = query_param(&query, "$select");
     let props = match parse_select(select_raw) {
         Ok(p) => p,
@@ -543,6 +563,9 @@ async fn delta(
         return r;
     }
     let query = parse_query(raw.as_deref());
+    if let Err(r) = check_options(&query) {
+        return r;
+    }
     let epoch = *lock(&state.delta_epoch);
     let select_raw = query_param(&query, "$select");
 
@@ -768,6 +791,9 @@ async fn single_user(
         return r;
     }
     let query = parse_query(raw.as_deref());
+    if let Err(r) = check_options(&query) {
+        return r;
+    }
     let props = match parse_select(query_param(&query, "$select")) {
         Ok(p) => p,
         Err(message) => return bad_request("BadRequest", &message),

@@ -7,7 +7,8 @@ use super::faults::{FaultKind, FaultTarget};
 use super::ifs_filter::{self, Filter};
 use super::server::{
     apply_early_fault, bearer, encode_query_value, error_response, form_value, json_response,
-    listing_response, origin, parse_form, parse_query, query_param, ErrorShape, Shared,
+    listing_response, origin, parse_form, parse_query, query_param, unsupported_option, ErrorShape,
+    Shared,
 };
 use super::state::{lock, read, TokenProblem};
 use crate::model::IfsUser;
@@ -298,6 +299,22 @@ async fn users(
         return response;
     }
     let query = parse_query(raw.as_deref());
+    if let Some(option) = unsupported_option(
+        &query,
+        &[
+            "$select",
+            "$orderby",
+            "$top",
+            "$skip",
+            "$filter",
+            "$count",
+            "$skiptoken",
+        ],
+    ) {
+        return bad_request(&format!(
+            "The query option '{option}' is not supported by the simulator."
+        ));
+    }
     let select_raw = query_param(&query, "$select");
     let props: Vec<IfsProp> = match select_raw.filter(|s| !s.trim().is_empty()) {
         None => IfsProp::ALL.to_vec(),

@@ -86,6 +86,19 @@ pub(crate) fn query_param<'a>(query: &'a [(String, String)], name: &str) -> Opti
         .map(|(_, v)| v.as_str())
 }
 
+/// The first `$` option of the query that is not in `allowed`. The
+/// simulator refuses such options rather than silently ignoring them, so a
+/// client relying on one notices that the simulator cannot stand in for it.
+pub(crate) fn unsupported_option<'a>(
+    query: &'a [(String, String)],
+    allowed: &[&str],
+) -> Option<&'a str> {
+    query
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .find(|k| k.starts_with('$') && !allowed.iter().any(|a| a.eq_ignore_ascii_case(k)))
+}
+
 /// Percent-encodes a query value.
 pub(crate) fn encode_query_value(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
