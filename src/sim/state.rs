@@ -57,6 +57,21 @@ pub(crate) struct Tombstone {
     pub version: u64,
 }
 
+/// A hash of every field of an Azure user (change detection for delta).
+fn fingerprint(u: &AadUser) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    u.id.hash(&mut h);
+    u.user_principal_name.hash(&mut h);
+    u.mail.hash(&mut h);
+    u.display_name.hash(&mut h);
+    u.account_enabled.hash(&mut h);
+    u.employee_id.hash(&mut h);
+    u.on_premises_sam_account_name.hash(&mut h);
+    u.user_type.hash(&mut h);
+    h.finish()
+}
+
 /// Azure users (sorted by object ID) with the version at which each last
 /// changed, so delta queries can answer "what changed since version v".
 #[derive(Debug, Default)]
@@ -87,8 +102,15 @@ impl AzureStore {
     }
 
     /// Applies `f` and records every difference as a change at a new version.
+    ///
+    /// Only IDs and 64-bit fingerprints of the old users are kept while `f`
+    /// runs (not a copy of every user), so this stays cheap on large tenants.
     pub fn update(&mut self, f: impl FnOnce(&mut Vec<AadUser>)) {
-        let old_users = self.users.clone();
+        let old: Vec<(String, u64)> = self
+            .users
+            .iter()
+            .map(|u| (u.id.clone(), fingerprint(u)))
+            .collect();
         let old_versions = std::mem::take(&mut self.versions);
         f(&mut self.users);
         self.users.sort_by(|a, b| cmp_id(&a.id, &b.id));
@@ -97,16 +119,16 @@ impl AzureStore {
         let mut versions = Vec::with_capacity(self.users.len());
         // Merge-join old and new (both sorted by id).
         let (mut i, mut j) = (0, 0);
-        while i < old_users.len() || j < self.users.len() {
-            let ord = match (old_users.get(i), self.users.get(j)) {
-                (Some(o), Some(n)) => cmp_id(&o.id, &n.id),
+        while i < old.len() || j < self.users.len() {
+            let ord = match (old.get(i), self.users.get(j)) {
+                (Some(o), Some(n)) => cmp_id(&o.0, &n.id),
                 (Some(_), None) => Ordering::Less,
                 (None, _) => Ordering::Greater,
             };
             match ord {
                 Ordering::Less => {
                     self.tombstones.push(Tombstone {
-                        id: old_users[i].id.clone(),
+                        id: old[i].0.clone(),
                         reason: RemovalReason::Deleted,
                         version: v,
                     });
@@ -117,7 +139,7 @@ impl AzureStore {
                     j += 1;
                 }
                 Ordering::Equal => {
-                    versions.push(if old_users[i] == self.users[j] {
+                    versions.push(if old[i].1 == fingerprint(&self.users[j]) {
                         old_versions.get(i).copied().unwrap_or(0)
                     } else {
                         v
