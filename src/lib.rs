@@ -7,12 +7,14 @@
 pub mod apply;
 pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod reconcile;
 pub mod report;
 pub mod run;

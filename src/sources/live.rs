@@ -6,12 +6,14 @@
 
 use crate::auth::{AccessTokenSource, ClientCredentials};
 use crate::config::{Config, FlowSourceKind};
+use crate::model::Snapshots;
 use crate::model::{FlowUser, IfsUser};
 use crate::sources::flow::FlowHttp;
 use crate::sources::flow_csv::FlowCsv;
 use crate::sources::graph::GraphSource;
 use crate::sources::http::{build_client, HttpSettings};
 use crate::sources::ifs::IfsSource;
+use crate::sources::PersonFetch;
 use crate::sources::{AzureFetch, FlowWriter, SourceError, SourceErrorKind, Sources, System};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -131,6 +133,61 @@ impl Sources for LiveSources {
             FlowSource::Http(flow) => flow.fetch_all().await,
             FlowSource::Csv(csv) => csv.fetch_all().await,
         }
+    }
+
+    async fn fetch_person(&self, upn_or_id: &str) -> Result<PersonFetch, SourceError> {
+        let mut steps = Vec::new();
+        let mut snapshots = Snapshots::default();
+        let Some(user) = self.graph.fetch_one(upn_or_id).await? else {
+            steps.push(format!("Azure AD: no user {upn_or_id}"));
+            return Ok(PersonFetch { snapshots, steps });
+        };
+        steps.push(format!(
+            "Azure AD: found {} ({}), object ID {}, account {}",
+            user.display_name.as_deref().unwrap_or("(no display name)"),
+            user.user_principal_name,
+            user.id,
+            if user.account_enabled {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        ));
+        // Every value an IFS Directory ID may hold for this person (docs/semantics.md §2).
+        let mut keys: Vec<&str> = vec![user.user_principal_name.as_str(), user.id.as_str()];
+        keys.extend(user.mail.as_deref());
+        keys.extend(user.on_premises_sam_account_name.as_deref());
+        let mut seen = std::collections::HashSet::new();
+        for key in keys.into_iter().filter(|k| !k.trim().is_empty()) {
+            if !seen.insert(key.to_string()) {
+                continue;
+            }
+            let found = self.ifs.fetch_by_directory_id(key).await?;
+            steps.push(format!(
+                "IFS: Directory ID = '{key}': {}",
+                if found.is_empty() {
+                    "no user".to_string()
+                } else {
+                    found
+                        .iter()
+                        .map(|u| u.identity.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ));
+            for u in found {
+                if !snapshots.ifs.iter().any(|x| x.identity == u.identity) {
+                    snapshots.ifs.push(u);
+                }
+            }
+        }
+        snapshots.flow = self.fetch_flow().await?;
+        steps.push(format!(
+            "Flow: read {} users (the Flow endpoint has no search)",
+            snapshots.flow.len()
+        ));
+        snapshots.azure.push(user);
+        Ok(PersonFetch { snapshots, steps })
     }
 }
 

@@ -115,6 +115,17 @@ pub enum AzureFetch {
     },
 }
 
+/// What a one-person look-up (`reconcile --user`) found, and the requests
+/// it made, in words for the operator.
+#[derive(Clone, Debug, Default)]
+pub struct PersonFetch {
+    /// The Azure user (one, or none when not found), the IFS users whose
+    /// Directory ID may be theirs, and every Flow user (the Flow endpoint has
+    /// no search; conflicts need them all).
+    pub snapshots: crate::model::Snapshots,
+    pub steps: Vec<String>,
+}
+
 /// Reads complete snapshots of the three systems. Each method returns every
 /// user or an error; never a partial list.
 #[async_trait]
@@ -123,6 +134,9 @@ pub trait Sources: Send + Sync {
     async fn fetch_azure(&self, delta_link: Option<&str>) -> Result<AzureFetch, SourceError>;
     async fn fetch_ifs(&self) -> Result<Vec<IfsUser>, SourceError>;
     async fn fetch_flow(&self) -> Result<Vec<FlowUser>, SourceError>;
+    /// Only what one person needs, fetched by key where the API allows
+    /// (Graph `users/{upn}`, IFS `$filter`), like Entra's provision-on-demand.
+    async fn fetch_person(&self, upn_or_id: &str) -> Result<PersonFetch, SourceError>;
 }
 
 /// Why a single write to Flow failed.

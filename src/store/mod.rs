@@ -165,6 +165,14 @@ impl MailStatus {
     }
 }
 
+/// Users per source in one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SourceCounts {
+    pub azure: i64,
+    pub ifs: i64,
+    pub flow: i64,
+}
+
 /// One line of `idrecon history`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RunRow {
@@ -185,6 +193,8 @@ pub struct RunRow {
     /// `None` when no mail was attempted for this run.
     pub mail_status: Option<MailStatus>,
     pub mail_error: Option<String>,
+    /// Set for one-person runs (`reconcile --user`): the UPN or object ID.
+    pub person: Option<String>,
 }
 
 /// Everything idrecon keeps between runs. [`SqliteStore`] implements it;
@@ -250,6 +260,14 @@ pub trait Store: Send + Sync {
 
     /// The newest run that finished (whatever its status).
     async fn last_finished_run(&self) -> Result<Option<RunRow>, StoreError>;
+
+    /// Marks `run_id` as a one-person run (`reconcile --user`). Such runs are
+    /// not "the previous run" for new/persisting/resolved or the empty-source check.
+    async fn set_run_person(&self, run_id: i64, person: &str) -> Result<(), StoreError>;
+
+    /// How many users each source delivered in the newest *completed* run
+    /// (the safety check against a source that suddenly returns nothing).
+    async fn last_completed_source_counts(&self) -> Result<Option<SourceCounts>, StoreError>;
 
     /// The stored Azure snapshot of `scope` (`users` or `group:<id>`).
     async fn load_azure_snapshot(&self, scope: &str) -> Result<Option<AzureSnapshot>, StoreError>;

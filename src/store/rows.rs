@@ -87,6 +87,7 @@ pub(crate) struct RunListRecord {
     pub actions_failed: i64,
     pub mail_status: Option<String>,
     pub mail_error: Option<String>,
+    pub person: Option<String>,
 }
 
 impl TryFrom<RunListRecord> for RunRow {
@@ -113,6 +114,7 @@ impl TryFrom<RunListRecord> for RunRow {
                 .map(|s| MailStatus::parse(&s).ok_or_else(|| corrupt("runs.mail_status", &s)))
                 .transpose()?,
             mail_error: r.mail_error,
+            person: r.person,
         })
     }
 }

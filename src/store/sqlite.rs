@@ -15,7 +15,9 @@ use super::rows::{
     AadUserRecord, ActionRecord, CountRecord, FindingRecord, JournalRecord, LockRecord,
     RunListRecord, RunRecord,
 };
-use super::{AzureSnapshot, JournalEntry, JournalState, MailStatus, RunRow, RunState, Store};
+use super::{
+    AzureSnapshot, JournalEntry, JournalState, MailStatus, RunRow, RunState, SourceCounts, Store,
+};
 use crate::model::{AadUser, Action, Cause, Finding, FindingKind};
 use crate::report::{Mode, Report, Summary, Trigger, SCHEMA_VERSION};
 use async_trait::async_trait;
@@ -52,7 +54,7 @@ const RUN_LIST_SELECT: &str = "SELECT r.id, r.started_at, r.finished_at, r.trigg
         AS actions_applied, \
     (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = r.id AND a.status = 'failed') \
         AS actions_failed, \
-    r.mail_status, r.mail_error FROM runs r";
+    r.mail_status, r.mail_error, r.person FROM runs r";
 
 const FINDING_COLUMNS: &str = "kind, cause, status, aad_id, upn, display_name, ifs_identity, \
     ifs_directory_id, flow_user_id, expected_flow_user_id, action, action_status, detail";
@@ -473,7 +475,8 @@ impl Store for SqliteStore {
             .await
             .during("reading the previous run")?;
         let previous: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM runs WHERE status = 'completed' AND id < ? ORDER BY id DESC LIMIT 1",
+            "SELECT id FROM runs WHERE status = 'completed' AND person IS NULL AND id < ? \
+             ORDER BY id DESC LIMIT 1",
         )
         .bind(before_run)
         .fetch_optional(&mut *tx)
@@ -512,6 +515,26 @@ impl Store for SqliteStore {
         .during("reading the last finished run")?
         .map(RunRow::try_from)
         .transpose()
+    }
+
+    async fn set_run_person(&self, run_id: i64, person: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET person = ? WHERE id = ?")
+            .bind(person)
+            .bind(run_id)
+            .execute(&self.writer)
+            .await
+            .during("recording the person of a one-person run")?;
+        Ok(())
+    }
+
+    async fn last_completed_source_counts(&self) -> Result<Option<SourceCounts>, StoreError> {
+        sqlx::query_as::<_, SourceCounts>(
+            "SELECT azure_users AS azure, ifs_users AS ifs, flow_users AS flow \
+             FROM runs WHERE status = 'completed' AND person IS NULL ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await
+        .during("reading the source counts of the last completed run")
     }
 
     async fn load_azure_snapshot(&self, scope: &str) -> Result<Option<AzureSnapshot>, StoreError> {

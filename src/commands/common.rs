@@ -1,0 +1,90 @@
+//! Pieces several commands share: loading the config with `--db`, opening
+//! the store, writing output, mapping a report to its exit code.
+
+use crate::cli::{Cli, OutputFormat};
+use crate::config::{self, Config, ConfigError};
+use crate::error::{AppError, ExitCode};
+use crate::report::{Format, Report, RunStatus};
+use crate::store::{SqliteStore, StoreError};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+/// Loads the config file (and `IDRECON__…` overrides); `--db` replaces `store.url`.
+pub fn load_config(cli: &Cli) -> Result<Config, AppError> {
+    let mut cfg = Config::load(&cli.config, &config::process_env())?;
+    if let Some(db) = &cli.db {
+        config::validate_store_url(db).map_err(|m| ConfigError::invalid("--db", m))?;
+        cfg.store.url = db.clone();
+    }
+    Ok(cfg)
+}
+
+/// Opens (creating and migrating) the store at `url`.
+pub async fn open_store(url: &str) -> Result<SqliteStore, AppError> {
+    SqliteStore::open(url)
+        .await
+        .map_err(|e| store_error(e, "opening the store"))
+}
+
+/// Maps a store error to an application error (a held lock is exit 4).
+pub fn store_error(e: StoreError, doing: &str) -> AppError {
+    match e {
+        StoreError::LockHeld { .. } => AppError::Aborted(e.to_string()),
+        other => AppError::Other(anyhow::anyhow!("{doing}: {other}")),
+    }
+}
+
+/// The report format to use: the one given, else a table on a terminal and JSON otherwise.
+pub fn report_format(given: Option<OutputFormat>) -> Format {
+    match OutputFormat::or_default(given, std::io::stdout().is_terminal()) {
+        OutputFormat::Table => Format::Table,
+        OutputFormat::Json => Format::Json,
+        OutputFormat::Csv => Format::Csv,
+        OutputFormat::Html => Format::Html,
+    }
+}
+
+/// Writes `text` to `output`, or to stdout.
+pub fn write_output(text: &str, output: Option<&Path>) -> Result<(), AppError> {
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| AppError::Other(anyhow::anyhow!("writing {}: {e}", path.display()))),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|_| out.flush())
+                .or_else(|e| {
+                    // A closed pipe (`idrecon … | head`) is not a failure.
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(|e| AppError::Other(anyhow::anyhow!("writing the report: {e}")))
+        }
+    }
+}
+
+/// Renders and writes a report.
+pub fn emit_report(report: &Report, format: Format, output: Option<&Path>) -> Result<(), AppError> {
+    let text = crate::report::render(report, format)
+        .map_err(|e| AppError::Other(anyhow::anyhow!("rendering the report: {e}")))?;
+    write_output(&text, output)
+}
+
+/// The exit code of a finished run (contract.md): 0 nothing left to fix,
+/// 2 findings still open, 4 aborted for safety, 1 failed.
+pub fn exit_code_for(report: &Report) -> ExitCode {
+    match report.status {
+        RunStatus::Aborted => ExitCode::Aborted,
+        RunStatus::Failed => ExitCode::Failure,
+        RunStatus::Completed => {
+            if crate::run::open_findings(report) > 0 {
+                ExitCode::FindingsOpen
+            } else {
+                ExitCode::Ok
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! One function per CLI command. `main.rs` parses the arguments and calls
+//! [`dispatch`]; every command returns the exit code of contract.md.
+
+mod common;
+pub mod demo;
+pub mod history;
+pub mod migrate;
+pub mod reconcile;
+pub mod show;
+pub mod sim;
+
+pub use common::{exit_code_for, load_config, open_store};
+
+use crate::cli::{Cli, Command};
+use crate::error::{AppError, ExitCode};
+
+/// Runs the parsed command line and returns the process exit code. Errors
+/// are printed to stderr with what went wrong; nothing panics.
+pub async fn dispatch(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Reconcile(args) => reconcile::run(&cli, args).await,
+        Command::Run => Err(AppError::Other(anyhow::anyhow!(
+            "`idrecon run` is not available in this build"
+        ))),
+        Command::Check => Err(AppError::Other(anyhow::anyhow!(
+            "`idrecon check` is not available in this build"
+        ))),
+        Command::History(args) => history::run(&cli, args).await,
+        Command::Show(args) => show::run(&cli, args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Sim(args) => sim::run(args).await,
+        Command::Migrate => migrate::run(&cli).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("idrecon: {e:#}");
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Mailing a run's report: decide by `report.send`, build the content from
+//! the renderers, send by SMTP or Graph, and record the outcome in the store
+//! so a failed mail is shown in `history` and retried with the next run.
+
+use crate::auth::AccessTokenSource;
+use crate::config::{Config, MailTransport, SendPolicy};
+use crate::mail::{self, GraphMailer, MailError};
+use crate::report::email::MailContent;
+use crate::report::{csv, html, text, Report, RunStatus};
+use crate::store::{RunState, Store};
+use chrono::Utc;
+use std::sync::Arc;
+
+/// What the Graph transport needs from the live connectors.
+pub struct GraphSender {
+    pub http: reqwest::Client,
+    pub tokens: Arc<dyn AccessTokenSource>,
+}
+
+/// Whether the report of a run was mailed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailOutcome {
+    Sent,
+    /// `report.send` said no.
+    NotNeeded,
+    /// Sending failed; recorded, and retried with the next run.
+    Failed(String),
+}
+
+/// Builds the mail of `report`: HTML, plain text and the CSV attachment.
+pub fn content(report: &Report, tenant_label: &str) -> Result<MailContent, MailError> {
+    let html = html::render(report).map_err(|e| MailError::Build(e.to_string()))?;
+    let csv = csv::render(report).map_err(|e| MailError::Build(e.to_string()))?;
+    Ok(MailContent::new(
+        report,
+        tenant_label,
+        text::render(report),
+        html,
+        csv,
+    ))
+}
+
+/// Mails `report` if `report.send` asks for it (`force` ignores the policy
+/// except `never`), records the outcome, and then retries the mails of
+/// earlier runs that failed.
+pub async fn mail_run(
+    cfg: &Config,
+    store: &dyn Store,
+    report: &Report,
+    graph: Option<&GraphSender>,
+) -> MailOutcome {
+    let previous = previous_status(store, report.run_id).await;
+    if cfg.report.send == SendPolicy::Never || cfg.report.to.is_empty() {
+        return MailOutcome::NotNeeded;
+    }
+    if !mail::should_send(cfg.report.send, report, previous) {
+        tracing::info!(run_id = report.run_id, "report not mailed (report.send)");
+        retry_failed(cfg, store, report.run_id, graph).await;
+        return MailOutcome::NotNeeded;
+    }
+    let outcome = send_and_record(cfg, store, report, graph).await;
+    retry_failed(cfg, store, report.run_id, graph).await;
+    outcome
+}
+
+async fn send_and_record(
+    cfg: &Config,
+    store: &dyn Store,
+    report: &Report,
+    graph: Option<&GraphSender>,
+) -> MailOutcome {
+    let label = cfg.report.tenant_label.as_deref().unwrap_or("");
+    let result = match content(report, label) {
+        Ok(content) => send(cfg, &content, graph).await,
+        Err(e) => Err(e),
+    };
+    let (sent, error) = match &result {
+        Ok(()) => (true, None),
+        Err(e) => (false, Some(e.to_string())),
+    };
+    if let Err(e) = store
+        .record_mail(report.run_id, sent, error.as_deref(), Utc::now())
+        .await
+    {
+        tracing::error!(run_id = report.run_id, error = %e, "could not record the mail outcome");
+    }
+    match error {
+        None => {
+            tracing::info!(run_id = report.run_id, to = ?cfg.report.to, "report mailed");
+            MailOutcome::Sent
+        }
+        Some(e) => {
+            tracing::error!(run_id = report.run_id, error = %e, "mailing the report failed; it is retried with the next run");
+            MailOutcome::Failed(e)
+        }
+    }
+}
+
+async fn send(
+    cfg: &Config,
+    content: &MailContent,
+    graph: Option<&GraphSender>,
+) -> Result<(), MailError> {
+    match (cfg.report.transport, graph) {
+        (MailTransport::Graph, Some(g)) => {
+            let mailer = GraphMailer {
+                http: &g.http,
+                graph_url: &cfg.azure.graph_url,
+                tokens: g.tokens.as_ref(),
+            };
+            mail::send_report_mail(&cfg.report, content, Some(&mailer)).await
+        }
+        _ => mail::send_report_mail(&cfg.report, content, None).await,
+    }
+}
+
+/// Sends again the reports of earlier runs whose mail failed.
+async fn retry_failed(cfg: &Config, store: &dyn Store, current: i64, graph: Option<&GraphSender>) {
+    let pending = match store.runs_with_unsent_mail().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list runs with unsent mail");
+            return;
+        }
+    };
+    for run_id in pending.into_iter().filter(|id| *id != current) {
+        match store.load_report(run_id).await {
+            Ok(Some(report)) => {
+                tracing::info!(run_id, "retrying the mail of an earlier run");
+                let _ = send_and_record(cfg, store, &report, graph).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(run_id, error = %e, "could not load a report to re-mail"),
+        }
+    }
+}
+
+async fn previous_status(store: &dyn Store, run_id: i64) -> Option<RunStatus> {
+    let runs = store.list_runs(5).await.ok()?;
+    runs.into_iter()
+        .filter(|r| r.id < run_id)
+        .find_map(|r| match r.status {
+            RunState::Completed => Some(RunStatus::Completed),
+            RunState::Aborted => Some(RunStatus::Aborted),
+            RunState::Failed => Some(RunStatus::Failed),
+            RunState::Running => None,
+        })
+}
