@@ -6,7 +6,9 @@
 //! computed once per record and every rule is a hash lookup, so the work is
 //! linear in the number of records.
 
-use super::index::{local_part, push_ascii_key, push_normal, Column, MultiIndex, NONE};
+use super::index::{
+    local_part, push_ascii_key, push_normal, Column, ColumnBuilder, MultiIndex, NONE,
+};
 use super::MatchOptions;
 use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser, Snapshots};
 use rustc_hash::FxHashMap;
@@ -97,8 +99,13 @@ const TAKEN: u32 = NONE - 1;
 
 /// Links the records of `snapshots` into people (docs/semantics.md §0–§4).
 pub fn correlate(snapshots: &Snapshots, opts: &MatchOptions) -> Vec<Person> {
-    let columns = Columns::build(snapshots, opts);
-    Correlator::new(snapshots, opts, &columns).run()
+    let in_scope: Vec<bool> = snapshots
+        .azure
+        .iter()
+        .map(|a| opts.include_guests || !a.is_guest())
+        .collect();
+    let columns = Columns::build(snapshots, opts, &in_scope);
+    Correlator::new(snapshots, opts, &columns).run(&in_scope)
 }
 
 /// Total orders on records, so every choice is independent of input order.
@@ -153,71 +160,107 @@ struct Columns {
 }
 
 impl Columns {
-    fn build(s: &Snapshots, opts: &MatchOptions) -> Self {
+    /// Builds the Azure columns on a second thread while this one builds
+    /// the IFS and Flow columns.
+    fn build(s: &Snapshots, opts: &MatchOptions, in_scope: &[bool]) -> Self {
+        std::thread::scope(|scope| {
+            let azure = scope.spawn(|| Self::azure(s, opts, in_scope));
+            let (ifs_dir, ifs_obj, flow_id, flow_email, flow_obj) = Self::ifs_and_flow(s, opts);
+            let (az_upn, az_mail, az_sam) = match azure.join() {
+                Ok(columns) => columns,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            Columns {
+                az_upn,
+                az_mail,
+                az_sam,
+                ifs_dir,
+                ifs_obj,
+                flow_id,
+                flow_email,
+                flow_obj,
+            }
+        })
+    }
+
+    fn wants_ifs(opts: &MatchOptions, rule: IfsMatchRule) -> bool {
+        opts.ifs_rules.contains(&rule)
+    }
+
+    fn wants_flow(opts: &MatchOptions, rule: FlowMatchRule) -> bool {
+        opts.flow_rules.contains(&rule)
+    }
+
+    /// UPN, mail and sAMAccountName of the in-scope Azure users, in one pass.
+    fn azure(s: &Snapshots, opts: &MatchOptions, in_scope: &[bool]) -> (Column, Column, Column) {
         let cs = opts.case_sensitive;
         let az = &s.azure;
-        let in_scope = |i: usize| opts.include_guests || !az[i].is_guest();
-        let wants_ifs = |r: IfsMatchRule| opts.ifs_rules.contains(&r);
-        let wants_flow = |r: FlowMatchRule| opts.flow_rules.contains(&r);
-        let want_mail = wants_ifs(IfsMatchRule::Mail)
-            || wants_flow(FlowMatchRule::Mail)
-            || wants_flow(FlowMatchRule::Email);
-        let want_sam =
-            wants_ifs(IfsMatchRule::SamAccountName) || wants_flow(FlowMatchRule::SamAccountName);
-        let object_keys =
-            cs && (wants_ifs(IfsMatchRule::ObjectId) || wants_flow(FlowMatchRule::ObjectId));
+        let want_mail = Self::wants_ifs(opts, IfsMatchRule::Mail)
+            || Self::wants_flow(opts, FlowMatchRule::Mail)
+            || Self::wants_flow(opts, FlowMatchRule::Email);
+        let want_sam = Self::wants_ifs(opts, IfsMatchRule::SamAccountName)
+            || Self::wants_flow(opts, FlowMatchRule::SamAccountName);
+        let normal = |raw: &str, out: &mut String| push_normal(raw, cs, out);
+        let mut upn = ColumnBuilder::with_capacity(az.len());
+        let mut mail = ColumnBuilder::with_capacity(if want_mail { az.len() } else { 0 });
+        let mut sam = ColumnBuilder::with_capacity(if want_sam { az.len() } else { 0 });
+        for (a, &keep) in az.iter().zip(in_scope) {
+            upn.push(keep.then_some(a.user_principal_name.as_str()), normal);
+            if want_mail {
+                mail.push(a.mail.as_deref().filter(|_| keep), normal);
+            }
+            if want_sam {
+                sam.push(
+                    a.on_premises_sam_account_name.as_deref().filter(|_| keep),
+                    normal,
+                );
+            }
+        }
+        (
+            upn.finish(),
+            if want_mail {
+                mail.finish()
+            } else {
+                Column::empty(az.len())
+            },
+            if want_sam {
+                sam.finish()
+            } else {
+                Column::empty(az.len())
+            },
+        )
+    }
+
+    /// Directory IDs, Flow user IDs and e-mails, and the object-ID keys when needed.
+    fn ifs_and_flow(
+        s: &Snapshots,
+        opts: &MatchOptions,
+    ) -> (Column, Column, Column, Column, Column) {
+        let cs = opts.case_sensitive;
+        let object_keys = cs
+            && (Self::wants_ifs(opts, IfsMatchRule::ObjectId)
+                || Self::wants_flow(opts, FlowMatchRule::ObjectId));
         let ifs_dir_raw = |i: usize| s.ifs[i].directory_id.as_deref();
-        Columns {
-            az_upn: Column::normal(
-                az.len(),
-                |i| in_scope(i).then_some(az[i].user_principal_name.as_str()),
-                cs,
-            ),
-            az_mail: if want_mail {
-                Column::normal(
-                    az.len(),
-                    |i| az[i].mail.as_deref().filter(|_| in_scope(i)),
-                    cs,
-                )
-            } else {
-                Column::empty(az.len())
-            },
-            az_sam: if want_sam {
-                Column::normal(
-                    az.len(),
-                    |i| {
-                        az[i]
-                            .on_premises_sam_account_name
-                            .as_deref()
-                            .filter(|_| in_scope(i))
-                    },
-                    cs,
-                )
-            } else {
-                Column::empty(az.len())
-            },
-            ifs_dir: Column::normal(s.ifs.len(), ifs_dir_raw, cs),
-            ifs_obj: if object_keys {
+        let flow_id_raw = |i: usize| Some(s.flow[i].user_id.as_str());
+        (
+            Column::normal(s.ifs.len(), ifs_dir_raw, cs),
+            if object_keys {
                 Column::build(s.ifs.len(), ifs_dir_raw, push_ascii_key)
             } else {
                 Column::empty(0)
             },
-            flow_id: Column::normal(s.flow.len(), |i| Some(s.flow[i].user_id.as_str()), cs),
-            flow_email: if wants_flow(FlowMatchRule::Email) {
+            Column::normal(s.flow.len(), flow_id_raw, cs),
+            if Self::wants_flow(opts, FlowMatchRule::Email) {
                 Column::normal(s.flow.len(), |i| s.flow[i].email.as_deref(), cs)
             } else {
                 Column::empty(s.flow.len())
             },
-            flow_obj: if object_keys {
-                Column::build(
-                    s.flow.len(),
-                    |i| Some(s.flow[i].user_id.as_str()),
-                    push_ascii_key,
-                )
+            if object_keys {
+                Column::build(s.flow.len(), flow_id_raw, push_ascii_key)
             } else {
                 Column::empty(0)
             },
-        }
+        )
     }
 }
 
@@ -288,11 +331,55 @@ struct Correlator<'a> {
     group_of: Vec<u32>,
     /// Members of each duplicate group, sorted by identity.
     groups: Vec<Vec<u32>>,
+    /// Whether each Flow user is a machine user (never matched).
+    machine: Vec<bool>,
 }
 
 impl<'a> Correlator<'a> {
+    /// Builds the Flow indexes on a second thread while this one builds the
+    /// IFS indexes and finds the duplicate groups.
     fn new(s: &'a Snapshots, opts: &'a MatchOptions, col: &'a Columns) -> Self {
-        let ifs_dir = MultiIndex::build(&col.ifs_dir);
+        std::thread::scope(|scope| {
+            let flow = scope.spawn(|| {
+                (
+                    MultiIndex::build(&col.flow_id),
+                    MultiIndex::build(&col.flow_email),
+                    MultiIndex::build(&col.flow_obj),
+                    s.flow
+                        .iter()
+                        .map(FlowUser::is_machine)
+                        .collect::<Vec<bool>>(),
+                )
+            });
+            let ifs_dir = MultiIndex::build(&col.ifs_dir);
+            let ifs_obj = MultiIndex::build(&col.ifs_obj);
+            let (group_of, groups) = Self::duplicate_groups(s, col, &ifs_dir);
+            let (flow_id, flow_email, flow_obj, machine) = match flow.join() {
+                Ok(indexes) => indexes,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            Correlator {
+                s,
+                opts,
+                col,
+                ifs_dir,
+                ifs_obj,
+                flow_id,
+                flow_email,
+                flow_obj,
+                group_of,
+                groups,
+                machine,
+            }
+        })
+    }
+
+    /// §1: IFS users sharing a Directory ID, each group sorted by identity.
+    fn duplicate_groups(
+        s: &Snapshots,
+        col: &Columns,
+        ifs_dir: &MultiIndex<'_>,
+    ) -> (Vec<u32>, Vec<Vec<u32>>) {
         let mut group_of = vec![NONE; s.ifs.len()];
         let mut groups: Vec<Vec<u32>> = Vec::new();
         for head in ifs_dir.shared_keys() {
@@ -307,25 +394,7 @@ impl<'a> Correlator<'a> {
                 group_of[m as usize] = g as u32;
             }
         }
-        let optional = |c: &'a Column| {
-            if c.len() == 0 {
-                MultiIndex::empty()
-            } else {
-                MultiIndex::build(c)
-            }
-        };
-        Correlator {
-            s,
-            opts,
-            col,
-            ifs_obj: optional(&col.ifs_obj),
-            flow_id: MultiIndex::build(&col.flow_id),
-            flow_email: optional(&col.flow_email),
-            flow_obj: optional(&col.flow_obj),
-            ifs_dir,
-            group_of,
-            groups,
-        }
+        (group_of, groups)
     }
 
     fn n_ifs(&self) -> u32 {
@@ -440,17 +509,15 @@ impl<'a> Correlator<'a> {
             FlowMatchRule::SamAccountName => out.extend(self.flow_id.get(col.az_sam.get(a))),
             FlowMatchRule::Email => out.extend(self.flow_email.get(col.az_mail.get(a))),
         }
-        let flow = &self.s.flow;
-        out.retain(|&f| !flow[f as usize].is_machine());
+        out.retain(|&f| !self.machine[f as usize]);
     }
 
     /// The only free, non-machine Flow user whose ID `≈ key` (§4), taken.
     fn take_leftover_flow(&self, key: &str, flow_owner: &mut [u32], owner: u32) -> Option<u32> {
-        let flow = &self.s.flow;
         let mut free = self
             .flow_id
             .get(key)
-            .filter(|&f| !flow[f as usize].is_machine() && flow_owner[f as usize] == NONE);
+            .filter(|&f| !self.machine[f as usize] && flow_owner[f as usize] == NONE);
         let first = free.next()?;
         if free.next().is_some() {
             return None;
@@ -459,17 +526,12 @@ impl<'a> Correlator<'a> {
         Some(first)
     }
 
-    fn run(self) -> Vec<Person> {
+    fn run(self, in_scope: &[bool]) -> Vec<Person> {
         let s = self.s;
         let opts = self.opts;
         let n_az = s.azure.len();
         let n_ifs = s.ifs.len();
         let n_flow = s.flow.len();
-        let in_scope: Vec<bool> = s
-            .azure
-            .iter()
-            .map(|a| opts.include_guests || !a.is_guest())
-            .collect();
         let mut ambiguity: FxHashMap<u32, Ambiguity> = FxHashMap::default();
         let mut cands: Vec<u32> = Vec::new();
         let mut scratch = String::new();
@@ -722,7 +784,7 @@ impl<'a> Correlator<'a> {
             if flow_owner[f as usize] != NONE {
                 continue;
             }
-            let link = if s.flow[f as usize].is_machine() {
+            let link = if self.machine[f as usize] {
                 Link::Excluded(Exclusion::MachineUser)
             } else {
                 Link::Orphan
