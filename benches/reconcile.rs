@@ -119,10 +119,10 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// CPU time of this thread so far, in seconds (Linux; `None` elsewhere):
+/// CPU time of this process so far (all threads), in seconds (Linux; `None` elsewhere):
 /// on a busy machine a steadier figure than wall time.
-fn thread_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which is in parentheses).
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -161,11 +161,11 @@ fn bench_reconcile(c: &mut Criterion) {
             b.iter(|| black_box(reconcile(black_box(s), &opts)));
             if !reported {
                 reported = true;
-                let (wall, cpu) = (Instant::now(), thread_cpu_seconds());
+                let (wall, cpu) = (Instant::now(), cpu_seconds());
                 let people = correlate(s, &opts);
-                let (wall_correlate, cpu_correlate) = (wall.elapsed(), thread_cpu_seconds());
+                let (wall_correlate, cpu_correlate) = (wall.elapsed(), cpu_seconds());
                 let outcome = classify(s, &people, &opts);
-                let (wall_total, cpu_total) = (wall.elapsed(), thread_cpu_seconds());
+                let (wall_total, cpu_total) = (wall.elapsed(), cpu_seconds());
                 drop(people);
                 if let (Some(c0), Some(c1), Some(c2)) = (cpu, cpu_correlate, cpu_total) {
                     eprintln!(

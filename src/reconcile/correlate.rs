@@ -108,6 +108,21 @@ pub fn correlate(snapshots: &Snapshots, opts: &MatchOptions) -> Vec<Person> {
     Correlator::new(snapshots, opts, &columns).run(&in_scope)
 }
 
+/// The Azure ↔ Flow rules in the order they are tried: `ifs_directory_id`
+/// (the Flow ID is already the IFS Directory ID) always first, then the
+/// configured rules in their order, each once. Ranking another rule above it
+/// would let a Flow user that was just renamed to its person's Directory ID
+/// be claimed by someone else on the next run: renames back and forth.
+pub fn effective_flow_rules(configured: &[FlowMatchRule]) -> Vec<FlowMatchRule> {
+    let mut rules = vec![FlowMatchRule::IfsDirectoryId];
+    for &rule in configured {
+        if !rules.contains(&rule) {
+            rules.push(rule);
+        }
+    }
+    rules
+}
+
 /// Total orders on records, so every choice is independent of input order.
 pub(crate) fn azure_order(x: &AadUser, y: &AadUser) -> Ordering {
     x.id.bytes()
@@ -264,32 +279,44 @@ impl Columns {
     }
 }
 
-/// Who wins a record claimed by several Azure users (§2, §3).
-struct Contest {
+/// The claims of one side (§2 or §3): each Azure user claims at most one
+/// target at a rank; the best rank wins, a tie at the best rank makes every
+/// tied Azure user ambiguous and the target joins the smallest object ID.
+struct Claims {
+    /// Per Azure user: the claimed target (`NONE`: none) and the rank.
+    target: Vec<u32>,
+    rank: Vec<u32>,
+    /// Per target: the best rank, how many claim it there, and the smallest
+    /// of those Azure users.
     best_rank: Vec<u32>,
     count: Vec<u32>,
     first: Vec<u32>,
 }
 
-enum ContestResult {
-    Won,
-    /// Tied at the best rank; `joins` says whether the record goes to this user.
-    Tied {
-        joins: bool,
-    },
-    Lost,
+/// The links decided by [`Claims::resolve`].
+struct Resolved {
+    /// Per Azure user: the target it is linked to (`NONE`: none).
+    linked: Vec<u32>,
+    /// Per target: the Azure user it is linked to (`NONE`: none).
+    owner: Vec<u32>,
+    /// Tied targets: (target, rank, the tied Azure users sorted by object ID).
+    ties: Vec<(u32, u32, Vec<u32>)>,
 }
 
-impl Contest {
-    fn new(n: usize) -> Self {
-        Contest {
-            best_rank: vec![u32::MAX; n],
-            count: vec![0; n],
-            first: vec![NONE; n],
+impl Claims {
+    fn new(azure: usize, targets: usize) -> Self {
+        Claims {
+            target: vec![NONE; azure],
+            rank: vec![u32::MAX; azure],
+            best_rank: vec![u32::MAX; targets],
+            count: vec![0; targets],
+            first: vec![NONE; targets],
         }
     }
 
-    fn offer(&mut self, target: u32, rank: u32, azure: u32, azure_users: &[AadUser]) {
+    fn offer(&mut self, azure: u32, target: u32, rank: u32, azure_users: &[AadUser]) {
+        self.target[azure as usize] = target;
+        self.rank[azure as usize] = rank;
         let t = target as usize;
         if rank < self.best_rank[t] {
             self.best_rank[t] = rank;
@@ -304,16 +331,37 @@ impl Contest {
         }
     }
 
-    fn result(&self, target: u32, rank: u32, azure: u32) -> ContestResult {
-        let t = target as usize;
-        if rank != self.best_rank[t] {
-            ContestResult::Lost
-        } else if self.count[t] == 1 {
-            ContestResult::Won
-        } else {
-            ContestResult::Tied {
-                joins: self.first[t] == azure,
+    fn resolve(self, azure_users: &[AadUser]) -> Resolved {
+        let mut linked = vec![NONE; self.target.len()];
+        let mut owner = vec![NONE; self.best_rank.len()];
+        let mut tied: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for (a, (&target, &rank)) in self.target.iter().zip(&self.rank).enumerate() {
+            let t = target as usize;
+            if target == NONE || rank != self.best_rank[t] {
+                continue; // no claim, or lost to a better rank
             }
+            if self.count[t] > 1 {
+                tied.entry(target).or_default().push(a as u32);
+            }
+            if self.first[t] == a as u32 {
+                linked[a] = target;
+                owner[t] = a as u32;
+            }
+        }
+        let mut ties: Vec<(u32, u32, Vec<u32>)> = tied
+            .into_iter()
+            .map(|(target, mut azure)| {
+                azure.sort_by(|&x, &y| {
+                    azure_order(&azure_users[x as usize], &azure_users[y as usize])
+                });
+                (target, self.best_rank[target as usize], azure)
+            })
+            .collect();
+        ties.sort_unstable_by_key(|(target, _, _)| *target);
+        Resolved {
+            linked,
+            owner,
+            ties,
         }
     }
 }
@@ -537,10 +585,7 @@ impl<'a> Correlator<'a> {
         let mut scratch = String::new();
 
         // §2 Azure ↔ IFS: each Azure user's first hitting rule.
-        let n_targets = n_ifs + self.groups.len();
-        let mut contest = Contest::new(n_targets);
-        let mut pick = vec![NONE; n_az];
-        let mut pick_rank = vec![u32::MAX; n_az];
+        let mut claims = Claims::new(n_az, n_ifs + self.groups.len());
         for a in 0..n_az as u32 {
             if !in_scope[a as usize] {
                 continue;
@@ -553,9 +598,7 @@ impl<'a> Correlator<'a> {
                 };
                 let target = self.ifs_target(first);
                 if cands.iter().all(|&i| self.ifs_target(i) == target) {
-                    pick[a as usize] = target;
-                    pick_rank[a as usize] = rank as u32;
-                    contest.offer(target, rank as u32, a, &s.azure);
+                    claims.offer(a, target, rank as u32, &s.azure);
                 } else {
                     cands.sort_by(|&x, &y| ifs_order(&s.ifs[x as usize], &s.ifs[y as usize]));
                     ambiguity.entry(a).or_default().ifs = Some(AmbiguousLink::Candidates {
@@ -566,62 +609,35 @@ impl<'a> Correlator<'a> {
                 break;
             }
         }
-        let mut ifs_owner = vec![NONE; n_targets];
-        let mut az_ifs = vec![NONE; n_az];
-        let mut ties: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-        for a in 0..n_az as u32 {
-            let (target, rank) = (pick[a as usize], pick_rank[a as usize]);
-            if target == NONE {
-                continue;
-            }
-            match contest.result(target, rank, a) {
-                ContestResult::Won => {
-                    az_ifs[a as usize] = target;
-                    ifs_owner[target as usize] = a;
-                }
-                ContestResult::Tied { joins } => {
-                    ties.entry(target).or_default().push(a);
-                    if joins {
-                        az_ifs[a as usize] = target;
-                        ifs_owner[target as usize] = a;
-                    }
-                }
-                ContestResult::Lost => {}
+        let Resolved {
+            linked: az_ifs,
+            owner: mut ifs_owner,
+            ties,
+        } = claims.resolve(&s.azure);
+        for (target, rank, azure) in ties {
+            let tie = AmbiguousLink::Tie {
+                rule: opts.ifs_rules[rank as usize],
+                record: self.ifs_representative(target),
+                azure: azure.clone(),
+            };
+            for a in azure {
+                ambiguity.entry(a).or_default().ifs = Some(tie.clone());
             }
         }
-        for (target, mut azure) in ties.drain() {
-            azure.sort_by(|&x, &y| self.azure_cmp(x, y));
-            let rank = contest.best_rank[target as usize] as usize;
-            let rule = opts.ifs_rules[rank];
-            let record = self.ifs_representative(target);
-            for &a in &azure {
-                ambiguity.entry(a).or_default().ifs = Some(AmbiguousLink::Tie {
-                    rule,
-                    record,
-                    azure: azure.clone(),
-                });
-            }
-        }
-        drop(contest);
 
         // §3 Azure ↔ Flow, the same way.
-        let mut contest = Contest::new(n_flow);
-        pick.fill(NONE);
-        pick_rank.fill(u32::MAX);
+        let flow_rules = effective_flow_rules(&opts.flow_rules);
+        let mut claims = Claims::new(n_az, n_flow);
         for a in 0..n_az as u32 {
             if !in_scope[a as usize] {
                 continue;
             }
-            for (rank, &rule) in opts.flow_rules.iter().enumerate() {
+            for (rank, &rule) in flow_rules.iter().enumerate() {
                 cands.clear();
                 self.flow_candidates(rule, a, az_ifs[a as usize], &mut scratch, &mut cands);
                 match cands.len() {
                     0 => continue,
-                    1 => {
-                        pick[a as usize] = cands[0];
-                        pick_rank[a as usize] = rank as u32;
-                        contest.offer(cands[0], rank as u32, a, &s.azure);
-                    }
+                    1 => claims.offer(a, cands[0], rank as u32, &s.azure),
                     _ => {
                         cands
                             .sort_by(|&x, &y| flow_order(&s.flow[x as usize], &s.flow[y as usize]));
@@ -634,43 +650,21 @@ impl<'a> Correlator<'a> {
                 break;
             }
         }
-        let mut flow_owner = vec![NONE; n_flow];
-        let mut az_flow = vec![NONE; n_az];
-        for a in 0..n_az as u32 {
-            let (target, rank) = (pick[a as usize], pick_rank[a as usize]);
-            if target == NONE {
-                continue;
-            }
-            match contest.result(target, rank, a) {
-                ContestResult::Won => {
-                    az_flow[a as usize] = target;
-                    flow_owner[target as usize] = a;
-                }
-                ContestResult::Tied { joins } => {
-                    ties.entry(target).or_default().push(a);
-                    if joins {
-                        az_flow[a as usize] = target;
-                        flow_owner[target as usize] = a;
-                    }
-                }
-                ContestResult::Lost => {}
+        let Resolved {
+            linked: az_flow,
+            owner: mut flow_owner,
+            ties,
+        } = claims.resolve(&s.azure);
+        for (target, rank, azure) in ties {
+            let tie = AmbiguousLink::Tie {
+                rule: flow_rules[rank as usize],
+                record: target,
+                azure: azure.clone(),
+            };
+            for a in azure {
+                ambiguity.entry(a).or_default().flow = Some(tie.clone());
             }
         }
-        for (target, mut azure) in ties.drain() {
-            azure.sort_by(|&x, &y| self.azure_cmp(x, y));
-            let rank = contest.best_rank[target as usize] as usize;
-            let rule = opts.flow_rules[rank];
-            for &a in &azure {
-                ambiguity.entry(a).or_default().flow = Some(AmbiguousLink::Tie {
-                    rule,
-                    record: target,
-                    azure: azure.clone(),
-                });
-            }
-        }
-        drop(contest);
-        drop(pick);
-        drop(pick_rank);
 
         // Candidates of ambiguous matches that nobody else took stay with the
         // ambiguous person (smallest object ID first) instead of becoming orphans.
