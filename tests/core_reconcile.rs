@@ -172,9 +172,11 @@ fn conflict_when_expected_id_is_held_by_a_machine_user() {
 }
 
 #[test]
-fn conflict_when_rules_prefer_another_flow_user() {
+fn ifs_directory_id_rule_always_comes_first() {
+    // Configured with the local part first and without ifs_directory_id at
+    // all, the already-correct Flow user still wins.
     let opts = MatchOptions {
-        flow_rules: vec![FlowMatchRule::UpnLocalPart, FlowMatchRule::IfsDirectoryId],
+        flow_rules: vec![FlowMatchRule::UpnLocalPart],
         ..MatchOptions::default()
     };
     let s = snap(
@@ -183,12 +185,17 @@ fn conflict_when_rules_prefer_another_flow_user() {
         vec![flow("jdoe"), flow(UPN)],
     );
     let o = reconcile(&s, &opts);
+    assert_eq!((o.people, o.ok), (2, 1));
+    assert_eq!(kinds(&o), vec![FindingKind::NotInAzure]);
+    assert_eq!(o.findings[0].flow_user_id.as_deref(), Some("jdoe"));
     assert_eq!(
-        kinds(&o),
-        vec![FindingKind::NotInAzure, FindingKind::Conflict]
+        idrecon::reconcile::effective_flow_rules(&[
+            FlowMatchRule::Upn,
+            FlowMatchRule::IfsDirectoryId,
+            FlowMatchRule::Upn
+        ]),
+        vec![FlowMatchRule::IfsDirectoryId, FlowMatchRule::Upn]
     );
-    assert_eq!(o.findings[0].flow_user_id.as_deref(), Some(UPN));
-    assert_eq!(o.findings[1].cause, Some(Cause::DomainStripped));
 }
 
 #[test]

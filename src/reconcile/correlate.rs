@@ -6,7 +6,9 @@
 //! computed once per record and every rule is a hash lookup, so the work is
 //! linear in the number of records.
 
-use super::index::{local_part, push_ascii_key, push_normal, Column, MultiIndex, NONE};
+use super::index::{
+    local_part, push_ascii_key, push_normal, Column, ColumnBuilder, MultiIndex, NONE,
+};
 use super::MatchOptions;
 use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser, Snapshots};
 use rustc_hash::FxHashMap;
@@ -97,8 +99,28 @@ const TAKEN: u32 = NONE - 1;
 
 /// Links the records of `snapshots` into people (docs/semantics.md §0–§4).
 pub fn correlate(snapshots: &Snapshots, opts: &MatchOptions) -> Vec<Person> {
-    let columns = Columns::build(snapshots, opts);
-    Correlator::new(snapshots, opts, &columns).run()
+    let in_scope: Vec<bool> = snapshots
+        .azure
+        .iter()
+        .map(|a| opts.include_guests || !a.is_guest())
+        .collect();
+    let columns = Columns::build(snapshots, opts, &in_scope);
+    Correlator::new(snapshots, opts, &columns).run(&in_scope)
+}
+
+/// The Azure ↔ Flow rules in the order they are tried: `ifs_directory_id`
+/// (the Flow ID is already the IFS Directory ID) always first, then the
+/// configured rules in their order, each once. Ranking another rule above it
+/// would let a Flow user that was just renamed to its person's Directory ID
+/// be claimed by someone else on the next run: renames back and forth.
+pub fn effective_flow_rules(configured: &[FlowMatchRule]) -> Vec<FlowMatchRule> {
+    let mut rules = vec![FlowMatchRule::IfsDirectoryId];
+    for &rule in configured {
+        if !rules.contains(&rule) {
+            rules.push(rule);
+        }
+    }
+    rules
 }
 
 /// Total orders on records, so every choice is independent of input order.
@@ -153,100 +175,148 @@ struct Columns {
 }
 
 impl Columns {
-    fn build(s: &Snapshots, opts: &MatchOptions) -> Self {
+    /// Builds the Azure columns on a second thread while this one builds
+    /// the IFS and Flow columns.
+    fn build(s: &Snapshots, opts: &MatchOptions, in_scope: &[bool]) -> Self {
+        std::thread::scope(|scope| {
+            let azure = scope.spawn(|| Self::azure(s, opts, in_scope));
+            let (ifs_dir, ifs_obj, flow_id, flow_email, flow_obj) = Self::ifs_and_flow(s, opts);
+            let (az_upn, az_mail, az_sam) = match azure.join() {
+                Ok(columns) => columns,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            Columns {
+                az_upn,
+                az_mail,
+                az_sam,
+                ifs_dir,
+                ifs_obj,
+                flow_id,
+                flow_email,
+                flow_obj,
+            }
+        })
+    }
+
+    fn wants_ifs(opts: &MatchOptions, rule: IfsMatchRule) -> bool {
+        opts.ifs_rules.contains(&rule)
+    }
+
+    fn wants_flow(opts: &MatchOptions, rule: FlowMatchRule) -> bool {
+        opts.flow_rules.contains(&rule)
+    }
+
+    /// UPN, mail and sAMAccountName of the in-scope Azure users, in one pass.
+    fn azure(s: &Snapshots, opts: &MatchOptions, in_scope: &[bool]) -> (Column, Column, Column) {
         let cs = opts.case_sensitive;
         let az = &s.azure;
-        let in_scope = |i: usize| opts.include_guests || !az[i].is_guest();
-        let wants_ifs = |r: IfsMatchRule| opts.ifs_rules.contains(&r);
-        let wants_flow = |r: FlowMatchRule| opts.flow_rules.contains(&r);
-        let want_mail = wants_ifs(IfsMatchRule::Mail)
-            || wants_flow(FlowMatchRule::Mail)
-            || wants_flow(FlowMatchRule::Email);
-        let want_sam =
-            wants_ifs(IfsMatchRule::SamAccountName) || wants_flow(FlowMatchRule::SamAccountName);
-        let object_keys =
-            cs && (wants_ifs(IfsMatchRule::ObjectId) || wants_flow(FlowMatchRule::ObjectId));
+        let want_mail = Self::wants_ifs(opts, IfsMatchRule::Mail)
+            || Self::wants_flow(opts, FlowMatchRule::Mail)
+            || Self::wants_flow(opts, FlowMatchRule::Email);
+        let want_sam = Self::wants_ifs(opts, IfsMatchRule::SamAccountName)
+            || Self::wants_flow(opts, FlowMatchRule::SamAccountName);
+        let normal = |raw: &str, out: &mut String| push_normal(raw, cs, out);
+        let mut upn = ColumnBuilder::with_capacity(az.len());
+        let mut mail = ColumnBuilder::with_capacity(if want_mail { az.len() } else { 0 });
+        let mut sam = ColumnBuilder::with_capacity(if want_sam { az.len() } else { 0 });
+        for (a, &keep) in az.iter().zip(in_scope) {
+            upn.push(keep.then_some(a.user_principal_name.as_str()), normal);
+            if want_mail {
+                mail.push(a.mail.as_deref().filter(|_| keep), normal);
+            }
+            if want_sam {
+                sam.push(
+                    a.on_premises_sam_account_name.as_deref().filter(|_| keep),
+                    normal,
+                );
+            }
+        }
+        (
+            upn.finish(),
+            if want_mail {
+                mail.finish()
+            } else {
+                Column::empty(az.len())
+            },
+            if want_sam {
+                sam.finish()
+            } else {
+                Column::empty(az.len())
+            },
+        )
+    }
+
+    /// Directory IDs, Flow user IDs and e-mails, and the object-ID keys when needed.
+    fn ifs_and_flow(
+        s: &Snapshots,
+        opts: &MatchOptions,
+    ) -> (Column, Column, Column, Column, Column) {
+        let cs = opts.case_sensitive;
+        let object_keys = cs
+            && (Self::wants_ifs(opts, IfsMatchRule::ObjectId)
+                || Self::wants_flow(opts, FlowMatchRule::ObjectId));
         let ifs_dir_raw = |i: usize| s.ifs[i].directory_id.as_deref();
-        Columns {
-            az_upn: Column::normal(
-                az.len(),
-                |i| in_scope(i).then_some(az[i].user_principal_name.as_str()),
-                cs,
-            ),
-            az_mail: if want_mail {
-                Column::normal(
-                    az.len(),
-                    |i| az[i].mail.as_deref().filter(|_| in_scope(i)),
-                    cs,
-                )
-            } else {
-                Column::empty(az.len())
-            },
-            az_sam: if want_sam {
-                Column::normal(
-                    az.len(),
-                    |i| {
-                        az[i]
-                            .on_premises_sam_account_name
-                            .as_deref()
-                            .filter(|_| in_scope(i))
-                    },
-                    cs,
-                )
-            } else {
-                Column::empty(az.len())
-            },
-            ifs_dir: Column::normal(s.ifs.len(), ifs_dir_raw, cs),
-            ifs_obj: if object_keys {
+        let flow_id_raw = |i: usize| Some(s.flow[i].user_id.as_str());
+        (
+            Column::normal(s.ifs.len(), ifs_dir_raw, cs),
+            if object_keys {
                 Column::build(s.ifs.len(), ifs_dir_raw, push_ascii_key)
             } else {
                 Column::empty(0)
             },
-            flow_id: Column::normal(s.flow.len(), |i| Some(s.flow[i].user_id.as_str()), cs),
-            flow_email: if wants_flow(FlowMatchRule::Email) {
+            Column::normal(s.flow.len(), flow_id_raw, cs),
+            if Self::wants_flow(opts, FlowMatchRule::Email) {
                 Column::normal(s.flow.len(), |i| s.flow[i].email.as_deref(), cs)
             } else {
                 Column::empty(s.flow.len())
             },
-            flow_obj: if object_keys {
-                Column::build(
-                    s.flow.len(),
-                    |i| Some(s.flow[i].user_id.as_str()),
-                    push_ascii_key,
-                )
+            if object_keys {
+                Column::build(s.flow.len(), flow_id_raw, push_ascii_key)
             } else {
                 Column::empty(0)
             },
-        }
+        )
     }
 }
 
-/// Who wins a record claimed by several Azure users (§2, §3).
-struct Contest {
+/// The claims of one side (§2 or §3): each Azure user claims at most one
+/// target at a rank; the best rank wins, a tie at the best rank makes every
+/// tied Azure user ambiguous and the target joins the smallest object ID.
+struct Claims {
+    /// Per Azure user: the claimed target (`NONE`: none) and the rank.
+    target: Vec<u32>,
+    rank: Vec<u32>,
+    /// Per target: the best rank, how many claim it there, and the smallest
+    /// of those Azure users.
     best_rank: Vec<u32>,
     count: Vec<u32>,
     first: Vec<u32>,
 }
 
-enum ContestResult {
-    Won,
-    /// Tied at the best rank; `joins` says whether the record goes to this user.
-    Tied {
-        joins: bool,
-    },
-    Lost,
+/// The links decided by [`Claims::resolve`].
+struct Resolved {
+    /// Per Azure user: the target it is linked to (`NONE`: none).
+    linked: Vec<u32>,
+    /// Per target: the Azure user it is linked to (`NONE`: none).
+    owner: Vec<u32>,
+    /// Tied targets: (target, rank, the tied Azure users sorted by object ID).
+    ties: Vec<(u32, u32, Vec<u32>)>,
 }
 
-impl Contest {
-    fn new(n: usize) -> Self {
-        Contest {
-            best_rank: vec![u32::MAX; n],
-            count: vec![0; n],
-            first: vec![NONE; n],
+impl Claims {
+    fn new(azure: usize, targets: usize) -> Self {
+        Claims {
+            target: vec![NONE; azure],
+            rank: vec![u32::MAX; azure],
+            best_rank: vec![u32::MAX; targets],
+            count: vec![0; targets],
+            first: vec![NONE; targets],
         }
     }
 
-    fn offer(&mut self, target: u32, rank: u32, azure: u32, azure_users: &[AadUser]) {
+    fn offer(&mut self, azure: u32, target: u32, rank: u32, azure_users: &[AadUser]) {
+        self.target[azure as usize] = target;
+        self.rank[azure as usize] = rank;
         let t = target as usize;
         if rank < self.best_rank[t] {
             self.best_rank[t] = rank;
@@ -261,16 +331,37 @@ impl Contest {
         }
     }
 
-    fn result(&self, target: u32, rank: u32, azure: u32) -> ContestResult {
-        let t = target as usize;
-        if rank != self.best_rank[t] {
-            ContestResult::Lost
-        } else if self.count[t] == 1 {
-            ContestResult::Won
-        } else {
-            ContestResult::Tied {
-                joins: self.first[t] == azure,
+    fn resolve(self, azure_users: &[AadUser]) -> Resolved {
+        let mut linked = vec![NONE; self.target.len()];
+        let mut owner = vec![NONE; self.best_rank.len()];
+        let mut tied: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for (a, (&target, &rank)) in self.target.iter().zip(&self.rank).enumerate() {
+            let t = target as usize;
+            if target == NONE || rank != self.best_rank[t] {
+                continue; // no claim, or lost to a better rank
             }
+            if self.count[t] > 1 {
+                tied.entry(target).or_default().push(a as u32);
+            }
+            if self.first[t] == a as u32 {
+                linked[a] = target;
+                owner[t] = a as u32;
+            }
+        }
+        let mut ties: Vec<(u32, u32, Vec<u32>)> = tied
+            .into_iter()
+            .map(|(target, mut azure)| {
+                azure.sort_by(|&x, &y| {
+                    azure_order(&azure_users[x as usize], &azure_users[y as usize])
+                });
+                (target, self.best_rank[target as usize], azure)
+            })
+            .collect();
+        ties.sort_unstable_by_key(|(target, _, _)| *target);
+        Resolved {
+            linked,
+            owner,
+            ties,
         }
     }
 }
@@ -288,11 +379,55 @@ struct Correlator<'a> {
     group_of: Vec<u32>,
     /// Members of each duplicate group, sorted by identity.
     groups: Vec<Vec<u32>>,
+    /// Whether each Flow user is a machine user (never matched).
+    machine: Vec<bool>,
 }
 
 impl<'a> Correlator<'a> {
+    /// Builds the Flow indexes on a second thread while this one builds the
+    /// IFS indexes and finds the duplicate groups.
     fn new(s: &'a Snapshots, opts: &'a MatchOptions, col: &'a Columns) -> Self {
-        let ifs_dir = MultiIndex::build(&col.ifs_dir);
+        std::thread::scope(|scope| {
+            let flow = scope.spawn(|| {
+                (
+                    MultiIndex::build(&col.flow_id),
+                    MultiIndex::build(&col.flow_email),
+                    MultiIndex::build(&col.flow_obj),
+                    s.flow
+                        .iter()
+                        .map(FlowUser::is_machine)
+                        .collect::<Vec<bool>>(),
+                )
+            });
+            let ifs_dir = MultiIndex::build(&col.ifs_dir);
+            let ifs_obj = MultiIndex::build(&col.ifs_obj);
+            let (group_of, groups) = Self::duplicate_groups(s, col, &ifs_dir);
+            let (flow_id, flow_email, flow_obj, machine) = match flow.join() {
+                Ok(indexes) => indexes,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            Correlator {
+                s,
+                opts,
+                col,
+                ifs_dir,
+                ifs_obj,
+                flow_id,
+                flow_email,
+                flow_obj,
+                group_of,
+                groups,
+                machine,
+            }
+        })
+    }
+
+    /// §1: IFS users sharing a Directory ID, each group sorted by identity.
+    fn duplicate_groups(
+        s: &Snapshots,
+        col: &Columns,
+        ifs_dir: &MultiIndex<'_>,
+    ) -> (Vec<u32>, Vec<Vec<u32>>) {
         let mut group_of = vec![NONE; s.ifs.len()];
         let mut groups: Vec<Vec<u32>> = Vec::new();
         for head in ifs_dir.shared_keys() {
@@ -307,25 +442,7 @@ impl<'a> Correlator<'a> {
                 group_of[m as usize] = g as u32;
             }
         }
-        let optional = |c: &'a Column| {
-            if c.len() == 0 {
-                MultiIndex::empty()
-            } else {
-                MultiIndex::build(c)
-            }
-        };
-        Correlator {
-            s,
-            opts,
-            col,
-            ifs_obj: optional(&col.ifs_obj),
-            flow_id: MultiIndex::build(&col.flow_id),
-            flow_email: optional(&col.flow_email),
-            flow_obj: optional(&col.flow_obj),
-            ifs_dir,
-            group_of,
-            groups,
-        }
+        (group_of, groups)
     }
 
     fn n_ifs(&self) -> u32 {
@@ -440,17 +557,15 @@ impl<'a> Correlator<'a> {
             FlowMatchRule::SamAccountName => out.extend(self.flow_id.get(col.az_sam.get(a))),
             FlowMatchRule::Email => out.extend(self.flow_email.get(col.az_mail.get(a))),
         }
-        let flow = &self.s.flow;
-        out.retain(|&f| !flow[f as usize].is_machine());
+        out.retain(|&f| !self.machine[f as usize]);
     }
 
     /// The only free, non-machine Flow user whose ID `≈ key` (§4), taken.
     fn take_leftover_flow(&self, key: &str, flow_owner: &mut [u32], owner: u32) -> Option<u32> {
-        let flow = &self.s.flow;
         let mut free = self
             .flow_id
             .get(key)
-            .filter(|&f| !flow[f as usize].is_machine() && flow_owner[f as usize] == NONE);
+            .filter(|&f| !self.machine[f as usize] && flow_owner[f as usize] == NONE);
         let first = free.next()?;
         if free.next().is_some() {
             return None;
@@ -459,26 +574,18 @@ impl<'a> Correlator<'a> {
         Some(first)
     }
 
-    fn run(self) -> Vec<Person> {
+    fn run(self, in_scope: &[bool]) -> Vec<Person> {
         let s = self.s;
         let opts = self.opts;
         let n_az = s.azure.len();
         let n_ifs = s.ifs.len();
         let n_flow = s.flow.len();
-        let in_scope: Vec<bool> = s
-            .azure
-            .iter()
-            .map(|a| opts.include_guests || !a.is_guest())
-            .collect();
         let mut ambiguity: FxHashMap<u32, Ambiguity> = FxHashMap::default();
         let mut cands: Vec<u32> = Vec::new();
         let mut scratch = String::new();
 
         // §2 Azure ↔ IFS: each Azure user's first hitting rule.
-        let n_targets = n_ifs + self.groups.len();
-        let mut contest = Contest::new(n_targets);
-        let mut pick = vec![NONE; n_az];
-        let mut pick_rank = vec![u32::MAX; n_az];
+        let mut claims = Claims::new(n_az, n_ifs + self.groups.len());
         for a in 0..n_az as u32 {
             if !in_scope[a as usize] {
                 continue;
@@ -491,9 +598,7 @@ impl<'a> Correlator<'a> {
                 };
                 let target = self.ifs_target(first);
                 if cands.iter().all(|&i| self.ifs_target(i) == target) {
-                    pick[a as usize] = target;
-                    pick_rank[a as usize] = rank as u32;
-                    contest.offer(target, rank as u32, a, &s.azure);
+                    claims.offer(a, target, rank as u32, &s.azure);
                 } else {
                     cands.sort_by(|&x, &y| ifs_order(&s.ifs[x as usize], &s.ifs[y as usize]));
                     ambiguity.entry(a).or_default().ifs = Some(AmbiguousLink::Candidates {
@@ -504,62 +609,35 @@ impl<'a> Correlator<'a> {
                 break;
             }
         }
-        let mut ifs_owner = vec![NONE; n_targets];
-        let mut az_ifs = vec![NONE; n_az];
-        let mut ties: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-        for a in 0..n_az as u32 {
-            let (target, rank) = (pick[a as usize], pick_rank[a as usize]);
-            if target == NONE {
-                continue;
-            }
-            match contest.result(target, rank, a) {
-                ContestResult::Won => {
-                    az_ifs[a as usize] = target;
-                    ifs_owner[target as usize] = a;
-                }
-                ContestResult::Tied { joins } => {
-                    ties.entry(target).or_default().push(a);
-                    if joins {
-                        az_ifs[a as usize] = target;
-                        ifs_owner[target as usize] = a;
-                    }
-                }
-                ContestResult::Lost => {}
+        let Resolved {
+            linked: az_ifs,
+            owner: mut ifs_owner,
+            ties,
+        } = claims.resolve(&s.azure);
+        for (target, rank, azure) in ties {
+            let tie = AmbiguousLink::Tie {
+                rule: opts.ifs_rules[rank as usize],
+                record: self.ifs_representative(target),
+                azure: azure.clone(),
+            };
+            for a in azure {
+                ambiguity.entry(a).or_default().ifs = Some(tie.clone());
             }
         }
-        for (target, mut azure) in ties.drain() {
-            azure.sort_by(|&x, &y| self.azure_cmp(x, y));
-            let rank = contest.best_rank[target as usize] as usize;
-            let rule = opts.ifs_rules[rank];
-            let record = self.ifs_representative(target);
-            for &a in &azure {
-                ambiguity.entry(a).or_default().ifs = Some(AmbiguousLink::Tie {
-                    rule,
-                    record,
-                    azure: azure.clone(),
-                });
-            }
-        }
-        drop(contest);
 
         // §3 Azure ↔ Flow, the same way.
-        let mut contest = Contest::new(n_flow);
-        pick.fill(NONE);
-        pick_rank.fill(u32::MAX);
+        let flow_rules = effective_flow_rules(&opts.flow_rules);
+        let mut claims = Claims::new(n_az, n_flow);
         for a in 0..n_az as u32 {
             if !in_scope[a as usize] {
                 continue;
             }
-            for (rank, &rule) in opts.flow_rules.iter().enumerate() {
+            for (rank, &rule) in flow_rules.iter().enumerate() {
                 cands.clear();
                 self.flow_candidates(rule, a, az_ifs[a as usize], &mut scratch, &mut cands);
                 match cands.len() {
                     0 => continue,
-                    1 => {
-                        pick[a as usize] = cands[0];
-                        pick_rank[a as usize] = rank as u32;
-                        contest.offer(cands[0], rank as u32, a, &s.azure);
-                    }
+                    1 => claims.offer(a, cands[0], rank as u32, &s.azure),
                     _ => {
                         cands
                             .sort_by(|&x, &y| flow_order(&s.flow[x as usize], &s.flow[y as usize]));
@@ -572,43 +650,21 @@ impl<'a> Correlator<'a> {
                 break;
             }
         }
-        let mut flow_owner = vec![NONE; n_flow];
-        let mut az_flow = vec![NONE; n_az];
-        for a in 0..n_az as u32 {
-            let (target, rank) = (pick[a as usize], pick_rank[a as usize]);
-            if target == NONE {
-                continue;
-            }
-            match contest.result(target, rank, a) {
-                ContestResult::Won => {
-                    az_flow[a as usize] = target;
-                    flow_owner[target as usize] = a;
-                }
-                ContestResult::Tied { joins } => {
-                    ties.entry(target).or_default().push(a);
-                    if joins {
-                        az_flow[a as usize] = target;
-                        flow_owner[target as usize] = a;
-                    }
-                }
-                ContestResult::Lost => {}
+        let Resolved {
+            linked: az_flow,
+            owner: mut flow_owner,
+            ties,
+        } = claims.resolve(&s.azure);
+        for (target, rank, azure) in ties {
+            let tie = AmbiguousLink::Tie {
+                rule: flow_rules[rank as usize],
+                record: target,
+                azure: azure.clone(),
+            };
+            for a in azure {
+                ambiguity.entry(a).or_default().flow = Some(tie.clone());
             }
         }
-        for (target, mut azure) in ties.drain() {
-            azure.sort_by(|&x, &y| self.azure_cmp(x, y));
-            let rank = contest.best_rank[target as usize] as usize;
-            let rule = opts.flow_rules[rank];
-            for &a in &azure {
-                ambiguity.entry(a).or_default().flow = Some(AmbiguousLink::Tie {
-                    rule,
-                    record: target,
-                    azure: azure.clone(),
-                });
-            }
-        }
-        drop(contest);
-        drop(pick);
-        drop(pick_rank);
 
         // Candidates of ambiguous matches that nobody else took stay with the
         // ambiguous person (smallest object ID first) instead of becoming orphans.
@@ -722,7 +778,7 @@ impl<'a> Correlator<'a> {
             if flow_owner[f as usize] != NONE {
                 continue;
             }
-            let link = if s.flow[f as usize].is_machine() {
+            let link = if self.machine[f as usize] {
                 Link::Excluded(Exclusion::MachineUser)
             } else {
                 Link::Orphan

@@ -16,7 +16,7 @@ pub(crate) const NONE: u32 = u32::MAX;
 /// ASCII input (there NFC changes nothing and the full case fold is ASCII
 /// lower case).
 pub(crate) fn push_normal(raw: &str, case_sensitive: bool, out: &mut String) {
-    let trimmed = raw.trim();
+    let trimmed = trim(raw);
     if trimmed.is_ascii() {
         let start = out.len();
         out.push_str(trimmed);
@@ -28,11 +28,31 @@ pub(crate) fn push_normal(raw: &str, case_sensitive: bool, out: &mut String) {
     }
 }
 
+/// `str::trim` (Unicode white space), without decoding characters when the
+/// ends are ASCII.
+pub(crate) fn trim(raw: &str) -> &str {
+    let bytes = raw.as_bytes();
+    let space = |c: u8| matches!(c, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ');
+    let mut start = 0;
+    let mut end = bytes.len();
+    while start < end && space(bytes[start]) {
+        start += 1;
+    }
+    while end > start && space(bytes[end - 1]) {
+        end -= 1;
+    }
+    if start < end && (!bytes[start].is_ascii() || !bytes[end - 1].is_ascii()) {
+        // A non-ASCII end may be Unicode white space (e.g. U+00A0).
+        return raw.trim();
+    }
+    raw.get(start..end).unwrap_or_else(|| raw.trim())
+}
+
 /// Appends `raw` trimmed and ASCII lower-cased: the form in which object IDs
 /// are compared (`=` in docs/semantics.md).
 pub(crate) fn push_ascii_key(raw: &str, out: &mut String) {
     let start = out.len();
-    out.push_str(raw.trim());
+    out.push_str(trim(raw));
     out[start..].make_ascii_lowercase();
 }
 
@@ -57,17 +77,11 @@ impl Column {
         value: impl Fn(usize) -> Option<&'a str>,
         form: impl Fn(&str, &mut String),
     ) -> Self {
-        let bytes: usize = (0..n).filter_map(&value).map(str::len).sum();
-        let mut text = String::with_capacity(bytes);
-        let mut ends = Vec::with_capacity(n);
+        let mut builder = ColumnBuilder::with_capacity(n);
         for i in 0..n {
-            if let Some(raw) = value(i) {
-                form(raw, &mut text);
-            }
-            ends.push(text.len());
+            builder.push(value(i), &form);
         }
-        text.shrink_to_fit();
-        Column { text, ends }
+        builder.finish()
     }
 
     /// A column of normal forms (`≈`).
@@ -104,6 +118,39 @@ impl Column {
     }
 }
 
+/// Builds a [`Column`] one record at a time (several columns can then be
+/// filled in one pass over the records).
+pub(crate) struct ColumnBuilder {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl ColumnBuilder {
+    /// Room for `n` records of typical length.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        ColumnBuilder {
+            text: String::with_capacity(n.saturating_mul(24)),
+            ends: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends the next record's derived form (`None`: no value).
+    pub(crate) fn push(&mut self, raw: Option<&str>, form: impl Fn(&str, &mut String)) {
+        if let Some(raw) = raw {
+            form(raw, &mut self.text);
+        }
+        self.ends.push(self.text.len());
+    }
+
+    pub(crate) fn finish(mut self) -> Column {
+        self.text.shrink_to_fit();
+        Column {
+            text: self.text,
+            ends: self.ends,
+        }
+    }
+}
+
 /// Records by key, several records per key allowed: the map holds the most
 /// recently inserted record of each key and `next` chains to the others.
 pub(crate) struct MultiIndex<'c> {
@@ -115,7 +162,13 @@ impl<'c> MultiIndex<'c> {
     /// Indexes every record of `column` with a non-empty form.
     pub(crate) fn build(column: &'c Column) -> Self {
         let n = column.len();
-        let mut heads = FxHashMap::with_capacity_and_hasher(n, FxBuildHasher);
+        let mut previous_end = 0;
+        let filled = column
+            .ends
+            .iter()
+            .filter(|&&end| std::mem::replace(&mut previous_end, end) != end)
+            .count();
+        let mut heads = FxHashMap::with_capacity_and_hasher(filled, FxBuildHasher);
         let mut next = vec![NONE; n];
         for i in 0..n as u32 {
             let key = column.get(i);
@@ -133,14 +186,6 @@ impl<'c> MultiIndex<'c> {
             }
         }
         MultiIndex { heads, next }
-    }
-
-    /// An index over nothing.
-    pub(crate) fn empty() -> Self {
-        MultiIndex {
-            heads: FxHashMap::default(),
-            next: Vec::new(),
-        }
     }
 
     /// Every record whose form is `key` (in no particular order).
@@ -213,6 +258,25 @@ mod tests {
     }
 
     #[test]
+    fn trim_is_str_trim() {
+        for raw in [
+            "",
+            " ",
+            " a ",
+            "\x0Ba\x0B",
+            "\t\r\n a b \x0C",
+            "\u{a0}a\u{a0}",
+            " \u{2003}x",
+            "ä ",
+            " ä",
+            "\u{85}",
+            "\u{1c}a\u{1f}",
+        ] {
+            assert_eq!(trim(raw), raw.trim(), "{raw:?}");
+        }
+    }
+
+    #[test]
     fn column_and_index_find_every_record_of_a_key() {
         let raw = ["A", "b", "", "a", "B ", "c"];
         let col = Column::normal(raw.len(), |i| Some(raw[i]), false);
@@ -236,5 +300,26 @@ mod tests {
         assert_eq!(local_part("a@b@c.se"), Some("a@b"));
         assert_eq!(local_part("jdoe"), None);
         assert_eq!(local_part("@x.se"), None);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn trim_matches_str_trim(raw in any::<String>()) {
+            prop_assert_eq!(trim(&raw), raw.trim());
+        }
+
+        #[test]
+        fn push_normal_is_normalized_id(raw in any::<String>(), cs in any::<bool>()) {
+            let mut out = String::from("prefix");
+            push_normal(&raw, cs, &mut out);
+            let expected = NormalizedId::with_mode(&raw, cs);
+            prop_assert_eq!(&out[6..], expected.as_str());
+        }
     }
 }

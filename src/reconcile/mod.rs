@@ -18,7 +18,9 @@ pub mod status;
 
 pub use advice::advice;
 pub use classify::{classify, person_state, PersonState};
-pub use correlate::{correlate, Ambiguity, AmbiguousLink, Exclusion, Link, More, Person};
+pub use correlate::{
+    correlate, effective_flow_rules, Ambiguity, AmbiguousLink, Exclusion, Link, More, Person,
+};
 pub use plan::{plan, Plan, PlanOptions, ThresholdExceeded};
 pub use status::mark_new_and_persisting;
 
@@ -35,7 +37,8 @@ pub struct MatchOptions {
     pub include_guests: bool,
     /// Azure ↔ IFS rules, best first (§2).
     pub ifs_rules: Vec<IfsMatchRule>,
-    /// Azure ↔ Flow rules, best first (§3).
+    /// Azure ↔ Flow rules, best first (§3); `ifs_directory_id` is always
+    /// tried first whatever this says (see [`effective_flow_rules`]).
     pub flow_rules: Vec<FlowMatchRule>,
 }
 

@@ -336,15 +336,14 @@ fn order_renames(renames: &mut [Rename], holders: &MultiIndex<'_>, flow_users: &
         .enumerate()
         .filter_map(|(r, rename)| rename.source.map(|s| (s, r)))
         .collect();
-    for r in 0..renames.len() {
-        if renames[r].blocked.is_some() {
+    for rename in renames.iter_mut() {
+        if rename.blocked.is_some() {
             continue;
         }
-        let source = renames[r].source;
         let mut after = Vec::new();
         let mut taken_by = None;
-        for h in holders.get(&renames[r].to_key) {
-            if Some(h) == source {
+        for h in holders.get(&rename.to_key) {
+            if Some(h) == rename.source {
                 continue;
             }
             match rename_of.get(&h) {
@@ -356,13 +355,13 @@ fn order_renames(renames: &mut [Rename], holders: &MultiIndex<'_>, flow_users: &
             }
         }
         if let Some(h) = taken_by {
-            renames[r].blocked = Some(format!(
+            rename.blocked = Some(format!(
                 "the ID '{}' is taken by Flow user '{}', which is not renamed away",
-                renames[r].to, flow_users[h as usize].user_id
+                rename.to, flow_users[h as usize].user_id
             ));
         } else {
             after.sort_unstable();
-            renames[r].after = after;
+            rename.after = after;
         }
     }
 }
@@ -372,9 +371,9 @@ fn order_renames(renames: &mut [Rename], holders: &MultiIndex<'_>, flow_users: &
 fn topological_order(renames: &mut [Rename], order: &mut Vec<usize>) {
     let n = renames.len();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for r in 0..n {
-        if renames[r].blocked.is_none() {
-            for &d in &renames[r].after {
+    for (r, rename) in renames.iter().enumerate() {
+        if rename.blocked.is_none() {
+            for &d in &rename.after {
                 dependents[d].push(r);
             }
         }
