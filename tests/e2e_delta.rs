@@ -38,7 +38,11 @@ fn consistent_people(handle: &SimHandle, findings: &BTreeSet<String>) -> Vec<Con
         .azure_users()
         .into_iter()
         .filter(|a| a.account_enabled && !a.is_guest())
-        .filter(|a| !findings.iter().any(|k| k.ends_with(&format!("|aad:{}", a.id))))
+        .filter(|a| {
+            !findings
+                .iter()
+                .any(|k| k.ends_with(&format!("|aad:{}", a.id)))
+        })
         .filter_map(|a| {
             let upn = a.user_principal_name.clone();
             let i = ifs
@@ -246,14 +250,22 @@ async fn second_run_reads_only_changes_and_classifies_them() {
     assert_eq!(run3.status, RunStatus::Completed, "{:?}", run3.abort_reason);
     assert_eq!(run3.sources.azure.delta, Some(false));
     assert!(run3_requests >= run1_requests - 1, "{run3_requests}");
-    assert_same_findings("--full after delta", &finding_ids(&run3), &finding_ids(&run2));
+    assert_same_findings(
+        "--full after delta",
+        &finding_ids(&run3),
+        &finding_ids(&run2),
+    );
     assert_eq!(run3.summary.new, 0);
     assert_eq!(run3.summary.resolved_since_last_run, 0);
 
     // And the run after `--full` is a delta run again, with nothing changed.
     let run4 = app.run().await;
     assert_eq!(run4.sources.azure.delta, Some(true));
-    assert_same_findings("delta after --full", &finding_ids(&run4), &finding_ids(&run2));
+    assert_same_findings(
+        "delta after --full",
+        &finding_ids(&run4),
+        &finding_ids(&run2),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

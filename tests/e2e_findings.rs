@@ -37,7 +37,10 @@ async fn check(people: usize, seed: u64) {
         .filter(|u| !u.is_guest())
         .count();
     assert_eq!(report.sources.azure.users, members as u64);
-    assert_eq!(report.sources.ifs.users, app.handle.ifs_users().len() as u64);
+    assert_eq!(
+        report.sources.ifs.users,
+        app.handle.ifs_users().len() as u64
+    );
     assert_eq!(
         report.sources.flow.users,
         app.handle.flow_users().len() as u64

@@ -212,7 +212,10 @@ pub fn assert_same_findings(what: &str, got: &BTreeSet<FindingId>, want: &BTreeS
 }
 
 /// The findings of a report by status (`new` / `persisting`).
-pub fn keys_with_status(report: &Report, status: idrecon::model::FindingStatus) -> BTreeSet<String> {
+pub fn keys_with_status(
+    report: &Report,
+    status: idrecon::model::FindingStatus,
+) -> BTreeSet<String> {
     report
         .findings
         .iter()
