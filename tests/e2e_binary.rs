@@ -105,7 +105,10 @@ fn assert_contract_report(v: &Value) {
     );
     for s in ["ifs", "flow"] {
         let k = keys(&v["sources"][s]);
-        assert!(k.contains(&"users") && k.contains(&"complete"), "{s}: {k:?}");
+        assert!(
+            k.contains(&"users") && k.contains(&"complete"),
+            "{s}: {k:?}"
+        );
         assert!(v["sources"][s]["users"].as_u64().unwrap_or(0) > 0);
     }
     assert_eq!(
@@ -122,7 +125,12 @@ fn assert_contract_report(v: &Value) {
         ])
     );
     assert!(v["summary"]["by_kind"]["id_mismatch"].as_u64().unwrap_or(0) > 0);
-    assert!(v["summary"]["by_cause"]["domain_stripped"].as_u64().unwrap_or(0) > 0);
+    assert!(
+        v["summary"]["by_cause"]["domain_stripped"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
     assert!(v["advice"].is_array());
     let findings = v["findings"].as_array().expect("findings array");
     assert!(!findings.is_empty());
@@ -189,7 +197,10 @@ fn demo_prints_csv_with_the_header_row() {
         .map(str::to_string)
         .collect();
     assert_eq!(header, FINDING_FIELDS);
-    let rows = reader.records().collect::<Result<Vec<_>, _>>().expect("rows");
+    let rows = reader
+        .records()
+        .collect::<Result<Vec<_>, _>>()
+        .expect("rows");
     assert!(rows.len() > 100, "{} rows", rows.len());
     assert!(rows.iter().all(|r| r.len() == FINDING_FIELDS.len()));
 }
