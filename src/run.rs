@@ -88,6 +88,9 @@ pub struct RunOutcome {
 
 const LOCK_LEASE_MINUTES: i64 = 60;
 
+/// Why an apply run without a Flow writer stops.
+const CSV_IS_READ_ONLY: &str = "fixes need the Flow endpoint (flow.source = \"http\"); flow.source = \"csv\" reads an export and cannot change Flow: run without --apply (and with fix.enabled = false), or configure the Flow endpoint";
+
 /// Runs one reconcile. Returns the report for every run that started,
 /// whether it completed, aborted for safety or failed; `Err` only when the
 /// run could not be started or recorded at all.
@@ -196,6 +199,12 @@ async fn reconcile_and_apply(
     lease: chrono::Duration,
 ) -> Result<(), Stop> {
     let cfg = ctx.config;
+
+    // Refused before anything is read: otherwise the run would fetch and
+    // plan, and then stop at the threshold or at the first write.
+    if req.apply && ctx.flow_writer.is_none() {
+        return Err(Stop::Failed(CSV_IS_READ_ONLY.to_string()));
+    }
 
     // Actions left pending by a run that was killed are settled first, so a
     // new plan never races an old half-sent one.
@@ -314,10 +323,7 @@ async fn reconcile_and_apply(
         return Ok(());
     }
     let Some(writer) = ctx.flow_writer else {
-        return Err(Stop::Failed(
-            "fixes need the Flow endpoint (flow.source = \"http\"); a CSV export is read-only"
-                .to_string(),
-        ));
+        return Err(Stop::Failed(CSV_IS_READ_ONLY.to_string()));
     };
     ctx.store
         .renew_lock(holder, (ctx.clock)(), lease)
