@@ -369,3 +369,71 @@ async fn first_run_with_an_empty_flow_completes() {
     assert_eq!(app.handle.write_counts(), (0, 0), "nothing to rename");
     assert_eq!(exit_code_for(&report), ExitCode::FindingsOpen);
 }
+
+/// Faults while writing to Flow: every planned rename ends up done exactly
+/// once (after a second apply run at the latest), none is sent twice, and
+/// after the second run no mismatch is left unfixed. A failed write is not
+/// retried within the run (a rename is not idempotent); the next run plans
+/// it again from Flow's actual state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_write_faults_neither_repeat_nor_lose_a_rename() {
+    let base = baseline().await;
+    let renames: Vec<(String, String)> = base
+        .actions
+        .iter()
+        .filter(|(kind, _, _, status)| {
+            *kind == ActionKind::Rename && *status == Some(ActionStatus::Applied)
+        })
+        .map(|(_, from, to, _)| (from.clone(), to.clone().expect("rename target")))
+        .collect();
+    assert!(renames.len() >= 3);
+    let mut failures = Vec::new();
+    for spec in [
+        "flow-write:500@1",
+        "flow-write:503@2x2",
+        "flow-write:429=1@1",
+        "flow-write:drop@2",
+        "flow-write:drop-after@1",
+        "flow-write:drop-after@3,flow-write:500@4",
+    ] {
+        let app = fault_app(spec).start().await;
+        let first = app.run_request(&apply()).await.report;
+        let first_status = first.status;
+        app.handle.set_faults(FaultPlan::none());
+        let second = app.run_request(&apply()).await.report;
+        let problems: Vec<String> = renames
+            .iter()
+            .filter_map(|(from, to)| {
+                let n = app.handle.rename_count(from);
+                (n != 1).then(|| format!("{from} -> {to} renamed {n} times"))
+            })
+            .chain(
+                second
+                    .findings
+                    .iter()
+                    .filter(|f| {
+                        f.kind == idrecon::model::FindingKind::IdMismatch
+                            && f.action_status != Some(ActionStatus::Applied)
+                    })
+                    .map(|f| format!("still a mismatch after two runs: {}", f.key())),
+            )
+            .chain(
+                (second.status != RunStatus::Completed)
+                    .then(|| format!("second run {:?}: {:?}", second.status, second.abort_reason)),
+            )
+            .collect();
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{spec} (first run {first_status:?}, actions {:?}):\n    {}",
+                first
+                    .actions
+                    .iter()
+                    .filter(|a| a.status != ActionStatus::Applied)
+                    .map(|a| format!("{} {:?} {:?}", a.flow_user_id, a.status, a.error))
+                    .collect::<Vec<_>>(),
+                problems.join("\n    ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -15,6 +15,7 @@ use idrecon::store::{MailStatus, Store};
 use mailin::{Action, Handler, Response, SessionBuilder};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -290,4 +291,46 @@ async fn failed_mail_is_recorded_and_sent_with_the_next_run() {
         .is_empty());
     let runs = app.store.list_runs(5).await.expect("runs");
     assert!(runs.iter().all(|r| r.mail_status == Some(MailStatus::Sent)));
+}
+
+/// Graph `sendMail` faults: a transient one is retried, a permanent one is
+/// recorded as a failed mail and retried with the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_mail_faults_are_retried_or_recorded() {
+    let app = app(300, 4).faults("mail:503@1").start().await;
+    let graph = graph_sender(&app.sources);
+    let first = app.run().await;
+    assert_eq!(
+        mail_run(&app.cfg, &app.store, &first, graph.as_ref()).await,
+        MailOutcome::Sent
+    );
+    assert_eq!(app.handle.sent_mail().len(), 1);
+
+    app.handle
+        .set_faults(idrecon::sim::FaultPlan::from_str("mail:400x*").expect("spec"));
+    let second = app.run().await;
+    let outcome = mail_run(&app.cfg, &app.store, &second, graph.as_ref()).await;
+    assert!(matches!(outcome, MailOutcome::Failed(_)), "{outcome:?}");
+    assert_eq!(
+        app.store.runs_with_unsent_mail().await.expect("unsent"),
+        vec![second.run_id]
+    );
+
+    app.handle.set_faults(idrecon::sim::FaultPlan::none());
+    let third = app.run().await;
+    assert_eq!(
+        mail_run(&app.cfg, &app.store, &third, graph.as_ref()).await,
+        MailOutcome::Sent
+    );
+    assert_eq!(
+        app.handle.sent_mail().len(),
+        3,
+        "run 1, run 3 and the retried run 2"
+    );
+    assert!(app
+        .store
+        .runs_with_unsent_mail()
+        .await
+        .expect("unsent")
+        .is_empty());
 }
