@@ -1201,9 +1201,10 @@ fn default_tenant_label(tenant_id: &str) -> String {
     }
 }
 
-/// An `smtp://` / `smtps://` URL lettre accepts, without a password, and
-/// encrypted (smtps or `tls=required`) unless the host is loopback or
-/// `report.allow_insecure_http` is set.
+/// An `smtp://` / `smtps://` URL the SMTP sender accepts
+/// (`crate::mail::smtp::SmtpEndpoint`: `tls` = required | opportunistic |
+/// none), without a password, and encrypted (smtps or `tls=required`)
+/// unless the host is loopback or `report.allow_insecure_http` is set.
 fn validate_smtp_url(text: &str, allow_insecure: bool) -> Result<(), String> {
     let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
     if url.scheme() != "smtp" && url.scheme() != "smtps" {
@@ -1215,8 +1216,15 @@ fn validate_smtp_url(text: &str, allow_insecure: bool) -> Result<(), String> {
                 .to_string(),
         );
     }
-    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(text)
-        .map_err(|e| format!("not a usable SMTP URL ({e})"))?;
+    // The sender's own parser, so every URL accepted here can be used (lettre's
+    // `from_url` knows no `tls=none` and reads a missing `tls` differently).
+    crate::mail::smtp::SmtpEndpoint::parse(text).map_err(|e| match e {
+        crate::mail::MailError::Config(m) => format!(
+            "not a usable SMTP URL ({})",
+            m.trim_start_matches("report.smtp_url: ")
+        ),
+        other => format!("not a usable SMTP URL ({other})"),
+    })?;
     let tls = url
         .query_pairs()
         .find(|(k, _)| k == "tls")

@@ -88,6 +88,9 @@ pub struct RunOutcome {
 
 const LOCK_LEASE_MINUTES: i64 = 60;
 
+/// Why an apply run without a Flow writer stops.
+const CSV_IS_READ_ONLY: &str = "fixes need the Flow endpoint (flow.source = \"http\"); flow.source = \"csv\" reads an export and cannot change Flow: run without --apply (and with fix.enabled = false), or configure the Flow endpoint";
+
 /// Runs one reconcile. Returns the report for every run that started,
 /// whether it completed, aborted for safety or failed; `Err` only when the
 /// run could not be started or recorded at all.
@@ -197,6 +200,12 @@ async fn reconcile_and_apply(
 ) -> Result<(), Stop> {
     let cfg = ctx.config;
 
+    // Refused before anything is read: otherwise the run would fetch and
+    // plan, and then stop at the threshold or at the first write.
+    if req.apply && ctx.flow_writer.is_none() {
+        return Err(Stop::Failed(CSV_IS_READ_ONLY.to_string()));
+    }
+
     // Actions left pending by a run that was killed are settled first, so a
     // new plan never races an old half-sent one.
     if req.apply {
@@ -216,13 +225,17 @@ async fn reconcile_and_apply(
             (snapshots, Some(id))
         }
         None => {
-            let snapshots = fetch_all(ctx, req, report, timings).await?;
+            let (snapshots, azure_update) = fetch_all(ctx, req, report, timings).await?;
             let previous_counts = ctx.store.last_completed_source_counts().await?;
             if let Some(prev) = previous_counts {
                 refuse_sudden_empty("Azure AD", snapshots.azure.len(), prev.azure)?;
                 refuse_sudden_empty("IFS", snapshots.ifs.len(), prev.ifs)?;
                 refuse_sudden_empty("Flow", snapshots.flow.len(), prev.flow)?;
             }
+            // Only a listing that passed the checks becomes the stored
+            // snapshot: an empty one stored here would make every later
+            // delta run start from nobody.
+            store_azure_update(ctx, azure_update, &snapshots.azure).await?;
             (snapshots, None)
         }
     };
@@ -310,10 +323,7 @@ async fn reconcile_and_apply(
         return Ok(());
     }
     let Some(writer) = ctx.flow_writer else {
-        return Err(Stop::Failed(
-            "fixes need the Flow endpoint (flow.source = \"http\"); a CSV export is read-only"
-                .to_string(),
-        ));
+        return Err(Stop::Failed(CSV_IS_READ_ONLY.to_string()));
     };
     ctx.store
         .renew_lock(holder, (ctx.clock)(), lease)
@@ -334,12 +344,49 @@ fn refuse_sudden_empty(system: &str, now: usize, before: i64) -> Result<(), Stop
     Ok(())
 }
 
+/// What a run's Azure fetch changes in the stored snapshot, written only
+/// once the fetched data passed the safety checks.
+enum AzureUpdate {
+    /// A complete listing (the run's Azure users) replaces the snapshot.
+    Replace { delta_link: Option<String> },
+    /// Delta changes are applied to it.
+    Delta {
+        upserts: Vec<AadUser>,
+        removed: Vec<String>,
+        delta_link: String,
+    },
+}
+
+async fn store_azure_update(
+    ctx: &RunContext<'_>,
+    update: AzureUpdate,
+    users: &[AadUser],
+) -> Result<(), Stop> {
+    match update {
+        AzureUpdate::Replace { delta_link } => {
+            ctx.store
+                .replace_azure_snapshot(&ctx.azure_scope, users, delta_link.as_deref())
+                .await?
+        }
+        AzureUpdate::Delta {
+            upserts,
+            removed,
+            delta_link,
+        } => {
+            ctx.store
+                .apply_azure_delta(&ctx.azure_scope, &upserts, &removed, &delta_link)
+                .await?
+        }
+    }
+    Ok(())
+}
+
 async fn fetch_all(
     ctx: &RunContext<'_>,
     req: &RunRequest,
     report: &mut Report,
     timings: &mut FetchTimings,
-) -> Result<Snapshots, Stop> {
+) -> Result<(Snapshots, AzureUpdate), Stop> {
     let stored = ctx.store.load_azure_snapshot(&ctx.azure_scope).await?;
     let delta_link = if req.full {
         None
@@ -405,13 +452,8 @@ async fn fetch_all(
         return Err(Stop::Failed("a source delivered nothing".into()));
     };
 
-    let azure_users = match azure {
-        AzureFetch::Full { users, delta_link } => {
-            ctx.store
-                .replace_azure_snapshot(&ctx.azure_scope, &users, delta_link.as_deref())
-                .await?;
-            users
-        }
+    let (azure_users, update) = match azure {
+        AzureFetch::Full { users, delta_link } => (users, AzureUpdate::Replace { delta_link }),
         AzureFetch::Delta {
             changes,
             delta_link,
@@ -422,19 +464,25 @@ async fn fetch_all(
                 ));
             };
             let (upserts, removed) = split_changes(&changes);
-            ctx.store
-                .apply_azure_delta(&ctx.azure_scope, &upserts, &removed, &delta_link)
-                .await?;
-            crate::sources::graph::apply_delta(stored.users, changes)
+            let users = crate::sources::graph::apply_delta(stored.users, changes);
+            let update = AzureUpdate::Delta {
+                upserts,
+                removed,
+                delta_link,
+            };
+            (users, update)
         }
     };
     report.sources.azure.users = azure_users.len() as u64;
 
-    Ok(Snapshots {
-        azure: azure_users,
-        ifs,
-        flow,
-    })
+    Ok((
+        Snapshots {
+            azure: azure_users,
+            ifs,
+            flow,
+        },
+        update,
+    ))
 }
 
 /// Fetches one person (`--user`); returns the snapshots and the Azure object ID.

@@ -437,11 +437,22 @@ impl GraphSource {
 /// their transport classification (and lose their URL); other SDK errors are
 /// described by kind only, since their text may carry request details.
 fn graph_failure(err: GraphFailure) -> AttemptError {
+    let reqwest_failure = |e: reqwest::Error| {
+        let path = e.url().map(error_path).unwrap_or_default();
+        transport_error(System::Azure, &path, Idempotency::Safe, e)
+    };
     match err {
-        GraphFailure::ReqwestError(e) => {
-            let path = e.url().map(error_path).unwrap_or_default();
-            transport_error(System::Azure, &path, Idempotency::Safe, e)
-        }
+        GraphFailure::ReqwestError(e) => reqwest_failure(e),
+        // The SDK sends through a boxed tower service, so a reqwest failure
+        // (refused or dropped connection, timeout) arrives boxed in `Other`.
+        GraphFailure::Other(boxed) if boxed.is::<reqwest::Error>() => match boxed.downcast() {
+            Ok(e) => reqwest_failure(*e),
+            Err(_) => AttemptError::fatal(SourceError::new(
+                System::Azure,
+                SourceErrorKind::Transport,
+                "graph-rs-sdk could not send the request",
+            )),
+        },
         other => {
             let what = match &other {
                 GraphFailure::PreFlightError { .. } => {
