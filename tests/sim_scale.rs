@@ -14,7 +14,7 @@ async fn large_tenant_listings_are_complete() {
     let people: usize = std::env::var("SIM_SCALE_PEOPLE")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
+        .unwrap_or(20_000);
     let started = Instant::now();
     let generated = generate(people, 99);
     let (azure, ifs, flow) = (

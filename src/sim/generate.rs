@@ -307,6 +307,58 @@ fn capitalise_parts(local: &str) -> String {
         .join(".")
 }
 
+/// The spellings of one name, computed once per generation.
+struct NameForms {
+    original: &'static str,
+    is_ascii: bool,
+    /// Lower case, e.g. `åsa`.
+    lower: String,
+    /// Lower case, ASCII, e.g. `asa`.
+    folded: String,
+    /// Capitalised lower case, e.g. `Åsa`.
+    cap_lower: String,
+    /// Capitalised ASCII, e.g. `Asa`.
+    cap_folded: String,
+    /// Up to three ASCII letters for the sAMAccountName.
+    sam3: String,
+}
+
+impl NameForms {
+    fn new(original: &'static str) -> Self {
+        let lower = original.to_lowercase();
+        let folded = ascii_fold(&lower);
+        let sam3 = folded
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .take(3)
+            .collect();
+        NameForms {
+            original,
+            is_ascii: original.is_ascii(),
+            cap_lower: capitalise_parts(&lower),
+            cap_folded: capitalise_parts(&folded),
+            lower,
+            folded,
+            sam3,
+        }
+    }
+}
+
+/// Every first and last name in all its spellings.
+struct NameTable {
+    first: Vec<NameForms>,
+    last: Vec<NameForms>,
+}
+
+impl NameTable {
+    fn new() -> Self {
+        NameTable {
+            first: FIRST_NAMES.iter().copied().map(NameForms::new).collect(),
+            last: LAST_NAMES.iter().copied().map(NameForms::new).collect(),
+        }
+    }
+}
+
 /// The identity attributes of one generated person.
 struct Person {
     n: usize,
@@ -322,31 +374,28 @@ struct Person {
 }
 
 impl Person {
-    fn new(rng: &mut ChaCha8Rng, n: usize, force_non_ascii: bool) -> Person {
+    fn new(rng: &mut ChaCha8Rng, names: &NameTable, n: usize, force_non_ascii: bool) -> Person {
         let (first, last) = loop {
-            let first = FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())];
-            let last = LAST_NAMES[rng.gen_range(0..LAST_NAMES.len())];
-            if !(force_non_ascii && first.is_ascii() && last.is_ascii()) {
+            let first = &names.first[rng.gen_range(0..names.first.len())];
+            let last = &names.last[rng.gen_range(0..names.last.len())];
+            if !(force_non_ascii && first.is_ascii && last.is_ascii) {
                 break (first, last);
             }
         };
         // Non-ASCII names keep their letters in the UPN half of the time.
         let keep_unicode = force_non_ascii || rng.gen_bool(0.5);
-        let raw_local = format!("{}.{}{n}", first, last).to_lowercase();
-        let local = if keep_unicode {
-            raw_local
+        let (local, mail) = if keep_unicode {
+            (
+                format!("{}.{}{n}", first.lower, last.lower),
+                format!("{}.{}{n}@contoso.com", first.cap_lower, last.cap_lower),
+            )
         } else {
-            ascii_fold(&raw_local)
+            (
+                format!("{}.{}{n}", first.folded, last.folded),
+                format!("{}.{}{n}@contoso.com", first.cap_folded, last.cap_folded),
+            )
         };
-        let letters = |s: &str| -> String {
-            ascii_fold(s)
-                .chars()
-                .filter(char::is_ascii_alphabetic)
-                .take(3)
-                .collect::<String>()
-                .to_ascii_lowercase()
-        };
-        let sam = format!("{}{}{n}", letters(first), letters(last));
+        let sam = format!("{}{}{n}", first.sam3, last.sam3);
         let bytes: [u8; 16] = rng.gen();
         let id = uuid::Builder::from_random_bytes(bytes)
             .into_uuid()
@@ -354,9 +403,9 @@ impl Person {
         Person {
             n,
             id,
-            display: format!("{first} {last}"),
+            display: format!("{} {}", first.original, last.original),
             upn: format!("{local}@contoso.com"),
-            mail: format!("{}@contoso.com", capitalise_parts(&local)),
+            mail,
             identity: sam.to_ascii_uppercase(),
             sam,
             local,
@@ -441,10 +490,10 @@ impl Builder {
     }
 
     /// Adds one person of archetype `a`.
-    fn add(&mut self, rng: &mut ChaCha8Rng, n: usize, a: Archetype) {
+    fn add(&mut self, rng: &mut ChaCha8Rng, names: &NameTable, n: usize, a: Archetype) {
         use Archetype as A;
         use FindingKind as K;
-        let p = Person::new(rng, n, a == A::ConsistentDecomposed);
+        let p = Person::new(rng, names, n, a == A::ConsistentDecomposed);
         match a {
             A::Consistent | A::ConsistentSynced => {
                 self.azure(p.aad(true), true);
@@ -667,6 +716,7 @@ impl Builder {
 /// user (`svc_idrecon`) is added on top.
 pub fn generate(people: usize, seed: u64) -> GeneratedTenant {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let names = NameTable::new();
     let total_weight: u32 = Archetype::WEIGHTS.iter().map(|(_, w)| w).sum();
     let mut builder = Builder {
         tenant: Tenant {
@@ -711,7 +761,7 @@ pub fn generate(people: usize, seed: u64) -> GeneratedTenant {
                 .unwrap_or(Archetype::Consistent)
         };
         *counts.entry(archetype).or_insert(0) += 1;
-        builder.add(&mut rng, n, archetype);
+        builder.add(&mut rng, &names, n, archetype);
     }
     let Builder {
         mut tenant,
