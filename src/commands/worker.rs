@@ -114,8 +114,19 @@ pub async fn work(worker: &Worker<'_>, shutdown: CancellationToken, server: Opti
 }
 
 /// One scheduled run: reconcile (applying when `fix.enabled`), record it
-/// for `/healthz` and `/metrics`, mail the report, log a summary line.
+/// for `/healthz` and `/metrics`, mail the report, log a summary line. The
+/// next run time shown by `/healthz` is updated last, once all is done.
 async fn scheduled_run(
+    worker: &Worker<'_>,
+    shutdown: &CancellationToken,
+    graph: Option<&GraphSender>,
+) {
+    reconcile_and_mail(worker, shutdown, graph).await;
+    let next = worker.schedule.next_after(worker.clock.now());
+    worker.status.set_next_run(Some(next));
+}
+
+async fn reconcile_and_mail(
     worker: &Worker<'_>,
     shutdown: &CancellationToken,
     graph: Option<&GraphSender>,
@@ -138,10 +149,7 @@ async fn scheduled_run(
         apply: worker.config.fix.enabled,
         ..RunRequest::manual()
     };
-    let result = run_once(&ctx, &request).await;
-    let next = worker.schedule.next_after(worker.clock.now());
-    worker.status.set_next_run(Some(next));
-    let outcome = match result {
+    let outcome = match run_once(&ctx, &request).await {
         Ok(outcome) => outcome,
         Err(RunError::LockHeld(e)) => {
             tracing::warn!(error = %e, "scheduled run skipped: another run holds the store lock");
