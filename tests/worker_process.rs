@@ -103,10 +103,7 @@ async fn run_with_a_bad_schedule_exits_3_naming_the_key() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("schedule.cron"), "{stderr}");
 
-    let env = Env::start(5, 1, |t| {
-        replace(t, "Europe/Stockholm", "Europe/Stokholm")
-    })
-    .await;
+    let env = Env::start(5, 1, |t| replace(t, "Europe/Stockholm", "Europe/Stokholm")).await;
     let out = assert_cmd::Command::new(cargo_bin("idrecon"))
         .arg("--config")
         .arg(&env.config_path)
