@@ -90,7 +90,7 @@ impl TerminalProgress {
     fn stage_bar(&self) -> &ProgressBar {
         self.stage.get_or_init(|| {
             let bar = self.multi.add(ProgressBar::new_spinner());
-            bar.set_style(spinner_style());
+            bar.set_style(stage_style());
             bar.enable_steady_tick(TICK);
             bar
         })
@@ -115,6 +115,11 @@ fn label(system: System) -> &'static str {
 
 fn spinner_style() -> ProgressStyle {
     ProgressStyle::with_template("{spinner} {prefix} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn stage_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
