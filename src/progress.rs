@@ -181,3 +181,102 @@ impl Drop for TerminalProgress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use indicatif::TermLike;
+    use std::sync::{Arc, Mutex};
+
+    /// A terminal that keeps everything written to it.
+    #[derive(Debug, Clone, Default)]
+    struct Recording(Arc<Mutex<String>>);
+
+    impl Recording {
+        fn text(&self) -> String {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl TermLike for Recording {
+        fn width(&self) -> u16 {
+            100
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            let mut text = self.0.lock().unwrap();
+            text.push_str(s);
+            text.push('\n');
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push_str(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn shows_users_per_source_then_reconciling_then_applying() {
+        let term = Recording::default();
+        let progress =
+            TerminalProgress::with_target(ProgressDrawTarget::term_like(Box::new(term.clone())));
+        for system in [System::Azure, System::Ifs, System::Flow] {
+            progress.source_started(system);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            term.text().contains("Azure AD  reading…"),
+            "{}",
+            term.text()
+        );
+        progress.source_finished(System::Azure, Fetched::Changes(3));
+        progress.source_finished(System::Ifs, Fetched::Users(1));
+        progress.source_finished(System::Flow, Fetched::Users(950));
+        progress.stage(Stage::Reconciling);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(term.text().contains("reconciling"), "{}", term.text());
+        progress.stage(Stage::Applying {
+            current: 2,
+            total: 7,
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        drop(progress);
+        let text = term.text();
+        assert!(
+            text.contains("Azure AD  3 changes since the last run"),
+            "{text}"
+        );
+        assert!(text.contains("IFS       1 user\n"), "{text}");
+        assert!(text.contains("Flow      950 users"), "{text}");
+        assert!(text.contains("applying ["), "{text}");
+        assert!(text.contains("] 2/7"), "{text}");
+    }
+
+    #[test]
+    fn a_failed_source_says_so() {
+        let term = Recording::default();
+        let progress =
+            TerminalProgress::with_target(ProgressDrawTarget::term_like(Box::new(term.clone())));
+        progress.source_started(System::Ifs);
+        progress.source_finished(System::Ifs, Fetched::Failed);
+        drop(progress);
+        assert!(term.text().contains("IFS       failed"), "{}", term.text());
+    }
+}
