@@ -72,10 +72,12 @@ impl CheckLine {
 pub async fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     let cfg = load_config(cli)?;
     let schedule = schedule_of(&cfg)?;
-    let mut lines = vec![CheckLine::pass(
-        "configuration",
-        format!("{} is valid", cli.config.display()),
-    )];
+    let source = if cli.config.exists() {
+        format!("{} is valid", cli.config.display())
+    } else {
+        "valid (from IDRECON__ environment variables)".to_string()
+    };
+    let mut lines = vec![CheckLine::pass("configuration", source)];
     lines.extend(check_all(&cfg, &check_settings()).await?);
     let text = render(&lines, &schedule, Utc::now());
     super::common::write_output(&text, None)?;
