@@ -15,6 +15,7 @@ pub mod mail;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod progress;
 pub mod reconcile;
 pub mod report;
 pub mod run;

@@ -7,6 +7,7 @@
 use crate::apply;
 use crate::config::Config;
 use crate::model::{AadUser, ActionStatus, Snapshots};
+use crate::progress::{Fetched, RunProgress, Stage};
 use crate::reconcile::{self, MatchOptions, PlanOptions};
 use crate::report::{
     Mode, Report, RunStatus, SourceSummary, SourcesSummary, Summary, Trigger, SCHEMA_VERSION,
@@ -57,6 +58,17 @@ pub struct RunContext<'a> {
     pub clock: &'a (dyn Fn() -> DateTime<Utc> + Send + Sync),
     /// Checked between actions: a shutdown request stops taking new work.
     pub should_stop: &'a (dyn Fn() -> bool + Send + Sync),
+    /// Told about sources read, reconciling and applying (terminal
+    /// progress of interactive runs); `None` reports nothing.
+    pub progress: Option<&'a dyn RunProgress>,
+}
+
+impl RunContext<'_> {
+    fn report_progress(&self, f: impl FnOnce(&dyn RunProgress)) {
+        if let Some(p) = self.progress {
+            f(p);
+        }
+    }
 }
 
 /// Why a run could not even start or be recorded.
@@ -270,6 +282,7 @@ async fn reconcile_and_apply(
     };
 
     let previous = ctx.store.previous_open_findings(report.run_id).await?;
+    ctx.report_progress(|p| p.stage(Stage::Reconciling));
     let (outcome, plan, resolved, flow_users) = tokio::task::spawn_blocking(move || {
         let mut outcome = reconcile::reconcile(&snapshots, &match_opts);
         let mut previous_keys = previous.map(|(_, keys)| keys).unwrap_or_default();
@@ -329,7 +342,23 @@ async fn reconcile_and_apply(
         .renew_lock(holder, (ctx.clock)(), lease)
         .await
         .map_err(Stop::from)?;
-    apply::execute(ctx.store, writer, report, ctx.clock, ctx.should_stop)
+    // `execute` asks `should_stop` once before each action it sends, so
+    // counting the "go on" answers numbers the action being sent.
+    let total = report
+        .actions
+        .iter()
+        .filter(|a| a.status == ActionStatus::Planned)
+        .count() as u64;
+    let sending = std::sync::atomic::AtomicU64::new(0);
+    let should_stop = || {
+        let stop = (ctx.should_stop)();
+        if !stop {
+            let current = sending.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            ctx.report_progress(|p| p.stage(Stage::Applying { current, total }));
+        }
+        stop
+    };
+    apply::execute(ctx.store, writer, report, ctx.clock, &should_stop)
         .await
         .map_err(|e| Stop::Failed(format!("applying fixes: {e}")))?;
     Ok(())
@@ -400,6 +429,7 @@ async fn fetch_all(
         let span = tracing::info_span!("source", system = "azure");
         let _g = span.enter();
         drop(_g);
+        ctx.report_progress(|p| p.source_started(System::Azure));
         let mut result = ctx.sources.fetch_azure(delta_link.as_deref()).await;
         if let Err(e) = &result {
             if e.kind == SourceErrorKind::DeltaExpired {
@@ -407,15 +437,31 @@ async fn fetch_all(
                 result = ctx.sources.fetch_azure(None).await;
             }
         }
+        let fetched = match &result {
+            Ok(AzureFetch::Full { users, .. }) => Fetched::Users(users.len() as u64),
+            Ok(AzureFetch::Delta { changes, .. }) => Fetched::Changes(changes.len() as u64),
+            Err(_) => Fetched::Failed,
+        };
+        ctx.report_progress(|p| p.source_finished(System::Azure, fetched));
         (result, timed(System::Azure, start))
+    };
+    let listed = |system: System, users: Option<usize>| {
+        let fetched = users.map_or(Fetched::Failed, |n| Fetched::Users(n as u64));
+        ctx.report_progress(|p| p.source_finished(system, fetched));
     };
     let ifs = async {
         let start = Instant::now();
-        (ctx.sources.fetch_ifs().await, timed(System::Ifs, start))
+        ctx.report_progress(|p| p.source_started(System::Ifs));
+        let result = ctx.sources.fetch_ifs().await;
+        listed(System::Ifs, result.as_ref().ok().map(Vec::len));
+        (result, timed(System::Ifs, start))
     };
     let flow = async {
         let start = Instant::now();
-        (ctx.sources.fetch_flow().await, timed(System::Flow, start))
+        ctx.report_progress(|p| p.source_started(System::Flow));
+        let result = ctx.sources.fetch_flow().await;
+        listed(System::Flow, result.as_ref().ok().map(Vec::len));
+        (result, timed(System::Flow, start))
     };
     let ((azure, ta), (ifs, ti), (flow, tf)) = tokio::join!(azure, ifs, flow);
     timings.seconds = vec![ta, ti, tf];

@@ -1,6 +1,7 @@
 //! One function per CLI command. `main.rs` parses the arguments and calls
 //! [`dispatch`]; every command returns the exit code of contract.md.
 
+pub mod check;
 mod common;
 pub mod demo;
 pub mod history;
@@ -8,23 +9,20 @@ pub mod migrate;
 pub mod reconcile;
 pub mod show;
 pub mod sim;
+pub mod worker;
 
 pub use common::{exit_code_for, load_config, open_store};
 
 use crate::cli::{Cli, Command};
-use crate::error::{AppError, ExitCode};
+use crate::error::ExitCode;
 
 /// Runs the parsed command line and returns the process exit code. Errors
 /// are printed to stderr with what went wrong; nothing panics.
 pub async fn dispatch(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Reconcile(args) => reconcile::run(&cli, args).await,
-        Command::Run => Err(AppError::Other(anyhow::anyhow!(
-            "`idrecon run` is not available in this build"
-        ))),
-        Command::Check => Err(AppError::Other(anyhow::anyhow!(
-            "`idrecon check` is not available in this build"
-        ))),
+        Command::Run => worker::run(&cli).await,
+        Command::Check => check::run(&cli).await,
         Command::History(args) => history::run(&cli, args).await,
         Command::Show(args) => show::run(&cli, args).await,
         Command::Demo(args) => demo::run(args).await,

@@ -5,6 +5,7 @@ use crate::cli::{Cli, ReconcileArgs};
 use crate::config::{Config, ConfigError};
 use crate::error::{AppError, ExitCode};
 use crate::notify::{self, GraphSender};
+use crate::progress::{RunProgress, TerminalProgress};
 use crate::report::Trigger;
 use crate::run::{run_once, RunContext, RunError, RunRequest};
 use crate::sources::http::{build_client, HttpSettings};
@@ -68,6 +69,12 @@ pub async fn run_with(
     let writer = sources.flow_writer();
     let clock = chrono::Utc::now;
     let never_stop = || false;
+    // Spinners on an interactive terminal only; one-person runs read no listings.
+    let progress = if request.person.is_none() {
+        TerminalProgress::for_stderr()
+    } else {
+        None
+    };
     let ctx = RunContext {
         config: cfg,
         store,
@@ -76,6 +83,7 @@ pub async fn run_with(
         azure_scope: sources.azure_scope(),
         clock: &clock,
         should_stop: &never_stop,
+        progress: progress.as_ref().map(|p| p as &dyn RunProgress),
     };
     match run_once(&ctx, request).await {
         Ok(outcome) => Ok(outcome),

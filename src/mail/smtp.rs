@@ -196,62 +196,13 @@ pub async fn send_smtp_with_timeout(
     content: &MailContent,
     timeout: Duration,
 ) -> Result<(), MailError> {
-    let url = cfg
-        .smtp_url
-        .as_deref()
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| {
-            MailError::Config("report.smtp_url is not set (needed for transport = \"smtp\")".into())
-        })?;
-    let endpoint = SmtpEndpoint::parse(url)?;
+    let endpoint = endpoint_of(cfg)?;
     let from = cfg.from.as_deref().ok_or_else(|| {
         MailError::Config("report.from is not set: the sender address of the report mail".into())
     })?;
     let message = build_message(from, &cfg.to, content)?;
-
-    let credentials = match (&cfg.smtp_username, &cfg.smtp_password) {
-        (Some(user), Some(password)) if !user.trim().is_empty() => Some(Credentials::new(
-            user.clone(),
-            password.expose_secret().to_string(),
-        )),
-        (Some(user), None) if !user.trim().is_empty() => {
-            return Err(MailError::Config(
-                "report.smtp_username is set but report.smtp_password is not".into(),
-            ))
-        }
-        (_, Some(_)) => {
-            return Err(MailError::Config(
-                "report.smtp_password is set but report.smtp_username is not".into(),
-            ))
-        }
-        _ => None,
-    };
-    if credentials.is_some() && endpoint.security == SmtpSecurity::None && !endpoint.is_loopback() {
-        return Err(MailError::Config(format!(
-            "report.smtp_url uses tls=none to {}: refusing to send the SMTP password unencrypted \
-             (use tls=required or smtps://)",
-            endpoint.host
-        )));
-    }
-
-    let mut builder =
-        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(endpoint.host.as_str())
-            .port(endpoint.port)
-            .timeout(Some(timeout));
-    if endpoint.security != SmtpSecurity::None {
-        let params = TlsParameters::new(endpoint.host.clone())
-            .map_err(|e| endpoint.error(format!("TLS setup: {e}")))?;
-        builder = builder.tls(match endpoint.security {
-            SmtpSecurity::StartTls => Tls::Required(params),
-            SmtpSecurity::Opportunistic => Tls::Opportunistic(params),
-            _ => Tls::Wrapper(params),
-        });
-    }
+    let transport = transport_for(cfg, &endpoint, timeout)?;
     let username = cfg.smtp_username.clone().unwrap_or_default();
-    if let Some(credentials) = credentials {
-        builder = builder.credentials(credentials);
-    }
-    let transport = builder.build();
 
     tracing::debug!(
         host = %endpoint.host,
@@ -306,6 +257,92 @@ fn is_auth_refusal(e: &lettre::transport::smtp::Error) -> bool {
         return matches!(code.to_string().as_str(), "534" | "535" | "538");
     }
     e.is_client() && e.to_string().contains("authentication")
+}
+
+/// The server `report.smtp_url` names (which must be set).
+fn endpoint_of(cfg: &ReportConfig) -> Result<SmtpEndpoint, MailError> {
+    let url = cfg
+        .smtp_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| {
+            MailError::Config("report.smtp_url is not set (needed for transport = \"smtp\")".into())
+        })?;
+    SmtpEndpoint::parse(url)
+}
+
+/// The lettre transport to `endpoint` with the configured TLS and login.
+fn transport_for(
+    cfg: &ReportConfig,
+    endpoint: &SmtpEndpoint,
+    timeout: Duration,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+    let credentials = match (&cfg.smtp_username, &cfg.smtp_password) {
+        (Some(user), Some(password)) if !user.trim().is_empty() => Some(Credentials::new(
+            user.clone(),
+            password.expose_secret().to_string(),
+        )),
+        (Some(user), None) if !user.trim().is_empty() => {
+            return Err(MailError::Config(
+                "report.smtp_username is set but report.smtp_password is not".into(),
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(MailError::Config(
+                "report.smtp_password is set but report.smtp_username is not".into(),
+            ))
+        }
+        _ => None,
+    };
+    if credentials.is_some() && endpoint.security == SmtpSecurity::None && !endpoint.is_loopback() {
+        return Err(MailError::Config(format!(
+            "report.smtp_url uses tls=none to {}: refusing to send the SMTP password unencrypted \
+             (use tls=required or smtps://)",
+            endpoint.host
+        )));
+    }
+
+    let mut builder =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(endpoint.host.as_str())
+            .port(endpoint.port)
+            .timeout(Some(timeout));
+    if endpoint.security != SmtpSecurity::None {
+        let params = TlsParameters::new(endpoint.host.clone())
+            .map_err(|e| endpoint.error(format!("TLS setup: {e}")))?;
+        builder = builder.tls(match endpoint.security {
+            SmtpSecurity::StartTls => Tls::Required(params),
+            SmtpSecurity::Opportunistic => Tls::Opportunistic(params),
+            _ => Tls::Wrapper(params),
+        });
+    }
+    if let Some(credentials) = credentials {
+        builder = builder.credentials(credentials);
+    }
+    Ok(builder.build())
+}
+
+/// Connects to the server of `report.smtp_url`, says EHLO, upgrades with
+/// STARTTLS or implicit TLS as configured, logs in when a username is set,
+/// and quits — without sending anything (`idrecon check`).
+pub async fn test_smtp_connection(cfg: &ReportConfig, timeout: Duration) -> Result<(), MailError> {
+    let endpoint = endpoint_of(cfg)?;
+    let transport = transport_for(cfg, &endpoint, timeout)?;
+    let username = cfg.smtp_username.clone().unwrap_or_default();
+    match tokio::time::timeout(timeout, transport.test_connection()).await {
+        Err(_) => Err(endpoint.error(format!(
+            "timed out after {timeout:?} (no complete SMTP conversation)"
+        ))),
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(endpoint.error("the server did not answer NOOP")),
+        Ok(Err(e)) if is_auth_refusal(&e) => Err(MailError::SmtpAuth {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            security: endpoint.security.as_str(),
+            username,
+            reason: format!("the server refused it ({e})"),
+        }),
+        Ok(Err(e)) => Err(endpoint.error(e.to_string())),
+    }
 }
 
 #[cfg(test)]

@@ -266,6 +266,15 @@ impl SimHandle {
         *lock(&self.state.ifs_tokens) = Default::default();
     }
 
+    /// Every access token issued since start (Azure and IFS, in order of
+    /// issue per authority; revoked ones included until revoked), so tests
+    /// can make sure none of them shows up in logs or output.
+    pub fn issued_access_tokens(&self) -> Vec<String> {
+        let mut tokens = lock(&self.state.azure_tokens).issued().to_vec();
+        tokens.extend_from_slice(lock(&self.state.ifs_tokens).issued());
+        tokens
+    }
+
     /// Requests whose path starts with `prefix` (e.g. `/graph/v1.0/users`, `/flow`).
     pub fn request_count(&self, prefix: &str) -> u64 {
         lock(&self.state.requests_by_path)

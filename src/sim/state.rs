@@ -358,6 +358,8 @@ impl FlowStore {
 #[derive(Debug, Default)]
 pub(crate) struct TokenStore {
     tokens: HashMap<String, Instant>,
+    /// Every token ever issued, in order (tests check none leaks into logs).
+    issued: Vec<String>,
 }
 
 /// Why a presented token was refused.
@@ -374,7 +376,13 @@ impl TokenStore {
         self.tokens.retain(|_, exp| *exp > now);
         let token = random_token();
         self.tokens.insert(token.clone(), now + lifetime);
+        self.issued.push(token.clone());
         token
+    }
+
+    /// Every token issued so far, expired or not.
+    pub fn issued(&self) -> &[String] {
+        &self.issued
     }
 
     pub fn check(&self, token: Option<&str>) -> Result<(), TokenProblem> {

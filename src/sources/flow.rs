@@ -156,6 +156,14 @@ impl FlowHttp {
         Ok(users)
     }
 
+    /// Reads the first page of users: proves that the endpoint answers and
+    /// accepts the machine user (`idrecon check`). Returns the page's size.
+    pub async fn probe(&self) -> Result<usize, SourceError> {
+        let url = join_path(&self.base, "users");
+        let page: UsersPage = self.api.get_json(&url, self.auth()).await?;
+        Ok(page.users.len())
+    }
+
     /// A write: 404 → not found, 409 → conflict; retried only when the
     /// service surely did not act (429, 503, no connection).
     async fn write(

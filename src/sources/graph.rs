@@ -221,6 +221,32 @@ impl GraphSource {
         Ok(self.scoped(apply_delta(Vec::new(), changes)))
     }
 
+    /// Reads one user (or one member of the group): proves that the token
+    /// is accepted and that the app may list users (`idrecon check`).
+    /// Returns how many users the page held (0 or 1).
+    pub async fn probe(&self) -> Result<usize, SourceError> {
+        let first = || match &self.group_id {
+            Some(group) => self
+                .client
+                .group(group.as_str())
+                .transitive_members()
+                .list_transitive_members()
+                .extend_path(&["microsoft.graph.user"])
+                .select(&USER_SELECT)
+                .top("1")
+                .send(),
+            None => self
+                .client
+                .users()
+                .list_user()
+                .select(&USER_SELECT)
+                .top("1")
+                .send(),
+        };
+        let page: GraphPage = self.get_page(&first).await?;
+        Ok(page.value.len())
+    }
+
     /// A delta query: without a link, the initial full round
     /// ([`AzureFetch::Full`] with the new delta link); with the stored link,
     /// only the changes since ([`AzureFetch::Delta`]). An expired link is

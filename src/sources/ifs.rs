@@ -209,6 +209,22 @@ impl IfsSource {
         Ok(users)
     }
 
+    /// Reads one user (`$top=1`): proves that the token is accepted and
+    /// that the client may read users (`idrecon check`). Returns how many
+    /// users the page held (0 or 1).
+    pub async fn probe(&self) -> Result<usize, SourceError> {
+        let url = self.query_url(&[("$select", self.select()), ("$top", "1".to_string())]);
+        let page: ODataPage = self
+            .api
+            .get_json(&url, Auth::Bearer(self.tokens.as_ref()))
+            .await?;
+        let count = page.value.len();
+        for value in page.value {
+            self.user_from_value(value, &url)?;
+        }
+        Ok(count)
+    }
+
     fn page_url(&self, skip: u64) -> Url {
         self.query_url(&[
             ("$select", self.select()),
