@@ -376,7 +376,7 @@ pub fn describe_resumed(resumed: &[(JournalEntry, Resumed)]) -> Option<String> {
         .collect::<Vec<_>>()
         .join(", ");
     let mut text = format!(
-        "{} action(s) journalled by interrupted run(s) {runs} were checked against Flow before this run: {already} had been applied, {sent} were sent now, {failed} failed",
+        "{} action(s) left pending in the journal by earlier run(s) {runs} were checked against Flow before this run: {already} had been applied, {sent} were sent now, {failed} failed",
         resumed.len()
     );
     if open > 0 {
@@ -384,7 +384,7 @@ pub fn describe_resumed(resumed: &[(JournalEntry, Resumed)]) -> Option<String> {
             ", {open} still could not be confirmed and stay pending for the next applying run"
         ));
     }
-    text.push_str(" (`idrecon show` of those runs lists no actions; see the journal).");
+    text.push('.');
     Some(text)
 }
 

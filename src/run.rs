@@ -361,7 +361,7 @@ fn pending_note(pending: &[crate::store::JournalEntry]) -> Option<String> {
         .collect::<Vec<_>>()
         .join(", ");
     Some(format!(
-        "{} action(s) journalled by interrupted applying run(s) {runs} are still pending: Flow may or may not show them done (this report reflects Flow as it is now). The next `idrecon reconcile --apply` checks each against Flow and settles it without sending anything twice.",
+        "{} action(s) journalled by earlier applying run(s) {runs} are still pending (the run was interrupted or Flow's answer was lost): Flow may or may not show them done (this report reflects Flow as it is now). The next `idrecon reconcile --apply` checks each against Flow and settles it without sending anything twice.",
         pending.len()
     ))
 }
