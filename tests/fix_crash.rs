@@ -237,17 +237,14 @@ async fn scenario(kills: &[KillAt], stats: &mut Stats) {
     }
 
     // Run to completion.
-    let out = env
-        .command(&[
-            "reconcile",
-            "--apply",
-            "--max-changes",
-            "1000",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
+    let out = env.binary(&[
+        "reconcile",
+        "--apply",
+        "--max-changes",
+        "1000",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["status"], "completed", "{report:#}");

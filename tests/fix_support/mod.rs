@@ -141,9 +141,9 @@ impl Env {
     }
 
     /// `idrecon --config FILE ARGS…` as a finished child process.
+    /// (Waits without holding up the simulator: call from a multi-thread runtime.)
     pub fn binary(&self, args: &[&str]) -> Output {
-        let mut cmd = self.command(args);
-        cmd.output().expect("idrecon binary runs")
+        finish(self.command(args))
     }
 
     /// `idrecon --config FILE ARGS…`, not started.
@@ -180,6 +180,11 @@ pub fn quick_http() -> HttpSettings {
         },
         ..HttpSettings::default()
     }
+}
+
+/// Runs `cmd` to its end; the runtime's other tasks (the simulator) go on.
+pub fn finish(mut cmd: Command) -> Output {
+    tokio::task::block_in_place(|| cmd.output()).expect("idrecon binary runs")
 }
 
 /// Reads every journal entry (all runs) straight from the database file.
