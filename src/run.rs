@@ -140,6 +140,22 @@ async fn run_locked(
     let mut timings = FetchTimings::default();
     let mut steps = Vec::new();
 
+    // Holding the lock, any other run still `running` ended without
+    // finishing (killed, crashed): say so instead of leaving it running.
+    let interrupted = ctx
+        .store
+        .close_interrupted_runs(
+            run_id,
+            &format!(
+                "interrupted: the process ended before the run finished (noticed by run #{run_id})"
+            ),
+            started_at,
+        )
+        .await?;
+    if !interrupted.is_empty() {
+        tracing::warn!(runs = ?interrupted, "earlier runs ended without finishing; marked failed");
+    }
+
     match reconcile_and_apply(
         ctx,
         req,
@@ -162,6 +178,16 @@ async fn run_locked(
             report.status = RunStatus::Failed;
             report.abort_reason = Some(reason);
         }
+    }
+    if !interrupted.is_empty() {
+        let runs = interrupted
+            .iter()
+            .map(|r| format!("#{r}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        report.advice.push(format!(
+            "Run(s) {runs} ended without finishing (the process was killed or crashed) and are now marked failed; actions they had journalled are settled by the next applying run."
+        ));
     }
     report.finished_at = Some(trunc((ctx.clock)()));
     ctx.store.finish_run(&report).await?;

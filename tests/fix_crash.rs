@@ -11,7 +11,7 @@ mod fix_support;
 use fix_support::*;
 use idrecon::model::{ActionKind, FindingKind};
 use idrecon::sim::{FlowWrite, SimHandle};
-use idrecon::store::JournalState;
+use idrecon::store::{JournalState, Store};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
@@ -206,6 +206,14 @@ async fn kill_once(
     }
 }
 
+/// Apply runs other than the last one: each was killed.
+fn stats_kills_here(runs: &[idrecon::store::RunRow]) -> usize {
+    runs.iter()
+        .filter(|r| r.mode == idrecon::report::Mode::Apply)
+        .count()
+        - 1
+}
+
 /// No Flow user was ever renamed twice (the simulator's write log).
 fn assert_no_rename_twice(handle: &SimHandle) {
     let mut from = HashSet::new();
@@ -311,6 +319,30 @@ async fn scenario(kills: &[KillAt], stats: &mut Stats) {
         .collect();
     applied.sort();
     assert_eq!(applied, expected, "journal vs renames after {kills:?}");
+
+    // History: no run left `running`; the killed ones are failed as
+    // interrupted, and the applied counts add up to the renames.
+    let store = env.store().await;
+    let runs = store.list_runs(1000).await.unwrap();
+    store.close().await;
+    assert!(
+        runs.iter().all(|r| r.status.as_str() != "running"),
+        "{runs:#?}"
+    );
+    let interrupted = runs
+        .iter()
+        .filter(|r| {
+            r.abort_reason
+                .as_deref()
+                .is_some_and(|a| a.starts_with("interrupted"))
+        })
+        .count();
+    assert_eq!(interrupted, stats_kills_here(&runs), "{runs:#?}");
+    assert_eq!(
+        runs.iter().map(|r| r.actions_applied).sum::<u64>(),
+        renames.len() as u64,
+        "{runs:#?}"
+    );
 
     // And a report-only run finds no mismatch left.
     let after = env.report_only().await;
