@@ -490,3 +490,128 @@ impl FlowIndex {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::{SourceError, System};
+
+    fn user(id: &str, active: bool) -> FlowUser {
+        FlowUser {
+            user_id: id.into(),
+            name: None,
+            email: None,
+            active,
+            user_type: "Full".into(),
+            sync_source: None,
+        }
+    }
+
+    fn rename(from: &str, to: &str) -> Action {
+        Action {
+            kind: ActionKind::Rename,
+            flow_user_id: from.into(),
+            new_flow_user_id: Some(to.into()),
+            status: ActionStatus::Planned,
+            error: None,
+        }
+    }
+
+    fn deactivate(id: &str) -> Action {
+        Action {
+            kind: ActionKind::Deactivate,
+            flow_user_id: id.into(),
+            new_flow_user_id: None,
+            status: ActionStatus::Planned,
+            error: None,
+        }
+    }
+
+    fn verdict(users: &[FlowUser], ci: bool, action: &Action) -> &'static str {
+        match FlowIndex::new(users.to_vec(), ci).settle(action) {
+            Verdict::Done => "done",
+            Verdict::Send => "send",
+            Verdict::Impossible(_) => "impossible",
+        }
+    }
+
+    #[test]
+    fn a_rename_is_done_when_only_the_target_exists() {
+        let a = rename("jdoe", "jdoe@contoso.com");
+        assert_eq!(verdict(&[user("jdoe", true)], true, &a), "send");
+        assert_eq!(verdict(&[user("JDOE@contoso.com", true)], true, &a), "done");
+        assert_eq!(
+            verdict(
+                &[user("jdoe", true), user("jdoe@contoso.com", true)],
+                true,
+                &a
+            ),
+            "impossible"
+        );
+        assert_eq!(verdict(&[user("someone", true)], true, &a), "impossible");
+    }
+
+    #[test]
+    fn a_case_only_rename_is_done_when_the_exact_spelling_is_there() {
+        let a = rename("jdoe@contoso.com", "JDoe@contoso.com");
+        assert_eq!(verdict(&[user("jdoe@contoso.com", true)], true, &a), "send");
+        assert_eq!(verdict(&[user("JDoe@contoso.com", true)], true, &a), "done");
+        assert_eq!(verdict(&[], true, &a), "impossible");
+    }
+
+    #[test]
+    fn a_case_sensitive_flow_keeps_ids_differing_in_case_apart() {
+        // Two distinct users; the rename of `abc` to `Abc` is not done
+        // just because `ABC` exists.
+        let users = [user("abc", true), user("ABC", true)];
+        let a = rename("abc", "Abc");
+        assert_eq!(verdict(&users, false, &a), "send");
+        let done = [user("Abc", true), user("ABC", true)];
+        assert_eq!(verdict(&done, false, &a), "done");
+        // Under case-insensitive comparison `abc` and `ABC` are one ID.
+        assert_eq!(verdict(&users, true, &a), "send");
+    }
+
+    #[test]
+    fn a_deactivation_is_done_when_the_user_is_inactive() {
+        let a = deactivate("leaver");
+        assert_eq!(verdict(&[user("leaver", true)], true, &a), "send");
+        assert_eq!(verdict(&[user("LEAVER", false)], true, &a), "done");
+        assert_eq!(verdict(&[], true, &a), "impossible");
+    }
+
+    #[test]
+    fn settled_actions_update_the_index_for_later_entries() {
+        // A chain: b → c first, then a → b.
+        let mut index = FlowIndex::new(vec![user("a", true), user("b", true)], true);
+        let first = rename("b", "c");
+        let second = rename("a", "b");
+        assert!(matches!(index.settle(&second), Verdict::Impossible(_)));
+        assert!(matches!(index.settle(&first), Verdict::Send));
+        index.apply(&first);
+        assert!(matches!(index.settle(&second), Verdict::Send));
+        index.apply(&second);
+        // IDs alone cannot tell the renamed `a` (now `b`) from the old `b`:
+        // an entry checked this late is never sent again, only reported.
+        assert!(matches!(index.settle(&first), Verdict::Impossible(_)));
+    }
+
+    #[test]
+    fn only_broken_connections_and_server_errors_leave_the_outcome_open() {
+        let http = |status: Option<u16>, kind| {
+            let mut e = SourceError::new(System::Flow, kind, "x");
+            e.status = status;
+            FlowWriteError::Other(e)
+        };
+        assert!(outcome_is_open(&http(None, SourceErrorKind::Transport)));
+        assert!(outcome_is_open(&http(Some(502), SourceErrorKind::Http)));
+        assert!(!outcome_is_open(&http(Some(400), SourceErrorKind::Http)));
+        assert!(!outcome_is_open(&http(
+            Some(429),
+            SourceErrorKind::Throttled
+        )));
+        assert!(!outcome_is_open(&http(Some(401), SourceErrorKind::Auth)));
+        assert!(!outcome_is_open(&FlowWriteError::NotFound("a".into())));
+        assert!(!outcome_is_open(&FlowWriteError::Conflict("b".into())));
+    }
+}
