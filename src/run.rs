@@ -155,6 +155,22 @@ async fn run_locked(
     let mut timings = FetchTimings::default();
     let mut steps = Vec::new();
 
+    // Holding the lock, any other run still `running` ended without
+    // finishing (killed, crashed): say so instead of leaving it running.
+    let interrupted = ctx
+        .store
+        .close_interrupted_runs(
+            run_id,
+            &format!(
+                "interrupted: the process ended before the run finished (noticed by run #{run_id})"
+            ),
+            started_at,
+        )
+        .await?;
+    if !interrupted.is_empty() {
+        tracing::warn!(runs = ?interrupted, "earlier runs ended without finishing; marked failed");
+    }
+
     match reconcile_and_apply(
         ctx,
         req,
@@ -177,6 +193,16 @@ async fn run_locked(
             report.status = RunStatus::Failed;
             report.abort_reason = Some(reason);
         }
+    }
+    if !interrupted.is_empty() {
+        let runs = interrupted
+            .iter()
+            .map(|r| format!("#{r}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        report.advice.push(format!(
+            "Run(s) {runs} ended without finishing (the process was killed or crashed) and are now marked failed; actions they had journalled are settled by the next applying run."
+        ));
     }
     report.finished_at = Some(trunc((ctx.clock)()));
     ctx.store.finish_run(&report).await?;
@@ -219,15 +245,21 @@ async fn reconcile_and_apply(
     }
 
     // Actions left pending by a run that was killed are settled first, so a
-    // new plan never races an old half-sent one.
+    // new plan never races an old half-sent one. Report mode never writes:
+    // it only says that some are waiting.
+    let mut resumed_note = None;
     if req.apply {
         if let Some(writer) = ctx.flow_writer {
-            apply::resume_pending(ctx.store, writer, ctx.clock)
-                .await
-                .map_err(|e| {
-                    Stop::Aborted(format!("resuming the journal of an earlier run: {e}"))
-                })?;
+            let resumed =
+                apply::resume_pending(ctx.store, writer, ctx.clock, cfg.flow.case_insensitive_ids)
+                    .await
+                    .map_err(|e| {
+                        Stop::Aborted(format!("resuming the journal of an earlier run: {e}"))
+                    })?;
+            resumed_note = apply::describe_resumed(&resumed);
         }
+    } else {
+        resumed_note = pending_note(&ctx.store.pending_journal().await?);
     }
 
     let (snapshots, person_id) = match &req.person {
@@ -304,6 +336,7 @@ async fn reconcile_and_apply(
     .map_err(|e| Stop::Failed(format!("reconciliation task: {e}")))?;
 
     report.advice = reconcile::advice(&outcome.findings);
+    report.advice.extend(resumed_note);
     if !req.apply {
         let would_send = plan
             .actions
@@ -358,10 +391,37 @@ async fn reconcile_and_apply(
         }
         stop
     };
-    apply::execute(ctx.store, writer, report, ctx.clock, &should_stop)
+    let options = apply::ApplyOptions {
+        flow_case_insensitive: cfg.flow.case_insensitive_ids,
+        lock: Some(apply::HeldLock { holder, lease }),
+    };
+    apply::execute(ctx.store, writer, report, ctx.clock, &should_stop, &options)
         .await
-        .map_err(|e| Stop::Failed(format!("applying fixes: {e}")))?;
+        .map_err(|e| match e {
+            apply::ApplyError::LockLost(_) => Stop::Aborted(format!("applying fixes: {e}")),
+            other => Stop::Failed(format!("applying fixes: {other}")),
+        })?;
     Ok(())
+}
+
+/// What report mode says about journalled actions an interrupted applying
+/// run left pending (it does not touch them: settling them may write).
+fn pending_note(pending: &[crate::store::JournalEntry]) -> Option<String> {
+    if pending.is_empty() {
+        return None;
+    }
+    let mut runs: Vec<i64> = pending.iter().map(|e| e.run_id).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    let runs = runs
+        .iter()
+        .map(|r| format!("#{r}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "{} action(s) journalled by earlier applying run(s) {runs} are still pending (the run was interrupted or Flow's answer was lost): Flow may or may not show them done (this report reflects Flow as it is now). The next `idrecon reconcile --apply` checks each against Flow and settles it without sending anything twice.",
+        pending.len()
+    ))
 }
 
 fn refuse_sudden_empty(system: &str, now: usize, before: i64) -> Result<(), Stop> {

@@ -29,6 +29,17 @@ pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> 
         eprintln!("{}. {step}", n + 1);
     }
     let report = outcome.report;
+    if let Some(reason) = &report.abort_reason {
+        eprintln!(
+            "idrecon: run {} {}: {reason}",
+            report.run_id,
+            match report.status {
+                crate::report::RunStatus::Aborted => "aborted",
+                crate::report::RunStatus::Failed => "failed",
+                crate::report::RunStatus::Completed => "completed",
+            }
+        );
+    }
     emit_report(&report, report_format(args.format), args.output.as_deref())?;
     if args.email {
         let graph = graph_sender(&sources);

@@ -320,6 +320,17 @@ pub trait Store: Send + Sync {
     /// Every entry of `run_id`, in journal order.
     async fn journal_for_run(&self, run_id: i64) -> Result<Vec<JournalEntry>, StoreError>;
 
+    /// Marks every run before `before_run` still `running` as `failed` with
+    /// `reason` and `finished_at = at`: called by a run holding the lock,
+    /// for which such runs can only be runs whose process ended (killed,
+    /// crashed) before they finished. Returns their IDs, oldest first.
+    async fn close_interrupted_runs(
+        &self,
+        before_run: i64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError>;
+
     /// Records whether the report of `run_id` was mailed.
     async fn record_mail(
         &self,

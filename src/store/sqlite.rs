@@ -50,10 +50,14 @@ const RUN_COLUMNS: &str = "id, schema_version, trigger_kind, mode, status, abort
 const RUN_LIST_SELECT: &str = "SELECT r.id, r.started_at, r.finished_at, r.trigger_kind, \
     r.mode, r.status, r.abort_reason, r.people, r.findings_total, r.findings_new, \
     r.findings_persisting, r.findings_resolved, \
-    (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = r.id AND a.status = 'applied') \
-        AS actions_applied, \
-    (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = r.id AND a.status = 'failed') \
-        AS actions_failed, \
+    CASE WHEN EXISTS (SELECT 1 FROM run_actions a WHERE a.run_id = r.id) \
+        THEN (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = r.id AND a.status = 'applied') \
+        ELSE (SELECT COUNT(*) FROM action_journal j WHERE j.run_id = r.id AND j.state = 'applied') \
+    END AS actions_applied, \
+    CASE WHEN EXISTS (SELECT 1 FROM run_actions a WHERE a.run_id = r.id) \
+        THEN (SELECT COUNT(*) FROM run_actions a WHERE a.run_id = r.id AND a.status = 'failed') \
+        ELSE (SELECT COUNT(*) FROM action_journal j WHERE j.run_id = r.id AND j.state = 'failed') \
+    END AS actions_failed, \
     r.mail_status, r.mail_error, r.person FROM runs r";
 
 const FINDING_COLUMNS: &str = "kind, cause, status, aad_id, upn, display_name, ifs_identity, \
@@ -744,6 +748,28 @@ impl Store for SqliteStore {
             return Err(StoreError::RunNotFound(run_id));
         }
         Ok(())
+    }
+
+    async fn close_interrupted_runs(
+        &self,
+        before_run: i64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        sqlx::query_scalar(
+            "UPDATE runs SET status = 'failed', abort_reason = ?, finished_at = ? \
+             WHERE status = 'running' AND id < ? RETURNING id",
+        )
+        .bind(reason)
+        .bind(at)
+        .bind(before_run)
+        .fetch_all(&self.writer)
+        .await
+        .during("closing runs that were interrupted")
+        .map(|mut ids: Vec<i64>| {
+            ids.sort_unstable();
+            ids
+        })
     }
 
     async fn runs_with_unsent_mail(&self) -> Result<Vec<i64>, StoreError> {
