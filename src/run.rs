@@ -19,6 +19,7 @@ use crate::store::{LockHolder, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// What the caller asks of one run.
 #[derive(Clone, Debug)]
@@ -134,9 +135,21 @@ async fn run_locked(
     let started_at = (ctx.clock)();
     let run_id = ctx.store.begin_run(req.trigger, mode, started_at).await?;
     let span = tracing::info_span!("run", run_id, trigger = ?req.trigger, mode = ?mode);
-    let _enter = span.enter();
-    drop(_enter);
+    run_started(ctx, req, holder, lease, run_id, mode, started_at)
+        .instrument(span)
+        .await
+}
 
+/// The run after it got its id: everything inside the run's tracing span.
+async fn run_started(
+    ctx: &RunContext<'_>,
+    req: &RunRequest,
+    holder: &LockHolder,
+    lease: chrono::Duration,
+    run_id: i64,
+    mode: Mode,
+    started_at: DateTime<Utc>,
+) -> Result<RunOutcome, RunError> {
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
         run_id,
@@ -486,9 +499,6 @@ async fn fetch_all(
     let timed = |system: System, start: Instant| (system, start.elapsed().as_secs_f64());
     let azure = async {
         let start = Instant::now();
-        let span = tracing::info_span!("source", system = "azure");
-        let _g = span.enter();
-        drop(_g);
         ctx.report_progress(|p| p.source_started(System::Azure));
         let mut result = ctx.sources.fetch_azure(delta_link.as_deref()).await;
         if let Err(e) = &result {
@@ -504,7 +514,8 @@ async fn fetch_all(
         };
         ctx.report_progress(|p| p.source_finished(System::Azure, fetched));
         (result, timed(System::Azure, start))
-    };
+    }
+    .instrument(tracing::info_span!("source", system = "azure"));
     let listed = |system: System, users: Option<usize>| {
         let fetched = users.map_or(Fetched::Failed, |n| Fetched::Users(n as u64));
         ctx.report_progress(|p| p.source_finished(system, fetched));
@@ -515,14 +526,16 @@ async fn fetch_all(
         let result = ctx.sources.fetch_ifs().await;
         listed(System::Ifs, result.as_ref().ok().map(Vec::len));
         (result, timed(System::Ifs, start))
-    };
+    }
+    .instrument(tracing::info_span!("source", system = "ifs"));
     let flow = async {
         let start = Instant::now();
         ctx.report_progress(|p| p.source_started(System::Flow));
         let result = ctx.sources.fetch_flow().await;
         listed(System::Flow, result.as_ref().ok().map(Vec::len));
         (result, timed(System::Flow, start))
-    };
+    }
+    .instrument(tracing::info_span!("source", system = "flow"));
     let ((azure, ta), (ifs, ti), (flow, tf)) = tokio::join!(azure, ifs, flow);
     timings.seconds = vec![ta, ti, tf];
 
