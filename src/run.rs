@@ -289,6 +289,7 @@ async fn reconcile_and_apply(
                 refuse_sudden_empty("IFS", snapshots.ifs.len(), prev.ifs)?;
                 refuse_sudden_empty("Flow", snapshots.flow.len(), prev.flow)?;
             }
+            refuse_empty_azure(&snapshots)?;
             // Only a listing that passed the checks becomes the stored
             // snapshot: an empty one stored here would make every later
             // delta run start from nobody.
@@ -435,6 +436,21 @@ fn pending_note(pending: &[crate::store::JournalEntry]) -> Option<String> {
         "{} action(s) journalled by earlier applying run(s) {runs} are still pending (the run was interrupted or Flow's answer was lost): Flow may or may not show them done (this report reflects Flow as it is now). The next `idrecon reconcile --apply` checks each against Flow and settles it without sending anything twice.",
         pending.len()
     ))
+}
+
+/// Azure AD is who the people are: with no Azure users at all, every IFS and
+/// Flow user would look like a leaver. That is a broken listing (or a wrong
+/// `azure.group_id`), never a real tenant, even on a first run.
+fn refuse_empty_azure(snapshots: &Snapshots) -> Result<(), Stop> {
+    if snapshots.azure.is_empty() && !(snapshots.ifs.is_empty() && snapshots.flow.is_empty()) {
+        return Err(Stop::Aborted(format!(
+            "Azure AD returned 0 users while IFS has {} and Flow {}; refusing to call everyone a leaver \
+             (check azure.group_id and the app's Graph permissions)",
+            snapshots.ifs.len(),
+            snapshots.flow.len()
+        )));
+    }
+    Ok(())
 }
 
 fn refuse_sudden_empty(system: &str, now: usize, before: i64) -> Result<(), Stop> {

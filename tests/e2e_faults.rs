@@ -346,8 +346,9 @@ async fn empty_delta_round_means_no_changes() {
 
 /// On a first run there is nothing to compare with: an empty Flow is a
 /// Flow nobody has been provisioned to yet, and the run completes (every
-/// Azure + IFS person is `missing_in_flow`). The same holds for the other
-/// systems: the sudden-empty rule needs a previous completed run.
+/// Azure + IFS person is `missing_in_flow`). The same holds for IFS: the
+/// sudden-empty rule needs a previous completed run. Azure is the exception
+/// (see `first_run_with_an_empty_azure_aborts`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_with_an_empty_flow_completes() {
     let app = fault_app("flow:emptyx*").start().await;
@@ -368,6 +369,20 @@ async fn first_run_with_an_empty_flow_completes() {
     assert!(report.findings.iter().all(|f| f.flow_user_id.is_none()));
     assert_eq!(app.handle.write_counts(), (0, 0), "nothing to rename");
     assert_eq!(exit_code_for(&report), ExitCode::FindingsOpen);
+}
+
+/// Azure AD is who the people are: an empty Azure listing aborts even on a
+/// first run, instead of calling every IFS and Flow user a leaver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_with_an_empty_azure_aborts() {
+    let app = fault_app("graph:emptyx*").start().await;
+    let report = app.run_request(&apply()).await.report;
+    assert_eq!(report.status, RunStatus::Aborted);
+    let reason = report.abort_reason.clone().unwrap_or_default();
+    assert!(reason.contains("Azure AD returned 0 users"), "{reason}");
+    assert!(report.findings.is_empty());
+    assert_eq!(app.handle.write_counts(), (0, 0));
+    assert_eq!(exit_code_for(&report), ExitCode::Aborted);
 }
 
 /// Faults while writing to Flow: every planned rename ends up done exactly
