@@ -347,31 +347,55 @@ fn next_link(path: &str, select_raw: Option<&str>, top: usize, token: &str) -> S
     link
 }
 
+/// The parts of a paged Graph listing request, checked.
+struct ListingRequest {
+    select_raw: Option<String>,
+    props: Vec<GraphProp>,
+    top: usize,
+    offset: usize,
+    page: u32,
+}
+
+/// Checks the bearer token and the query options of a paged listing
+/// (`$select`, `$top`, `$skiptoken` of `kind`), answering errors in Graph's shape.
+fn listing_request(
+    state: &SimState,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+    kind: &str,
+) -> Result<ListingRequest, Response> {
+    check_auth(state, headers)?;
+    let query = parse_query(raw);
+    check_options(&query)?;
+    let select_raw = query_param(&query, "$select");
+    let props = parse_select(select_raw).map_err(|message| bad_request("BadRequest", &message))?;
+    let top = parse_top(query_param(&query, "$top"))?;
+    let (offset, page) = parse_list_token(query_param(&query, "$skiptoken"), kind)?;
+    Ok(ListingRequest {
+        select_raw: select_raw.map(str::to_string),
+        props,
+        top,
+        offset,
+        page,
+    })
+}
+
 async fn list_users(
     State(state): State<Shared>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    if let Err(r) = check_auth(&state, &headers) {
-        return r;
-    }
-    let query = parse_query(raw.as_deref());
-    if let Err(r) = check_options(&query) {
-        return r;
-    }
-    let select_raw = query_param(&query, "$select");
-    let props = match parse_select(select_raw) {
-        Ok(p) => p,
-        Err(message) => return bad_request("BadRequest", &message),
-    };
-    let top = match parse_top(query_param(&query, "$top")) {
-        Ok(t) => t,
+    let ListingRequest {
+        select_raw,
+        props,
+        top,
+        offset,
+        page,
+    } = match listing_request(&state, &headers, raw.as_deref(), "u") {
+        Ok(l) => l,
         Err(r) => return r,
     };
-    let (offset, page) = match parse_list_token(query_param(&query, "$skiptoken"), "u") {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let select_raw = select_raw.as_deref();
     let late = match listing_faults(&state, &headers, page, false).await {
         Ok(l) => l,
         Err(r) => return r,
@@ -434,26 +458,17 @@ async fn group_members(
     RawQuery(raw): RawQuery,
     cast: &str,
 ) -> Response {
-    if let Err(r) = check_auth(&state, &headers) {
-        return r;
-    }
-    let query = parse_query(raw.as_deref());
-    if let Err(r) = check_options(&query) {
-        return r;
-    }
-    let select_raw = query_param(&query, "$select");
-    let props = match parse_select(select_raw) {
-        Ok(p) => p,
-        Err(message) => return bad_request("BadRequest", &message),
-    };
-    let top = match parse_top(query_param(&query, "$top")) {
-        Ok(t) => t,
+    let ListingRequest {
+        select_raw,
+        props,
+        top,
+        offset,
+        page,
+    } = match listing_request(&state, &headers, raw.as_deref(), "g") {
+        Ok(l) => l,
         Err(r) => return r,
     };
-    let (offset, page) = match parse_list_token(query_param(&query, "$skiptoken"), "g") {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let select_raw = select_raw.as_deref();
     if !read(&state.groups).contains_key(&group_id.to_ascii_lowercase()) {
         return error_response(
             ErrorShape::Graph,
