@@ -246,7 +246,7 @@ async fn send_checked(
 /// answers that it did not.
 fn outcome_is_open(error: &FlowWriteError) -> bool {
     match error {
-        FlowWriteError::NotFound(_) | FlowWriteError::Conflict(_) => false,
+        FlowWriteError::NotFound { .. } | FlowWriteError::Conflict { .. } => false,
         FlowWriteError::Other(e) => match e.kind {
             SourceErrorKind::Transport => true,
             SourceErrorKind::Http => e.status.is_none_or(|s| s >= 500),
@@ -611,7 +611,13 @@ mod tests {
             SourceErrorKind::Throttled
         )));
         assert!(!outcome_is_open(&http(Some(401), SourceErrorKind::Auth)));
-        assert!(!outcome_is_open(&FlowWriteError::NotFound("a".into())));
-        assert!(!outcome_is_open(&FlowWriteError::Conflict("b".into())));
+        assert!(!outcome_is_open(&FlowWriteError::NotFound {
+            user_id: "a".into(),
+            message: None,
+        }));
+        assert!(!outcome_is_open(&FlowWriteError::Conflict {
+            user_id: "b".into(),
+            message: Some("user exists".into()),
+        }));
     }
 }

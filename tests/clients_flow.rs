@@ -112,7 +112,9 @@ fn rename_handler(r: &Recorded) -> Reply {
             if from != "jdoe" {
                 Reply::json(404, json!({"error": format!("user {from} not found")}))
             } else if to == "taken" {
-                Reply::json(409, json!({"error": "target taken"}))
+                Reply::json(409, json!({"error": "user exists"}))
+            } else if to == "taken-quietly" {
+                Reply::text(409, "")
             } else {
                 Reply::json(200, json!({"userId": to}))
             }
@@ -138,14 +140,41 @@ async fn rename_outcomes() {
         sent,
         json!({"userId": "jdoe", "newUserId": "jdoe@contoso.com"})
     );
-    match flow.rename("ghost", "ghost@contoso.com").await {
-        Err(FlowWriteError::NotFound(id)) => assert_eq!(id, "ghost"),
+    // Flow's own error text is kept and shown after ours.
+    let err = flow.rename("ghost", "ghost@contoso.com").await.unwrap_err();
+    match &err {
+        FlowWriteError::NotFound { user_id, message } => {
+            assert_eq!(user_id, "ghost");
+            assert_eq!(message.as_deref(), Some("user ghost not found"));
+        }
         other => panic!("expected NotFound, got {other:?}"),
     }
-    match flow.rename("jdoe", "taken").await {
-        Err(FlowWriteError::Conflict(id)) => assert_eq!(id, "taken"),
+    assert_eq!(
+        err.to_string(),
+        r#"Flow: user ghost not found (Flow said: "user ghost not found")"#
+    );
+    let err = flow.rename("jdoe", "taken").await.unwrap_err();
+    match &err {
+        FlowWriteError::Conflict { user_id, message } => {
+            assert_eq!(user_id, "taken");
+            assert_eq!(message.as_deref(), Some("user exists"));
+        }
         other => panic!("expected Conflict, got {other:?}"),
     }
+    assert_eq!(
+        err.to_string(),
+        r#"Flow: user ID taken is already taken (Flow said: "user exists")"#
+    );
+    // Without a body there is nothing of Flow's to quote.
+    let err = flow.rename("jdoe", "taken-quietly").await.unwrap_err();
+    assert!(
+        matches!(&err, FlowWriteError::Conflict { user_id, message: None } if user_id == "taken-quietly"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "Flow: user ID taken-quietly is already taken"
+    );
 }
 
 #[tokio::test]
@@ -166,8 +195,14 @@ async fn deactivate_outcomes() {
     let mock = start(rename_handler).await;
     let flow = flow(&mock);
     flow.deactivate("jdoe").await.unwrap();
+    let err = flow.deactivate("ghost").await.unwrap_err();
     assert!(
-        matches!(flow.deactivate("ghost").await, Err(FlowWriteError::NotFound(id)) if id == "ghost")
+        matches!(&err, FlowWriteError::NotFound { user_id, message } if user_id == "ghost" && message.as_deref() == Some("not found")),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().ends_with(r#"(Flow said: "not found")"#),
+        "{err}"
     );
 }
 

@@ -7,6 +7,7 @@ mod e2e_support;
 use e2e_support::*;
 use idrecon::commands::exit_code_for;
 use idrecon::error::ExitCode;
+use idrecon::model::{ActionKind, ActionStatus, Cause, Finding, FindingKind, NormalizedId};
 use idrecon::report::RunStatus;
 use idrecon::store::Store;
 
@@ -77,17 +78,113 @@ async fn large_tenant_finds_exactly_the_expected() {
     check(20_000, 7).await;
 }
 
-/// docs/semantics.md §2–§4: the candidates of an ambiguous match stay free,
-/// and an active Flow user linked to nobody is `not_in_azure`. The core keeps
-/// them with the ambiguous person instead (see
-/// `e2e_support::disputed_ambiguity_orphans`).
+/// docs/semantics.md §3: Flow candidates of an ambiguous Azure user that
+/// nobody else took join the ambiguous person. They are not `not_in_azure`
+/// orphans, so even with `fix.deactivate_orphans` on, nothing deactivates
+/// them (they may be a real employee's accounts).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "core bug: Flow candidates of an ambiguous Azure user are not reported as not_in_azure (semantics.md §2/§4 vs src/reconcile/correlate.rs)"]
-async fn ambiguous_flow_candidates_left_over_are_not_in_azure() {
-    let app = spawn_app(300, 1).await;
-    let disputed = disputed_ambiguity_orphans(&app);
-    assert!(!disputed.is_empty(), "seed 1 has the Ambiguous archetype");
+async fn ambiguous_person_owns_its_free_flow_candidates() {
+    let app = app(300, 1)
+        .env("IDRECON__FIX__DEACTIVATE_ORPHANS", "true")
+        .start()
+        .await;
     let report = app.run().await;
-    let got = finding_ids(&report);
-    assert_same_findings("300 people, seed 1 (strict)", &got, &app.expected_ids());
+    assert_expected_findings("300 people, seed 1", &app, &report);
+    let ambiguous: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Ambiguous)
+        .collect();
+    assert!(!ambiguous.is_empty(), "seed 1 has the Ambiguous archetype");
+    let azure = app.handle.azure_users();
+    let flow = app.handle.flow_users();
+    for finding in ambiguous {
+        let aad_id = finding
+            .aad_id
+            .as_deref()
+            .expect("ambiguous has an Azure user");
+        let user = azure
+            .iter()
+            .find(|u| u.id.eq_ignore_ascii_case(aad_id))
+            .expect("the Azure user is in the tenant");
+        let mail = NormalizedId::new(user.mail.as_deref().expect("generated users have mail"));
+        let candidates: Vec<&str> = flow
+            .iter()
+            .filter(|f| f.email.as_deref().map(NormalizedId::new).as_ref() == Some(&mail))
+            .map(|f| f.user_id.as_str())
+            .collect();
+        assert_eq!(candidates.len(), 2, "{aad_id}: {candidates:?}");
+        for id in &candidates {
+            // The ambiguous person names its candidates …
+            assert!(
+                finding.detail.contains(&format!("'{id}'")),
+                "{id} not named in: {}",
+                finding.detail
+            );
+            // … no other finding claims them …
+            let others: Vec<&Finding> = report
+                .findings
+                .iter()
+                .filter(|f| f.flow_user_id.as_deref() == Some(*id))
+                .collect();
+            assert!(others.is_empty(), "{id} reported again: {others:?}");
+            // … and no action touches them, deactivate_orphans or not.
+            assert!(
+                report.actions.iter().all(|a| a.flow_user_id != *id),
+                "{id}: {:?}",
+                report.actions
+            );
+        }
+        assert_eq!(finding.action, ActionKind::None);
+    }
+    // The setting took effect: real orphans are planned for deactivation.
+    assert!(report
+        .actions
+        .iter()
+        .any(|a| a.kind == ActionKind::Deactivate && a.status == ActionStatus::Planned));
+}
+
+/// docs/semantics.md §5.5: a Flow machine user holds the person's expected
+/// ID (machine users are never matched, but their IDs are taken), so the
+/// person's own drifted Flow user is in `conflict`, and no rename is planned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_user_holding_the_expected_id_is_a_conflict_not_a_rename() {
+    let app = spawn_app(300, 2).await;
+    let report = app.run().await;
+    assert_expected_findings("300 people, seed 2", &app, &report);
+    let conflicts: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Conflict)
+        .collect();
+    assert_eq!(conflicts.len(), 1, "one of each archetype: {conflicts:?}");
+    let conflict = conflicts[0];
+    assert_eq!(conflict.cause, Some(Cause::DomainStripped));
+    let expected = conflict
+        .expected_flow_user_id
+        .as_deref()
+        .expect("conflict has an expected ID");
+    let holder = app
+        .handle
+        .flow_users()
+        .into_iter()
+        .find(|u| NormalizedId::new(&u.user_id) == NormalizedId::new(expected))
+        .expect("someone holds the expected ID");
+    assert!(holder.is_machine(), "{holder:?}");
+    assert!(
+        conflict.detail.contains(&format!("'{}'", holder.user_id)),
+        "{}",
+        conflict.detail
+    );
+    assert_eq!(conflict.action, ActionKind::None);
+    assert_eq!(conflict.action_status, None);
+    let own = conflict.flow_user_id.as_deref().expect("own Flow user");
+    assert!(
+        report.actions.iter().all(|a| a.flow_user_id != own
+            && a.flow_user_id != holder.user_id
+            && a.new_flow_user_id.as_deref().map(NormalizedId::new)
+                != Some(NormalizedId::new(expected))),
+        "{:?}",
+        report.actions
+    );
 }

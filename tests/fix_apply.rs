@@ -122,6 +122,47 @@ async fn apply_renames_each_mismatch_to_the_exact_directory_id_and_nothing_else(
         .findings
         .iter()
         .any(|f| f.kind == FindingKind::SyncManaged));
+    // A conflict (a machine user holds the person's Directory ID) plans no
+    // rename, and --apply renames nothing into (or out of) the machine user's ID.
+    let conflicts: Vec<_> = before
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Conflict)
+        .collect();
+    assert_eq!(
+        finding_keys(&before, FindingKind::Conflict),
+        expected_keys(&env.generated, FindingKind::Conflict)
+    );
+    assert!(!conflicts.is_empty(), "the tenant has a conflict");
+    for f in conflicts {
+        assert_eq!(f.action, ActionKind::None, "{f:?}");
+        assert_eq!(f.action_status, None, "{f:?}");
+        let target = f.expected_flow_user_id.clone().expect("expected ID");
+        let own = f.flow_user_id.clone().expect("own Flow user");
+        let holder = original
+            .iter()
+            .find(|u| u.user_id.eq_ignore_ascii_case(&target))
+            .expect("someone holds the expected ID");
+        assert!(holder.is_machine(), "{holder:?}");
+        assert!(
+            applied.actions.iter().all(|a| a.flow_user_id != own
+                && a.flow_user_id != holder.user_id
+                && !a
+                    .new_flow_user_id
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(&target))),
+            "{:?}",
+            applied.actions
+        );
+        assert_eq!(env.handle.rename_count(&holder.user_id), 0);
+        assert_eq!(env.handle.rename_count(&own), 0);
+        assert_eq!(
+            now.get(&holder.user_id),
+            Some(holder),
+            "machine user changed"
+        );
+        assert!(now.contains_key(&own), "{own} still has its drifted ID");
+    }
 
     // The JSON report and the stored report carry each action's status.
     let json: serde_json::Value =
@@ -420,16 +461,22 @@ async fn one_refused_action_fails_with_flows_message_and_the_others_go_on() {
         .iter()
         .find(|a| a.flow_user_id == taken_from)
         .expect("the rename into the taken ID failed");
-    assert!(
-        conflict.error.as_deref().unwrap().contains("already taken"),
+    // Ours, then Flow's own message (the simulator's 409/404 `error` text).
+    assert_eq!(
+        conflict.error.as_deref().unwrap(),
+        format!(
+            "Flow: user ID {taken_to} is already taken \
+             (Flow said: \"user ID '{taken_to}' is already taken\")"
+        ),
         "{conflict:?}"
     );
     let missing = failed
         .iter()
         .find(|a| a.flow_user_id == gone_from)
         .expect("the rename of the removed user failed");
-    assert!(
-        missing.error.as_deref().unwrap().contains("not found"),
+    assert_eq!(
+        missing.error.as_deref().unwrap(),
+        format!("Flow: user {gone_from} not found (Flow said: \"user '{gone_from}' not found\")"),
         "{missing:?}"
     );
     assert_eq!(
@@ -464,7 +511,9 @@ async fn one_refused_action_fails_with_flows_message_and_the_others_go_on() {
         .unwrap();
     assert_eq!(finding.action_status, Some(ActionStatus::Failed));
     assert!(
-        finding.detail.contains("already taken"),
+        finding.detail.contains(&format!(
+            "(Flow said: \"user ID '{taken_to}' is already taken\")"
+        )),
         "{}",
         finding.detail
     );
@@ -477,7 +526,10 @@ async fn one_refused_action_fails_with_flows_message_and_the_others_go_on() {
     assert!(journal_failed
         .iter()
         .any(|e| e.action.flow_user_id == taken_from
-            && e.error.as_deref().unwrap().contains("already taken")));
+            && e.error
+                .as_deref()
+                .unwrap()
+                .contains("Flow said: \"user ID '")));
     assert_eq!(
         in_state(&journal, JournalState::Applied).len(),
         renames.len() - 2

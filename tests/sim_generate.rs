@@ -110,7 +110,8 @@ fn expected_findings_match_the_archetypes() {
                 A::LeaverIfsOnly,
                 A::GuestWithFlow
             ]
-        ) + 2 * count(c, &[A::Ambiguous])
+        ),
+        "the Flow candidates of an ambiguous person are not orphans (semantics.md §3)"
     );
     assert_eq!(
         kind(FindingKind::DisabledInAzure),
@@ -127,9 +128,9 @@ fn expected_findings_match_the_archetypes() {
     );
     assert_eq!(
         kind(FindingKind::Conflict),
-        0,
-        "unreachable with default rules"
+        count(c, &[A::ConflictWithMachineUser])
     );
+    assert!(count(c, &[A::ConflictWithMachineUser]) > 0);
 
     // Keys are unique and their anchors exist in the tenant.
     let keys: HashSet<&str> = g.expected.iter().map(|f| f.key.as_str()).collect();
@@ -248,4 +249,77 @@ fn one_million_people() {
         g.expected.len()
     );
     assert!(elapsed.as_secs() < 10, "took {elapsed:?}");
+}
+
+/// The generator's `expected` is exactly what the core finds (in process,
+/// no HTTP), for small tenants (one of each archetype) and larger drawn ones.
+#[test]
+fn expected_is_exactly_what_the_core_finds() {
+    use idrecon::model::Snapshots;
+    use idrecon::reconcile::{reconcile, MatchOptions};
+    use std::collections::BTreeSet;
+    for (people, seed) in [
+        (Archetype::WEIGHTS.len(), 1),
+        (100, 2),
+        (300, 1),
+        (300, 3),
+        (2_000, 4),
+        (20_000, 5),
+    ] {
+        let g = generate(people, seed);
+        let snapshots = Snapshots {
+            azure: g.tenant.azure.clone(),
+            ifs: g.tenant.ifs.clone(),
+            flow: g.tenant.flow.clone(),
+        };
+        let found: BTreeSet<(FindingKind, Option<Cause>, String)> =
+            reconcile(&snapshots, &MatchOptions::default())
+                .findings
+                .iter()
+                .map(|f| (f.kind, f.cause, f.key()))
+                .collect();
+        let want: BTreeSet<(FindingKind, Option<Cause>, String)> = g
+            .expected
+            .iter()
+            .map(|f| (f.kind, f.cause, f.key.clone()))
+            .collect();
+        assert_eq!(
+            found.difference(&want).collect::<Vec<_>>(),
+            Vec::<&(FindingKind, Option<Cause>, String)>::new(),
+            "{people} people, seed {seed}: found but not expected"
+        );
+        assert_eq!(
+            want.difference(&found).collect::<Vec<_>>(),
+            Vec::<&(FindingKind, Option<Cause>, String)>::new(),
+            "{people} people, seed {seed}: expected but not found"
+        );
+    }
+}
+
+/// The one-of-each block holds the conflict archetype: its machine user
+/// holds the person's Directory ID while the person's own Flow user lacks
+/// the domain.
+#[test]
+fn small_tenants_contain_a_conflict_with_a_machine_user() {
+    let g = generate(Archetype::WEIGHTS.len(), 9);
+    let conflicts: Vec<_> = g
+        .expected
+        .iter()
+        .filter(|f| f.kind == FindingKind::Conflict)
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].cause, Some(Cause::DomainStripped));
+    let dirs: HashSet<NormalizedId> = g
+        .tenant
+        .ifs
+        .iter()
+        .filter_map(|u| u.directory_id.as_deref().map(NormalizedId::new))
+        .collect();
+    let holders: Vec<_> = g
+        .tenant
+        .flow
+        .iter()
+        .filter(|u| u.is_machine() && dirs.contains(&NormalizedId::new(&u.user_id)))
+        .collect();
+    assert_eq!(holders.len(), 1, "{holders:?}");
 }

@@ -109,17 +109,24 @@ pub enum Archetype {
     /// Two IFS users share a leaver's Directory ID → `duplicate_directory_id` (IFS anchor).
     DuplicateDirectoryIdLeaver,
     /// A (no I) and two Flow accounts carrying the person's mail, neither
-    /// matching by ID → `ambiguous`, and each Flow account, linked to
-    /// nobody, `not_in_azure`.
+    /// matching by ID → `ambiguous`. Nobody else names the two Flow
+    /// accounts, so they join the ambiguous person (docs/semantics.md §3):
+    /// no `not_in_azure` for them.
     Ambiguous,
     /// A Flow machine (service) user. Never a finding.
     MachineUser,
+    /// A+I+F, Flow ID without the domain, and a Flow machine user (a
+    /// service account created under the person's name) holding the
+    /// person's Directory ID. Machine users are never matched but still
+    /// hold their IDs → `conflict`/`domain_stripped`; the rename is not
+    /// planned (its target is taken).
+    ConflictWithMachineUser,
 }
 
 impl Archetype {
     /// Weights per mille, in the order generation uses.
-    pub const WEIGHTS: [(Archetype, u32); 32] = [
-        (Archetype::Consistent, 554),
+    pub const WEIGHTS: [(Archetype, u32); 33] = [
+        (Archetype::Consistent, 553),
         (Archetype::ConsistentSynced, 100),
         (Archetype::ConsistentCaseVariant, 30),
         (Archetype::ConsistentIfsUpperCase, 15),
@@ -151,6 +158,7 @@ impl Archetype {
         (Archetype::DuplicateDirectoryIdLeaver, 1),
         (Archetype::Ambiguous, 2),
         (Archetype::MachineUser, 3),
+        (Archetype::ConflictWithMachineUser, 1),
     ];
 
     /// True for the archetypes that are OK (in scope, no finding).
@@ -689,10 +697,10 @@ impl Builder {
             }
             A::Ambiguous => {
                 self.azure(p.aad(true), true);
+                // Both candidates stay with the ambiguous person (§3).
                 for suffix in ["-old", "-2"] {
                     let id = format!("{}{suffix}", p.local);
-                    self.tenant.flow.push(p.flow(id.clone(), true, false));
-                    self.expect_flow(K::NotInAzure, &id);
+                    self.tenant.flow.push(p.flow(id, true, false));
                 }
                 self.expect_aad(K::Ambiguous, None, &p.id);
             }
@@ -704,6 +712,23 @@ impl Builder {
                 user_type: "Machine".into(),
                 sync_source: None,
             }),
+            A::ConflictWithMachineUser => {
+                self.azure(p.aad(true), true);
+                self.tenant.ifs.push(p.ifs(Some(p.upn.clone()), true));
+                // The person's own Flow user drifted (no domain): matched by
+                // `upn_local_part`, since the machine user is never a candidate.
+                self.tenant.flow.push(p.flow(p.local.clone(), true, false));
+                // A service account under the person's UPN holds the expected ID.
+                self.tenant.flow.push(FlowUser {
+                    user_id: p.upn.clone(),
+                    name: Some(format!("{} (service)", p.display)),
+                    email: None,
+                    active: true,
+                    user_type: "Machine".into(),
+                    sync_source: None,
+                });
+                self.expect_aad(K::Conflict, Some(Cause::DomainStripped), &p.id);
+            }
         }
     }
 }

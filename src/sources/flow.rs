@@ -164,8 +164,9 @@ impl FlowHttp {
         Ok(page.users.len())
     }
 
-    /// A write: 404 → not found, 409 → conflict; retried only when the
-    /// service surely did not act (429, 503, no connection).
+    /// A write: 404 → not found, 409 → conflict (both with Flow's own
+    /// error text); retried only when the service surely did not act (429,
+    /// 503, no connection).
     async fn write(
         &self,
         path: &str,
@@ -184,8 +185,15 @@ impl FlowHttp {
             )
             .await
             .map_err(|e| match e.status {
-                Some(404) => FlowWriteError::NotFound(subject.to_string()),
-                Some(409) => FlowWriteError::Conflict(target.to_string()),
+                // Flow's `{"error":"…"}` text is the error's code (ErrorShape::Flow).
+                Some(404) => FlowWriteError::NotFound {
+                    user_id: subject.to_string(),
+                    message: e.code,
+                },
+                Some(409) => FlowWriteError::Conflict {
+                    user_id: target.to_string(),
+                    message: e.code,
+                },
                 _ => FlowWriteError::Other(e),
             })
     }

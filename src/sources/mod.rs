@@ -140,16 +140,33 @@ pub trait Sources: Send + Sync {
 }
 
 /// Why a single write to Flow failed.
+///
+/// `message` is Flow's own error text (the `error` of its answer body), if
+/// it sent one; the report and the journal show it after ours.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FlowWriteError {
     /// 404: the source user does not exist (any more).
-    #[error("Flow: user {0} not found")]
-    NotFound(String),
-    /// 409: the target ID is taken.
-    #[error("Flow: user ID {0} is already taken")]
-    Conflict(String),
+    #[error("Flow: user {user_id} not found{}", flow_said(.message))]
+    NotFound {
+        user_id: String,
+        message: Option<String>,
+    },
+    /// 409: the target ID (`user_id`) is taken.
+    #[error("Flow: user ID {user_id} is already taken{}", flow_said(.message))]
+    Conflict {
+        user_id: String,
+        message: Option<String>,
+    },
     #[error(transparent)]
     Other(#[from] SourceError),
+}
+
+/// ` (Flow said: "…")`, or nothing when Flow gave no text.
+fn flow_said(message: &Option<String>) -> String {
+    match message.as_deref().map(str::trim) {
+        Some(text) if !text.is_empty() => format!(" (Flow said: \"{text}\")"),
+        _ => String::new(),
+    }
 }
 
 /// Writes to Flow (the rename and deactivate calls of the Flow endpoint).

@@ -224,61 +224,8 @@ pub fn keys_with_status(
         .collect()
 }
 
-/// The `not_in_azure` findings the generator expects for the Flow accounts
-/// of its `Ambiguous` archetype: two active Flow users carrying the mail of
-/// an Azure user (with no IFS user), neither matching by ID.
-///
-/// docs/semantics.md §2–§4 says the candidates of an ambiguous match "stay
-/// free for others" and a Flow user linked to nobody is `not_in_azure`; the
-/// core (src/reconcile/correlate.rs, "Candidates of ambiguous matches that
-/// nobody else took stay with the ambiguous person") keeps them with the
-/// ambiguous person instead, so it reports only the `ambiguous` finding.
-/// Reported to the lead; until one side changes, the expected-findings tests
-/// accept both readings for exactly these findings and nothing else.
-pub fn disputed_ambiguity_orphans(app: &App) -> BTreeSet<FindingId> {
-    let ambiguous_mails: BTreeSet<String> = app
-        .expected
-        .iter()
-        .filter(|f| f.kind == FindingKind::Ambiguous)
-        .filter_map(|f| f.key.strip_prefix("ambiguous|aad:"))
-        .filter_map(|id| {
-            app.handle
-                .azure_users()
-                .into_iter()
-                .find(|u| u.id.eq_ignore_ascii_case(id))
-        })
-        .filter_map(|u| u.mail.map(|m| m.to_lowercase()))
-        .collect();
-    let orphan_keys: BTreeSet<String> = app
-        .handle
-        .flow_users()
-        .into_iter()
-        .filter(|f| {
-            f.email
-                .as_deref()
-                .is_some_and(|m| ambiguous_mails.contains(&m.to_lowercase()))
-        })
-        .map(|f| {
-            format!(
-                "not_in_azure|flow:{}",
-                idrecon::model::NormalizedId::new(&f.user_id)
-            )
-        })
-        .collect();
-    app.expected_ids()
-        .into_iter()
-        .filter(|(kind, _, key)| *kind == FindingKind::NotInAzure && orphan_keys.contains(key))
-        .collect()
-}
-
-/// [`assert_same_findings`] against the generator's expectation, accepting
-/// the disputed ambiguity orphans either all present or all absent.
+/// [`assert_same_findings`] against the generator's expectation: exactly
+/// the expected findings, nothing more, nothing less.
 pub fn assert_expected_findings(what: &str, app: &App, report: &Report) {
-    let got = finding_ids(report);
-    let mut want = app.expected_ids();
-    let disputed = disputed_ambiguity_orphans(app);
-    if !disputed.is_empty() && got.is_disjoint(&disputed) {
-        want.retain(|f| !disputed.contains(f));
-    }
-    assert_same_findings(what, &got, &want);
+    assert_same_findings(what, &finding_ids(report), &app.expected_ids());
 }
