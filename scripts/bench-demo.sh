@@ -106,7 +106,7 @@ trap cleanup EXIT
 status=0
 # row RUN USERS WALL RSS_KB EXIT LOG
 row() {
-    printf '%-24s %9s %10.1f %9.0f MB %6s\n' "$1" "$2" "$3" "$(($4 / 1024))" "$5"
+    printf '%-24s %9s %10.1f %8.0f MiB %6s\n' "$1" "$2" "$3" "$(($4 / 1024))" "$5"
     if [ "$5" != 0 ] && [ "$5" != 2 ]; then
         echo "bench-demo: $1 with $2 users exited $5; last log lines:" >&2
         tail -n 20 "$6" >&2
