@@ -94,6 +94,7 @@ fi
 
 work="$(mktemp -d)"
 sim_pid=""
+# shellcheck disable=SC2329 # invoked by the EXIT trap
 cleanup() {
     if [ -n "$sim_pid" ]; then
         kill "$sim_pid" 2>/dev/null || true
