@@ -4,6 +4,12 @@
 use idrecon::cli::Cli;
 use idrecon::error::ExitCode;
 
+/// mimalloc returns freed memory to the OS far better than glibc's malloc
+/// under many threads and many small strings (the snapshots of a large
+/// tenant); it keeps peak RSS down.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse_or_exit();
     idrecon::logging::init(cli.verbosity(), cli.log_format);
