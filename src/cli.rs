@@ -164,6 +164,10 @@ pub struct DemoArgs {
     /// Apply the fixes to the simulated Flow.
     #[arg(long)]
     pub apply: bool,
+    /// Override fix.max_changes for this run (generated tenants are over
+    /// the default safety limits, so `--apply` alone stops at them).
+    #[arg(long, value_name = "N")]
+    pub max_changes: Option<u32>,
     /// Report format (default: table on a terminal, json otherwise).
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,

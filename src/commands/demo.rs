@@ -35,6 +35,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode, AppError> {
     let sources = live_sources(&cfg)?;
     let request = RunRequest {
         apply: args.apply,
+        max_changes_override: args.max_changes,
         ..RunRequest::manual()
     };
     let report = run_with(&cfg, &store, &sources, &request).await?.report;
