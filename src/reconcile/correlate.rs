@@ -750,9 +750,8 @@ impl<'a> Correlator<'a> {
             if ifs_owner[n_ifs + g] != NONE {
                 continue;
             }
-            let owner = TAKEN;
-            let flow =
-                self.take_leftover_flow(self.col.ifs_dir.get(members[0]), &mut flow_owner, owner);
+            let key = self.col.ifs_dir.get(members[0]);
+            let flow = self.take_leftover_flow(key, &mut flow_owner, TAKEN);
             let mut person = Person::only(None, Some(members[0]), flow, Link::DuplicateDirectoryId);
             person.more = Some(Box::new(More {
                 other_ifs: members[1..].to_vec(),
