@@ -9,9 +9,7 @@ use crate::config::Config;
 use crate::model::{AadUser, ActionStatus, Snapshots};
 use crate::progress::{Fetched, RunProgress, Stage};
 use crate::reconcile::{self, MatchOptions, PlanOptions};
-use crate::report::{
-    Mode, Report, RunStatus, SourceSummary, SourcesSummary, Summary, Trigger, SCHEMA_VERSION,
-};
+use crate::report::{Mode, Report, RunStatus, SourceSummary, Summary, Trigger};
 use crate::sources::{
     AadChange, AzureFetch, FlowWriter, SourceError, SourceErrorKind, Sources, System,
 };
@@ -150,21 +148,7 @@ async fn run_started(
     mode: Mode,
     started_at: DateTime<Utc>,
 ) -> Result<RunOutcome, RunError> {
-    let mut report = Report {
-        schema_version: SCHEMA_VERSION,
-        run_id,
-        trigger: req.trigger,
-        mode,
-        status: RunStatus::Completed,
-        abort_reason: None,
-        started_at: trunc(started_at),
-        finished_at: None,
-        sources: SourcesSummary::default(),
-        summary: Summary::default(),
-        advice: Vec::new(),
-        findings: Vec::new(),
-        actions: Vec::new(),
-    };
+    let mut report = Report::started(run_id, req.trigger, mode, trunc(started_at));
     let mut timings = FetchTimings::default();
     let mut steps = Vec::new();
 

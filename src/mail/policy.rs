@@ -58,21 +58,14 @@ fn changed_flow(report: &Report) -> bool {
 mod tests {
     use super::*;
     use crate::model::{Action, ActionKind};
-    use crate::report::{Mode, SourcesSummary, Summary, Trigger, SCHEMA_VERSION};
+    use crate::report::{Mode, Summary, Trigger};
     use chrono::{TimeZone, Utc};
     use SendPolicy::{Always, Never, OnChange, OnFindings};
 
     fn report(status: RunStatus, findings: u64, new: u64, resolved: u64) -> Report {
+        let started = Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap();
         Report {
-            schema_version: SCHEMA_VERSION,
-            run_id: 7,
-            trigger: Trigger::Schedule,
-            mode: Mode::Report,
             status,
-            abort_reason: None,
-            started_at: Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap(),
-            finished_at: None,
-            sources: SourcesSummary::default(),
             summary: Summary {
                 findings,
                 new,
@@ -80,9 +73,7 @@ mod tests {
                 resolved_since_last_run: resolved,
                 ..Summary::default()
             },
-            advice: vec![],
-            findings: vec![],
-            actions: vec![],
+            ..Report::started(7, Trigger::Schedule, Mode::Report, started)
         }
     }
 

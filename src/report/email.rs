@@ -158,24 +158,14 @@ fn short_reason(reason: Option<&str>) -> String {
 mod tests {
     use super::*;
     use crate::model::{Action, ActionKind, Finding, FindingKind};
-    use crate::report::{Mode, SourcesSummary, Summary, Trigger, SCHEMA_VERSION};
+    use crate::report::{Mode, Trigger};
     use chrono::{TimeZone, Utc};
 
     fn report(status: RunStatus) -> Report {
+        let started = Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap();
         Report {
-            schema_version: SCHEMA_VERSION,
-            run_id: 42,
-            trigger: Trigger::Schedule,
-            mode: Mode::Report,
             status,
-            abort_reason: None,
-            started_at: Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap(),
-            finished_at: None,
-            sources: SourcesSummary::default(),
-            summary: Summary::default(),
-            advice: vec![],
-            findings: vec![],
-            actions: vec![],
+            ..Report::started(42, Trigger::Schedule, Mode::Report, started)
         }
     }
 

@@ -80,6 +80,28 @@ pub struct Report {
     pub actions: Vec<Action>,
 }
 
+impl Report {
+    /// The report of a run that just started: status `completed` until
+    /// something stops it, no sources read, nothing found yet.
+    pub fn started(run_id: i64, trigger: Trigger, mode: Mode, started_at: DateTime<Utc>) -> Self {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            run_id,
+            trigger,
+            mode,
+            status: RunStatus::Completed,
+            abort_reason: None,
+            started_at,
+            finished_at: None,
+            sources: SourcesSummary::default(),
+            summary: Summary::default(),
+            advice: Vec::new(),
+            findings: Vec::new(),
+            actions: Vec::new(),
+        }
+    }
+}
+
 /// RFC 3339 with whole seconds and `Z`, as in the contract.
 pub mod timestamp {
     use chrono::{DateTime, SecondsFormat, Utc};
