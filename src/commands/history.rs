@@ -3,8 +3,8 @@
 use super::common::{load_config, open_store, store_error, write_output};
 use crate::cli::{Cli, HistoryArgs, HistoryFormat};
 use crate::error::{AppError, ExitCode};
+use crate::report::{Mode, Trigger};
 use crate::store::{RunRow, Store};
-use chrono::SecondsFormat;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use std::io::IsTerminal;
 
@@ -33,7 +33,8 @@ pub async fn run(cli: &Cli, args: &HistoryArgs) -> Result<ExitCode, AppError> {
     Ok(ExitCode::Ok)
 }
 
-/// The history as a terminal table.
+/// The history as a terminal table: eight columns, so it stays readable in
+/// 80 columns (the JSON form has every field and the full abort reason).
 pub fn table(runs: &[RunRow]) -> String {
     if runs.is_empty() {
         return "No runs yet.\n".to_string();
@@ -45,41 +46,74 @@ pub fn table(runs: &[RunRow]) -> String {
         .set_header([
             "run",
             "started (UTC)",
-            "trigger",
-            "mode",
+            "how",
             "status",
             "people",
-            "findings",
-            "new",
-            "resolved",
-            "applied",
-            "failed",
+            "findings new/resolved",
+            "actions applied/failed",
             "mail",
         ]);
     for r in runs {
         let mail = match (&r.mail_status, &r.mail_error) {
-            (Some(s), Some(e)) => format!("{} ({e})", s.as_str()),
+            (Some(s), Some(e)) => format!("{}: {}", s.as_str(), shorten(e, 40)),
             (Some(s), None) => s.as_str().to_string(),
             (None, _) => "-".to_string(),
         };
         let status = match &r.abort_reason {
-            Some(reason) => format!("{}: {reason}", r.status.as_str()),
+            Some(reason) => format!("{}: {}", r.status.as_str(), shorten(reason, 60)),
             None => r.status.as_str().to_string(),
         };
+        let mut how = format!("{} {}", trigger_name(r.trigger), mode_name(r.mode));
+        if let Some(person) = &r.person {
+            how.push_str(&format!(" (only {person})"));
+        }
         t.add_row([
             r.id.to_string(),
-            r.started_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            format!("{:?}", r.trigger).to_lowercase(),
-            format!("{:?}", r.mode).to_lowercase(),
+            r.started_at.format("%Y-%m-%d %H:%M").to_string(),
+            how,
             status,
             r.people.to_string(),
-            r.findings.to_string(),
-            r.new.to_string(),
-            r.resolved.to_string(),
-            r.actions_applied.to_string(),
-            r.actions_failed.to_string(),
+            format!("{} ({}/{})", r.findings, r.new, r.resolved),
+            format!("{}/{}", r.actions_applied, r.actions_failed),
             mail,
         ]);
     }
     format!("{t}\n")
+}
+
+fn trigger_name(t: Trigger) -> &'static str {
+    match t {
+        Trigger::Manual => "manual",
+        Trigger::Schedule => "scheduled",
+    }
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Report => "report",
+        Mode::Apply => "apply",
+    }
+}
+
+/// The first `max` characters of `text`, with `…` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() <= max && !text.contains('\n') {
+        return line.to_string();
+    }
+    let cut: String = line.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn shorten_cuts_long_and_multi_line_text() {
+        assert_eq!(shorten("short", 10), "short");
+        assert_eq!(shorten("abcdefghijkl", 5), "abcde…");
+        assert_eq!(shorten("one\ntwo", 10), "one…");
+        assert_eq!(shorten("åäöåäöåäö", 3), "åäö…");
+    }
 }
