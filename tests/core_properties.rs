@@ -391,6 +391,13 @@ proptest! {
     ) {
         let mut s = s;
         s.flow = distinct_in_flow(std::mem::take(&mut s.flow), case_insensitive);
+        // People are told apart by their Azure object ID here, so the input
+        // must keep the real systems' keys unique (Graph object IDs, IFS
+        // identities; the connectors refuse duplicates before the core).
+        let mut ids = HashSet::new();
+        s.azure.retain(|u| ids.insert(u.id.trim().to_ascii_lowercase()));
+        let mut identities = HashSet::new();
+        s.ifs.retain(|u| identities.insert(u.identity.clone()));
         let mut findings = reconcile(&s, &opts).findings;
         let plan_opts = open_plan(case_insensitive, deactivate);
         let p = plan(&s.flow, &mut findings, &plan_opts);
