@@ -1229,11 +1229,13 @@ fn validate_smtp_url(text: &str, allow_insecure: bool) -> Result<(), String> {
         .query_pairs()
         .find(|(k, _)| k == "tls")
         .map(|(_, v)| v.into_owned());
-    let encrypted = url.scheme() == "smtps" || tls.as_deref() == Some("required");
+    // As the sender reads it: smtps:// is implicit TLS, smtp:// without a
+    // `tls` parameter (or with tls=required) must upgrade with STARTTLS.
+    let encrypted = url.scheme() == "smtps" || matches!(tls.as_deref(), None | Some("required"));
     if !encrypted && !allow_insecure && !is_loopback(&url) {
         return Err(
-            "unencrypted SMTP (smtp:// without ?tls=required) is only allowed for loopback hosts \
-             unless report.allow_insecure_http = true"
+            "SMTP that may go unencrypted (tls=opportunistic or tls=none) is only allowed for \
+             loopback hosts unless report.allow_insecure_http = true"
                 .to_string(),
         );
     }

@@ -467,9 +467,9 @@ fn each_invalid_or_missing_key_is_named() {
         ),
         (
             "report.smtp_url",
-            Some("\"smtp://mail.contoso.com:25\""),
+            Some("\"smtp://mail.contoso.com:25?tls=none\""),
             "report.smtp_url",
-            "unencrypted SMTP",
+            "may go unencrypted",
         ),
         (
             "report.smtp_url",
@@ -886,8 +886,17 @@ fn http_is_allowed_for_loopback_hosts_only() {
         assert_eq!(c.ifs.allow_insecure_http, section == "ifs");
         assert_eq!(c.azure.allow_insecure_http, section == "azure");
     }
-    // Plain SMTP to a remote relay needs report.allow_insecure_http.
-    let text = full_with("report.smtp_url", Some("\"smtp://relay.contoso.com:25\""));
+    // SMTP that may go unencrypted to a remote relay needs
+    // report.allow_insecure_http; without `tls`, STARTTLS is required.
+    parse(&full_with(
+        "report.smtp_url",
+        Some("\"smtp://relay.contoso.com:587\""),
+    ))
+    .unwrap();
+    let text = full_with(
+        "report.smtp_url",
+        Some("\"smtp://relay.contoso.com:25?tls=opportunistic\""),
+    );
     expect_invalid(
         parse(&text),
         "report.smtp_url",
