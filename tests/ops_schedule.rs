@@ -1,14 +1,16 @@
 //! Schedule parsing, next times across DST changes, and the worker loop
 //! driven by a manual clock.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Utc, Weekday};
 use chrono_tz::Tz;
 use idrecon::schedule::{run_scheduled, Clock, Schedule, ScheduleError};
+mod clock_support;
+
+use clock_support::ManualClock;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -270,76 +272,6 @@ fn sub_daily_schedules_across_dst_run_each_wall_clock_time_once() {
 }
 
 // ------------------------------------------------------ the worker loop
-
-/// A clock the test moves by hand. Tracks which deadlines are being slept
-/// on, so a test can wait until the loop is idle at an expected time.
-struct ManualClock {
-    now: watch::Sender<DateTime<Utc>>,
-    sleepers: watch::Sender<Vec<DateTime<Utc>>>,
-}
-
-struct SleeperGuard<'a> {
-    clock: &'a ManualClock,
-    deadline: DateTime<Utc>,
-}
-
-impl Drop for SleeperGuard<'_> {
-    fn drop(&mut self) {
-        let deadline = self.deadline;
-        self.clock.sleepers.send_modify(|v| {
-            if let Some(i) = v.iter().position(|d| *d == deadline) {
-                v.remove(i);
-            }
-        });
-    }
-}
-
-impl ManualClock {
-    fn new(start: DateTime<Utc>) -> Arc<Self> {
-        Arc::new(ManualClock {
-            now: watch::channel(start).0,
-            sleepers: watch::channel(Vec::new()).0,
-        })
-    }
-
-    fn set(&self, t: DateTime<Utc>) {
-        self.now.send_replace(t);
-    }
-
-    /// Waits (at most 5 real seconds) until something sleeps until `deadline`.
-    async fn wait_for_sleeper(&self, deadline: DateTime<Utc>) {
-        let mut rx = self.sleepers.subscribe();
-        tokio::time::timeout(
-            Duration::from_secs(5),
-            rx.wait_for(|v| v.contains(&deadline)),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "nothing slept until {deadline}; sleepers: {:?}",
-                self.sleepers.borrow()
-            )
-        })
-        .unwrap();
-    }
-}
-
-#[async_trait]
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.now.borrow()
-    }
-
-    async fn sleep_until(&self, deadline: DateTime<Utc>) {
-        self.sleepers.send_modify(|v| v.push(deadline));
-        let _guard = SleeperGuard {
-            clock: self,
-            deadline,
-        };
-        let mut rx = self.now.subscribe();
-        let _ = rx.wait_for(|now| *now >= deadline).await;
-    }
-}
 
 /// A job whose start times are recorded and which, when `hold` is set,
 /// waits for a permit from `release` before finishing.

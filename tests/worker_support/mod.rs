@@ -3,18 +3,14 @@
 //! retries, and a manual clock for the scheduler.
 #![allow(dead_code)]
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use idrecon::config::Config;
-use idrecon::schedule::Clock;
 use idrecon::sim::{generate, FaultPlan, Simulator};
 use idrecon::sources::http::HttpSettings;
 use idrecon::sources::retry::RetryPolicy;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// A running simulator and a configuration (file on disk) pointing at it.
 pub struct Env {
@@ -93,74 +89,10 @@ pub fn utc(s: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// A clock that only moves when the test sets it; records who sleeps until when.
-pub struct ManualClock {
-    now: watch::Sender<DateTime<Utc>>,
-    sleepers: watch::Sender<Vec<DateTime<Utc>>>,
-}
-
-struct SleeperGuard<'a> {
-    clock: &'a ManualClock,
-    deadline: DateTime<Utc>,
-}
-
-impl Drop for SleeperGuard<'_> {
-    fn drop(&mut self) {
-        let deadline = self.deadline;
-        self.clock.sleepers.send_modify(|v| {
-            if let Some(i) = v.iter().position(|d| *d == deadline) {
-                v.remove(i);
-            }
-        });
-    }
-}
-
-impl ManualClock {
-    pub fn new(start: DateTime<Utc>) -> Arc<Self> {
-        Arc::new(ManualClock {
-            now: watch::channel(start).0,
-            sleepers: watch::channel(Vec::new()).0,
-        })
-    }
-
-    pub fn set(&self, t: DateTime<Utc>) {
-        self.now.send_replace(t);
-    }
-
-    /// Waits (at most 30 real seconds) until something sleeps until `deadline`.
-    pub async fn wait_for_sleeper(&self, deadline: DateTime<Utc>) {
-        let mut rx = self.sleepers.subscribe();
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            rx.wait_for(|v| v.contains(&deadline)),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "nothing slept until {deadline}; sleepers: {:?}",
-                self.sleepers.borrow()
-            )
-        })
-        .unwrap();
-    }
-}
-
-#[async_trait]
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.now.borrow()
-    }
-
-    async fn sleep_until(&self, deadline: DateTime<Utc>) {
-        self.sleepers.send_modify(|v| v.push(deadline));
-        let _guard = SleeperGuard {
-            clock: self,
-            deadline,
-        };
-        let mut rx = self.now.subscribe();
-        let _ = rx.wait_for(|now| *now >= deadline).await;
-    }
-}
+#[path = "../clock_support/mod.rs"]
+mod clock_support;
+#[allow(unused_imports)]
+pub use clock_support::ManualClock;
 
 /// Polls `f` every 20 ms for at most 30 s.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
