@@ -333,21 +333,15 @@ async fn reconcile_and_apply(
     .await
     .map_err(|e| Stop::Failed(format!("reconciliation task: {e}")))?;
 
+    // The actions `apply::execute` would send (planned ones, in order).
+    let executable = plan.executable().count() as u64;
     report.advice = reconcile::advice(&outcome.findings);
     report.advice.extend(resumed_note);
     if !req.apply {
-        let would_send = plan
-            .actions
-            .iter()
-            .filter(|a| a.status == ActionStatus::Planned)
-            .count() as u64;
-        let check = reconcile::plan::ThresholdExceeded {
-            changes: would_send,
-            flow_users: flow_users as u64,
-            max_changes: limits.max_changes,
-            max_change_percent: limits.max_change_percent,
-        };
-        if check.over_max_changes() || check.over_max_percent() {
+        let would_send = executable;
+        if let Some(check) =
+            reconcile::ThresholdExceeded::check(would_send, flow_users as u64, &limits)
+        {
             report.advice.push(format!(
                 "Applying this plan would stop at the safety limit: {would_send} changes for {flow_users} Flow users ({:.1}%) is over fix.max_changes = {} or fix.max_change_percent = {}. Fix the root cause above first, or allow it for one run with `--apply --max-changes {would_send}`.",
                 check.percent(),
@@ -375,11 +369,7 @@ async fn reconcile_and_apply(
         .map_err(Stop::from)?;
     // `execute` asks `should_stop` once before each action it sends, so
     // counting the "go on" answers numbers the action being sent.
-    let total = report
-        .actions
-        .iter()
-        .filter(|a| a.status == ActionStatus::Planned)
-        .count() as u64;
+    let total = executable;
     let sending = std::sync::atomic::AtomicU64::new(0);
     let should_stop = || {
         let stop = (ctx.should_stop)();

@@ -321,6 +321,20 @@ fn migrate_creates_the_store() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+#[test]
+fn a_bad_db_url_is_a_configuration_error_for_every_store_command() {
+    for args in [
+        vec!["migrate", "--db", "mysql://x"],
+        vec!["history", "--db", "mysql://x"],
+        vec!["show", "1", "--db", "mysql://x"],
+    ] {
+        let out = idrecon().args(&args).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains("--db"), "{args:?}: {stderr}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_lock_makes_reconcile_exit_4_naming_the_holder() {
     let sim = start_sim(100).await;

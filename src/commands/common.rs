@@ -12,11 +12,31 @@ use std::path::Path;
 /// Loads the config file (and `IDRECON__…` overrides); `--db` replaces `store.url`.
 pub fn load_config(cli: &Cli) -> Result<Config, AppError> {
     let mut cfg = Config::load(&cli.config, &config::process_env())?;
-    if let Some(db) = &cli.db {
-        config::validate_store_url(db).map_err(|m| ConfigError::invalid("--db", m))?;
-        cfg.store.url = db.clone();
+    if let Some(db) = db_override(cli)? {
+        cfg.store.url = db;
     }
     Ok(cfg)
+}
+
+/// The store URL of commands that only need the store (`history`, `show`,
+/// `migrate`): `--db` when given (then the rest of the config may be
+/// absent), else `store.url` of the config.
+pub fn store_url(cli: &Cli) -> Result<String, AppError> {
+    match db_override(cli)? {
+        Some(db) => Ok(db),
+        None => Ok(load_config(cli)?.store.url),
+    }
+}
+
+/// `--db`, checked.
+fn db_override(cli: &Cli) -> Result<Option<String>, AppError> {
+    match &cli.db {
+        Some(db) => {
+            config::validate_store_url(db).map_err(|m| ConfigError::invalid("--db", m))?;
+            Ok(Some(db.clone()))
+        }
+        None => Ok(None),
+    }
 }
 
 /// Opens (creating and migrating) the store at `url`.

@@ -1,6 +1,6 @@
 //! `idrecon history`: past runs, newest first.
 
-use super::common::{load_config, open_store, store_error, write_output};
+use super::common::{open_store, store_error, store_url, write_output};
 use crate::cli::{Cli, HistoryArgs, HistoryFormat};
 use crate::error::{AppError, ExitCode};
 use crate::report::{Mode, Trigger};
@@ -9,10 +9,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use std::io::IsTerminal;
 
 pub async fn run(cli: &Cli, args: &HistoryArgs) -> Result<ExitCode, AppError> {
-    let url = match &cli.db {
-        Some(db) => db.clone(),
-        None => load_config(cli)?.store.url,
-    };
+    let url = store_url(cli)?;
     let store = open_store(&url).await?;
     let runs = store
         .list_runs(args.limit)

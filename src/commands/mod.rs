@@ -11,7 +11,7 @@ pub mod show;
 pub mod sim;
 pub mod worker;
 
-pub use common::{exit_code_for, load_config, open_store};
+pub use common::{exit_code_for, load_config, open_store, store_url};
 
 use crate::cli::{Cli, Command};
 use crate::error::ExitCode;

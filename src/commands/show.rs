@@ -1,15 +1,12 @@
 //! `idrecon show RUN_ID`: a past run's report in any format.
 
-use super::common::{emit_report, load_config, open_store, report_format, store_error};
+use super::common::{emit_report, open_store, report_format, store_error, store_url};
 use crate::cli::{Cli, ShowArgs};
 use crate::error::{AppError, ExitCode};
 use crate::store::{Store, StoreError};
 
 pub async fn run(cli: &Cli, args: &ShowArgs) -> Result<ExitCode, AppError> {
-    let url = match &cli.db {
-        Some(db) => db.clone(),
-        None => load_config(cli)?.store.url,
-    };
+    let url = store_url(cli)?;
     let store = open_store(&url).await?;
     let report = match store.load_report(args.run_id).await {
         Ok(Some(r)) => r,

@@ -64,7 +64,9 @@ impl ThresholdExceeded {
             && self.changes as f64 > self.max_change_percent / 100.0 * self.flow_users as f64
     }
 
-    fn check(changes: u64, flow_users: u64, opts: &PlanOptions) -> Option<Self> {
+    /// `Some` when `changes` actions for `flow_users` Flow users are over a
+    /// limit of `opts`.
+    pub fn check(changes: u64, flow_users: u64, opts: &PlanOptions) -> Option<Self> {
         let t = ThresholdExceeded {
             changes,
             flow_users,
