@@ -199,24 +199,7 @@ impl GraphSource {
     /// dropped unless configured.
     pub async fn fetch_full(&self) -> Result<Vec<AadUser>, SourceError> {
         let mut changes = Vec::new();
-        let first = || match &self.group_id {
-            Some(group) => self
-                .client
-                .group(group.as_str())
-                .transitive_members()
-                .list_transitive_members()
-                .extend_path(&["microsoft.graph.user"])
-                .select(&USER_SELECT)
-                .top(PAGE_SIZE)
-                .send(),
-            None => self
-                .client
-                .users()
-                .list_user()
-                .select(&USER_SELECT)
-                .top(PAGE_SIZE)
-                .send(),
-        };
+        let first = || self.first_listing_page(PAGE_SIZE);
         self.walk(first, &mut changes).await?;
         Ok(self.scoped(apply_delta(Vec::new(), changes)))
     }
@@ -225,7 +208,18 @@ impl GraphSource {
     /// is accepted and that the app may list users (`idrecon check`).
     /// Returns how many users the page held (0 or 1).
     pub async fn probe(&self) -> Result<usize, SourceError> {
-        let first = || match &self.group_id {
+        let first = || self.first_listing_page("1");
+        let page: GraphPage = self.get_page(&first).await?;
+        Ok(page.value.len())
+    }
+
+    /// The first page of the listing: all users, or the transitive user
+    /// members of the group, `top` at a time.
+    fn first_listing_page(
+        &self,
+        top: &str,
+    ) -> impl Future<Output = GraphResult<reqwest::Response>> + Send + '_ {
+        match &self.group_id {
             Some(group) => self
                 .client
                 .group(group.as_str())
@@ -233,18 +227,16 @@ impl GraphSource {
                 .list_transitive_members()
                 .extend_path(&["microsoft.graph.user"])
                 .select(&USER_SELECT)
-                .top("1")
+                .top(top)
                 .send(),
             None => self
                 .client
                 .users()
                 .list_user()
                 .select(&USER_SELECT)
-                .top("1")
+                .top(top)
                 .send(),
-        };
-        let page: GraphPage = self.get_page(&first).await?;
-        Ok(page.value.len())
+        }
     }
 
     /// A delta query: without a link, the initial full round
