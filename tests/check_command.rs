@@ -3,17 +3,18 @@
 //! the store's migration state, an SMTP conversation, config errors — and
 //! that nothing is changed.
 
+mod smtp_support;
 mod worker_support;
 
 use assert_cmd::cargo::cargo_bin;
 use idrecon::sim::{FaultPlan, AZURE_CLIENT_SECRET, FLOW_PASSWORD};
 use idrecon::store::SqliteStore;
-use mailin::{Action, AuthMechanism, Handler, Response, SessionBuilder};
+use mailin::{AuthMechanism, Handler, Response, SessionBuilder};
+use smtp_support::serve_connection;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use worker_support::{replace, Env};
 
@@ -279,39 +280,7 @@ async fn start_smtp(user: &str, password: &str) -> (SocketAddr, Arc<Mutex<bool>>
                 accept: accept.clone(),
                 data_seen: seen.clone(),
             };
-            let mut session = builder.build(peer.ip(), handler);
-            tokio::spawn(async move {
-                let (reader, mut writer) = stream.into_split();
-                let mut reader = BufReader::new(reader);
-                if writer
-                    .write_all(&session.greeting().buffer().unwrap())
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    match reader.read_until(b'\n', &mut line).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                    let response = session.process(&line);
-                    match response.action {
-                        Action::NoReply => {}
-                        Action::Reply => {
-                            if writer.write_all(&response.buffer().unwrap()).await.is_err() {
-                                return;
-                            }
-                        }
-                        Action::Close | Action::UpgradeTls => {
-                            let _ = writer.write_all(&response.buffer().unwrap()).await;
-                            return;
-                        }
-                    }
-                }
-            });
+            tokio::spawn(serve_connection(stream, builder.build(peer.ip(), handler)));
         }
     });
     (addr, data_seen)

@@ -3,6 +3,7 @@
 //! (closed port), is shown in the history and is sent with the next run.
 
 mod e2e_support;
+mod smtp_support;
 
 use base64::Engine;
 use e2e_support::*;
@@ -12,12 +13,12 @@ use idrecon::notify::{mail_run, MailOutcome};
 use idrecon::report::{csv as report_csv, email};
 use idrecon::sim::{MAIL_RECIPIENT, MAIL_SENDER};
 use idrecon::store::{MailStatus, Store};
-use mailin::{Action, Handler, Response, SessionBuilder};
+use mailin::{Handler, Response, SessionBuilder};
+use smtp_support::serve_connection;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 /// A display name HTML must escape.
@@ -163,45 +164,10 @@ async fn start_smtp_server() -> (SocketAddr, Mailbox) {
                 mailbox: server_mailbox.clone(),
                 current: Vec::new(),
             };
-            tokio::spawn(serve(stream, builder.build(peer.ip(), handler)));
+            tokio::spawn(serve_connection(stream, builder.build(peer.ip(), handler)));
         }
     });
     (addr, mailbox)
-}
-
-async fn serve(stream: tokio::net::TcpStream, mut session: mailin::Session<Recorder>) {
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = BufReader::new(reader);
-    let Ok(greeting) = session.greeting().buffer() else {
-        return;
-    };
-    if writer.write_all(&greeting).await.is_err() {
-        return;
-    }
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let response = session.process(&line);
-        let Ok(buffer) = response.buffer() else {
-            return;
-        };
-        match response.action {
-            Action::NoReply => {}
-            Action::Reply => {
-                if writer.write_all(&buffer).await.is_err() {
-                    return;
-                }
-            }
-            Action::Close | Action::UpgradeTls => {
-                let _ = writer.write_all(&buffer).await;
-                return;
-            }
-        }
-    }
 }
 
 fn smtp_overrides(port: u16) -> HashMap<String, String> {

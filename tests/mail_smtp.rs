@@ -2,17 +2,19 @@
 //! `mailin` protocol state machine on a tokio listener, port 0) receives what
 //! `send_smtp` sends, and `mail-parser` takes the raw message apart.
 
+mod smtp_support;
+
 use chrono::{TimeZone, Utc};
 use idrecon::config::{MailTransport, ReportConfig, SendPolicy};
 use idrecon::mail::{send_smtp, MailError};
 use idrecon::report::email::MailContent;
 use idrecon::report::{Mode, Report, RunStatus, SourcesSummary, Summary, Trigger, SCHEMA_VERSION};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
-use mailin::{Action, AuthMechanism, Handler, Response, SessionBuilder};
+use mailin::{AuthMechanism, Handler, Response, SessionBuilder};
 use secrecy::SecretString;
+use smtp_support::serve_connection;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 /// One message as the SMTP server received it.
@@ -101,39 +103,6 @@ async fn start_smtp_server(login: Option<(&str, &str)>) -> (SocketAddr, Mailbox)
         }
     });
     (addr, mailbox)
-}
-
-async fn serve_connection(stream: tokio::net::TcpStream, mut session: mailin::Session<Recorder>) {
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = BufReader::new(reader);
-    if writer
-        .write_all(&session.greeting().buffer().unwrap())
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let response = session.process(&line);
-        match response.action {
-            Action::NoReply => {}
-            Action::Reply => {
-                if writer.write_all(&response.buffer().unwrap()).await.is_err() {
-                    return;
-                }
-            }
-            Action::Close | Action::UpgradeTls => {
-                let _ = writer.write_all(&response.buffer().unwrap()).await;
-                return;
-            }
-        }
-    }
 }
 
 fn report_config(smtp_url: String) -> ReportConfig {
