@@ -64,8 +64,10 @@ pub enum Command {
     History(HistoryArgs),
     /// Show a past run's report.
     Show(ShowArgs),
+    #[cfg(feature = "sim")]
     /// Reconcile against the built-in simulator (no config, no network).
     Demo(DemoArgs),
+    #[cfg(feature = "sim")]
     /// Run the simulator as a standalone server and print a config for it.
     Sim(SimArgs),
     /// Apply store migrations and exit.

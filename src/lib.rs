@@ -10,17 +10,21 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod job;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
-pub mod model;
 pub mod notify;
 pub mod progress;
-pub mod reconcile;
 pub mod report;
-pub mod run;
 pub mod schedule;
 pub mod server;
-pub mod sim;
 pub mod sources;
 pub mod store;
+
+// The pure core and the simulator live in their own crates (the compiler
+// then enforces that the core does no I/O); re-exported under their old
+// paths so callers write `idrecon::model`, `idrecon::reconcile`, `idrecon::sim`.
+pub use idrecon_core::{delta, model, reconcile};
+#[cfg(feature = "sim")]
+pub use idrecon_sim as sim;

@@ -100,7 +100,7 @@ pub fn exit_code_for(report: &Report) -> ExitCode {
         RunStatus::Aborted => ExitCode::Aborted,
         RunStatus::Failed => ExitCode::Failure,
         RunStatus::Completed => {
-            if crate::run::open_findings(report) > 0 {
+            if crate::job::open_findings(report) > 0 {
                 ExitCode::FindingsOpen
             } else {
                 ExitCode::Ok

@@ -6,7 +6,7 @@ use super::reconcile::{live_sources, run_with};
 use crate::cli::DemoArgs;
 use crate::config::Config;
 use crate::error::{AppError, ExitCode};
-use crate::run::RunRequest;
+use crate::job::RunRequest;
 use crate::sim::faults::FaultPlan;
 use crate::sim::{generate, Simulator};
 use crate::store::SqliteStore;

@@ -3,11 +3,13 @@
 
 pub mod check;
 mod common;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod history;
 pub mod migrate;
 pub mod reconcile;
 pub mod show;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod worker;
 
@@ -25,7 +27,9 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Check => check::run(&cli).await,
         Command::History(args) => history::run(&cli, args).await,
         Command::Show(args) => show::run(&cli, args).await,
+        #[cfg(feature = "sim")]
         Command::Demo(args) => demo::run(args).await,
+        #[cfg(feature = "sim")]
         Command::Sim(args) => sim::run(args).await,
         Command::Migrate => migrate::run(&cli).await,
     };

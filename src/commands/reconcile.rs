@@ -4,10 +4,10 @@ use super::common::{emit_report, exit_code_for, load_config, open_store, report_
 use crate::cli::{Cli, ReconcileArgs};
 use crate::config::{Config, ConfigError};
 use crate::error::{AppError, ExitCode};
+use crate::job::{run_once, RunContext, RunError, RunRequest};
 use crate::notify::{self, GraphSender};
 use crate::progress::{RunProgress, TerminalProgress};
 use crate::report::Trigger;
-use crate::run::{run_once, RunContext, RunError, RunRequest};
 use crate::sources::http::{build_client, HttpSettings};
 use crate::sources::live::LiveSources;
 use crate::sources::{SourceError, SourceErrorKind, System};
@@ -76,7 +76,7 @@ pub async fn run_with(
     store: &dyn Store,
     sources: &LiveSources,
     request: &RunRequest,
-) -> Result<crate::run::RunOutcome, AppError> {
+) -> Result<crate::job::RunOutcome, AppError> {
     let writer = sources.flow_writer();
     let clock = chrono::Utc::now;
     let never_stop = || false;

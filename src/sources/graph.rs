@@ -24,10 +24,11 @@ use graph_rs_sdk::error::{AuthExecutionError, AuthExecutionResult, Authorization
 use graph_rs_sdk::http::{Method, Url};
 use graph_rs_sdk::identity::{AllowedHostValidator, ClientApplication, HostIs};
 use graph_rs_sdk::{GraphClient, GraphClientConfiguration, GraphFailure, GraphResult, ODataQuery};
+use idrecon_core::delta::apply_delta;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -544,77 +545,9 @@ fn user_from_value(value: serde_json::Value, context: &str) -> Result<AadUser, S
     })
 }
 
-/// Applies delta changes to a snapshot: upserts replace (or add) by object
-/// ID, removals drop; when a user appears more than once the last change
-/// wins. Order: existing users keep their place, new ones are appended.
-pub fn apply_delta(users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadUser> {
-    let mut slots: Vec<Option<AadUser>> = Vec::with_capacity(users.len() + changes.len());
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(users.len());
-    for user in users {
-        index.insert(user.id.to_ascii_lowercase(), slots.len());
-        slots.push(Some(user));
-    }
-    for change in changes {
-        match change {
-            AadChange::Upsert(user) => match index.get(&user.id.to_ascii_lowercase()) {
-                Some(&i) => slots[i] = Some(user),
-                None => {
-                    index.insert(user.id.to_ascii_lowercase(), slots.len());
-                    slots.push(Some(user));
-                }
-            },
-            AadChange::Removed { id, .. } => {
-                if let Some(&i) = index.get(&id.to_ascii_lowercase()) {
-                    slots[i] = None;
-                }
-            }
-        }
-    }
-    slots.into_iter().flatten().collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn user(id: &str, upn: &str) -> AadUser {
-        AadUser {
-            id: id.into(),
-            user_principal_name: upn.into(),
-            mail: None,
-            display_name: None,
-            account_enabled: true,
-            employee_id: None,
-            on_premises_sam_account_name: None,
-            user_type: Some("Member".into()),
-        }
-    }
-
-    #[test]
-    fn apply_delta_last_change_wins_and_removed_drops() {
-        let base = vec![user("1", "a@x"), user("2", "b@x"), user("3", "c@x")];
-        let changes = vec![
-            AadChange::Upsert(user("2", "b1@x")),
-            AadChange::Upsert(user("4", "d@x")),
-            AadChange::Removed {
-                id: "3".into(),
-                reason: "deleted".into(),
-            },
-            AadChange::Upsert(user("2", "b2@x")),
-            AadChange::Removed {
-                id: "4".into(),
-                reason: "changed".into(),
-            },
-            AadChange::Upsert(user("4", "d2@x")),
-            AadChange::Removed {
-                id: "404".into(),
-                reason: "deleted".into(),
-            },
-        ];
-        let out = apply_delta(base, changes);
-        let upns: Vec<_> = out.iter().map(|u| u.user_principal_name.as_str()).collect();
-        assert_eq!(upns, ["a@x", "b2@x", "d2@x"]);
-    }
 
     #[test]
     fn removed_entries_and_bad_users() {

@@ -91,14 +91,7 @@ impl SourceError {
     }
 }
 
-/// One change from a Graph delta page.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AadChange {
-    /// Added or changed: the full user (idrecon does not send `Prefer: return=minimal`).
-    Upsert(AadUser),
-    /// `@removed` with reason `changed` (soft-deleted) or `deleted`.
-    Removed { id: String, reason: String },
-}
+pub use idrecon_core::delta::AadChange;
 
 /// What `fetch_azure` delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]

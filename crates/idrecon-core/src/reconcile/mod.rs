@@ -1,0 +1,89 @@
+//! The pure core: correlate records into people, classify each person,
+//! plan the fixes. No I/O, no clock: everything comes in as arguments.
+//!
+//! The rules are those of `docs/semantics.md`:
+//! [`correlate`] (§0–§4) links the records of the three snapshots into
+//! [`Person`]s, [`classify`] (§5) gives every person exactly one state and
+//! turns the non-OK ones into [`Finding`]s, [`plan`] (§7) turns findings into
+//! safe, ordered [`Action`](crate::model::Action)s, [`advice`] aggregates
+//! causes into settings to change and [`mark_new_and_persisting`] (§6)
+//! compares with the previous run.
+
+pub mod advice;
+pub mod classify;
+pub mod correlate;
+pub(crate) mod index;
+pub mod plan;
+pub mod status;
+
+pub use advice::advice;
+pub use classify::{classify, person_state, PersonState};
+pub use correlate::{
+    correlate, effective_flow_rules, Ambiguity, AmbiguousLink, Exclusion, Link, More, Person,
+};
+pub use plan::{plan, Plan, PlanOptions, ThresholdExceeded};
+pub use status::mark_new_and_persisting;
+
+use crate::model::{Finding, FlowMatchRule, IfsMatchRule, Snapshots};
+
+/// How records are matched (config section `[matching]` plus
+/// `azure.include_guests`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchOptions {
+    /// `true`: IDs differing only in letter case are different (`≈` is then
+    /// trim + NFC only).
+    pub case_sensitive: bool,
+    /// Keep Azure guests (`userType = Guest` or `#EXT#` UPNs) in scope.
+    pub include_guests: bool,
+    /// Azure ↔ IFS rules, best first (§2).
+    pub ifs_rules: Vec<IfsMatchRule>,
+    /// Azure ↔ Flow rules, best first (§3); `ifs_directory_id` is always
+    /// tried first whatever this says (see [`effective_flow_rules`]).
+    pub flow_rules: Vec<FlowMatchRule>,
+}
+
+impl Default for MatchOptions {
+    fn default() -> Self {
+        MatchOptions {
+            case_sensitive: false,
+            include_guests: false,
+            ifs_rules: IfsMatchRule::DEFAULT_ORDER.to_vec(),
+            flow_rules: FlowMatchRule::DEFAULT_ORDER.to_vec(),
+        }
+    }
+}
+
+/// The result of correlating and classifying one set of snapshots.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// Every in-scope person.
+    pub people: u64,
+    /// In-scope people without a finding.
+    pub ok: u64,
+    /// One finding per non-OK person, sorted by kind, then key (then every
+    /// other field, so the order never depends on the input order).
+    pub findings: Vec<Finding>,
+}
+
+/// Correlates and classifies: the findings of one run.
+pub fn reconcile(snapshots: &Snapshots, opts: &MatchOptions) -> Outcome {
+    let people = correlate(snapshots, opts);
+    classify(snapshots, &people, opts)
+}
+
+/// Narrows a run to one person (`reconcile --user`): only the findings about
+/// the Azure user `aad_id`, compared with only that person's previous
+/// finding keys (which end in `|aad:{id}`, see docs/semantics.md §6).
+pub fn focus_on_person(
+    outcome: &mut Outcome,
+    previous_keys: &mut std::collections::HashSet<String>,
+    aad_id: &str,
+) {
+    outcome
+        .findings
+        .retain(|f| f.aad_id.as_deref() == Some(aad_id));
+    outcome.people = 1;
+    outcome.ok = u64::from(outcome.findings.is_empty());
+    let anchor = format!("|aad:{}", aad_id.to_ascii_lowercase());
+    previous_keys.retain(|k| k.ends_with(&anchor));
+}

@@ -1,0 +1,892 @@
+//! Simulated Microsoft Graph (`/graph/v1.0/…`): user listing, delta,
+//! transitive group members, single user; `sendMail` lives in `graph_mail`.
+//!
+//! Pages are serialised straight from the shared state under a read lock:
+//! nothing is cloned per request but the page's own JSON.
+
+use super::faults::{FaultKind, FaultTarget};
+use super::graph_mail;
+use super::server::{
+    apply_early_fault, bearer, encode_query_value, error_response, listing_response, origin,
+    parse_query, query_param, unsupported_option, ErrorShape, LateFault, Shared,
+};
+use super::state::{lock, read, AzureStore, SimState, TokenProblem};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine;
+use idrecon_core::model::AadUser;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/graph/v1.0/users", get(list_users))
+        .route("/graph/v1.0/users/delta", get(delta))
+        .route("/graph/v1.0/users/delta()", get(delta))
+        .route("/graph/v1.0/users/{key}", get(single_user))
+        .route(
+            "/graph/v1.0/users/{sender}/sendMail",
+            post(graph_mail::send_mail),
+        )
+        .route(
+            "/graph/v1.0/groups/{id}/transitiveMembers/microsoft.graph.user",
+            get(group_members_cast),
+        )
+        .route(
+            "/graph/v1.0/groups/{id}/transitiveMembers",
+            get(group_members_all),
+        )
+}
+
+/// The user properties the simulator knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GraphProp {
+    Id,
+    UserPrincipalName,
+    Mail,
+    DisplayName,
+    AccountEnabled,
+    EmployeeId,
+    OnPremisesSamAccountName,
+    UserType,
+    GivenName,
+    Surname,
+    JobTitle,
+    BusinessPhones,
+    MobilePhone,
+    OfficeLocation,
+    PreferredLanguage,
+}
+
+impl GraphProp {
+    const ALL: [GraphProp; 15] = [
+        GraphProp::Id,
+        GraphProp::UserPrincipalName,
+        GraphProp::Mail,
+        GraphProp::DisplayName,
+        GraphProp::AccountEnabled,
+        GraphProp::EmployeeId,
+        GraphProp::OnPremisesSamAccountName,
+        GraphProp::UserType,
+        GraphProp::GivenName,
+        GraphProp::Surname,
+        GraphProp::JobTitle,
+        GraphProp::BusinessPhones,
+        GraphProp::MobilePhone,
+        GraphProp::OfficeLocation,
+        GraphProp::PreferredLanguage,
+    ];
+
+    /// What Graph returns without `$select`.
+    const DEFAULT: [GraphProp; 11] = [
+        GraphProp::BusinessPhones,
+        GraphProp::DisplayName,
+        GraphProp::GivenName,
+        GraphProp::JobTitle,
+        GraphProp::Mail,
+        GraphProp::MobilePhone,
+        GraphProp::OfficeLocation,
+        GraphProp::PreferredLanguage,
+        GraphProp::Surname,
+        GraphProp::UserPrincipalName,
+        GraphProp::Id,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            GraphProp::Id => "id",
+            GraphProp::UserPrincipalName => "userPrincipalName",
+            GraphProp::Mail => "mail",
+            GraphProp::DisplayName => "displayName",
+            GraphProp::AccountEnabled => "accountEnabled",
+            GraphProp::EmployeeId => "employeeId",
+            GraphProp::OnPremisesSamAccountName => "onPremisesSamAccountName",
+            GraphProp::UserType => "userType",
+            GraphProp::GivenName => "givenName",
+            GraphProp::Surname => "surname",
+            GraphProp::JobTitle => "jobTitle",
+            GraphProp::BusinessPhones => "businessPhones",
+            GraphProp::MobilePhone => "mobilePhone",
+            GraphProp::OfficeLocation => "officeLocation",
+            GraphProp::PreferredLanguage => "preferredLanguage",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// `$select` → properties (`id` always first, as Graph always returns it).
+pub(crate) fn parse_select(raw: Option<&str>) -> Result<Vec<GraphProp>, String> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+        return Ok(GraphProp::DEFAULT.to_vec());
+    };
+    let mut props = vec![GraphProp::Id];
+    for name in raw.split(',').map(str::trim) {
+        let prop = GraphProp::parse(name).ok_or_else(|| {
+            format!("Parsing OData Select and Expand failed: Could not find a property named '{name}' on type 'microsoft.graph.user'.")
+        })?;
+        if !props.contains(&prop) {
+            props.push(prop);
+        }
+    }
+    Ok(props)
+}
+
+fn select_names(props: &[GraphProp]) -> String {
+    props.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
+}
+
+fn parse_select_names(names: &str) -> Vec<GraphProp> {
+    names.split(',').filter_map(GraphProp::parse).collect()
+}
+
+/// A user rendered with only the selected properties.
+pub(crate) struct SelectedUser<'a> {
+    pub user: &'a AadUser,
+    pub props: &'a [GraphProp],
+    pub odata_type: bool,
+}
+
+impl Serialize for SelectedUser<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let u = self.user;
+        let mut map = serializer.serialize_map(None)?;
+        if self.odata_type {
+            map.serialize_entry("@odata.type", "#microsoft.graph.user")?;
+        }
+        let display = u.display_name.as_deref();
+        for &prop in self.props {
+            let key = prop.name();
+            match prop {
+                GraphProp::Id => map.serialize_entry(key, &u.id)?,
+                GraphProp::UserPrincipalName => map.serialize_entry(key, &u.user_principal_name)?,
+                GraphProp::Mail => map.serialize_entry(key, &u.mail)?,
+                GraphProp::DisplayName => map.serialize_entry(key, &u.display_name)?,
+                GraphProp::AccountEnabled => map.serialize_entry(key, &u.account_enabled)?,
+                GraphProp::EmployeeId => map.serialize_entry(key, &u.employee_id)?,
+                GraphProp::OnPremisesSamAccountName => {
+                    map.serialize_entry(key, &u.on_premises_sam_account_name)?
+                }
+                GraphProp::UserType => map.serialize_entry(key, &u.user_type)?,
+                GraphProp::GivenName => {
+                    map.serialize_entry(key, &display.and_then(|d| d.split(' ').next()))?
+                }
+                GraphProp::Surname => {
+                    map.serialize_entry(key, &display.and_then(|d| d.split_once(' ').map(|x| x.1)))?
+                }
+                GraphProp::BusinessPhones => map.serialize_entry(key, &[] as &[&str])?,
+                GraphProp::JobTitle
+                | GraphProp::MobilePhone
+                | GraphProp::OfficeLocation
+                | GraphProp::PreferredLanguage => map.serialize_entry(key, &None::<&str>)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// One entry of a delta page.
+enum DeltaItem<'a> {
+    User(SelectedUser<'a>),
+    Removed { id: &'a str, reason: &'static str },
+}
+
+impl Serialize for DeltaItem<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DeltaItem::User(u) => u.serialize(serializer),
+            DeltaItem::Removed { id, reason } => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("id", id)?;
+                map.serialize_entry("@removed", &serde_json::json!({ "reason": reason }))?;
+                map.end()
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PageBody<T: Serialize> {
+    #[serde(rename = "@odata.context")]
+    context: String,
+    #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
+    next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink", skip_serializing_if = "Option::is_none")]
+    delta_link: Option<String>,
+    value: T,
+}
+
+fn context(origin: &str, props: &[GraphProp]) -> String {
+    format!(
+        "{origin}/graph/v1.0/$metadata#users({})",
+        select_names(props)
+    )
+}
+
+fn encode_token(plain: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(plain.as_bytes())
+}
+
+fn decode_token(token: &str) -> Option<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+}
+
+fn bad_request(code: &str, message: &str) -> Response {
+    error_response(ErrorShape::Graph, StatusCode::BAD_REQUEST, code, message)
+}
+
+/// Checks the bearer token against the tokens Azure login issued.
+pub(crate) fn check_auth(state: &SimState, headers: &HeaderMap) -> Result<(), Response> {
+    let problem = match lock(&state.azure_tokens).check(bearer(headers)) {
+        Ok(()) => return Ok(()),
+        Err(p) => p,
+    };
+    let message = match problem {
+        TokenProblem::Missing => "Access token is empty.",
+        TokenProblem::Unknown => "Access token validation failure. Invalid audience.",
+        TokenProblem::Expired => "Lifetime validation failed, the token is expired.",
+    };
+    let mut response = error_response(
+        ErrorShape::Graph,
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+        message,
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(
+            "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
+        ),
+    );
+    Err(response)
+}
+
+/// Refuses query options the simulator does not implement.
+fn check_options(query: &[(String, String)]) -> Result<(), Response> {
+    match unsupported_option(
+        query,
+        &["$select", "$top", "$skiptoken", "$deltatoken"],
+    ) {
+        None => Ok(()),
+        Some(option) => Err(bad_request(
+            "Request_UnsupportedQuery",
+            &format!("Query option '{option}' is not supported by the simulator (only $select, $top and the paging tokens)."),
+        )),
+    }
+}
+
+/// `$top`: default 100, 1–999.
+fn parse_top(raw: Option<&str>) -> Result<usize, Response> {
+    let Some(raw) = raw else { return Ok(100) };
+    match raw.trim().parse::<usize>() {
+        Ok(n) if (1..=999).contains(&n) => Ok(n),
+        _ => Err(bad_request(
+            "Request_UnsupportedQuery",
+            &format!("Invalid page size specified: '{raw}'. Must be between 1 and 999 inclusive."),
+        )),
+    }
+}
+
+/// Offset and page number from a listing `$skiptoken` of the given kind.
+fn parse_list_token(raw: Option<&str>, kind: &str) -> Result<(usize, u32), Response> {
+    let Some(raw) = raw else { return Ok((0, 1)) };
+    let invalid = || bad_request("Request_BadRequest", "Invalid $skiptoken value.");
+    let plain = decode_token(raw).ok_or_else(invalid)?;
+    let mut parts = plain.split('|');
+    if parts.next() != Some(kind) {
+        return Err(invalid());
+    }
+    let offset = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(invalid)?;
+    let page = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(invalid)?;
+    Ok((offset, page))
+}
+
+/// Runs the early faults for a listing page with the presented token.
+async fn listing_faults(
+    state: &Shared,
+    headers: &HeaderMap,
+    page: u32,
+    delta_token_request: bool,
+) -> Result<LateFault, Response> {
+    let decision = state.fault_for_page(FaultTarget::Graph, page, |k| {
+        delta_token_request || !matches!(k, FaultKind::ExpireDelta)
+    });
+    let presented = bearer(headers).map(str::to_owned);
+    apply_early_fault(decision, ErrorShape::Graph, || {
+        if let Some(token) = presented {
+            lock(&state.azure_tokens).expire(&token);
+        }
+    })
+    .await
+}
+
+fn next_link(path: &str, select_raw: Option<&str>, top: usize, token: &str) -> String {
+    let mut link = format!("{path}?");
+    if let Some(select) = select_raw {
+        link.push_str("$select=");
+        link.push_str(&encode_query_value(select));
+        link.push('&');
+    }
+    link.push_str(&format!("$top={top}&$skiptoken={}", encode_token(token)));
+    link
+}
+
+/// The parts of a paged Graph listing request, checked.
+struct ListingRequest {
+    select_raw: Option<String>,
+    props: Vec<GraphProp>,
+    top: usize,
+    offset: usize,
+    page: u32,
+}
+
+/// Checks the bearer token and the query options of a paged listing
+/// (`$select`, `$top`, `$skiptoken` of `kind`), answering errors in Graph's shape.
+fn listing_request(
+    state: &SimState,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+    kind: &str,
+) -> Result<ListingRequest, Response> {
+    check_auth(state, headers)?;
+    let query = parse_query(raw);
+    check_options(&query)?;
+    let select_raw = query_param(&query, "$select");
+    let props = parse_select(select_raw).map_err(|message| bad_request("BadRequest", &message))?;
+    let top = parse_top(query_param(&query, "$top"))?;
+    let (offset, page) = parse_list_token(query_param(&query, "$skiptoken"), kind)?;
+    Ok(ListingRequest {
+        select_raw: select_raw.map(str::to_string),
+        props,
+        top,
+        offset,
+        page,
+    })
+}
+
+async fn list_users(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let ListingRequest {
+        select_raw,
+        props,
+        top,
+        offset,
+        page,
+    } = match listing_request(&state, &headers, raw.as_deref(), "u") {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let select_raw = select_raw.as_deref();
+    let late = match listing_faults(&state, &headers, page, false).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let origin = origin(&headers, &state);
+    let body = {
+        let azure = read(&state.azure);
+        let users: &[AadUser] = if late.empty { &[] } else { &azure.users };
+        let start = offset.min(users.len());
+        let end = offset.saturating_add(top).min(users.len());
+        let next = (end < users.len()).then(|| {
+            next_link(
+                &format!("{origin}/graph/v1.0/users"),
+                select_raw,
+                top,
+                &format!("u|{end}|{}", page + 1),
+            )
+        });
+        let value: Vec<SelectedUser> = users[start..end]
+            .iter()
+            .map(|user| SelectedUser {
+                user,
+                props: &props,
+                odata_type: false,
+            })
+            .collect();
+        serde_json::to_vec(&PageBody {
+            context: context(&origin, &props),
+            next_link: next,
+            delta_link: None,
+            value,
+        })
+        .unwrap_or_default()
+    };
+    listing_response(body, late)
+}
+
+async fn group_members_cast(
+    state: State<Shared>,
+    id: Path<String>,
+    headers: HeaderMap,
+    raw: RawQuery,
+) -> Response {
+    group_members(state, id, headers, raw, "microsoft.graph.user").await
+}
+
+async fn group_members_all(
+    state: State<Shared>,
+    id: Path<String>,
+    headers: HeaderMap,
+    raw: RawQuery,
+) -> Response {
+    group_members(state, id, headers, raw, "").await
+}
+
+async fn group_members(
+    State(state): State<Shared>,
+    Path(group_id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    cast: &str,
+) -> Response {
+    let ListingRequest {
+        select_raw,
+        props,
+        top,
+        offset,
+        page,
+    } = match listing_request(&state, &headers, raw.as_deref(), "g") {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let select_raw = select_raw.as_deref();
+    if !read(&state.groups).contains_key(&group_id.to_ascii_lowercase()) {
+        return error_response(
+            ErrorShape::Graph,
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{group_id}' does not exist or one of its queried reference-property objects are not present."),
+        );
+    }
+    let late = match listing_faults(&state, &headers, page, false).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let origin = origin(&headers, &state);
+    let body = {
+        let groups = read(&state.groups);
+        let azure = read(&state.azure);
+        let members: &[String] = match groups.get(&group_id.to_ascii_lowercase()) {
+            Some(m) if !late.empty => m,
+            _ => &[],
+        };
+        let start = offset.min(members.len());
+        let end = offset.saturating_add(top).min(members.len());
+        let path = if cast.is_empty() {
+            format!("{origin}/graph/v1.0/groups/{group_id}/transitiveMembers")
+        } else {
+            format!("{origin}/graph/v1.0/groups/{group_id}/transitiveMembers/{cast}")
+        };
+        let next = (end < members.len())
+            .then(|| next_link(&path, select_raw, top, &format!("g|{end}|{}", page + 1)));
+        let value: Vec<SelectedUser> = members[start..end]
+            .iter()
+            .filter_map(|id| azure.find_by_id(id))
+            .map(|i| SelectedUser {
+                user: &azure.users[i],
+                props: &props,
+                odata_type: cast.is_empty(),
+            })
+            .collect();
+        serde_json::to_vec(&PageBody {
+            context: context(&origin, &props),
+            next_link: next,
+            delta_link: None,
+            value,
+        })
+        .unwrap_or_default()
+    };
+    listing_response(body, late)
+}
+
+/// Where a delta request starts.
+enum DeltaStart {
+    /// No token: a full initial round.
+    Initial,
+    /// `$deltatoken=latest`: no users, just a delta link for "from now on".
+    Latest,
+    /// A delta link: changes since a version.
+    Changes { since: u64, props: Vec<GraphProp> },
+    /// A next link inside a round.
+    Resume(DeltaCursor),
+}
+
+struct DeltaCursor {
+    since: Option<u64>,
+    upto: u64,
+    offset: usize,
+    page: u32,
+    size: usize,
+    props: Vec<GraphProp>,
+}
+
+fn sync_state_not_found() -> Response {
+    error_response(
+        ErrorShape::Graph,
+        StatusCode::GONE,
+        "syncStateNotFound",
+        "The sync state generation is not found. Please restart the sync without a state token.",
+    )
+}
+
+/// Page size of a delta round: `$top`, else `Prefer: odata.maxpagesize`,
+/// else the configured default.
+fn delta_page_size(
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    default: usize,
+) -> Result<usize, Response> {
+    if query_param(query, "$top").is_some() {
+        return parse_top(query_param(query, "$top"));
+    }
+    let preferred = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
+        .find_map(|n| n.trim().parse::<usize>().ok());
+    Ok(preferred.unwrap_or(default).clamp(1, 999))
+}
+
+async fn delta(
+    State(state): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Err(r) = check_auth(&state, &headers) {
+        return r;
+    }
+    let query = parse_query(raw.as_deref());
+    if let Err(r) = check_options(&query) {
+        return r;
+    }
+    let epoch = *lock(&state.delta_epoch);
+    let select_raw = query_param(&query, "$select");
+
+    let start = if let Some(token) = query_param(&query, "$deltatoken") {
+        if token == "latest" {
+            DeltaStart::Latest
+        } else {
+            match decode_token(token)
+                .as_deref()
+                .map(|t| t.split('|').collect::<Vec<_>>())
+            {
+                Some(parts) if parts.len() == 4 && parts[0] == "l" => {
+                    if parts[1].parse::<u64>().ok() != Some(epoch) {
+                        return sync_state_not_found();
+                    }
+                    match parts[2].parse() {
+                        Ok(since) => DeltaStart::Changes {
+                            since,
+                            props: parse_select_names(parts[3]),
+                        },
+                        Err(_) => return sync_state_not_found(),
+                    }
+                }
+                _ => return sync_state_not_found(),
+            }
+        }
+    } else if let Some(token) = query_param(&query, "$skiptoken") {
+        let parts: Vec<String> = decode_token(token)
+            .map(|t| t.split('|').map(str::to_owned).collect())
+            .unwrap_or_default();
+        if parts.len() != 8 || parts[0] != "d" {
+            return bad_request("Request_BadRequest", "Invalid $skiptoken value.");
+        }
+        if parts[1].parse::<u64>().ok() != Some(epoch) {
+            return sync_state_not_found();
+        }
+        let cursor = (|| {
+            Some(DeltaCursor {
+                since: if parts[2] == "-" {
+                    None
+                } else {
+                    Some(parts[2].parse().ok()?)
+                },
+                upto: parts[3].parse().ok()?,
+                offset: parts[4].parse().ok()?,
+                page: parts[5].parse().ok()?,
+                size: parts[6].parse().ok()?,
+                props: parse_select_names(&parts[7]),
+            })
+        })();
+        match cursor {
+            Some(c) => DeltaStart::Resume(c),
+            None => return bad_request("Request_BadRequest", "Invalid $skiptoken value."),
+        }
+    } else {
+        DeltaStart::Initial
+    };
+
+    let default_size = state.settings().graph_delta_page_size;
+    let size = match &start {
+        DeltaStart::Resume(c) => c.size,
+        _ => match delta_page_size(&query, &headers, default_size) {
+            Ok(s) => s,
+            Err(r) => return r,
+        },
+    };
+    let select_props = match parse_select(select_raw) {
+        Ok(p) => p,
+        Err(message) => return bad_request("BadRequest", &message),
+    };
+    let page = match &start {
+        DeltaStart::Resume(c) => c.page,
+        _ => 1,
+    };
+    let is_delta_token = matches!(start, DeltaStart::Changes { .. });
+    let late = match listing_faults(&state, &headers, page, is_delta_token).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    if late.expire_delta {
+        return sync_state_not_found();
+    }
+
+    let origin = origin(&headers, &state);
+    let path = format!("{origin}{}", uri.path());
+    let body = {
+        let azure = read(&state.azure);
+        let cursor = match start {
+            DeltaStart::Initial => DeltaCursor {
+                since: None,
+                upto: azure.version,
+                offset: 0,
+                page: 1,
+                size,
+                props: select_props,
+            },
+            DeltaStart::Latest => DeltaCursor {
+                since: Some(azure.version),
+                upto: azure.version,
+                offset: 0,
+                page: 1,
+                size,
+                props: select_props,
+            },
+            DeltaStart::Changes { since, props } => DeltaCursor {
+                since: Some(since),
+                upto: azure.version,
+                offset: 0,
+                page: 1,
+                size,
+                props,
+            },
+            DeltaStart::Resume(c) => c,
+        };
+        delta_page(&azure, &cursor, epoch, &origin, &path, late.empty)
+    };
+    listing_response(body, late)
+}
+
+/// Serialises one page of a delta round.
+fn delta_page(
+    azure: &AzureStore,
+    cursor: &DeltaCursor,
+    epoch: u64,
+    origin: &str,
+    path: &str,
+    empty: bool,
+) -> Vec<u8> {
+    let props = &cursor.props;
+    let user = |i: usize| {
+        DeltaItem::User(SelectedUser {
+            user: &azure.users[i],
+            props,
+            odata_type: false,
+        })
+    };
+    let (items, total): (Vec<DeltaItem>, usize) =
+        if empty {
+            (Vec::new(), 0)
+        } else {
+            match cursor.since {
+                None => {
+                    let total = azure.users.len();
+                    let start = cursor.offset.min(total);
+                    let end = cursor.offset.saturating_add(cursor.size).min(total);
+                    ((start..end).map(user).collect(), total)
+                }
+                Some(since) => {
+                    // Every change in (since, upto], in the order it happened.
+                    let in_range = |v: u64| v > since && v <= cursor.upto;
+                    let mut events: Vec<(u64, DeltaItem)> =
+                        azure
+                            .versions
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| in_range(**v))
+                            .map(|(i, v)| (*v, user(i)))
+                            .chain(azure.tombstones.iter().filter(|t| in_range(t.version)).map(
+                                |t| {
+                                    (
+                                        t.version,
+                                        DeltaItem::Removed {
+                                            id: &t.id,
+                                            reason: t.reason.as_str(),
+                                        },
+                                    )
+                                },
+                            ))
+                            .collect();
+                    events.sort_by_key(|(v, _)| *v);
+                    let total = events.len();
+                    let start = cursor.offset.min(total);
+                    let end = cursor.offset.saturating_add(cursor.size).min(total);
+                    (
+                        events
+                            .into_iter()
+                            .skip(start)
+                            .take(end - start)
+                            .map(|(_, item)| item)
+                            .collect(),
+                        total,
+                    )
+                }
+            }
+        };
+    let end = cursor.offset.saturating_add(cursor.size);
+    let names = select_names(props);
+    let (next_link, delta_link) = if end < total {
+        let token = format!(
+            "d|{epoch}|{}|{}|{end}|{}|{}|{names}",
+            cursor.since.map(|s| s.to_string()).unwrap_or("-".into()),
+            cursor.upto,
+            cursor.page + 1,
+            cursor.size,
+        );
+        (
+            Some(format!("{path}?$skiptoken={}", encode_token(&token))),
+            None,
+        )
+    } else {
+        let token = format!("l|{epoch}|{}|{names}", cursor.upto);
+        (
+            None,
+            Some(format!("{path}?$deltatoken={}", encode_token(&token))),
+        )
+    };
+    serde_json::to_vec(&PageBody {
+        context: context(origin, props),
+        next_link,
+        delta_link,
+        value: items,
+    })
+    .unwrap_or_default()
+}
+
+async fn single_user(
+    State(state): State<Shared>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Err(r) = check_auth(&state, &headers) {
+        return r;
+    }
+    let query = parse_query(raw.as_deref());
+    if let Err(r) = check_options(&query) {
+        return r;
+    }
+    let props = match parse_select(query_param(&query, "$select")) {
+        Ok(p) => p,
+        Err(message) => return bad_request("BadRequest", &message),
+    };
+    let origin = origin(&headers, &state);
+    let value = {
+        let azure = read(&state.azure);
+        let index = azure.find_by_id(&key).or_else(|| {
+            let wanted = key.to_lowercase();
+            azure
+                .users
+                .iter()
+                .position(|u| u.user_principal_name.to_lowercase() == wanted)
+        });
+        index.map(|i| {
+            serde_json::to_value(SelectedUser {
+                user: &azure.users[i],
+                props: &props,
+                odata_type: false,
+            })
+        })
+    };
+    match value {
+        Some(Ok(serde_json::Value::Object(mut map))) => {
+            map.insert(
+                "@odata.context".into(),
+                format!("{}/$entity", context(&origin, &props)).into(),
+            );
+            super::server::json_response(StatusCode::OK, &serde_json::Value::Object(map))
+        }
+        _ => error_response(
+            ErrorShape::Graph,
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{key}' does not exist or one of its queried reference-property objects are not present."),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_parsing() {
+        assert_eq!(parse_select(None).unwrap().len(), GraphProp::DEFAULT.len());
+        let p = parse_select(Some("mail, USERPRINCIPALNAME,mail")).unwrap();
+        assert_eq!(
+            p,
+            vec![GraphProp::Id, GraphProp::Mail, GraphProp::UserPrincipalName]
+        );
+        assert!(parse_select(Some("id,frob"))
+            .unwrap_err()
+            .contains("'frob'"));
+    }
+
+    #[test]
+    fn selected_user_has_only_selected_properties() {
+        let user = AadUser {
+            id: "1".into(),
+            user_principal_name: "a@x".into(),
+            mail: None,
+            display_name: Some("Åsa Öberg".into()),
+            account_enabled: false,
+            employee_id: None,
+            on_premises_sam_account_name: Some("asa".into()),
+            user_type: Some("Member".into()),
+        };
+        let props = parse_select(Some("accountEnabled,surname,mail")).unwrap();
+        let v = serde_json::to_value(SelectedUser {
+            user: &user,
+            props: &props,
+            odata_type: false,
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"id":"1","accountEnabled":false,"surname":"Öberg","mail":null})
+        );
+    }
+}

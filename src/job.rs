@@ -1,0 +1,652 @@
+//! One reconcile job (not the `run` command, which is the scheduled worker),
+//! start to finish: take the lock, fetch the three
+//! sources concurrently, refuse to conclude anything from partial data,
+//! correlate/classify/plan, apply (only when asked), store, and hand back the
+//! report. The CLI, the scheduled worker, the demo and the tests all call
+//! [`run_once`].
+
+use crate::apply;
+use crate::config::Config;
+use crate::model::{AadUser, ActionStatus, Snapshots};
+use crate::progress::{Fetched, RunProgress, Stage};
+use crate::reconcile::{self, MatchOptions, PlanOptions};
+use crate::report::{Mode, Report, RunStatus, SourceSummary, Summary, Trigger};
+use crate::sources::{AzureFetch, FlowWriter, SourceError, SourceErrorKind, Sources, System};
+use crate::store::{LockHolder, Store, StoreError};
+use chrono::{DateTime, Utc};
+use std::time::Instant;
+use tracing::Instrument;
+
+/// What the caller asks of one run.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    pub trigger: Trigger,
+    /// Apply the plan (`--apply`, or a scheduled run with `fix.enabled`).
+    pub apply: bool,
+    /// Ignore the stored delta link and list Azure AD in full.
+    pub full: bool,
+    /// `--max-changes N` for this run only.
+    pub max_changes_override: Option<u32>,
+    /// `--user UPN_OR_ID`: only this person (fetched by key, not listed).
+    pub person: Option<String>,
+}
+
+impl RunRequest {
+    pub fn manual() -> Self {
+        RunRequest {
+            trigger: Trigger::Manual,
+            apply: false,
+            full: false,
+            max_changes_override: None,
+            person: None,
+        }
+    }
+}
+
+/// The parts a run works with.
+pub struct RunContext<'a> {
+    pub config: &'a Config,
+    pub store: &'a dyn Store,
+    pub sources: &'a dyn Sources,
+    /// Needed only to apply; `None` for a CSV Flow source.
+    pub flow_writer: Option<&'a dyn FlowWriter>,
+    /// `users` or `group:<id>`: which stored Azure snapshot a delta applies to.
+    pub azure_scope: String,
+    pub clock: &'a (dyn Fn() -> DateTime<Utc> + Send + Sync),
+    /// Checked between actions: a shutdown request stops taking new work.
+    pub should_stop: &'a (dyn Fn() -> bool + Send + Sync),
+    /// Told about sources read, reconciling and applying (terminal
+    /// progress of interactive runs); `None` reports nothing.
+    pub progress: Option<&'a dyn RunProgress>,
+}
+
+impl RunContext<'_> {
+    fn report_progress(&self, f: impl FnOnce(&dyn RunProgress)) {
+        if let Some(p) = self.progress {
+            f(p);
+        }
+    }
+}
+
+/// Why a run could not even start or be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Another run holds the store lock (exit 4).
+    #[error(transparent)]
+    LockHeld(StoreError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Seconds each source took to deliver, for metrics.
+#[derive(Clone, Debug, Default)]
+pub struct FetchTimings {
+    pub seconds: Vec<(System, f64)>,
+}
+
+/// The finished run: the report as stored, plus timings for metrics.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub report: Report,
+    pub timings: FetchTimings,
+    /// For one-person runs: what was looked up where, in words.
+    pub steps: Vec<String>,
+}
+
+const LOCK_LEASE_MINUTES: i64 = 60;
+
+/// Why an apply run without a Flow writer stops.
+const CSV_IS_READ_ONLY: &str = "fixes need the Flow endpoint (flow.source = \"http\"); flow.source = \"csv\" reads an export and cannot change Flow: run without --apply (and with fix.enabled = false), or configure the Flow endpoint";
+
+/// Runs one reconcile. Returns the report for every run that started,
+/// whether it completed, aborted for safety or failed; `Err` only when the
+/// run could not be started or recorded at all.
+pub async fn run_once(ctx: &RunContext<'_>, req: &RunRequest) -> Result<RunOutcome, RunError> {
+    let holder = LockHolder::current(match req.trigger {
+        Trigger::Manual => "reconcile",
+        Trigger::Schedule => "scheduled run",
+    });
+    let lease = chrono::Duration::minutes(LOCK_LEASE_MINUTES);
+    match ctx.store.acquire_lock(&holder, (ctx.clock)(), lease).await {
+        Ok(()) => {}
+        Err(e @ StoreError::LockHeld { .. }) => return Err(RunError::LockHeld(e)),
+        Err(e) => return Err(e.into()),
+    }
+    let result = run_locked(ctx, req, &holder, lease).await;
+    if let Err(e) = ctx.store.release_lock(&holder).await {
+        tracing::warn!(error = %e, "could not release the run lock; it expires with its lease");
+    }
+    result
+}
+
+async fn run_locked(
+    ctx: &RunContext<'_>,
+    req: &RunRequest,
+    holder: &LockHolder,
+    lease: chrono::Duration,
+) -> Result<RunOutcome, RunError> {
+    let mode = if req.apply { Mode::Apply } else { Mode::Report };
+    let started_at = (ctx.clock)();
+    let run_id = ctx.store.begin_run(req.trigger, mode, started_at).await?;
+    let span = tracing::info_span!("run", run_id, trigger = ?req.trigger, mode = ?mode);
+    run_started(ctx, req, holder, lease, run_id, mode, started_at)
+        .instrument(span)
+        .await
+}
+
+/// The run after it got its id: everything inside the run's tracing span.
+async fn run_started(
+    ctx: &RunContext<'_>,
+    req: &RunRequest,
+    holder: &LockHolder,
+    lease: chrono::Duration,
+    run_id: i64,
+    mode: Mode,
+    started_at: DateTime<Utc>,
+) -> Result<RunOutcome, RunError> {
+    let mut report = Report::started(run_id, req.trigger, mode, trunc(started_at));
+    let mut timings = FetchTimings::default();
+    let mut steps = Vec::new();
+
+    // Holding the lock, any other run still `running` ended without
+    // finishing (killed, crashed): say so instead of leaving it running.
+    let interrupted = ctx
+        .store
+        .close_interrupted_runs(
+            run_id,
+            &format!(
+                "interrupted: the process ended before the run finished (noticed by run #{run_id})"
+            ),
+            started_at,
+        )
+        .await?;
+    if !interrupted.is_empty() {
+        tracing::warn!(runs = ?interrupted, "earlier runs ended without finishing; marked failed");
+    }
+
+    match reconcile_and_apply(
+        ctx,
+        req,
+        &mut report,
+        &mut timings,
+        &mut steps,
+        holder,
+        lease,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(Stop::Aborted(reason)) => {
+            tracing::warn!(run_id, %reason, "run aborted for safety");
+            report.status = RunStatus::Aborted;
+            report.abort_reason = Some(reason);
+        }
+        Err(Stop::Failed(reason)) => {
+            tracing::error!(run_id, %reason, "run failed");
+            report.status = RunStatus::Failed;
+            report.abort_reason = Some(reason);
+        }
+    }
+    if !interrupted.is_empty() {
+        let runs = interrupted
+            .iter()
+            .map(|r| format!("#{r}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        report.advice.push(format!(
+            "Run(s) {runs} ended without finishing (the process was killed or crashed) and are now marked failed; actions they had journalled are settled by the next applying run."
+        ));
+    }
+    report.finished_at = Some(trunc((ctx.clock)()));
+    ctx.store.finish_run(&report).await?;
+    Ok(RunOutcome {
+        report,
+        timings,
+        steps,
+    })
+}
+
+/// How a run stopped early.
+enum Stop {
+    /// Safety stop: incomplete source, threshold exceeded (exit 4).
+    Aborted(String),
+    /// Anything else (exit 1).
+    Failed(String),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Failed(format!("store: {e}"))
+    }
+}
+
+async fn reconcile_and_apply(
+    ctx: &RunContext<'_>,
+    req: &RunRequest,
+    report: &mut Report,
+    timings: &mut FetchTimings,
+    steps: &mut Vec<String>,
+    holder: &LockHolder,
+    lease: chrono::Duration,
+) -> Result<(), Stop> {
+    let cfg = ctx.config;
+
+    // Refused before anything is read: otherwise the run would fetch and
+    // plan, and then stop at the threshold or at the first write.
+    if req.apply && ctx.flow_writer.is_none() {
+        return Err(Stop::Failed(CSV_IS_READ_ONLY.to_string()));
+    }
+
+    // Actions left pending by a run that was killed are settled first, so a
+    // new plan never races an old half-sent one. Report mode never writes:
+    // it only says that some are waiting.
+    let mut resumed_note = None;
+    if req.apply {
+        if let Some(writer) = ctx.flow_writer {
+            let resumed =
+                apply::resume_pending(ctx.store, writer, ctx.clock, cfg.flow.case_insensitive_ids)
+                    .await
+                    .map_err(|e| {
+                        Stop::Aborted(format!("resuming the journal of an earlier run: {e}"))
+                    })?;
+            resumed_note = apply::describe_resumed(&resumed);
+        }
+    } else {
+        resumed_note = pending_note(&ctx.store.pending_journal().await?);
+    }
+
+    let (snapshots, person_id) = match &req.person {
+        Some(person) => {
+            ctx.store.set_run_person(report.run_id, person).await?;
+            let (snapshots, id) = fetch_person(ctx, person, report, steps).await?;
+            (snapshots, Some(id))
+        }
+        None => {
+            let (snapshots, azure_update) = fetch_all(ctx, req, report, timings).await?;
+            let previous_counts = ctx.store.last_completed_source_counts().await?;
+            if let Some(prev) = previous_counts {
+                refuse_sudden_empty("Azure AD", snapshots.azure.len(), prev.azure)?;
+                refuse_sudden_empty("IFS", snapshots.ifs.len(), prev.ifs)?;
+                refuse_sudden_empty("Flow", snapshots.flow.len(), prev.flow)?;
+            }
+            refuse_empty_azure(&snapshots)?;
+            // Only a listing that passed the checks becomes the stored
+            // snapshot: an empty one stored here would make every later
+            // delta run start from nobody.
+            store_azure_update(ctx, azure_update, &snapshots.azure).await?;
+            (snapshots, None)
+        }
+    };
+
+    let match_opts = MatchOptions {
+        case_sensitive: cfg.matching.case_sensitive,
+        include_guests: cfg.azure.include_guests,
+        ifs_rules: cfg.matching.ifs_rules.clone(),
+        flow_rules: cfg.matching.flow_rules.clone(),
+    };
+    // `--max-changes N` replaces both limits for this run. In report mode
+    // nothing is sent, so the limits do not stop the run; the report says
+    // whether applying would stop at them.
+    let limits = PlanOptions {
+        deactivate_orphans: cfg.fix.deactivate_orphans,
+        flow_case_insensitive: cfg.flow.case_insensitive_ids,
+        max_changes: req.max_changes_override.unwrap_or(cfg.fix.max_changes),
+        max_change_percent: if req.max_changes_override.is_some() {
+            100.0
+        } else {
+            cfg.fix.max_change_percent
+        },
+    };
+    let plan_opts = if req.apply {
+        limits.clone()
+    } else {
+        PlanOptions {
+            max_changes: u32::MAX,
+            max_change_percent: 100.0,
+            ..limits.clone()
+        }
+    };
+
+    let previous = ctx.store.previous_open_findings(report.run_id).await?;
+    ctx.report_progress(|p| p.stage(Stage::Reconciling));
+    let (outcome, plan, resolved, flow_users) = tokio::task::spawn_blocking(move || {
+        let mut outcome = reconcile::reconcile(&snapshots, &match_opts);
+        let mut previous_keys = previous.map(|(_, keys)| keys).unwrap_or_default();
+        if let Some(id) = &person_id {
+            reconcile::focus_on_person(&mut outcome, &mut previous_keys, id);
+        }
+        let resolved = reconcile::mark_new_and_persisting(&mut outcome.findings, &previous_keys);
+        let plan = reconcile::plan(&snapshots.flow, &mut outcome.findings, &plan_opts);
+        (outcome, plan, resolved, snapshots.flow.len())
+    })
+    .await
+    .map_err(|e| Stop::Failed(format!("reconciliation task: {e}")))?;
+
+    // The actions `apply::execute` would send (planned ones, in order).
+    let executable = plan.executable().count() as u64;
+    report.advice = reconcile::advice(&outcome.findings);
+    report.advice.extend(resumed_note);
+    if !req.apply {
+        let would_send = executable;
+        if let Some(check) =
+            reconcile::ThresholdExceeded::check(would_send, flow_users as u64, &limits)
+        {
+            report.advice.push(format!(
+                "Applying this plan would stop at the safety limit: {would_send} changes for {flow_users} Flow users ({:.1}%) is over fix.max_changes = {} or fix.max_change_percent = {}. Fix the root cause above first, or allow it for one run with `--apply --max-changes {would_send}`.",
+                check.percent(),
+                limits.max_changes,
+                limits.max_change_percent
+            ));
+        }
+    }
+    report.summary = summarise(&outcome, resolved);
+    report.findings = outcome.findings;
+    report.actions = plan.actions;
+
+    if let Some(exceeded) = plan.threshold {
+        return Err(Stop::Aborted(exceeded.to_string()));
+    }
+    if !req.apply {
+        return Ok(());
+    }
+    let Some(writer) = ctx.flow_writer else {
+        return Err(Stop::Failed(CSV_IS_READ_ONLY.to_string()));
+    };
+    ctx.store
+        .renew_lock(holder, (ctx.clock)(), lease)
+        .await
+        .map_err(Stop::from)?;
+    // `execute` asks `should_stop` once before each action it sends, so
+    // counting the "go on" answers numbers the action being sent.
+    let total = executable;
+    let sending = std::sync::atomic::AtomicU64::new(0);
+    let should_stop = || {
+        let stop = (ctx.should_stop)();
+        if !stop {
+            let current = sending.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            ctx.report_progress(|p| p.stage(Stage::Applying { current, total }));
+        }
+        stop
+    };
+    let options = apply::ApplyOptions {
+        flow_case_insensitive: cfg.flow.case_insensitive_ids,
+        lock: Some(apply::HeldLock { holder, lease }),
+    };
+    apply::execute(ctx.store, writer, report, ctx.clock, &should_stop, &options)
+        .await
+        .map_err(|e| match e {
+            apply::ApplyError::LockLost(_) => Stop::Aborted(format!("applying fixes: {e}")),
+            other => Stop::Failed(format!("applying fixes: {other}")),
+        })?;
+    Ok(())
+}
+
+/// What report mode says about journalled actions an interrupted applying
+/// run left pending (it does not touch them: settling them may write).
+fn pending_note(pending: &[crate::store::JournalEntry]) -> Option<String> {
+    if pending.is_empty() {
+        return None;
+    }
+    let mut runs: Vec<i64> = pending.iter().map(|e| e.run_id).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    let runs = runs
+        .iter()
+        .map(|r| format!("#{r}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "{} action(s) journalled by earlier applying run(s) {runs} are still pending (the run was interrupted or Flow's answer was lost): Flow may or may not show them done (this report reflects Flow as it is now). The next `idrecon reconcile --apply` checks each against Flow and settles it without sending anything twice.",
+        pending.len()
+    ))
+}
+
+/// Azure AD is who the people are: with no Azure users at all, every IFS and
+/// Flow user would look like a leaver. That is a broken listing (or a wrong
+/// `azure.group_id`), never a real tenant, even on a first run.
+fn refuse_empty_azure(snapshots: &Snapshots) -> Result<(), Stop> {
+    if snapshots.azure.is_empty() && !(snapshots.ifs.is_empty() && snapshots.flow.is_empty()) {
+        return Err(Stop::Aborted(format!(
+            "Azure AD returned 0 users while IFS has {} and Flow {}; refusing to call everyone a leaver \
+             (check azure.group_id and the app's Graph permissions)",
+            snapshots.ifs.len(),
+            snapshots.flow.len()
+        )));
+    }
+    Ok(())
+}
+
+fn refuse_sudden_empty(system: &str, now: usize, before: i64) -> Result<(), Stop> {
+    if now == 0 && before > 0 {
+        return Err(Stop::Aborted(format!(
+            "{system} returned 0 users but the last completed run saw {before}; refusing to conclude anything from what looks like a broken listing"
+        )));
+    }
+    Ok(())
+}
+
+/// What a run's Azure fetch changes in the stored snapshot, written only
+/// once the fetched data passed the safety checks.
+enum AzureUpdate {
+    /// A complete listing (the run's Azure users) replaces the snapshot.
+    Replace { delta_link: Option<String> },
+    /// Delta changes are applied to it.
+    Delta {
+        upserts: Vec<AadUser>,
+        removed: Vec<String>,
+        delta_link: String,
+    },
+}
+
+async fn store_azure_update(
+    ctx: &RunContext<'_>,
+    update: AzureUpdate,
+    users: &[AadUser],
+) -> Result<(), Stop> {
+    match update {
+        AzureUpdate::Replace { delta_link } => {
+            ctx.store
+                .replace_azure_snapshot(&ctx.azure_scope, users, delta_link.as_deref())
+                .await?
+        }
+        AzureUpdate::Delta {
+            upserts,
+            removed,
+            delta_link,
+        } => {
+            ctx.store
+                .apply_azure_delta(&ctx.azure_scope, &upserts, &removed, &delta_link)
+                .await?
+        }
+    }
+    Ok(())
+}
+
+async fn fetch_all(
+    ctx: &RunContext<'_>,
+    req: &RunRequest,
+    report: &mut Report,
+    timings: &mut FetchTimings,
+) -> Result<(Snapshots, AzureUpdate), Stop> {
+    let stored = ctx.store.load_azure_snapshot(&ctx.azure_scope).await?;
+    let delta_link = if req.full {
+        None
+    } else {
+        stored.as_ref().and_then(|s| s.delta_link.clone())
+    };
+
+    let timed = |system: System, start: Instant| (system, start.elapsed().as_secs_f64());
+    let azure = async {
+        let start = Instant::now();
+        ctx.report_progress(|p| p.source_started(System::Azure));
+        let mut result = ctx.sources.fetch_azure(delta_link.as_deref()).await;
+        if let Err(e) = &result {
+            if e.kind == SourceErrorKind::DeltaExpired {
+                tracing::info!("Azure AD delta link expired; listing all users");
+                result = ctx.sources.fetch_azure(None).await;
+            }
+        }
+        let fetched = match &result {
+            Ok(AzureFetch::Full { users, .. }) => Fetched::Users(users.len() as u64),
+            Ok(AzureFetch::Delta { changes, .. }) => Fetched::Changes(changes.len() as u64),
+            Err(_) => Fetched::Failed,
+        };
+        ctx.report_progress(|p| p.source_finished(System::Azure, fetched));
+        (result, timed(System::Azure, start))
+    }
+    .instrument(tracing::info_span!("source", system = "azure"));
+    let listed = |system: System, users: Option<usize>| {
+        let fetched = users.map_or(Fetched::Failed, |n| Fetched::Users(n as u64));
+        ctx.report_progress(|p| p.source_finished(system, fetched));
+    };
+    let ifs = async {
+        let start = Instant::now();
+        ctx.report_progress(|p| p.source_started(System::Ifs));
+        let result = ctx.sources.fetch_ifs().await;
+        listed(System::Ifs, result.as_ref().ok().map(Vec::len));
+        (result, timed(System::Ifs, start))
+    }
+    .instrument(tracing::info_span!("source", system = "ifs"));
+    let flow = async {
+        let start = Instant::now();
+        ctx.report_progress(|p| p.source_started(System::Flow));
+        let result = ctx.sources.fetch_flow().await;
+        listed(System::Flow, result.as_ref().ok().map(Vec::len));
+        (result, timed(System::Flow, start))
+    }
+    .instrument(tracing::info_span!("source", system = "flow"));
+    let ((azure, ta), (ifs, ti), (flow, tf)) = tokio::join!(azure, ifs, flow);
+    timings.seconds = vec![ta, ti, tf];
+
+    let mut errors: Vec<SourceError> = Vec::new();
+    let azure = azure.map_err(|e| errors.push(e)).ok();
+    let ifs = ifs.map_err(|e| errors.push(e)).ok();
+    let flow = flow.map_err(|e| errors.push(e)).ok();
+
+    report.sources.ifs = SourceSummary {
+        users: ifs.as_ref().map_or(0, |v| v.len() as u64),
+        complete: ifs.is_some(),
+        delta: None,
+    };
+    report.sources.flow = SourceSummary {
+        users: flow.as_ref().map_or(0, |v| v.len() as u64),
+        complete: flow.is_some(),
+        delta: None,
+    };
+    report.sources.azure.complete = azure.is_some();
+    report.sources.azure.delta = Some(matches!(azure, Some(AzureFetch::Delta { .. })));
+
+    if !errors.is_empty() {
+        let reason = errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Stop::Aborted(format!(
+            "incomplete source data, nothing was concluded or changed: {reason}"
+        )));
+    }
+    let (Some(azure), Some(ifs), Some(flow)) = (azure, ifs, flow) else {
+        return Err(Stop::Failed("a source delivered nothing".into()));
+    };
+
+    let (azure_users, update) = match azure {
+        AzureFetch::Full { users, delta_link } => (users, AzureUpdate::Replace { delta_link }),
+        AzureFetch::Delta {
+            changes,
+            delta_link,
+        } => {
+            let Some(stored) = stored else {
+                return Err(Stop::Failed(
+                    "Azure AD sent changes but no stored snapshot exists; run with --full".into(),
+                ));
+            };
+            let (upserts, removed) = idrecon_core::delta::split_changes(&changes);
+            let users = idrecon_core::delta::apply_delta(stored.users, changes);
+            let update = AzureUpdate::Delta {
+                upserts,
+                removed,
+                delta_link,
+            };
+            (users, update)
+        }
+    };
+    report.sources.azure.users = azure_users.len() as u64;
+
+    Ok((
+        Snapshots {
+            azure: azure_users,
+            ifs,
+            flow,
+        },
+        update,
+    ))
+}
+
+/// Fetches one person (`--user`); returns the snapshots and the Azure object ID.
+async fn fetch_person(
+    ctx: &RunContext<'_>,
+    person: &str,
+    report: &mut Report,
+    steps: &mut Vec<String>,
+) -> Result<(Snapshots, String), Stop> {
+    let fetched = ctx.sources.fetch_person(person).await.map_err(|e| {
+        Stop::Aborted(format!(
+            "incomplete source data for {person}, nothing was concluded or changed: {e}"
+        ))
+    })?;
+    steps.extend(fetched.steps);
+    let snapshots = fetched.snapshots;
+    let summary = |n: usize| SourceSummary {
+        users: n as u64,
+        complete: true,
+        delta: None,
+    };
+    report.sources.azure = SourceSummary {
+        delta: Some(false),
+        ..summary(snapshots.azure.len())
+    };
+    report.sources.ifs = summary(snapshots.ifs.len());
+    report.sources.flow = summary(snapshots.flow.len());
+    let Some(id) = snapshots.azure.first().map(|u| u.id.clone()) else {
+        return Err(Stop::Failed(format!("Azure AD has no user {person}")));
+    };
+    Ok((snapshots, id))
+}
+
+fn summarise(outcome: &reconcile::Outcome, resolved: u64) -> Summary {
+    let mut s = Summary {
+        people: outcome.people,
+        ok: outcome.ok,
+        findings: outcome.findings.len() as u64,
+        resolved_since_last_run: resolved,
+        ..Summary::default()
+    };
+    for f in &outcome.findings {
+        *s.by_kind.entry(f.kind).or_default() += 1;
+        if let Some(c) = f.cause {
+            *s.by_cause.entry(c).or_default() += 1;
+        }
+        match f.status {
+            crate::model::FindingStatus::New => s.new += 1,
+            crate::model::FindingStatus::Persisting => s.persisting += 1,
+        }
+    }
+    s
+}
+
+/// Findings still open after the run: everything not fixed by an applied action.
+pub fn open_findings(report: &Report) -> usize {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.action_status != Some(ActionStatus::Applied))
+        .count()
+}
+
+fn trunc(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Timelike;
+    t.with_nanosecond(0).unwrap_or(t)
+}

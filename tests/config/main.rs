@@ -1,0 +1,16 @@
+//! Configuration: loading, validation, env overrides, the example file, the CLI, `check`, and keeping secrets out of logs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/clock.rs"]
+pub mod clock_support;
+#[path = "../support/smtp.rs"]
+pub mod smtp_support;
+#[path = "../support/worker.rs"]
+pub mod worker_support;
+
+mod check_command;
+mod cli;
+mod example;
+mod load;
+mod logs_secrets;

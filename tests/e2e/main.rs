@@ -1,0 +1,15 @@
+//! End to end: the binary and the library against the simulator — findings, delta runs, faults, the Flow CSV and mail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/e2e.rs"]
+pub mod e2e_support;
+#[path = "../support/smtp.rs"]
+pub mod smtp_support;
+
+mod binary;
+mod delta;
+mod faults;
+mod findings;
+mod flow_csv;
+mod mail;

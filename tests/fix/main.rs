@@ -1,0 +1,12 @@
+//! Fixing Flow: planned actions, the journal, crash recovery, the lock and one-person runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/fix.rs"]
+pub mod fix_support;
+
+mod apply;
+mod crash;
+mod journal;
+mod lock;
+mod user;

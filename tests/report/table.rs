@@ -1,0 +1,123 @@
+//! The terminal table rendering: layout at 80 columns, the aborted banner,
+//! every finding listed, and linear cost for large reports.
+
+use crate::report_fixture;
+
+use idrecon::report::table;
+use unicode_width::UnicodeWidthStr;
+
+/// Lines wider than `width` display columns, with their widths.
+fn too_wide(text: &str, width: usize) -> Vec<(usize, String)> {
+    text.lines()
+        .filter(|l| l.width() > width)
+        .map(|l| (l.width(), l.to_string()))
+        .collect()
+}
+
+#[test]
+fn completed_run_at_80_columns() {
+    let out = table::render(&report_fixture::completed(), 80);
+    insta::assert_snapshot!("table_completed_80", out);
+}
+
+#[test]
+fn aborted_run_at_80_columns() {
+    let out = table::render(&report_fixture::aborted(), 80);
+    insta::assert_snapshot!("table_aborted_80", out);
+}
+
+#[test]
+fn no_line_is_wider_than_the_requested_width() {
+    for width in [80usize, 60, 100, 132] {
+        for report in [report_fixture::completed(), report_fixture::aborted()] {
+            let out = table::render(&report, width as u16);
+            let wide = too_wide(&out, width);
+            assert!(wide.is_empty(), "width {width}: {wide:#?}\n{out}");
+        }
+    }
+}
+
+#[test]
+fn widths_below_the_minimum_use_40_columns() {
+    let out = table::render(&report_fixture::completed(), 10);
+    assert!(too_wide(&out, 40).is_empty(), "{out}");
+    assert!(out.lines().any(|l| l.width() > 30), "{out}");
+}
+
+#[test]
+fn summary_comes_first_and_abort_reason_is_prominent() {
+    let report = report_fixture::aborted();
+    let out = table::render(&report, 80);
+    let first = out.lines().next().unwrap_or_default();
+    assert_eq!(first, "idrecon run 43: aborted (report mode, scheduled)");
+    let banner = out.find("RUN ABORTED: Flow source incomplete").expect(&out);
+    let sources = out.find("Sources").expect(&out);
+    assert!(banner < sources, "banner must precede the sources\n{out}");
+    assert!(out.contains("INCOMPLETE"), "{out}");
+    assert!(out.contains("No findings."), "{out}");
+    assert!(!out.contains("Actions ("), "{out}");
+}
+
+#[test]
+fn every_finding_and_action_is_listed_when_wide_enough() {
+    let report = report_fixture::completed();
+    let out = table::render(&report, 250);
+    for f in &report.findings {
+        for value in [
+            &f.display_name,
+            &f.upn,
+            &f.flow_user_id,
+            &f.expected_flow_user_id,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert!(out.contains(value.as_str()), "missing {value:?}\n{out}");
+        }
+        assert!(out.contains(f.kind.as_str()));
+    }
+    for a in &report.actions {
+        assert!(
+            out.contains(&a.flow_user_id),
+            "missing {:?}",
+            a.flow_user_id
+        );
+        if let Some(error) = &a.error {
+            assert!(out.contains(error.as_str()), "missing {error:?}\n{out}");
+        }
+    }
+    assert!(out.contains(&format!("Findings ({})", report.findings.len())));
+    assert!(out.contains(&format!("Actions ({})", report.actions.len())));
+    for status in ["planned", "applied", "failed", "skipped", "blocked"] {
+        assert!(out.contains(status), "no action status {status}\n{out}");
+    }
+}
+
+#[test]
+fn every_one_of_a_hundred_thousand_findings_is_listed() {
+    // Speed is measured in the benchmarks, not here; this pins completeness.
+    let large = report_fixture::many(100_000);
+    let out_large = table::render(&large, 120);
+    let rows = out_large
+        .lines()
+        .filter(|l| l.contains("id_mismatch"))
+        .count();
+    assert_eq!(rows, 100_000 + 1, "100 000 rows plus the by-kind summary");
+    assert!(out_large.contains("User Number 99999"));
+}
+
+#[test]
+fn wide_terminals_get_one_column_per_field() {
+    let out = table::render(&report_fixture::completed(), 140);
+    let header = out
+        .lines()
+        .find(|l| l.contains("Expected Flow ID"))
+        .expect("findings header");
+    for column in ["Kind", "Cause", "Status", "Person", "Flow ID", "Action"] {
+        assert!(header.contains(column), "{column} missing in {header}");
+    }
+    assert!(out.contains("Åsa.Öberg@contoso.se"), "{out}");
+    let compact = table::render(&report_fixture::completed(), 100);
+    assert!(compact.contains("→ expected"), "{compact}");
+    assert!(!compact.contains("Expected Flow ID"), "{compact}");
+}

@@ -1,0 +1,12 @@
+//! The SQLite store: opening, runs, journal, lock and the Azure snapshot.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/store.rs"]
+pub mod store_support;
+
+mod journal;
+mod lock;
+mod open;
+mod runs;
+mod snapshot;

@@ -1,0 +1,254 @@
+//! The stored Azure snapshot: full replace, delta apply, clear, scopes,
+//! and bulk sizes (timed at full scale by the ignored test).
+
+use crate::store_support;
+
+use idrecon::model::{AadUser, Finding, FindingKind};
+use idrecon::report::{Mode, Trigger};
+use idrecon::store::{SqliteStore, Store, StoreError};
+use std::time::Instant;
+use store_support::{aad_user, at, fresh_store, report};
+
+fn sorted(mut users: Vec<AadUser>) -> Vec<AadUser> {
+    users.sort_by(|a, b| a.id.cmp(&b.id));
+    users
+}
+
+#[tokio::test]
+async fn replace_then_delta_then_clear() {
+    let (_dir, _path, store) = fresh_store().await;
+    assert_eq!(store.load_azure_snapshot("users").await.unwrap(), None);
+
+    let users: Vec<AadUser> = (1..=5).map(aad_user).collect();
+    store
+        .replace_azure_snapshot("users", &users, Some("https://graph/delta?token=1"))
+        .await
+        .unwrap();
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert_eq!(snap.users, sorted(users.clone()));
+    assert_eq!(
+        snap.delta_link.as_deref(),
+        Some("https://graph/delta?token=1")
+    );
+
+    // Delta: user 2 renamed and disabled, user 6 added, users 3 and 5 removed
+    // (plus an ID that was never there, which is harmless).
+    let mut changed = aad_user(2);
+    changed.user_principal_name = "renamed@contoso.com".into();
+    changed.account_enabled = false;
+    changed.mail = None;
+    let added = aad_user(6);
+    store
+        .apply_azure_delta(
+            "users",
+            &[changed.clone(), added.clone()],
+            &[aad_user(3).id, aad_user(5).id, "not-there".into()],
+            "https://graph/delta?token=2",
+        )
+        .await
+        .unwrap();
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert_eq!(
+        snap.users,
+        sorted(vec![aad_user(1), changed, aad_user(4), added])
+    );
+    assert_eq!(
+        snap.delta_link.as_deref(),
+        Some("https://graph/delta?token=2")
+    );
+
+    // A full listing without a delta link replaces everything.
+    let fresh: Vec<AadUser> = vec![aad_user(9)];
+    store
+        .replace_azure_snapshot("users", &fresh, None)
+        .await
+        .unwrap();
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert_eq!(snap.users, fresh);
+    assert_eq!(snap.delta_link, None);
+
+    store.clear_azure_snapshot("users").await.unwrap();
+    assert_eq!(store.load_azure_snapshot("users").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn empty_snapshot_is_kept_apart_from_no_snapshot() {
+    let (_dir, _path, store) = fresh_store().await;
+    store
+        .replace_azure_snapshot("users", &[], Some("link"))
+        .await
+        .unwrap();
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert!(snap.users.is_empty());
+    assert_eq!(snap.delta_link.as_deref(), Some("link"));
+}
+
+#[tokio::test]
+async fn scopes_are_independent_and_delta_needs_a_snapshot() {
+    let (_dir, _path, store) = fresh_store().await;
+    let group = "group:11111111-2222-3333-4444-555555555555";
+    store
+        .replace_azure_snapshot("users", &[aad_user(1), aad_user(2)], Some("a"))
+        .await
+        .unwrap();
+    store
+        .replace_azure_snapshot(group, &[aad_user(2)], Some("b"))
+        .await
+        .unwrap();
+    store
+        .apply_azure_delta(group, &[], &[aad_user(2).id], "b2")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .load_azure_snapshot("users")
+            .await
+            .unwrap()
+            .unwrap()
+            .users,
+        vec![aad_user(1), aad_user(2)]
+    );
+    assert!(store
+        .load_azure_snapshot(group)
+        .await
+        .unwrap()
+        .unwrap()
+        .users
+        .is_empty());
+
+    let err = store
+        .apply_azure_delta("group:other", &[aad_user(1)], &[], "c")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoSnapshot(_)), "{err:?}");
+    assert!(err.to_string().contains("group:other"), "{err}");
+    // Nothing was written for the refused scope.
+    assert_eq!(
+        store.load_azure_snapshot("group:other").await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn duplicate_ids_in_a_listing_keep_the_last() {
+    let (_dir, _path, store) = fresh_store().await;
+    let mut again = aad_user(1);
+    again.display_name = Some("Later copy".into());
+    store
+        .replace_azure_snapshot("users", &[aad_user(1), again.clone()], None)
+        .await
+        .unwrap();
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert_eq!(snap.users, vec![again]);
+}
+
+/// Saves `users` snapshot users and a run of `findings` findings, checks
+/// everything came back, and returns the timings.
+async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static str, f64)> {
+    let mut timings = Vec::new();
+    let all: Vec<AadUser> = (0..users).map(aad_user).collect();
+
+    let t = Instant::now();
+    store
+        .replace_azure_snapshot("users", &all, Some("link-1"))
+        .await
+        .unwrap();
+    timings.push(("replace snapshot (empty before)", t.elapsed().as_secs_f64()));
+
+    let t = Instant::now();
+    store
+        .replace_azure_snapshot("users", &all, Some("link-2"))
+        .await
+        .unwrap();
+    timings.push(("replace snapshot (full before)", t.elapsed().as_secs_f64()));
+
+    let t = Instant::now();
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    timings.push(("load snapshot", t.elapsed().as_secs_f64()));
+    assert_eq!(snap.users.len() as u64, users);
+    assert_eq!(snap.delta_link.as_deref(), Some("link-2"));
+    let mut expected = all.clone();
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert!(snap.users == expected, "snapshot differs after reload");
+
+    // A delta touching 1% of the users.
+    let step = 100;
+    let upserts: Vec<AadUser> = (0..users)
+        .step_by(step)
+        .map(|n| {
+            let mut u = aad_user(n);
+            u.display_name = Some(format!("Changed {n}"));
+            u
+        })
+        .collect();
+    let removed: Vec<String> = (1..users).step_by(step).map(|n| aad_user(n).id).collect();
+    let t = Instant::now();
+    store
+        .apply_azure_delta("users", &upserts, &removed, "link-3")
+        .await
+        .unwrap();
+    timings.push(("apply 1% delta", t.elapsed().as_secs_f64()));
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert_eq!(snap.users.len() as u64, users - removed.len() as u64);
+
+    let findings: Vec<Finding> = (0..findings)
+        .map(|n| {
+            let mut f = store_support::mismatch(
+                &aad_user(n as u64).id,
+                &format!("user{n}"),
+                &format!("user{n}@contoso.com"),
+            );
+            if n % 7 == 0 {
+                f.kind = FindingKind::MissingInFlow;
+            }
+            f
+        })
+        .collect();
+    let run = store
+        .begin_run(Trigger::Schedule, Mode::Report, at(0))
+        .await
+        .unwrap();
+    let r = report(run, at(0), findings);
+    let t = Instant::now();
+    store.finish_run(&r).await.unwrap();
+    timings.push(("finish_run (findings)", t.elapsed().as_secs_f64()));
+
+    let t = Instant::now();
+    let loaded = store.load_report(run).await.unwrap().unwrap();
+    timings.push(("load_report", t.elapsed().as_secs_f64()));
+    assert!(loaded == r, "report differs after reload");
+
+    let next = store
+        .begin_run(Trigger::Schedule, Mode::Report, at(100))
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let (prev, keys) = store.previous_open_findings(next).await.unwrap().unwrap();
+    timings.push(("previous_open_findings", t.elapsed().as_secs_f64()));
+    assert_eq!(prev, run);
+    assert_eq!(keys.len(), r.findings.len());
+    timings
+}
+
+/// Crosses many statement boundaries (3,555 users and 2,000 findings per INSERT).
+#[tokio::test]
+async fn bulk_snapshot_and_findings_round_trip() {
+    let (_dir, _path, store) = fresh_store().await;
+    for (what, secs) in bulk(&store, 20_011, 8_003).await {
+        println!("{what:<34} {secs:>8.3} s");
+    }
+}
+
+/// Full scale: `cargo test --test store_snapshot -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "full-scale timing (1,000,000 users, 200,000 findings); slow in debug builds"]
+async fn bulk_timing_one_million_users_200k_findings() {
+    let (_dir, path, store) = fresh_store().await;
+    let timings = bulk(&store, 1_000_000, 200_000).await;
+    for (what, secs) in &timings {
+        println!("{what:<34} {secs:>8.2} s");
+    }
+    store.close().await;
+    let size = std::fs::metadata(&path).unwrap().len();
+    println!("database file size {:.1} MiB", size as f64 / 1048576.0);
+}

@@ -1,0 +1,116 @@
+//! Helpers shared by the worker, check and log tests: a simulator with a
+//! generated tenant, its configuration in a temporary directory, fast HTTP
+//! retries, and a manual clock for the scheduler.
+
+use chrono::{DateTime, Utc};
+use idrecon::config::Config;
+use idrecon::sim::{generate, FaultPlan, Simulator};
+use idrecon::sources::http::HttpSettings;
+use idrecon::sources::retry::RetryPolicy;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A running simulator and a configuration (file on disk) pointing at it.
+pub struct Env {
+    pub sim: Simulator,
+    pub dir: tempfile::TempDir,
+    pub store_url: String,
+    pub config_path: PathBuf,
+    pub config_text: String,
+}
+
+impl Env {
+    /// `people` generated people (seed `seed`); `edit` changes the config text.
+    pub async fn start(people: usize, seed: u64, edit: impl FnOnce(String) -> String) -> Env {
+        let generated = generate::generate(people, seed);
+        let sim = Simulator::start(
+            generated.tenant,
+            FaultPlan::default(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .expect("simulator starts");
+        let dir = tempfile::tempdir().unwrap();
+        let store_url = format!("sqlite://{}", dir.path().join("idrecon.db").display());
+        let config_text = edit(sim.config_toml(&store_url));
+        let config_path = dir.path().join("idrecon.toml");
+        std::fs::write(&config_path, &config_text).unwrap();
+        Env {
+            sim,
+            dir,
+            store_url,
+            config_path,
+            config_text,
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        Config::from_toml_str(&self.config_text, &HashMap::new(), self.dir.path())
+            .expect("config is valid")
+    }
+}
+
+/// Replaces `from` (which must occur) with `to`.
+pub fn replace(text: String, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "config has no {from:?}");
+    text.replace(from, to)
+}
+
+/// `[fix] enabled = true` with limits that let every planned action through.
+pub fn enable_fixes(text: String) -> String {
+    let text = replace(text, "enabled = false", "enabled = true");
+    let text = replace(text, "max_changes = 25", "max_changes = 10000");
+    replace(
+        text,
+        "max_change_percent = 5.0",
+        "max_change_percent = 100.0",
+    )
+}
+
+/// Retries that take milliseconds, not minutes.
+pub fn fast_http() -> HttpSettings {
+    HttpSettings {
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(20),
+        retry: RetryPolicy {
+            max_retries: 1,
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            max_total_wait: Duration::from_secs(1),
+        },
+    }
+}
+
+pub fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("bad test time {s}: {e}"))
+        .with_timezone(&Utc)
+}
+
+use crate::clock_support;
+#[allow(unused_imports)]
+pub use clock_support::ManualClock;
+
+/// Polls `f` every 20 ms for at most 30 s.
+pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..1500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A plain HTTP GET returning status and body.
+pub async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}

@@ -1,0 +1,15 @@
+//! The worker: schedule, progress, /healthz and /metrics, signals, the process as a whole.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/clock.rs"]
+pub mod clock_support;
+#[path = "../support/worker.rs"]
+pub mod worker_support;
+
+mod ops_schedule;
+mod ops_server;
+mod ops_signals;
+mod process;
+mod progress;
+mod schedule;

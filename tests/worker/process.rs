@@ -1,0 +1,117 @@
+//! `idrecon run` as a real process: serves `/healthz` on `server.listen`,
+//! stops with exit 0 on SIGTERM; a bad schedule is a configuration error.
+
+use crate::worker_support;
+
+use assert_cmd::cargo::cargo_bin;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use worker_support::{replace, Env};
+
+/// A port that was free a moment ago (the worker binds it itself).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_healthz_and_exits_0_on_sigterm() {
+    let port = free_port();
+    let env = Env::start(20, 1, |t| {
+        format!("{t}\n[server]\nlisten = \"127.0.0.1:{port}\"\n")
+    })
+    .await;
+    let mut child = Command::new(cargo_bin("idrecon"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .args(["--log-format", "json", "run"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("idrecon starts");
+
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let body = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "idrecon run exited early with {status}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        match client
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == 200 => break r.text().await.unwrap(),
+            _ if started.elapsed() > Duration::from_secs(30) => {
+                let _ = child.kill();
+                panic!("/healthz did not answer within 30 s");
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "starting", "{body}");
+    assert!(health["next_run"].is_string(), "{body}");
+
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if stopped.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("idrecon run did not stop within 10 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+    assert!(stderr.contains("worker stopped"), "{stderr}");
+    // Nothing ran (the schedule is nightly), so no run was recorded.
+    assert_eq!(env.sim.handle().request_count("/graph"), 0);
+}
+
+#[tokio::test]
+async fn run_with_a_bad_schedule_exits_3_naming_the_key() {
+    let env = Env::start(5, 1, |t| {
+        replace(t, "cron = \"0 2 * * *\"", "cron = \"0 0 2 * * ?\"")
+    })
+    .await;
+    let out = assert_cmd::Command::new(cargo_bin("idrecon"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .arg("run")
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("schedule.cron"), "{stderr}");
+
+    let env = Env::start(5, 1, |t| replace(t, "Europe/Stockholm", "Europe/Stokholm")).await;
+    let out = assert_cmd::Command::new(cargo_bin("idrecon"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .arg("run")
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("schedule.timezone"), "{stderr}");
+}
