@@ -257,14 +257,19 @@ async fn reconcile_and_apply(
         resumed_note = pending_note(&ctx.store.pending_journal().await?);
     }
 
-    let (snapshots, person_id) = match &req.person {
+    // The previous run's findings are read while the sources are fetched.
+    let previous = ctx.store.previous_open_findings(report.run_id);
+    let (fetched, previous) = match &req.person {
         Some(person) => {
             ctx.store.set_run_person(report.run_id, person).await?;
-            let (snapshots, id) = fetch_person(ctx, person, report, steps).await?;
-            (snapshots, Some(id))
+            let (fetched, previous) =
+                tokio::join!(fetch_person(ctx, person, report, steps), previous);
+            let (snapshots, id) = fetched?;
+            ((snapshots, Some(id), None), previous?)
         }
         None => {
-            let (snapshots, azure_update) = fetch_all(ctx, req, report, timings).await?;
+            let (fetched, previous) = tokio::join!(fetch_all(ctx, req, report, timings), previous);
+            let (snapshots, azure_update) = fetched?;
             let previous_counts = ctx.store.last_completed_source_counts().await?;
             if let Some(prev) = previous_counts {
                 refuse_sudden_empty("Azure AD", snapshots.azure.len(), prev.azure)?;
@@ -272,13 +277,11 @@ async fn reconcile_and_apply(
                 refuse_sudden_empty("Flow", snapshots.flow.len(), prev.flow)?;
             }
             refuse_empty_azure(&snapshots)?;
-            // Only a listing that passed the checks becomes the stored
-            // snapshot: an empty one stored here would make every later
-            // delta run start from nobody.
-            store_azure_update(ctx, azure_update, &snapshots.azure).await?;
-            (snapshots, None)
+            ((snapshots, None, Some(azure_update)), previous?)
         }
     };
+    let (snapshots, person_id, azure_update) = fetched;
+    let snapshots = std::sync::Arc::new(snapshots);
 
     let match_opts = MatchOptions {
         case_sensitive: cfg.matching.case_sensitive,
@@ -309,20 +312,35 @@ async fn reconcile_and_apply(
         }
     };
 
-    let previous = ctx.store.previous_open_findings(report.run_id).await?;
     ctx.report_progress(|p| p.stage(Stage::Reconciling));
-    let (outcome, plan, resolved, flow_users) = tokio::task::spawn_blocking(move || {
-        let mut outcome = reconcile::reconcile(&snapshots, &match_opts);
-        let mut previous_keys = previous.map(|(_, keys)| keys).unwrap_or_default();
-        if let Some(id) = &person_id {
-            reconcile::focus_on_person(&mut outcome, &mut previous_keys, id);
+    let reconciled = {
+        let snapshots = snapshots.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut outcome = reconcile::reconcile(&snapshots, &match_opts);
+            let mut previous_keys = previous.map(|(_, keys)| keys).unwrap_or_default();
+            if let Some(id) = &person_id {
+                reconcile::focus_on_person(&mut outcome, &mut previous_keys, id);
+            }
+            let resolved =
+                reconcile::mark_new_and_persisting(&mut outcome.findings, &previous_keys);
+            let plan = reconcile::plan(&snapshots.flow, &mut outcome.findings, &plan_opts);
+            (outcome, plan, resolved, snapshots.flow.len())
+        })
+    };
+    // Only a listing that passed the checks above becomes the stored
+    // snapshot (an empty one stored would make every later delta run start
+    // from nobody). It is written while the core works, off the critical path.
+    let stored = async {
+        match azure_update {
+            Some(update) => store_azure_update(ctx, update, &snapshots.azure).await,
+            None => Ok(()),
         }
-        let resolved = reconcile::mark_new_and_persisting(&mut outcome.findings, &previous_keys);
-        let plan = reconcile::plan(&snapshots.flow, &mut outcome.findings, &plan_opts);
-        (outcome, plan, resolved, snapshots.flow.len())
-    })
-    .await
-    .map_err(|e| Stop::Failed(format!("reconciliation task: {e}")))?;
+    };
+    let (reconciled, stored) = tokio::join!(reconciled, stored);
+    drop(snapshots);
+    stored?;
+    let (outcome, plan, resolved, flow_users) =
+        reconciled.map_err(|e| Stop::Failed(format!("reconciliation task: {e}")))?;
 
     // The actions `apply::execute` would send (planned ones, in order).
     let executable = plan.executable().count() as u64;
@@ -430,13 +448,15 @@ fn refuse_sudden_empty(system: &str, now: usize, before: i64) -> Result<(), Stop
 /// What a run's Azure fetch changes in the stored snapshot, written only
 /// once the fetched data passed the safety checks.
 enum AzureUpdate {
-    /// A complete listing (the run's Azure users) replaces the snapshot.
+    /// A complete listing and no stored snapshot: the run's Azure users
+    /// become the snapshot.
     Replace { delta_link: Option<String> },
-    /// Delta changes are applied to it.
-    Delta {
+    /// Only these rows change (a delta, or the difference between the
+    /// stored snapshot and a complete listing), and the link is replaced.
+    Changes {
         upserts: Vec<AadUser>,
         removed: Vec<String>,
-        delta_link: String,
+        delta_link: Option<String>,
     },
 }
 
@@ -451,13 +471,13 @@ async fn store_azure_update(
                 .replace_azure_snapshot(&ctx.azure_scope, users, delta_link.as_deref())
                 .await?
         }
-        AzureUpdate::Delta {
+        AzureUpdate::Changes {
             upserts,
             removed,
             delta_link,
         } => {
             ctx.store
-                .apply_azure_delta(&ctx.azure_scope, &upserts, &removed, &delta_link)
+                .update_azure_snapshot(&ctx.azure_scope, &upserts, &removed, delta_link.as_deref())
                 .await?
         }
     }
@@ -470,12 +490,22 @@ async fn fetch_all(
     report: &mut Report,
     timings: &mut FetchTimings,
 ) -> Result<(Snapshots, AzureUpdate), Stop> {
-    let stored = ctx.store.load_azure_snapshot(&ctx.azure_scope).await?;
+    // The delta link is all the fetch needs to start; the stored users
+    // (for a delta, or to write only what a full listing changed) load
+    // while the sources are fetched.
+    let stored_link = ctx.store.load_azure_delta_link(&ctx.azure_scope).await?;
     let delta_link = if req.full {
         None
     } else {
-        stored.as_ref().and_then(|s| s.delta_link.clone())
+        stored_link.clone().flatten()
     };
+    let stored = async {
+        match stored_link {
+            Some(_) => ctx.store.load_azure_snapshot(&ctx.azure_scope).await,
+            None => Ok(None),
+        }
+    }
+    .instrument(tracing::info_span!("stored snapshot"));
 
     let timed = |system: System, start: Instant| (system, start.elapsed().as_secs_f64());
     let azure = async {
@@ -517,7 +547,8 @@ async fn fetch_all(
         (result, timed(System::Flow, start))
     }
     .instrument(tracing::info_span!("source", system = "flow"));
-    let ((azure, ta), (ifs, ti), (flow, tf)) = tokio::join!(azure, ifs, flow);
+    let ((azure, ta), (ifs, ti), (flow, tf), stored) = tokio::join!(azure, ifs, flow, stored);
+    let stored = stored?;
     timings.seconds = vec![ta, ti, tf];
 
     let mut errors: Vec<SourceError> = Vec::new();
@@ -553,7 +584,21 @@ async fn fetch_all(
     };
 
     let (azure_users, update) = match azure {
-        AzureFetch::Full { users, delta_link } => (users, AzureUpdate::Replace { delta_link }),
+        AzureFetch::Full { users, delta_link } => {
+            let update = match stored {
+                Some(stored) => {
+                    let (upserts, removed) =
+                        idrecon_core::delta::diff_snapshots(&stored.users, &users);
+                    AzureUpdate::Changes {
+                        upserts,
+                        removed,
+                        delta_link,
+                    }
+                }
+                None => AzureUpdate::Replace { delta_link },
+            };
+            (users, update)
+        }
         AzureFetch::Delta {
             changes,
             delta_link,
@@ -565,10 +610,10 @@ async fn fetch_all(
             };
             let (upserts, removed) = idrecon_core::delta::split_changes(&changes);
             let users = idrecon_core::delta::apply_delta(stored.users, changes);
-            let update = AzureUpdate::Delta {
+            let update = AzureUpdate::Changes {
                 upserts,
                 removed,
-                delta_link,
+                delta_link: Some(delta_link),
             };
             (users, update)
         }

@@ -88,6 +88,20 @@ pub fn write_output(text: &str, output: Option<&Path>) -> Result<(), AppError> {
 
 /// Renders and writes a report.
 pub fn emit_report(report: &Report, format: Format, output: Option<&Path>) -> Result<(), AppError> {
+    if format == Format::Json && output.is_none() {
+        // Streamed: a large report is never held as one string.
+        let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        return match crate::report::json::write(report, out) {
+            Err(crate::report::ReportError::Json(e))
+                if e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) =>
+            {
+                // A closed pipe (`idrecon … | head`) is not a failure.
+                Ok(())
+            }
+            Err(e) => Err(AppError::Other(anyhow::anyhow!("writing the report: {e}"))),
+            Ok(()) => Ok(()),
+        };
+    }
     let text = crate::report::render(report, format)
         .map_err(|e| AppError::Other(anyhow::anyhow!("rendering the report: {e}")))?;
     write_output(&text, output)

@@ -269,6 +269,12 @@ pub trait Store: Send + Sync {
     /// (the safety check against a source that suddenly returns nothing).
     async fn last_completed_source_counts(&self) -> Result<Option<SourceCounts>, StoreError>;
 
+    /// The delta link stored with the snapshot of `scope`: `None` when no
+    /// snapshot is stored, `Some(None)` for a snapshot without a link. Cheap
+    /// (one row), so a run can start fetching while the users load.
+    async fn load_azure_delta_link(&self, scope: &str)
+        -> Result<Option<Option<String>>, StoreError>;
+
     /// The stored Azure snapshot of `scope` (`users` or `group:<id>`).
     async fn load_azure_snapshot(&self, scope: &str) -> Result<Option<AzureSnapshot>, StoreError>;
 
@@ -290,6 +296,17 @@ pub trait Store: Send + Sync {
         upserts: &[AadUser],
         removed_ids: &[String],
         delta_link: &str,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::apply_azure_delta`] with an optional delta link: writes only
+    /// the rows that changed (e.g. the difference between the stored
+    /// snapshot and a new full listing) and stores `delta_link` as it is.
+    async fn update_azure_snapshot(
+        &self,
+        scope: &str,
+        upserts: &[AadUser],
+        removed_ids: &[String],
+        delta_link: Option<&str>,
     ) -> Result<(), StoreError>;
 
     /// Forgets the snapshot of `scope` (the next run lists in full).

@@ -9,7 +9,7 @@ use super::codes::{
 use super::error::StoreError;
 use super::lock::{LockHolder, LockInfo};
 use super::{JournalEntry, JournalState, MailStatus, RunRow, RunState};
-use crate::model::{AadUser, Action, Finding};
+use crate::model::{Action, Finding};
 use crate::report::{SourceSummary, SourcesSummary};
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
@@ -194,34 +194,6 @@ impl TryFrom<ActionRecord> for Action {
             status: parse_action_status("run_actions.status", &r.status)?,
             error: r.error,
         })
-    }
-}
-
-/// A row of `azure_users`.
-#[derive(FromRow)]
-pub(crate) struct AadUserRecord {
-    pub id: String,
-    pub user_principal_name: String,
-    pub mail: Option<String>,
-    pub display_name: Option<String>,
-    pub account_enabled: bool,
-    pub employee_id: Option<String>,
-    pub on_premises_sam_account_name: Option<String>,
-    pub user_type: Option<String>,
-}
-
-impl From<AadUserRecord> for AadUser {
-    fn from(r: AadUserRecord) -> Self {
-        AadUser {
-            id: r.id,
-            user_principal_name: r.user_principal_name,
-            mail: r.mail,
-            display_name: r.display_name,
-            account_enabled: r.account_enabled,
-            employee_id: r.employee_id,
-            on_premises_sam_account_name: r.on_premises_sam_account_name,
-            user_type: r.user_type,
-        }
     }
 }
 

@@ -10,6 +10,7 @@ use idrecon::job::RunRequest;
 use idrecon::model::{AadUser, Cause, Finding, FindingKind, FindingStatus, FlowUser, IfsUser};
 use idrecon::report::{Report, RunStatus};
 use idrecon::sim::SimHandle;
+use idrecon::store::Store;
 use std::collections::BTreeSet;
 
 const PEOPLE: usize = 2_000;
@@ -310,4 +311,67 @@ async fn expired_delta_link_resyncs_in_full() {
     assert_eq!(h.request_count("/graph/v1.0/users") - before, 1);
     assert_eq!(keys(&run3), keys(&run2));
     assert_eq!(run3.summary.new, 0);
+}
+
+/// A full listing over a stored snapshot writes only what changed (the
+/// difference of the two): whatever changed in between, the stored snapshot
+/// is afterwards exactly Azure AD's users, and the next run is a delta run
+/// that agrees with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_listing_over_a_stored_snapshot_stores_exactly_azure() {
+    let app = spawn_app(PEOPLE, SEED + 2).await;
+    let h = app.handle.clone();
+    let run1 = app.run().await;
+    assert_eq!(run1.status, RunStatus::Completed, "{:?}", run1.abort_reason);
+    let consistent = consistent_people(&h, &keys(&run1));
+    let (changed, deleted) = (&consistent[0].0, &consistent[1].0);
+    h.update_azure(|users| {
+        for u in users.iter_mut() {
+            if u.id == changed.id {
+                u.display_name = Some("Changed While Away".into());
+                u.account_enabled = false;
+            }
+        }
+        users.retain(|u| u.id != deleted.id);
+        users.push(AadUser {
+            id: "0e2e0000-0000-4000-8000-0000000e2e77".into(),
+            user_principal_name: "latecomer.e2e@contoso.com".into(),
+            mail: None,
+            display_name: Some("Latecomer".into()),
+            account_enabled: true,
+            employee_id: Some("E77".into()),
+            on_premises_sam_account_name: None,
+            user_type: Some("Member".into()),
+        });
+    });
+
+    let run2 = app
+        .run_request(&RunRequest {
+            full: true,
+            ..RunRequest::manual()
+        })
+        .await
+        .report;
+    assert_eq!(run2.status, RunStatus::Completed, "{:?}", run2.abort_reason);
+    assert_eq!(run2.sources.azure.delta, Some(false));
+
+    let mut azure: Vec<AadUser> = h
+        .azure_users()
+        .into_iter()
+        .filter(|u| !u.is_guest())
+        .collect();
+    azure.sort_by(|a, b| a.id.cmp(&b.id));
+    let stored = app
+        .store
+        .load_azure_snapshot(&app.sources.azure_scope())
+        .await
+        .unwrap()
+        .expect("a stored snapshot");
+    assert_eq!(stored.users.len(), azure.len());
+    assert!(stored.users == azure, "the stored snapshot is not Azure's");
+    assert!(stored.delta_link.is_some());
+
+    let run3 = app.run().await;
+    assert_eq!(run3.sources.azure.delta, Some(true));
+    assert_eq!(keys(&run3), keys(&run2));
 }

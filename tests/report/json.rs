@@ -349,6 +349,15 @@ fn json_reads_back_to_the_same_report() {
 }
 
 #[test]
+fn streamed_json_is_the_rendered_json_byte_for_byte() {
+    for report in [report_fixture::completed(), report_fixture::aborted()] {
+        let mut streamed = Vec::new();
+        json::write(&report, &mut streamed).expect("writes");
+        assert_eq!(String::from_utf8(streamed).unwrap(), rendered(&report));
+    }
+}
+
+#[test]
 fn render_dispatches_to_each_format() {
     let r = report_fixture::completed();
     assert_eq!(report::render(&r, Format::Json).ok(), json::render(&r).ok());

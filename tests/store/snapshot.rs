@@ -142,6 +142,83 @@ async fn duplicate_ids_in_a_listing_keep_the_last() {
     assert_eq!(snap.users, vec![again]);
 }
 
+#[tokio::test]
+async fn delta_link_alone_says_whether_a_snapshot_exists() {
+    let (_dir, _path, store) = fresh_store().await;
+    assert_eq!(store.load_azure_delta_link("users").await.unwrap(), None);
+    store
+        .replace_azure_snapshot("users", &[aad_user(1)], None)
+        .await
+        .unwrap();
+    assert_eq!(store.load_azure_delta_link("users").await.unwrap(), Some(None));
+    store
+        .apply_azure_delta("users", &[], &[], "https://graph/delta?token=7")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_azure_delta_link("users").await.unwrap(),
+        Some(Some("https://graph/delta?token=7".to_string()))
+    );
+}
+
+#[tokio::test]
+async fn update_writes_only_the_given_rows_and_may_drop_the_link() {
+    let (_dir, _path, store) = fresh_store().await;
+    let users: Vec<AadUser> = (1..=4).map(aad_user).collect();
+    store
+        .replace_azure_snapshot("users", &users, Some("a"))
+        .await
+        .unwrap();
+    let mut changed = aad_user(3);
+    changed.employee_id = None;
+    store
+        .update_azure_snapshot("users", &[changed.clone()], &[aad_user(1).id], None)
+        .await
+        .unwrap();
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert_eq!(snap.users, vec![aad_user(2), changed, aad_user(4)]);
+    assert_eq!(snap.delta_link, None);
+
+    let err = store
+        .update_azure_snapshot("group:none", &[aad_user(1)], &[], None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoSnapshot(_)), "{err:?}");
+    assert_eq!(store.load_azure_delta_link("group:none").await.unwrap(), None);
+}
+
+/// Users travel to and from SQLite as JSON arrays: every character a
+/// directory may hold comes back exactly, and an empty string stays apart
+/// from an absent value.
+#[tokio::test]
+async fn every_character_survives_the_round_trip() {
+    let (_dir, _path, store) = fresh_store().await;
+    let mut odd = aad_user(1);
+    odd.user_principal_name = "o'brien\"x\\y@contoso.com".into();
+    odd.display_name = Some("Åsa Øster 李 🙂 \u{0}\u{1f}\t\n end ".into());
+    odd.mail = Some(String::new());
+    odd.employee_id = None;
+    odd.on_premises_sam_account_name = Some("   ".into());
+    odd.user_type = Some("1e5".into());
+    let mut numeric = aad_user(2);
+    numeric.id = "12345".into();
+    numeric.user_principal_name = "null".into();
+    numeric.display_name = Some("true".into());
+    let users = vec![odd.clone(), numeric.clone()];
+    store
+        .replace_azure_snapshot("users", &users, None)
+        .await
+        .unwrap();
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert_eq!(snap.users, sorted(users));
+    store
+        .apply_azure_delta("users", &[odd.clone()], &["12345".to_string()], "l")
+        .await
+        .unwrap();
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert_eq!(snap.users, vec![odd]);
+}
+
 /// Saves `users` snapshot users and a run of `findings` findings, checks
 /// everything came back, and returns the timings.
 async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static str, f64)> {
@@ -230,7 +307,8 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
     timings
 }
 
-/// Crosses many statement boundaries (3,555 users and 2,000 findings per INSERT).
+/// Crosses statement boundaries (10,000 users per snapshot batch, 2,000
+/// findings per INSERT).
 #[tokio::test]
 async fn bulk_snapshot_and_findings_round_trip() {
     let (_dir, _path, store) = fresh_store().await;

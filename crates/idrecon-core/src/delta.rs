@@ -5,7 +5,7 @@
 //! wins (docs/external-apis.md in this repository's docs/, "Delta").
 
 use crate::model::AadUser;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One change from a Graph users delta round.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +73,27 @@ pub fn split_changes(changes: &[AadChange]) -> (Vec<AadUser>, Vec<String>) {
     (upserts, removed)
 }
 
+/// What turns the stored snapshot `stored` into the complete listing
+/// `listing`: the users that are new or differ in any field (upserts, in
+/// listing order) and the IDs of stored users the listing no longer has
+/// (in stored order). IDs are compared exactly, as the store keys them. A
+/// full listing thus rewrites only what changed.
+pub fn diff_snapshots(stored: &[AadUser], listing: &[AadUser]) -> (Vec<AadUser>, Vec<String>) {
+    let before: HashMap<&str, &AadUser> = stored.iter().map(|u| (u.id.as_str(), u)).collect();
+    let upserts = listing
+        .iter()
+        .filter(|u| before.get(u.id.as_str()) != Some(u))
+        .cloned()
+        .collect();
+    let now: HashSet<&str> = listing.iter().map(|u| u.id.as_str()).collect();
+    let removed = stored
+        .iter()
+        .filter(|u| !now.contains(u.id.as_str()))
+        .map(|u| u.id.clone())
+        .collect();
+    (upserts, removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +151,24 @@ mod tests {
         assert_eq!(up.len(), 1);
         assert_eq!(up[0].id, "1");
         assert_eq!(removed, ["2"]);
+    }
+
+    #[test]
+    fn diff_snapshots_names_only_what_changed() {
+        let stored = vec![user("1", "a@x"), user("2", "b@x"), user("3", "c@x")];
+        let mut disabled = user("2", "b@x");
+        disabled.account_enabled = false;
+        let listing = vec![user("1", "a@x"), disabled.clone(), user("4", "d@x")];
+        let (upserts, removed) = diff_snapshots(&stored, &listing);
+        assert_eq!(upserts, vec![disabled, user("4", "d@x")]);
+        assert_eq!(removed, ["3"]);
+        // Applying the diff to the stored snapshot gives the listing.
+        let mut changes: Vec<AadChange> = upserts.into_iter().map(AadChange::Upsert).collect();
+        changes.extend(removed.into_iter().map(|id| AadChange::Removed {
+            id,
+            reason: "deleted".into(),
+        }));
+        assert_eq!(apply_delta(stored.clone(), changes), listing);
+        assert_eq!(diff_snapshots(&stored, &stored), (vec![], vec![]));
     }
 }
