@@ -63,6 +63,20 @@ const RUN_LIST_SELECT: &str = "SELECT r.id, r.started_at, r.finished_at, r.trigg
 const FINDING_COLUMNS: &str = "kind, cause, status, aad_id, upn, display_name, ifs_identity, \
     ifs_directory_id, flow_user_id, expected_flow_user_id, action, action_status, detail";
 
+/// Findings per statement, saved as one JSON array.
+const FINDINGS_PER_STATEMENT: usize = 10_000;
+
+/// Inserts the findings of the JSON array `?2` (see `FindingRow`) into run `?1`.
+const INSERT_FINDINGS: &str = "INSERT INTO findings (run_id, seq, finding_key, kind, cause, \
+    status, aad_id, upn, display_name, ifs_identity, ifs_directory_id, flow_user_id, \
+    expected_flow_user_id, action, action_status, detail) \
+    SELECT ?1, f.value ->> '$.seq', f.value ->> '$.key', f.value ->> '$.kind', \
+    f.value ->> '$.cause', f.value ->> '$.status', f.value ->> '$.aad_id', \
+    f.value ->> '$.upn', f.value ->> '$.display_name', f.value ->> '$.ifs_identity', \
+    f.value ->> '$.ifs_directory_id', f.value ->> '$.flow_user_id', \
+    f.value ->> '$.expected_flow_user_id', f.value ->> '$.action', \
+    f.value ->> '$.action_status', f.value ->> '$.detail' FROM json_each(?2) AS f";
+
 /// Azure snapshot users per statement, saved or loaded as one JSON array.
 const SNAPSHOT_ROWS_PER_STATEMENT: usize = 10_000;
 
@@ -888,36 +902,64 @@ async fn insert_advice(
     Ok(())
 }
 
+/// One row of `findings` in the JSON form [`INSERT_FINDINGS`] unpacks.
+#[derive(serde::Serialize)]
+struct FindingRow<'a> {
+    seq: i64,
+    key: String,
+    kind: &'static str,
+    cause: Option<&'static str>,
+    status: &'static str,
+    aad_id: Option<&'a str>,
+    upn: Option<&'a str>,
+    display_name: Option<&'a str>,
+    ifs_identity: Option<&'a str>,
+    ifs_directory_id: Option<&'a str>,
+    flow_user_id: Option<&'a str>,
+    expected_flow_user_id: Option<&'a str>,
+    action: &'static str,
+    action_status: Option<&'static str>,
+    detail: &'a str,
+}
+
+/// Saves the findings of a run, [`FINDINGS_PER_STATEMENT`] per statement as
+/// one JSON array parameter (as the snapshot users: one bind per batch, one
+/// prepared statement).
 async fn insert_findings(
     conn: &mut SqliteConnection,
     run_id: i64,
     findings: &[Finding],
 ) -> Result<(), StoreError> {
-    let per_statement = rows_per_statement(16);
-    for (chunk_no, chunk) in findings.chunks(per_statement).enumerate() {
-        let base = chunk_no * per_statement;
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "INSERT INTO findings (run_id, seq, finding_key, {FINDING_COLUMNS}) "
-        ));
-        qb.push_values(chunk.iter().enumerate(), |mut row, (i, f)| {
-            row.push_bind(run_id)
-                .push_bind(seq(base + i))
-                .push_bind(f.key())
-                .push_bind(f.kind.as_str())
-                .push_bind(f.cause.map(Cause::as_str))
-                .push_bind(f.status.as_str())
-                .push_bind(f.aad_id.as_deref())
-                .push_bind(f.upn.as_deref())
-                .push_bind(f.display_name.as_deref())
-                .push_bind(f.ifs_identity.as_deref())
-                .push_bind(f.ifs_directory_id.as_deref())
-                .push_bind(f.flow_user_id.as_deref())
-                .push_bind(f.expected_flow_user_id.as_deref())
-                .push_bind(f.action.as_str())
-                .push_bind(f.action_status.map(|s| s.as_str()))
-                .push_bind(f.detail.as_str());
-        });
-        qb.build()
+    for (chunk_no, chunk) in findings.chunks(FINDINGS_PER_STATEMENT).enumerate() {
+        let base = chunk_no * FINDINGS_PER_STATEMENT;
+        let rows: Vec<FindingRow<'_>> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, f)| FindingRow {
+                seq: seq(base + i),
+                key: f.key(),
+                kind: f.kind.as_str(),
+                cause: f.cause.map(Cause::as_str),
+                status: f.status.as_str(),
+                aad_id: f.aad_id.as_deref(),
+                upn: f.upn.as_deref(),
+                display_name: f.display_name.as_deref(),
+                ifs_identity: f.ifs_identity.as_deref(),
+                ifs_directory_id: f.ifs_directory_id.as_deref(),
+                flow_user_id: f.flow_user_id.as_deref(),
+                expected_flow_user_id: f.expected_flow_user_id.as_deref(),
+                action: f.action.as_str(),
+                action_status: f.action_status.map(|s| s.as_str()),
+                detail: f.detail.as_str(),
+            })
+            .collect();
+        let batch = serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt {
+            what: "findings (as JSON for SQLite)",
+            value: e.to_string(),
+        })?;
+        sqlx::query(INSERT_FINDINGS)
+            .bind(run_id)
+            .bind(batch)
             .execute(&mut *conn)
             .await
             .during("saving the findings of a run")?;

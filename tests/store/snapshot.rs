@@ -307,12 +307,12 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
     timings
 }
 
-/// Crosses statement boundaries (10,000 users per snapshot batch, 2,000
+/// Crosses statement boundaries (10,000 users per snapshot batch, 10,000
 /// findings per INSERT).
 #[tokio::test]
 async fn bulk_snapshot_and_findings_round_trip() {
     let (_dir, _path, store) = fresh_store().await;
-    for (what, secs) in bulk(&store, 20_011, 8_003).await {
+    for (what, secs) in bulk(&store, 20_011, 12_003).await {
         println!("{what:<34} {secs:>8.3} s");
     }
 }
