@@ -28,31 +28,76 @@ impl AadChange {
 
 /// Applies delta changes to a snapshot: upserts replace (or add) by object
 /// ID, removals drop; when a user appears more than once the last change
-/// wins. Order: existing users keep their place, new ones are appended.
-pub fn apply_delta(users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadUser> {
-    let mut slots: Vec<Option<AadUser>> = Vec::with_capacity(users.len() + changes.len());
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(users.len());
-    for user in users {
-        index.insert(user.id.to_ascii_lowercase(), slots.len());
-        slots.push(Some(user));
+/// wins. Order: existing users keep their place, new ones are appended (in
+/// the order of their first upsert).
+///
+/// The work is proportional to the snapshot once plus the changes: an
+/// empty round returns the snapshot as it is, and only the changed IDs are
+/// indexed (not the whole snapshot).
+pub fn apply_delta(mut users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadUser> {
+    if changes.is_empty() {
+        return users;
     }
-    for change in changes {
-        match change {
-            AadChange::Upsert(user) => match index.get(&user.id.to_ascii_lowercase()) {
-                Some(&i) => slots[i] = Some(user),
-                None => {
-                    index.insert(user.id.to_ascii_lowercase(), slots.len());
-                    slots.push(Some(user));
-                }
-            },
-            AadChange::Removed { id, .. } => {
-                if let Some(&i) = index.get(&id.to_ascii_lowercase()) {
-                    slots[i] = None;
-                }
-            }
+    /// What the round says about one ID.
+    struct Net {
+        /// The final state (`None`: removed).
+        state: Option<AadUser>,
+        /// The change number of its first upsert: the place of a new user.
+        first_upsert: usize,
+        /// The stored user it applies to (the last one with this ID).
+        stored: Option<usize>,
+    }
+    let mut net: HashMap<String, Net> = HashMap::new();
+    for (n, change) in changes.into_iter().enumerate() {
+        let (id, state) = match change {
+            AadChange::Upsert(user) => (user.id.to_ascii_lowercase(), Some(user)),
+            AadChange::Removed { id, .. } => (id.to_ascii_lowercase(), None),
+        };
+        let upsert = state.is_some();
+        let entry = net.entry(id).or_insert(Net {
+            state: None,
+            first_upsert: usize::MAX,
+            stored: None,
+        });
+        if upsert && entry.first_upsert == usize::MAX {
+            entry.first_upsert = n;
+        }
+        entry.state = state;
+    }
+    let mut key = String::new();
+    for (i, user) in users.iter().enumerate() {
+        key.clear();
+        key.push_str(&user.id);
+        key.make_ascii_lowercase();
+        if let Some(entry) = net.get_mut(key.as_str()) {
+            entry.stored = Some(i);
         }
     }
-    slots.into_iter().flatten().collect()
+    let mut removed = Vec::new();
+    let mut added = Vec::new();
+    for entry in net.into_values() {
+        match (entry.stored, entry.state) {
+            (Some(i), Some(user)) => users[i] = user,
+            (Some(i), None) => removed.push(i),
+            (None, Some(user)) => added.push((entry.first_upsert, user)),
+            (None, None) => {}
+        }
+    }
+    if !removed.is_empty() {
+        let mut gone = vec![false; users.len()];
+        for i in removed {
+            gone[i] = true;
+        }
+        let mut i = 0;
+        users.retain(|_| {
+            let keep = !gone[i];
+            i += 1;
+            keep
+        });
+    }
+    added.sort_unstable_by_key(|(n, _)| *n);
+    users.extend(added.into_iter().map(|(_, user)| user));
+    users
 }
 
 /// Splits a delta round into the net upserts and the removed IDs (the last
