@@ -201,6 +201,7 @@ async fn run_started(
     }
     report.finished_at = Some(trunc((ctx.clock)()));
     ctx.store.finish_run(&report).await?;
+    crate::memory::log_phase("run stored");
     Ok(RunOutcome {
         report,
         timings,
@@ -281,6 +282,7 @@ async fn reconcile_and_apply(
         }
     };
     let (snapshots, person_id, azure_update) = fetched;
+    crate::memory::log_phase("sources fetched and checked");
     let snapshots = std::sync::Arc::new(snapshots);
 
     let match_opts = MatchOptions {
@@ -324,6 +326,7 @@ async fn reconcile_and_apply(
             let resolved =
                 reconcile::mark_new_and_persisting(&mut outcome.findings, &previous_keys);
             let plan = reconcile::plan(&snapshots.flow, &mut outcome.findings, &plan_opts);
+            crate::memory::log_phase("reconciled (correlate, classify, plan)");
             (outcome, plan, resolved, snapshots.flow.len())
         })
     };
@@ -332,7 +335,11 @@ async fn reconcile_and_apply(
     // from nobody). It is written while the core works, off the critical path.
     let stored = async {
         match azure_update {
-            Some(update) => store_azure_update(ctx, update, &snapshots.azure).await,
+            Some(update) => {
+                store_azure_update(ctx, update, &snapshots.azure).await?;
+                crate::memory::log_phase("Azure snapshot stored");
+                Ok::<(), Stop>(())
+            }
             None => Ok(()),
         }
     };

@@ -13,6 +13,7 @@ pub mod error;
 pub mod job;
 pub mod logging;
 pub mod mail;
+pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod progress;
