@@ -32,6 +32,39 @@ pub enum PersonState {
 /// `people` must come from [`correlate`](super::correlate) on the same
 /// `snapshots` and options.
 pub fn classify(snapshots: &Snapshots, people: &[Person], opts: &MatchOptions) -> Outcome {
+    // People are independent here: on a large tenant each core takes a
+    // share. The findings are sorted afterwards, so the outcome is the same.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let mut outcome = if threads < 2 || people.len() < PARALLEL_FROM {
+        classify_part(snapshots, people, opts)
+    } else {
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = people
+                .chunks(people.len().div_ceil(threads))
+                .map(|part| scope.spawn(move || classify_part(snapshots, part, opts)))
+                .collect();
+            let mut outcome = Outcome::default();
+            for part in parts {
+                let part = match part.join() {
+                    Ok(part) => part,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                };
+                outcome.people += part.people;
+                outcome.ok += part.ok;
+                outcome.findings.extend(part.findings);
+            }
+            outcome
+        })
+    };
+    sort_findings(&mut outcome.findings);
+    outcome
+}
+
+/// People from which [`classify`] shares the work among threads.
+const PARALLEL_FROM: usize = 50_000;
+
+/// [`classify`] of some people, unsorted.
+fn classify_part(snapshots: &Snapshots, people: &[Person], opts: &MatchOptions) -> Outcome {
     let mut outcome = Outcome::default();
     for person in people {
         match person_state(snapshots, person, opts) {
@@ -48,7 +81,6 @@ pub fn classify(snapshots: &Snapshots, people: &[Person], opts: &MatchOptions) -
             }
         }
     }
-    sort_findings(&mut outcome.findings);
     outcome
 }
 
