@@ -31,56 +31,82 @@ impl AadChange {
 /// wins. Order: existing users keep their place, new ones are appended (in
 /// the order of their first upsert).
 ///
-/// The work is proportional to the snapshot once plus the changes: an
-/// empty round returns the snapshot as it is, and only the changed IDs are
-/// indexed (not the whole snapshot).
+/// Only the changed IDs are indexed, never the whole snapshot; an empty
+/// round returns the snapshot as it is, and a round of distinct new users
+/// (an initial full round) becomes the snapshot in place, without a second
+/// copy of the users.
 pub fn apply_delta(mut users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadUser> {
+    const NONE: usize = usize::MAX;
     if changes.is_empty() {
         return users;
     }
-    /// What the round says about one ID.
+    /// What the round says about one (lower-cased) ID.
     struct Net {
-        /// The final state (`None`: removed).
-        state: Option<AadUser>,
-        /// The change number of its first upsert: the place of a new user.
+        /// The number of its last change: the one that counts.
+        last: usize,
+        /// The number of its first upsert: the place of a new user.
         first_upsert: usize,
         /// The stored user it applies to (the last one with this ID).
-        stored: Option<usize>,
+        stored: usize,
     }
-    let mut net: HashMap<String, Net> = HashMap::new();
-    for (n, change) in changes.into_iter().enumerate() {
-        let (id, state) = match change {
-            AadChange::Upsert(user) => (user.id.to_ascii_lowercase(), Some(user)),
-            AadChange::Removed { id, .. } => (id.to_ascii_lowercase(), None),
-        };
-        let upsert = state.is_some();
-        let entry = net.entry(id).or_insert(Net {
-            state: None,
-            first_upsert: usize::MAX,
-            stored: None,
-        });
-        if upsert && entry.first_upsert == usize::MAX {
+    let mut net: HashMap<String, Net> = HashMap::with_capacity(changes.len());
+    let mut only_upserts = true;
+    for (n, change) in changes.iter().enumerate() {
+        let upsert = matches!(change, AadChange::Upsert(_));
+        only_upserts &= upsert;
+        let entry = net
+            .entry(change.id().to_ascii_lowercase())
+            .or_insert(Net {
+                last: n,
+                first_upsert: NONE,
+                stored: NONE,
+            });
+        entry.last = n;
+        if upsert && entry.first_upsert == NONE {
             entry.first_upsert = n;
         }
-        entry.state = state;
     }
     let mut key = String::new();
+    let mut any_stored = false;
     for (i, user) in users.iter().enumerate() {
         key.clear();
         key.push_str(&user.id);
         key.make_ascii_lowercase();
         if let Some(entry) = net.get_mut(key.as_str()) {
-            entry.stored = Some(i);
+            entry.stored = i;
+            any_stored = true;
         }
+    }
+    if only_upserts && !any_stored && net.len() == changes.len() {
+        // Distinct new users, each once: appended as they came.
+        drop(net);
+        let new_users = changes.into_iter().filter_map(|change| match change {
+            AadChange::Upsert(user) => Some(user),
+            AadChange::Removed { .. } => None,
+        });
+        if users.is_empty() {
+            return new_users.collect();
+        }
+        users.extend(new_users);
+        return users;
     }
     let mut removed = Vec::new();
     let mut added = Vec::new();
-    for entry in net.into_values() {
-        match (entry.stored, entry.state) {
-            (Some(i), Some(user)) => users[i] = user,
-            (Some(i), None) => removed.push(i),
-            (None, Some(user)) => added.push((entry.first_upsert, user)),
-            (None, None) => {}
+    for (n, change) in changes.into_iter().enumerate() {
+        key.clear();
+        key.push_str(change.id());
+        key.make_ascii_lowercase();
+        let Some(entry) = net.get(key.as_str()) else {
+            continue;
+        };
+        if entry.last != n {
+            continue; // a later change of this ID counts
+        }
+        match change {
+            AadChange::Upsert(user) if entry.stored != NONE => users[entry.stored] = user,
+            AadChange::Upsert(user) => added.push((entry.first_upsert, user)),
+            AadChange::Removed { .. } if entry.stored != NONE => removed.push(entry.stored),
+            AadChange::Removed { .. } => {}
         }
     }
     if !removed.is_empty() {
