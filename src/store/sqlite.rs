@@ -1052,7 +1052,14 @@ async fn load_aad_users(
     conn: &mut SqliteConnection,
     scope: &str,
 ) -> Result<Vec<AadUser>, StoreError> {
-    let mut users: Vec<AadUser> = Vec::new();
+    // Sized up front: growing a million users by doubling would copy them
+    // and hold two buffers at once.
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM azure_users WHERE scope = ?")
+        .bind(scope)
+        .fetch_one(&mut *conn)
+        .await
+        .during("counting the Azure snapshot users")?;
+    let mut users: Vec<AadUser> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     let mut after = String::new();
     let mut first = true;
     loop {
