@@ -33,6 +33,9 @@
 #        IDRECON_BENCH_VERBOSE=1    log at debug level (-v), for phase timings
 #        IDRECON_BENCH_REPEAT=K     measure each floor/run pair K times (default 1)
 #        IDRECON_BENCH_NO_DEMO=1    skip `demo`
+#        IDRECON_BENCH_BASELINE=BIN another idrecon binary (e.g. an older
+#                                   build) measured interleaved with this one,
+#                                   against the same floors: before and after
 #        IDRECON_BENCH_LATENCY=N    instead: the latency-bound run with N people,
 #                                   every page of all three sources 100 ms slow
 #                                   (first run only; the floor is then the
@@ -52,6 +55,7 @@ if [ -n "$latency" ]; then
     sizes=("$latency")
 fi
 repeat="${IDRECON_BENCH_REPEAT:-1}"
+baseline="${IDRECON_BENCH_BASELINE:-}"
 
 if [ -z "${IDRECON_BENCH_NO_BUILD:-}" ]; then
     cargo build --release --locked --quiet
@@ -203,12 +207,12 @@ stop_sim() {
     sim_pid=""
 }
 
-# reconcile_run LABEL PEOPLE DB FLOOR LOGNAME
+# reconcile_run LABEL PEOPLE DB FLOOR LOGNAME [BIN]
 reconcile_run() {
     local log report wall rss rc
     log="$(logfile "$5")"
     report="$work/report.json"
-    read -r wall rss rc < <(measure "$log" "$report" "$bin" "${verbosity[@]}" --log-format text \
+    read -r wall rss rc < <(measure "$log" "$report" "${6:-$bin}" "${verbosity[@]}" --log-format text \
         --config "$work/sim.toml" --db "$3" reconcile --format json)
     row "$1" "$2" "$wall" "$4" "$rss" "$rc" "$log"
     check_report "$report" "$2" 1
@@ -224,16 +228,23 @@ for n in "${sizes[@]}"; do
     fi
     for _ in $(seq 1 "$repeat"); do
         db="sqlite://$work/bench-$n.db"
+        base_db="sqlite://$work/base-$n.db"
         floor_run "floor (first run)" "$n"
         first_floor="$floor_wall"
+        if [ -n "$baseline" ]; then
+            reconcile_run "baseline (first run)" "$n" "$base_db" "$first_floor" "baseline-$n-1" "$baseline"
+        fi
         reconcile_run "reconcile (first run)" "$n" "$db" "$first_floor" "reconcile-$n-1"
         if [ -n "$latency" ]; then
-            rm -f "$work"/bench-"$n".db*
+            rm -f "$work"/bench-"$n".db* "$work"/base-"$n".db*
             continue
         fi
         floor_run "floor (second run)" "$n" --second
+        if [ -n "$baseline" ]; then
+            reconcile_run "baseline (second run)" "$n" "$base_db" "$floor_wall" "baseline-$n-2" "$baseline"
+        fi
         reconcile_run "reconcile (second run)" "$n" "$db" "$floor_wall" "reconcile-$n-2"
-        rm -f "$work"/bench-"$n".db*
+        rm -f "$work"/bench-"$n".db* "$work"/base-"$n".db*
     done
     stop_sim
     if [ -n "$latency" ] || [ -n "${IDRECON_BENCH_NO_DEMO:-}" ]; then

@@ -272,8 +272,10 @@ pub trait Store: Send + Sync {
     /// The delta link stored with the snapshot of `scope`: `None` when no
     /// snapshot is stored, `Some(None)` for a snapshot without a link. Cheap
     /// (one row), so a run can start fetching while the users load.
-    async fn load_azure_delta_link(&self, scope: &str)
-        -> Result<Option<Option<String>>, StoreError>;
+    async fn load_azure_delta_link(
+        &self,
+        scope: &str,
+    ) -> Result<Option<Option<String>>, StoreError>;
 
     /// The stored Azure snapshot of `scope` (`users` or `group:<id>`).
     async fn load_azure_snapshot(&self, scope: &str) -> Result<Option<AzureSnapshot>, StoreError>;

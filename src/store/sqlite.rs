@@ -12,8 +12,7 @@ use super::error::{QueryContext, StoreError};
 use super::location::{database_path, prepare_file};
 use super::lock::{may_take_over, LockHolder, LockInfo};
 use super::rows::{
-    ActionRecord, CountRecord, FindingRecord, JournalRecord, LockRecord,
-    RunListRecord, RunRecord,
+    ActionRecord, CountRecord, FindingRecord, JournalRecord, LockRecord, RunListRecord, RunRecord,
 };
 use super::{
     AzureSnapshot, JournalEntry, JournalState, MailStatus, RunRow, RunState, SourceCounts, Store,
@@ -581,7 +580,10 @@ impl Store for SqliteStore {
         .during("reading the source counts of the last completed run")
     }
 
-    async fn load_azure_delta_link(&self, scope: &str) -> Result<Option<Option<String>>, StoreError> {
+    async fn load_azure_delta_link(
+        &self,
+        scope: &str,
+    ) -> Result<Option<Option<String>>, StoreError> {
         sqlx::query_scalar("SELECT delta_link FROM azure_snapshots WHERE scope = ?")
             .bind(scope)
             .fetch_optional(&self.reader)

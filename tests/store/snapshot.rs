@@ -150,7 +150,10 @@ async fn delta_link_alone_says_whether_a_snapshot_exists() {
         .replace_azure_snapshot("users", &[aad_user(1)], None)
         .await
         .unwrap();
-    assert_eq!(store.load_azure_delta_link("users").await.unwrap(), Some(None));
+    assert_eq!(
+        store.load_azure_delta_link("users").await.unwrap(),
+        Some(None)
+    );
     store
         .apply_azure_delta("users", &[], &[], "https://graph/delta?token=7")
         .await
@@ -184,7 +187,10 @@ async fn update_writes_only_the_given_rows_and_may_drop_the_link() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NoSnapshot(_)), "{err:?}");
-    assert_eq!(store.load_azure_delta_link("group:none").await.unwrap(), None);
+    assert_eq!(
+        store.load_azure_delta_link("group:none").await.unwrap(),
+        None
+    );
 }
 
 /// Users travel to and from SQLite as JSON arrays: every character a

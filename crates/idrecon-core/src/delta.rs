@@ -54,13 +54,11 @@ pub fn apply_delta(mut users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadU
     for (n, change) in changes.iter().enumerate() {
         let upsert = matches!(change, AadChange::Upsert(_));
         only_upserts &= upsert;
-        let entry = net
-            .entry(change.id().to_ascii_lowercase())
-            .or_insert(Net {
-                last: n,
-                first_upsert: NONE,
-                stored: NONE,
-            });
+        let entry = net.entry(change.id().to_ascii_lowercase()).or_insert(Net {
+            last: n,
+            first_upsert: NONE,
+            stored: NONE,
+        });
         entry.last = n;
         if upsert && entry.first_upsert == NONE {
             entry.first_upsert = n;

@@ -626,7 +626,11 @@ fn classifying_in_parts_is_classifying_each_person() {
     assert_eq!(whole.people, one_by_one.people);
     assert_eq!(whole.ok, one_by_one.ok);
     assert!(whole.findings.len() > 10_000, "{}", whole.findings.len());
-    let mut each: Vec<String> = one_by_one.findings.iter().map(|f| format!("{f:?}")).collect();
+    let mut each: Vec<String> = one_by_one
+        .findings
+        .iter()
+        .map(|f| format!("{f:?}"))
+        .collect();
     each.sort_unstable();
     let mut all: Vec<String> = whole.findings.iter().map(|f| format!("{f:?}")).collect();
     all.sort_unstable();
