@@ -222,11 +222,9 @@ fn from_figment(error: figment::Error, env_origins: &HashMap<String, String>) ->
     let path = error.path.join(".");
     match &error.kind {
         Kind::UnknownField(field, expected) => {
-            let key = if path.is_empty() {
-                field.clone()
-            } else {
-                format!("{path}.{field}")
-            };
+            // figment's path already ends with the unknown field.
+            let key = if path.is_empty() { field.clone() } else { path };
+            let is_section = !key.contains('.');
             // A variable naming an unknown key: the error names the variable.
             let var = env_origins
                 .iter()
@@ -240,7 +238,7 @@ fn from_figment(error: figment::Error, env_origins: &HashMap<String, String>) ->
                     .unwrap_or(key);
                 return ConfigError::invalid(var, format!("unknown configuration key `{full}`"));
             }
-            if path.is_empty() {
+            if is_section {
                 return ConfigError::invalid(
                     key,
                     format!("unknown section (known sections: {})", expected.join(", ")),
