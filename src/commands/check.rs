@@ -70,7 +70,6 @@ impl CheckLine {
 /// `idrecon check`.
 pub async fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     let cfg = load_config(cli)?;
-    let schedule = &cfg.schedule;
     let source = if cli.config.exists() {
         format!("{} is valid", cli.config.display())
     } else {
@@ -78,7 +77,7 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     };
     let mut lines = vec![CheckLine::pass("configuration", source)];
     lines.extend(check_all(&cfg, &check_settings()).await?);
-    let text = render(&lines, &schedule, Utc::now());
+    let text = render(&lines, &cfg.schedule, Utc::now());
     super::common::write_output(&text, None)?;
     Ok(if lines.iter().all(|l| l.ok) {
         ExitCode::Ok
