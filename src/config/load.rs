@@ -226,17 +226,17 @@ fn from_figment(error: figment::Error, env_origins: &HashMap<String, String>) ->
             let key = if path.is_empty() { field.clone() } else { path };
             let is_section = !key.contains('.');
             // A variable naming an unknown key: the error names the variable.
-            let var = env_origins
+            let section_prefix = format!("{key}.");
+            // (The first in name order, so the message does not vary.)
+            if let Some((full, var)) = env_origins
                 .iter()
-                .find(|(k, _)| **k == key || k.starts_with(&format!("{key}.")))
-                .map(|(_, var)| var.clone());
-            if let Some(var) = var {
-                let full = env_origins
-                    .iter()
-                    .find(|(_, v)| **v == var)
-                    .map(|(k, _)| k.clone())
-                    .unwrap_or(key);
-                return ConfigError::invalid(var, format!("unknown configuration key `{full}`"));
+                .filter(|(k, _)| **k == key || k.starts_with(&section_prefix))
+                .min()
+            {
+                return ConfigError::invalid(
+                    var.as_str(),
+                    format!("unknown configuration key `{full}`"),
+                );
             }
             if is_section {
                 return ConfigError::invalid(
@@ -259,11 +259,6 @@ fn from_figment(error: figment::Error, env_origins: &HashMap<String, String>) ->
                     format!("must be a table ([{path}]), found {found}"),
                 )
             } else {
-                let expected = if expected == "a string" || expected.contains("SecretString") {
-                    "a string"
-                } else {
-                    expected.as_str()
-                };
                 ConfigError::invalid(path, format!("expected {expected}, found {found}"))
             }
         }
