@@ -9,7 +9,7 @@
 //! cheapest full listing (a `$deltatoken=latest` link, then
 //! `/users?$select=…&$top=999` through every `@odata.nextLink`); the second
 //! run's is one empty delta round. IFS pages go by `$skip`, the first with
-//! `$count=true`, then `IFS_CONCURRENCY` at a time; Flow follows its cursor.
+//! `$count=true`, then `ifs.concurrency` at a time; Flow follows its cursor.
 //! Prints one line: `floor wall_s=… peak_rss_kib=… graph_s=… ifs_s=… flow_s=…`
 //! (each leg's own time, so the longest sequential chain is visible).
 //!
@@ -39,8 +39,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 use url::Url;
 
-/// IFS pages in flight at once: `ifs.concurrency`'s default.
-const IFS_CONCURRENCY: usize = 4;
 /// Graph's largest users page.
 const GRAPH_TOP: usize = 999;
 
@@ -230,7 +228,7 @@ async fn walk(config_path: PathBuf, second: bool) -> Result<()> {
                     anyhow::Ok(page["value"].as_array().map_or(0, Vec::len))
                 }
             })
-            .buffer_unordered(IFS_CONCURRENCY)
+            .buffer_unordered(cfg.ifs.concurrency.max(1) as usize)
             .try_fold(0, |sum, n| async move { Ok(sum + n) })
             .await?;
         anyhow::Ok(Leg {
