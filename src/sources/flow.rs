@@ -8,7 +8,9 @@ use crate::sources::http::{
     join_path, redacted_url, require_secure, Auth, ErrorShape, HttpSettings, Idempotency, Payload,
     ServiceClient,
 };
-use crate::sources::{FlowWriteError, FlowWriter, SourceError, SourceErrorKind, System};
+use crate::sources::{
+    FlowWriteError, FlowWriter, ListingLimits, SourceError, SourceErrorKind, System,
+};
 use async_trait::async_trait;
 use reqwest::Method;
 use secrecy::SecretString;
@@ -68,6 +70,7 @@ pub struct FlowHttp {
     base: Url,
     username: String,
     password: SecretString,
+    limits: ListingLimits,
 }
 
 impl fmt::Debug for FlowHttp {
@@ -110,7 +113,14 @@ impl FlowHttp {
             base,
             username,
             password,
+            limits: ListingLimits::default(),
         })
+    }
+
+    /// The same client with other listing bounds (`limits.max_pages`).
+    pub fn with_limits(mut self, limits: ListingLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     fn auth(&self) -> Auth<'_> {
@@ -126,7 +136,12 @@ impl FlowHttp {
         let mut users = Vec::new();
         let mut cursors = HashSet::new();
         let mut cursor: Option<String> = None;
+        let mut pages = 0u64;
         loop {
+            if pages >= self.limits.max_pages {
+                return Err(self.limits.exceeded(System::Flow, users_url.path()));
+            }
+            pages += 1;
             let mut url = users_url.clone();
             if let Some(c) = &cursor {
                 url.query_pairs_mut().append_pair("cursor", c);

@@ -14,7 +14,9 @@ use crate::sources::graph::GraphSource;
 use crate::sources::http::{build_client, HttpSettings};
 use crate::sources::ifs::IfsSource;
 use crate::sources::PersonFetch;
-use crate::sources::{AzureFetch, FlowWriter, SourceError, SourceErrorKind, Sources, System};
+use crate::sources::{
+    AzureFetch, FlowWriter, ListingLimits, SourceError, SourceErrorKind, Sources, System,
+};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -45,19 +47,30 @@ impl LiveSources {
         cfg: &Config,
         settings: &HttpSettings,
     ) -> Result<LiveSources, SourceError> {
+        Self::with_limits(cfg, settings, ListingLimits::default())
+    }
+
+    /// Builds the connectors with the given timeouts, retry policy and
+    /// listing bounds.
+    pub fn with_limits(
+        cfg: &Config,
+        settings: &HttpSettings,
+        limits: ListingLimits,
+    ) -> Result<LiveSources, SourceError> {
         let http = build_client(System::Azure, settings)?;
         let azure_tokens = Arc::new(
             ClientCredentials::azure(&cfg.azure, http.clone())?.with_retry(settings.retry.clone()),
         );
-        let graph = GraphSource::new(&cfg.azure, azure_tokens.clone(), settings)?;
+        let graph =
+            GraphSource::new(&cfg.azure, azure_tokens.clone(), settings)?.with_limits(limits);
         let ifs_tokens = Arc::new(
             ClientCredentials::ifs(&cfg.ifs, http.clone())?.with_retry(settings.retry.clone()),
         );
-        let ifs = IfsSource::new(&cfg.ifs, ifs_tokens, http.clone(), settings)?;
+        let ifs = IfsSource::new(&cfg.ifs, ifs_tokens, http.clone(), settings)?.with_limits(limits);
         let flow = match cfg.flow.source {
-            FlowSourceKind::Http => {
-                FlowSource::Http(Arc::new(FlowHttp::new(&cfg.flow, http, settings)?))
-            }
+            FlowSourceKind::Http => FlowSource::Http(Arc::new(
+                FlowHttp::new(&cfg.flow, http, settings)?.with_limits(limits),
+            )),
             FlowSourceKind::Csv => {
                 let path = cfg.flow.csv_path.clone().ok_or_else(|| {
                     SourceError::new(
@@ -104,21 +117,32 @@ impl LiveSources {
 
 #[async_trait]
 impl Sources for LiveSources {
-    /// Without a group scope: a delta query (initial round when no link is
-    /// stored, only the changes otherwise; an expired link falls back to a
-    /// new initial round). With a group scope: a full listing of the group.
+    /// Without a group scope: a delta query (a full listing with a new
+    /// delta link when no link is stored, only the changes otherwise; a link
+    /// that expired or no longer fits `graph_url` falls back to one full
+    /// listing, saying why). With a group scope: a full listing of the group.
     async fn fetch_azure(&self, delta_link: Option<&str>) -> Result<AzureFetch, SourceError> {
         if self.graph.has_group_scope() {
             let users = self.graph.fetch_full().await?;
             return Ok(AzureFetch::Full {
                 users,
                 delta_link: None,
+                fallback: None,
             });
         }
         match self.graph.fetch_delta(delta_link).await {
             Err(e) if e.kind == SourceErrorKind::DeltaExpired && delta_link.is_some() => {
-                tracing::warn!(error = %e, "delta link expired; doing a full delta round");
-                self.graph.fetch_delta(None).await
+                tracing::warn!(error = %e, "the stored delta link cannot be used; listing all users once");
+                match self.graph.fetch_delta(None).await? {
+                    AzureFetch::Full {
+                        users, delta_link, ..
+                    } => Ok(AzureFetch::Full {
+                        users,
+                        delta_link,
+                        fallback: Some(e.to_string()),
+                    }),
+                    delta => Ok(delta),
+                }
             }
             other => other,
         }

@@ -14,6 +14,49 @@ pub mod retry;
 use crate::model::{AadUser, FlowUser, IfsUser};
 use async_trait::async_trait;
 use std::fmt;
+use std::time::Duration;
+
+/// Default of `limits.max_pages`: pages one listing may take before it is
+/// taken for a service that never ends (a fresh next link for ever).
+pub const DEFAULT_MAX_PAGES: u64 = 100_000;
+/// Default of `ifs.concurrency`: IFS `$skip` pages fetched at once.
+pub const DEFAULT_IFS_CONCURRENCY: usize = 4;
+/// Default of `limits.fetch_deadline`: the whole fetch phase of one run.
+pub const DEFAULT_FETCH_DEADLINE: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// Bounds every listing keeps (`limits.max_pages`, `ifs.concurrency`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListingLimits {
+    /// Most pages one listing may take; more is an error, never a loop.
+    pub max_pages: u64,
+    /// IFS `$skip` pages in flight at once (at least 1).
+    pub ifs_concurrency: usize,
+}
+
+impl Default for ListingLimits {
+    fn default() -> Self {
+        ListingLimits {
+            max_pages: DEFAULT_MAX_PAGES,
+            ifs_concurrency: DEFAULT_IFS_CONCURRENCY,
+        }
+    }
+}
+
+impl ListingLimits {
+    /// The error for a listing that went past `max_pages` pages.
+    pub fn exceeded(&self, system: System, path: &str) -> SourceError {
+        let mut e = SourceError::new(
+            system,
+            SourceErrorKind::InvalidPayload,
+            format!(
+                "the listing did not end within limits.max_pages = {} pages (the service keeps handing out next pages); nothing was concluded. Raise limits.max_pages only if the directory really is that large",
+                self.max_pages
+            ),
+        );
+        e.path = Some(path.to_string());
+        e
+    }
+}
 
 /// Which external system an error or a count belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -96,10 +139,14 @@ pub use idrecon_core::delta::AadChange;
 /// What `fetch_azure` delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AzureFetch {
-    /// A complete listing. `delta_link` is set when it came from `/users/delta`.
+    /// A complete listing. `delta_link` is the link for the next run's
+    /// delta query, when one was taken. `fallback` says why a stored delta
+    /// link could not be used (expired, or no longer on `graph_url`), when
+    /// this full listing replaced a delta query.
     Full {
         users: Vec<AadUser>,
         delta_link: Option<String>,
+        fallback: Option<String>,
     },
     /// Only the changes since the given delta link; apply them to the stored snapshot.
     Delta {
