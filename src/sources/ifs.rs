@@ -10,7 +10,7 @@
 
 use crate::auth::AccessTokenSource;
 use crate::config::IfsConfig;
-use crate::model::IfsUser;
+use crate::model::{IfsUser, NormalizedId};
 use crate::sources::http::{
     error_path, join_path, redacted_url, require_secure, same_origin, Auth, ErrorShape,
     HttpSettings, ServiceClient,
@@ -428,10 +428,17 @@ impl IfsSource {
     /// `tolower` (400) is asked for the exact value instead.
     pub async fn fetch_by_directory_id(&self, id: &str) -> Result<Vec<IfsUser>, SourceError> {
         let field = &self.directory_id_field;
-        let folded = format!(
-            "tolower({field}) eq {}",
-            odata_string_literal(&id.to_lowercase())
-        );
+        let lower = id.to_lowercase();
+        // A full run compares Unicode case-folded IDs (`Straße` = `STRASSE`),
+        // which `tolower` alone does not give: ask for the folded form too.
+        let folded_id = NormalizedId::new(id);
+        let mut folded = format!("tolower({field}) eq {}", odata_string_literal(&lower));
+        if folded_id.as_str() != lower {
+            folded.push_str(&format!(
+                " or tolower({field}) eq {}",
+                odata_string_literal(folded_id.as_str())
+            ));
+        }
         let mut users = match self.filtered(&folded).await {
             Err(e) if e.status == Some(400) => {
                 tracing::warn!(error = %e, "IFS refused tolower() in $filter; looking up the exact Directory ID");

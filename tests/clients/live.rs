@@ -55,20 +55,28 @@ async fn everything() -> Mock {
             return token_reply("ifs-token", 300);
         }
         if path.starts_with("/graph/v1.0/users/delta") {
-            if r.param("$deltatoken").as_deref() == Some("OLD") {
-                return Reply::json(410, json!({"error": {"code": "syncStateNotFound", "message": "expired"}}));
-            }
-            return Reply::json(200, json!({
-                "value": [graph_user("1", "jdoe@contoso.com")],
-                "@odata.deltaLink": format!("{}/graph/v1.0/users/delta()?$deltatoken=NEW", r.origin())
-            }))
-            .delayed(std::time::Duration::from_millis(300));
+            return match r.param("$deltatoken").as_deref() {
+                Some("OLD") => Reply::json(410, json!({"error": {"code": "syncStateNotFound", "message": "expired"}})),
+                Some("latest") => Reply::json(200, json!({
+                    "value": [],
+                    "@odata.deltaLink": format!("{}/graph/v1.0/users/delta()?$deltatoken=NEW", r.origin())
+                })),
+                _ => Reply::json(200, json!({
+                    "value": [],
+                    "@odata.deltaLink": format!("{}/graph/v1.0/users/delta()?$deltatoken=NEW", r.origin())
+                })),
+            };
+        }
+        if path == "/graph/v1.0/users" {
+            return Reply::json(200, json!({"value": [graph_user("1", "jdoe@contoso.com")]}))
+                .delayed(std::time::Duration::from_millis(300));
         }
         if path.starts_with("/graph/v1.0/groups/") {
             return Reply::json(200, json!({"value": [graph_user("2", "member@contoso.com")]}));
         }
         if path == IFS_USERS_PATH {
-            return Reply::json(200, json!({"value": [{"Identity": "JDOE", "Description": "John", "WebUser": "jdoe@contoso.com", "Active": true}]}))
+            // One user, and the count that says so (no second page needed).
+            return Reply::json(200, json!({"@odata.count": 1, "value": [{"Identity": "JDOE", "Description": "John", "WebUser": "jdoe@contoso.com", "Active": true}]}))
                 .delayed(std::time::Duration::from_millis(300));
         }
         if path == "/flow/users" {
@@ -100,7 +108,9 @@ async fn the_three_systems_are_fetched_concurrently() {
         started.elapsed()
     );
     match azure.unwrap() {
-        AzureFetch::Full { users, delta_link } => {
+        AzureFetch::Full {
+            users, delta_link, ..
+        } => {
             assert_eq!(users[0].user_principal_name, "jdoe@contoso.com");
             assert!(delta_link.unwrap().ends_with("$deltatoken=NEW"));
         }
@@ -119,9 +129,15 @@ async fn an_expired_delta_link_falls_back_to_a_full_round() {
     let live = LiveSources::with_settings(&config(&mock), &fast_settings()).unwrap();
     let old = format!("{}graph/v1.0/users/delta()?$deltatoken=OLD", mock.base);
     match live.fetch_azure(Some(&old)).await.unwrap() {
-        AzureFetch::Full { users, delta_link } => {
+        AzureFetch::Full {
+            users,
+            delta_link,
+            fallback,
+        } => {
             assert_eq!(users.len(), 1);
             assert!(delta_link.unwrap().ends_with("NEW"));
+            let why = fallback.expect("the reason for the full listing");
+            assert!(why.contains("syncStateNotFound"), "{why}");
         }
         other => panic!("expected a full round, got {other:?}"),
     }
@@ -143,7 +159,9 @@ async fn a_group_scope_lists_the_group_in_full() {
         "group:0f0e0d0c-1111-2222-3333-444455556666"
     );
     match live.fetch_azure(Some("ignored")).await.unwrap() {
-        AzureFetch::Full { users, delta_link } => {
+        AzureFetch::Full {
+            users, delta_link, ..
+        } => {
             assert_eq!(users[0].id, "2");
             assert_eq!(delta_link, None);
         }
