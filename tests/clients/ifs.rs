@@ -284,3 +284,177 @@ async fn bad_field_names_in_config_are_refused() {
     let err = IfsSource::new(&cfg, Arc::new(tokens), http, &fast_settings()).unwrap_err();
     assert_eq!(err.kind, SourceErrorKind::Config);
 }
+
+/// `n` users `U001`… served by `$top`/`$skip`, at most `cap(skip)` per page,
+/// with `@odata.count` when `$count=true` and `count` says so.
+fn capped(
+    n: usize,
+    count: bool,
+    cap: impl Fn(usize) -> usize + Send + Sync + 'static,
+) -> impl Fn(&Recorded) -> Reply + Send + Sync {
+    move |r: &Recorded| {
+        let top: usize = r.param("$top").unwrap().parse().unwrap();
+        let skip: usize = r.param("$skip").unwrap().parse().unwrap();
+        let value: Vec<_> = (skip..n)
+            .take(top.min(cap(skip)))
+            .map(|i| {
+                ifs_user(
+                    &format!("U{i:03}"),
+                    Some(&format!("u{i}@contoso.com")),
+                    json!(true),
+                )
+            })
+            .collect();
+        let mut body = json!({"value": value});
+        if count && r.param("$count").as_deref() == Some("true") {
+            body["@odata.count"] = json!(n);
+        }
+        Reply::json(200, body)
+    }
+}
+
+fn identities(users: &[idrecon::model::IfsUser]) -> Vec<String> {
+    let mut ids: Vec<String> = users.iter().map(|u| u.identity.clone()).collect();
+    ids.sort();
+    ids
+}
+
+fn expected(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("U{i:03}")).collect()
+}
+
+#[tokio::test]
+async fn a_short_page_without_a_count_is_not_the_end() {
+    // The server serves 3 rows whatever $top says, and no count.
+    let mock = start(capped(20, false, |_| 3)).await;
+    let users = source_with(&mock, 10, |_| {}).fetch_all().await.unwrap();
+    assert_eq!(identities(&users), expected(20));
+    // 7 pages of rows (3 × 6 + 2), then the empty page that ends it.
+    assert_eq!(mock.hits(IFS_USERS_PATH).len(), 8);
+}
+
+#[tokio::test]
+async fn a_cap_that_changes_mid_listing_is_caught_up_from_the_rows_received() {
+    // Full pages of 10 at first, then only 4 per page from offset 30.
+    let mock = start(capped(57, true, |skip| if skip < 30 { 10 } else { 4 })).await;
+    let src = source_with(&mock, 10, |_| {}).with_limits(idrecon::sources::ListingLimits {
+        ifs_concurrency: 3,
+        ..Default::default()
+    });
+    let users = src.fetch_all().await.unwrap();
+    assert_eq!(
+        identities(&users),
+        expected(57),
+        "nobody lost, nobody twice"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_cap_with_a_count_is_paged_at_the_cap() {
+    let mock = start(capped(50, true, |_| 7)).await;
+    let users = source_with(&mock, 20, |_| {}).fetch_all().await.unwrap();
+    assert_eq!(identities(&users), expected(50));
+    let mut skips: Vec<u32> = mock
+        .hits(IFS_USERS_PATH)
+        .iter()
+        .map(|r| r.param("$skip").unwrap().parse().unwrap())
+        .collect();
+    skips.sort();
+    assert_eq!(
+        skips,
+        [0, 7, 14, 21, 28, 35, 42, 49],
+        "the count ends it: no empty page"
+    );
+}
+
+#[tokio::test]
+async fn pages_that_end_before_the_count_are_an_error() {
+    // @odata.count says 30, the pages hold 25.
+    let mock = start(|r: &Recorded| {
+        let skip: usize = r.param("$skip").unwrap().parse().unwrap();
+        let value: Vec<_> = (skip..25)
+            .take(10)
+            .map(|i| ifs_user(&format!("U{i:03}"), None, json!(true)))
+            .collect();
+        Reply::json(200, json!({"value": value, "@odata.count": 30}))
+    })
+    .await;
+    let err = source_with(&mock, 10, |_| {})
+        .fetch_all()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
+    assert!(
+        err.message.contains("30") && err.message.contains("25"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn endless_full_pages_stop_at_max_pages() {
+    // Every page is full of users never seen before, and there is no count.
+    let mock = start(|r: &Recorded| {
+        let skip: usize = r.param("$skip").unwrap().parse().unwrap();
+        let value: Vec<_> = (skip..skip + 2)
+            .map(|i| ifs_user(&format!("U{i:09}"), None, json!(true)))
+            .collect();
+        Reply::json(200, json!({"value": value}))
+    })
+    .await;
+    let src = source_with(&mock, 2, |_| {}).with_limits(idrecon::sources::ListingLimits {
+        max_pages: 40,
+        ..Default::default()
+    });
+    let err = src.fetch_all().await.unwrap_err();
+    assert!(err.message.contains("limits.max_pages = 40"), "{err}");
+    assert_eq!(mock.hits(IFS_USERS_PATH).len(), 40);
+}
+
+#[tokio::test]
+async fn endless_next_links_stop_at_max_pages() {
+    let mock = start(|r: &Recorded| {
+        let n: u64 = r
+            .param("$skiptoken")
+            .map(|t| t.parse().unwrap())
+            .unwrap_or(0);
+        Reply::json(
+            200,
+            json!({
+                "value": [ifs_user(&format!("U{n:09}"), None, json!(true))],
+                "@odata.nextLink": format!("{}{IFS_USERS_PATH}?$skiptoken={}", r.origin(), n + 1)
+            }),
+        )
+    })
+    .await;
+    let src = source_with(&mock, 2, |_| {}).with_limits(idrecon::sources::ListingLimits {
+        max_pages: 15,
+        ..Default::default()
+    });
+    let err = src.fetch_all().await.unwrap_err();
+    assert!(err.message.contains("limits.max_pages = 15"), "{err}");
+    assert_eq!(mock.hits(IFS_USERS_PATH).len(), 15);
+}
+
+#[tokio::test]
+async fn the_directory_id_lookup_ignores_case_and_puts_the_exact_match_first() {
+    let mock = start(|r: &Recorded| {
+        assert_eq!(
+            r.param("$filter").as_deref(),
+            Some("tolower(WebUser) eq 'jdoe@contoso.com'")
+        );
+        Reply::json(
+            200,
+            json!({"value": [
+                ifs_user("JDOE2", Some("JDoe@Contoso.com"), json!(true)),
+                ifs_user("JDOE", Some("jdoe@contoso.com"), json!(true)),
+            ]}),
+        )
+    })
+    .await;
+    let found = source_with(&mock, 100, |_| {})
+        .fetch_by_directory_id("jdoe@contoso.com")
+        .await
+        .unwrap();
+    let ids: Vec<_> = found.iter().map(|u| u.identity.as_str()).collect();
+    assert_eq!(ids, ["JDOE", "JDOE2"]);
+}
