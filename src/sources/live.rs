@@ -34,6 +34,7 @@ pub struct LiveSources {
     azure_tokens: Arc<ClientCredentials>,
     ifs: IfsSource,
     flow: FlowSource,
+    limits: ListingLimits,
 }
 
 impl LiveSources {
@@ -87,6 +88,7 @@ impl LiveSources {
             azure_tokens,
             ifs,
             flow,
+            limits,
         })
     }
 
@@ -122,6 +124,36 @@ impl Sources for LiveSources {
     /// that expired or no longer fits `graph_url` falls back to one full
     /// listing, saying why). With a group scope: a full listing of the group.
     async fn fetch_azure(&self, delta_link: Option<&str>) -> Result<AzureFetch, SourceError> {
+        self.limits
+            .within_deadline(System::Azure, self.azure_listing(delta_link))
+            .await
+    }
+
+    async fn fetch_ifs(&self) -> Result<Vec<IfsUser>, SourceError> {
+        self.limits
+            .within_deadline(System::Ifs, self.ifs.fetch_all())
+            .await
+    }
+
+    async fn fetch_flow(&self) -> Result<Vec<FlowUser>, SourceError> {
+        self.limits
+            .within_deadline(System::Flow, self.flow_listing())
+            .await
+    }
+
+    async fn fetch_person(&self, upn_or_id: &str) -> Result<PersonFetch, SourceError> {
+        self.limits
+            .within_deadline(System::Azure, self.person(upn_or_id))
+            .await
+    }
+}
+
+impl LiveSources {
+    /// Without a group scope: a delta query (a full listing with a new
+    /// delta link when no link is stored, only the changes otherwise; a link
+    /// that expired or no longer fits `graph_url` falls back to one full
+    /// listing, saying why). With a group scope: a full listing of the group.
+    async fn azure_listing(&self, delta_link: Option<&str>) -> Result<AzureFetch, SourceError> {
         if self.graph.has_group_scope() {
             let users = self.graph.fetch_full().await?;
             return Ok(AzureFetch::Full {
@@ -148,18 +180,15 @@ impl Sources for LiveSources {
         }
     }
 
-    async fn fetch_ifs(&self) -> Result<Vec<IfsUser>, SourceError> {
-        self.ifs.fetch_all().await
-    }
-
-    async fn fetch_flow(&self) -> Result<Vec<FlowUser>, SourceError> {
+    async fn flow_listing(&self) -> Result<Vec<FlowUser>, SourceError> {
         match &self.flow {
             FlowSource::Http(flow) => flow.fetch_all().await,
             FlowSource::Csv(csv) => csv.fetch_all().await,
         }
     }
 
-    async fn fetch_person(&self, upn_or_id: &str) -> Result<PersonFetch, SourceError> {
+    /// One person: Azure by key, IFS by Directory ID, every Flow user.
+    async fn person(&self, upn_or_id: &str) -> Result<PersonFetch, SourceError> {
         let mut steps = Vec::new();
         let mut snapshots = Snapshots::default();
         let Some(user) = self.graph.fetch_one(upn_or_id).await? else {
@@ -205,7 +234,7 @@ impl Sources for LiveSources {
                 }
             }
         }
-        snapshots.flow = self.fetch_flow().await?;
+        snapshots.flow = self.flow_listing().await?;
         steps.push(format!(
             "Flow: read {} users (the Flow endpoint has no search)",
             snapshots.flow.len()

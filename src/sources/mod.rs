@@ -24,11 +24,15 @@ pub const DEFAULT_IFS_CONCURRENCY: usize = 4;
 /// Default of `limits.fetch_deadline`: the whole fetch phase of one run.
 pub const DEFAULT_FETCH_DEADLINE: Duration = Duration::from_secs(2 * 60 * 60);
 
-/// Bounds every listing keeps (`limits.max_pages`, `ifs.concurrency`).
+/// Bounds every listing keeps (`limits.max_pages`, `limits.fetch_deadline`,
+/// `ifs.concurrency`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListingLimits {
     /// Most pages one listing may take; more is an error, never a loop.
     pub max_pages: u64,
+    /// Longest a run's fetch of one system may take, retries and waits
+    /// included (the three are fetched at once, so this bounds the phase).
+    pub fetch_deadline: Duration,
     /// IFS `$skip` pages in flight at once (at least 1).
     pub ifs_concurrency: usize,
 }
@@ -37,6 +41,7 @@ impl Default for ListingLimits {
     fn default() -> Self {
         ListingLimits {
             max_pages: DEFAULT_MAX_PAGES,
+            fetch_deadline: DEFAULT_FETCH_DEADLINE,
             ifs_concurrency: DEFAULT_IFS_CONCURRENCY,
         }
     }
@@ -55,6 +60,25 @@ impl ListingLimits {
         );
         e.path = Some(path.to_string());
         e
+    }
+
+    /// Runs one fetch of `system` within `fetch_deadline`.
+    pub async fn within_deadline<T>(
+        &self,
+        system: System,
+        fetch: impl std::future::Future<Output = Result<T, SourceError>>,
+    ) -> Result<T, SourceError> {
+        match tokio::time::timeout(self.fetch_deadline, fetch).await {
+            Ok(result) => result,
+            Err(_) => Err(SourceError::new(
+                system,
+                SourceErrorKind::Transport,
+                format!(
+                    "reading did not finish within limits.fetch_deadline = {:?}; nothing was concluded. The service is too slow or keeps the listing going",
+                    self.fetch_deadline
+                ),
+            )),
+        }
     }
 }
 

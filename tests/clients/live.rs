@@ -198,3 +198,52 @@ async fn insecure_remote_urls_are_refused() {
     cfg.flow.allow_insecure_http = true;
     assert!(LiveSources::with_settings(&cfg, &fast_settings()).is_ok());
 }
+
+/// A Graph that hands out a fresh nextLink for ever, slowly.
+async fn endless_graph() -> Mock {
+    Mock::start(|r| {
+        if r.path == azure_token_path() {
+            return token_reply("aad-token", 3599);
+        }
+        if r.path.starts_with("/graph/v1.0/users/delta") {
+            return Reply::json(200, json!({"value": [], "@odata.deltaLink": format!("{}/graph/v1.0/users/delta?$deltatoken=NEW", r.origin())}));
+        }
+        let n: u64 = r.param("$skiptoken").map(|t| t.parse().unwrap()).unwrap_or(0);
+        Reply::json(200, json!({
+            "value": [graph_user(&n.to_string(), &format!("u{n}@contoso.com"))],
+            "@odata.nextLink": format!("{}/graph/v1.0/users?$skiptoken={}", r.origin(), n + 1)
+        }))
+        .delayed(std::time::Duration::from_millis(20))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_listing_that_never_ends_stops_at_the_fetch_deadline() {
+    let mock = endless_graph().await;
+    let limits = idrecon::sources::ListingLimits {
+        fetch_deadline: std::time::Duration::from_millis(400),
+        ..Default::default()
+    };
+    let live = LiveSources::with_limits(&config(&mock), &fast_settings(), limits).unwrap();
+    let err = live.fetch_azure(None).await.unwrap_err();
+    assert_eq!(err.system, idrecon::sources::System::Azure);
+    assert!(err.message.contains("limits.fetch_deadline"), "{err}");
+}
+
+#[tokio::test]
+async fn a_listing_that_never_ends_stops_at_max_pages() {
+    let mock = endless_graph().await;
+    let limits = idrecon::sources::ListingLimits {
+        max_pages: 12,
+        ..Default::default()
+    };
+    let live = LiveSources::with_limits(&config(&mock), &fast_settings(), limits).unwrap();
+    let err = live.fetch_azure(None).await.unwrap_err();
+    assert!(err.message.contains("limits.max_pages = 12"), "{err}");
+    assert_eq!(
+        mock.hits("/graph/v1.0/users").len(),
+        1 + 12,
+        "the latest link, then 12 pages"
+    );
+}
