@@ -685,7 +685,7 @@ fn is_expired_page_token(err: &SourceError) -> bool {
 /// Whether a delta error is one of the forms Graph uses for a sync state
 /// (delta token) it no longer has: `410 Gone` (with a `Location` to start
 /// over), or a 4xx with a code such as `syncStateNotFound`,
-/// `syncStateInvalid` or `resyncRequired` (docs/semantics.md, "Delta").
+/// `syncStateInvalid` or `resyncRequired` (docs/external-apis.md, "Delta").
 pub fn is_delta_expiry(err: &SourceError) -> bool {
     let Some(status) = err.status else {
         return false;
