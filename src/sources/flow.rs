@@ -70,7 +70,8 @@ pub struct FlowHttp {
     base: Url,
     username: String,
     password: SecretString,
-    limits: ListingLimits,
+    /// `limits.max_pages` (only the page bound applies to Flow here).
+    max_pages: u64,
 }
 
 impl fmt::Debug for FlowHttp {
@@ -113,13 +114,13 @@ impl FlowHttp {
             base,
             username,
             password,
-            limits: ListingLimits::default(),
+            max_pages: ListingLimits::default().max_pages,
         })
     }
 
     /// The same client with other listing bounds (`limits.max_pages`).
     pub fn with_limits(mut self, limits: ListingLimits) -> Self {
-        self.limits = limits;
+        self.max_pages = limits.max_pages;
         self
     }
 
@@ -138,8 +139,12 @@ impl FlowHttp {
         let mut cursor: Option<String> = None;
         let mut pages = 0u64;
         loop {
-            if pages >= self.limits.max_pages {
-                return Err(self.limits.exceeded(System::Flow, users_url.path()));
+            if pages >= self.max_pages {
+                let limits = ListingLimits {
+                    max_pages: self.max_pages,
+                    ..ListingLimits::default()
+                };
+                return Err(limits.exceeded(System::Flow, users_url.path()));
             }
             pages += 1;
             let mut url = users_url.clone();
