@@ -15,6 +15,7 @@ use crate::sources::http::{
     error_path, join_path, redacted_url, require_secure, same_origin, Auth, ErrorShape,
     HttpSettings, ServiceClient,
 };
+use crate::sources::ifs_row::{IfsRow, Scalar};
 use crate::sources::{ListingLimits, SourceError, SourceErrorKind, System};
 use futures::stream::{self, StreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -51,7 +52,7 @@ const QUERY_VALUE: &AsciiSet = &CONTROLS
 /// One OData page.
 #[derive(Deserialize)]
 struct ODataPage {
-    value: Vec<serde_json::Value>,
+    value: Vec<IfsRow>,
     #[serde(rename = "@odata.nextLink", default)]
     next_link: Option<String>,
     #[serde(rename = "@odata.count", default)]
@@ -329,7 +330,7 @@ impl IfsSource {
         let mut new = 0usize;
         got.users.reserve(rows);
         for value in page.value {
-            let user = self.user_from_value(value, url)?;
+            let user = self.user_from_row(value, url)?;
             if got.identities.insert(user.identity.clone()) {
                 got.users.push(user);
                 new += 1;
@@ -379,7 +380,7 @@ impl IfsSource {
             .await?;
         let count = page.value.len();
         for value in page.value {
-            self.user_from_value(value, &url)?;
+            self.user_from_row(value, &url)?;
         }
         Ok(count)
     }
@@ -465,21 +466,22 @@ impl IfsSource {
         Ok(got.users)
     }
 
-    /// One user from its JSON. Errors name the Identity.
-    fn user_from_value(&self, value: serde_json::Value, url: &Url) -> Result<IfsUser, SourceError> {
+    /// One user from its entity. Errors name the Identity.
+    fn user_from_row(&self, mut row: IfsRow, url: &Url) -> Result<IfsUser, SourceError> {
         let invalid = |message: String| {
             let mut e = SourceError::new(System::Ifs, SourceErrorKind::InvalidPayload, message);
             e.path = Some(error_path(url));
             e
         };
-        let identity = match value.get("Identity") {
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        let identity = match row.take("Identity") {
+            Some(Scalar::Text(s)) if !s.trim().is_empty() => s,
             _ => return Err(invalid("a user has no Identity (string)".to_string())),
         };
+        // Read, not taken: the configuration may name one property twice.
         let optional_text = |field: &str| -> Result<Option<String>, SourceError> {
-            match value.get(field) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            match row.get(field) {
+                None | Some(Scalar::Null) => Ok(None),
+                Some(Scalar::Text(s)) => Ok(Some(s.clone())),
                 Some(other) => Err(invalid(format!(
                     "user {identity}: {field} should be a string, got {other}"
                 ))),
@@ -491,10 +493,10 @@ impl IfsSource {
             Some(field) => optional_text(field)?,
             None => None,
         };
-        let active = match value.get("Active") {
-            Some(serde_json::Value::Bool(b)) => *b,
-            Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("TRUE") => true,
-            Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("FALSE") => false,
+        let active = match row.get("Active") {
+            Some(Scalar::Bool(b)) => *b,
+            Some(Scalar::Text(s)) if s.eq_ignore_ascii_case("TRUE") => true,
+            Some(Scalar::Text(s)) if s.eq_ignore_ascii_case("FALSE") => false,
             Some(other) => {
                 return Err(invalid(format!(
                 "user {identity}: Active should be true/false or \"TRUE\"/\"FALSE\", got {other}"

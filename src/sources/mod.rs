@@ -8,6 +8,7 @@ pub mod flow_csv;
 pub mod graph;
 pub mod http;
 pub mod ifs;
+pub mod ifs_row;
 pub mod live;
 pub mod retry;
 
