@@ -9,7 +9,9 @@ use idrecon::config::IfsConfig;
 use idrecon::sources::ifs::IfsSource;
 use idrecon::sources::{SourceErrorKind, System};
 use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use url::Url;
 
 /// IAM discovery and token on the mock; everything else goes to `odata`.
 async fn start(odata: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Mock {
@@ -457,4 +459,114 @@ async fn the_directory_id_lookup_ignores_case_and_puts_the_exact_match_first() {
         .unwrap();
     let ids: Vec<_> = found.iter().map(|u| u.identity.as_str()).collect();
     assert_eq!(ids, ["JDOE", "JDOE2"]);
+}
+
+/// An IFS whose pages after the first wait at a barrier until `wanted` of
+/// them are in flight at once (a service that a sequential client would
+/// never get past: after 10 s alone it answers 503), recording the most
+/// requests it ever had open together.
+async fn barrier_ifs(users: usize, page: usize, wanted: usize) -> (Url, Arc<AtomicUsize>) {
+    use axum::extract::{Query, State};
+    use axum::routing::{get, post};
+    use std::collections::HashMap;
+    #[derive(Clone)]
+    struct Shared {
+        barrier: Arc<tokio::sync::Barrier>,
+        open: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+        users: usize,
+        page: usize,
+    }
+    async fn users_page(
+        State(s): State<Shared>,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let skip: usize = q["$skip"].parse().unwrap();
+        let now = s.open.fetch_add(1, Ordering::SeqCst) + 1;
+        s.most.fetch_max(now, Ordering::SeqCst);
+        if skip > 0 {
+            let waited =
+                tokio::time::timeout(std::time::Duration::from_secs(10), s.barrier.wait()).await;
+            if waited.is_err() {
+                s.open.fetch_sub(1, Ordering::SeqCst);
+                return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "alone").into_response();
+            }
+        }
+        let value: Vec<_> = (skip..s.users)
+            .take(s.page)
+            .map(|i| ifs_user(&format!("U{i:03}"), None, json!(true)))
+            .collect();
+        s.open.fetch_sub(1, Ordering::SeqCst);
+        axum::Json(json!({"value": value, "@odata.count": s.users})).into_response()
+    }
+    let most = Arc::new(AtomicUsize::new(0));
+    let shared = Shared {
+        barrier: Arc::new(tokio::sync::Barrier::new(wanted)),
+        open: Arc::new(AtomicUsize::new(0)),
+        most: most.clone(),
+        users,
+        page,
+    };
+    let app = axum::Router::new()
+        .route(
+            "/auth/realms/prod/.well-known/openid-configuration",
+            get(|headers: axum::http::HeaderMap| async move {
+                let host = headers["host"].to_str().unwrap().to_string();
+                axum::Json(
+                    json!({"token_endpoint": format!("http://{host}/auth/realms/prod/token")}),
+                )
+            }),
+        )
+        .route(
+            "/auth/realms/prod/token",
+            post(|| async {
+                axum::Json(
+                    json!({"token_type": "Bearer", "expires_in": 300, "access_token": "ifs-token"}),
+                )
+            }),
+        )
+        .route(IFS_USERS_PATH, get(users_page))
+        .with_state(shared);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (Url::parse(&format!("http://{addr}")).unwrap(), most)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_after_the_first_are_fetched_ifs_concurrency_at_a_time() {
+    // 1 + 8 pages of 5: the 8 later pages pass the barrier in two groups of 4.
+    let (base, most) = barrier_ifs(45, 5, 4).await;
+    let cfg = IfsConfig {
+        url: base.join("/ifs").unwrap(),
+        issuer_url: base.join("/auth/realms/prod").unwrap(),
+        client_id: "NC_Flow_Reconciler".into(),
+        client_secret: secrecy::SecretString::from("ifs-secret-value"),
+        users_path: "main/ifsapplications/projection/v1/UserHandling.svc/Users".into(),
+        directory_id_field: "WebUser".into(),
+        email_field: None,
+        page_size: 5,
+        allow_insecure_http: false,
+    };
+    let http = reqwest::Client::new();
+    let tokens = ClientCredentials::ifs(&cfg, http.clone()).unwrap();
+    let mut settings = fast_settings();
+    settings.request_timeout = std::time::Duration::from_secs(30);
+    settings.retry.max_retries = 0;
+    let src = IfsSource::new(&cfg, Arc::new(tokens), http, &settings)
+        .unwrap()
+        .with_limits(idrecon::sources::ListingLimits {
+            ifs_concurrency: 4,
+            ..Default::default()
+        });
+    let users = src.fetch_all().await.unwrap();
+    assert_eq!(identities(&users), expected(45));
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        4,
+        "never more than ifs.concurrency at once"
+    );
 }
