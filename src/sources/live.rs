@@ -43,12 +43,13 @@ impl LiveSources {
         Self::with_settings(cfg, &HttpSettings::default())
     }
 
-    /// Builds the connectors with the given timeouts and retry policy.
+    /// Builds the connectors with the given timeouts and retry policy, and
+    /// the configured listing bounds (`[limits]`, `ifs.concurrency`).
     pub fn with_settings(
         cfg: &Config,
         settings: &HttpSettings,
     ) -> Result<LiveSources, SourceError> {
-        Self::with_limits(cfg, settings, ListingLimits::default())
+        Self::with_limits(cfg, settings, ListingLimits::from_config(cfg))
     }
 
     /// Builds the connectors with the given timeouts, retry policy and

@@ -12,18 +12,11 @@ pub mod ifs_row;
 pub mod live;
 pub mod retry;
 
+use crate::config::{Config, LimitsConfig, DEFAULT_IFS_CONCURRENCY};
 use crate::model::{AadUser, FlowUser, IfsUser};
 use async_trait::async_trait;
 use std::fmt;
 use std::time::Duration;
-
-/// Default of `limits.max_pages`: pages one listing may take before it is
-/// taken for a service that never ends (a fresh next link for ever).
-pub const DEFAULT_MAX_PAGES: u64 = 100_000;
-/// Default of `ifs.concurrency`: IFS `$skip` pages fetched at once.
-pub const DEFAULT_IFS_CONCURRENCY: usize = 4;
-/// Default of `limits.fetch_deadline`: the whole fetch phase of one run.
-pub const DEFAULT_FETCH_DEADLINE: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// Bounds every listing keeps (`limits.max_pages`, `limits.fetch_deadline`,
 /// `ifs.concurrency`).
@@ -40,15 +33,25 @@ pub struct ListingLimits {
 
 impl Default for ListingLimits {
     fn default() -> Self {
+        let limits = LimitsConfig::default();
         ListingLimits {
-            max_pages: DEFAULT_MAX_PAGES,
-            fetch_deadline: DEFAULT_FETCH_DEADLINE,
-            ifs_concurrency: DEFAULT_IFS_CONCURRENCY,
+            max_pages: u64::from(limits.max_pages),
+            fetch_deadline: limits.fetch_deadline,
+            ifs_concurrency: DEFAULT_IFS_CONCURRENCY as usize,
         }
     }
 }
 
 impl ListingLimits {
+    /// `limits.max_pages`, `limits.fetch_deadline` and `ifs.concurrency`.
+    pub fn from_config(cfg: &Config) -> Self {
+        ListingLimits {
+            max_pages: u64::from(cfg.limits.max_pages),
+            fetch_deadline: cfg.limits.fetch_deadline,
+            ifs_concurrency: cfg.ifs.concurrency.max(1) as usize,
+        }
+    }
+
     /// The error for a listing that went past `max_pages` pages.
     pub fn exceeded(&self, system: System, path: &str) -> SourceError {
         let mut e = SourceError::new(

@@ -549,6 +549,8 @@ async fn pages_after_the_first_are_fetched_ifs_concurrency_at_a_time() {
         directory_id_field: "WebUser".into(),
         email_field: None,
         page_size: 5,
+        concurrency: 4,
+        token_auth_method: idrecon::config::TokenAuthMethod::Auto,
         allow_insecure_http: false,
     };
     let http = reqwest::Client::new();

@@ -209,3 +209,21 @@ async fn group_members_without_properties_abort_the_run_naming_user_read_all() {
     assert!(!graph.ok, "{graph:?}");
     assert!(graph.detail.contains("User.Read.All"), "{graph:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_max_pages_from_the_configuration_aborts_a_long_listing() {
+    let app = app(PEOPLE, SEED + 7)
+        .env("IDRECON__IFS__PAGE_SIZE", "50")
+        .env("IDRECON__IFS__CONCURRENCY", "2")
+        .env("IDRECON__LIMITS__MAX_PAGES", "3")
+        .start()
+        .await;
+    let run = app.run().await;
+    assert_eq!(run.status, RunStatus::Aborted);
+    assert!(run.findings.is_empty());
+    let reason = run.abort_reason.unwrap();
+    assert!(
+        reason.contains("IFS") && reason.contains("limits.max_pages = 3"),
+        "{reason}"
+    );
+}
