@@ -509,6 +509,11 @@ impl GraphSource {
             }
             let Some(next) = page.next_link.take() else {
                 tracing::debug!(pages, entries = changes.len(), "Graph listing complete");
+                // Stored and sent with a token on the next run: it must
+                // point at the configured Graph origin too.
+                if let Some(link) = &page.delta_link {
+                    self.checked_link(link, "@odata.deltaLink")?;
+                }
                 return Ok(page.delta_link);
             };
             if !seen.insert(next.clone()) {

@@ -626,3 +626,25 @@ async fn fetch_one_encodes_guest_upns() {
     let with_guests = source_with(&mock, |c| c.include_guests = true);
     assert_eq!(with_guests.fetch_one(upn).await.unwrap().unwrap().id, "9");
 }
+
+#[tokio::test]
+async fn a_delta_link_for_another_origin_is_never_stored() {
+    let mock = start(|r: &Recorded| {
+        if delta_path(r) {
+            return Reply::json(
+                200,
+                json!({"value": [], "@odata.deltaLink": "https://elsewhere.example/v1.0/users/delta?$deltatoken=T1"}),
+            );
+        }
+        page(r, vec![graph_user("1", "a@contoso.com")], None)
+    })
+    .await;
+    let err = source(&mock).fetch_delta(None).await.unwrap_err();
+    assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
+    assert!(
+        err.message
+            .contains("@odata.deltaLink points at https://elsewhere.example"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("T1"), "{err}");
+}
