@@ -191,8 +191,16 @@ impl IfsSource {
     /// empty page ends it. The count is checked at the end.
     pub async fn fetch_all(&self) -> Result<Vec<IfsUser>, SourceError> {
         let mut got = Collected::default();
-        let first_url = self.page_url(0, true);
-        let first = self.get_page(&first_url).await?;
+        let mut first_url = self.page_url(0, true);
+        let first = match self.get_page(&first_url).await {
+            // A service that refuses `$count` is paged to its empty page.
+            Err(e) if e.status == Some(400) => {
+                tracing::warn!(error = %e, "IFS refused $count=true; paging on to an empty page instead");
+                first_url = self.page_url(0, false);
+                self.get_page(&first_url).await?
+            }
+            other => other?,
+        };
         let count = first.count;
         let first_rows = first.value.len() as u64;
         let mut requests = 1u64;

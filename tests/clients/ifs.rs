@@ -273,7 +273,12 @@ async fn odata_errors_carry_the_code_and_retry_on_5xx() {
         err.to_string().contains("Unknown property WebUser"),
         "{err}"
     );
-    assert_eq!(mock.hits(IFS_USERS_PATH).len(), 2, "502 retried, 400 not");
+    // 502 retried; the 400 is not retried, only asked once more without
+    // `$count` (a service may refuse that option), which fails the same way.
+    let hits = mock.hits(IFS_USERS_PATH);
+    assert_eq!(hits.len(), 3, "502 retried, 400 not");
+    assert_eq!(hits[1].param("$count").as_deref(), Some("true"));
+    assert_eq!(hits[2].param("$count"), None);
 }
 
 #[tokio::test]
@@ -571,4 +576,23 @@ async fn pages_after_the_first_are_fetched_ifs_concurrency_at_a_time() {
         4,
         "never more than ifs.concurrency at once"
     );
+}
+
+#[tokio::test]
+async fn a_service_that_refuses_count_is_paged_to_its_empty_page() {
+    let users = capped(12, false, |_| 5);
+    let mock = start(move |r: &Recorded| {
+        if r.param("$count").is_some() {
+            return Reply::json(
+                400,
+                json!({"error": {"code": "ODP_BAD_REQUEST", "message": "$count is not supported"}}),
+            );
+        }
+        users(r)
+    })
+    .await;
+    let found = source_with(&mock, 5, |_| {}).fetch_all().await.unwrap();
+    assert_eq!(identities(&found), expected(12));
+    // The refused count, then 5 + 5 + 2 and the empty page.
+    assert_eq!(mock.hits(IFS_USERS_PATH).len(), 5);
 }
