@@ -195,6 +195,10 @@ async fn group_members_without_properties_abort_the_run_naming_user_read_all() {
         .await;
     let run = app.run().await;
     assert_eq!(run.status, RunStatus::Aborted);
+    assert_eq!(
+        idrecon::commands::exit_code_for(&run),
+        idrecon::error::ExitCode::Aborted
+    );
     assert!(run.findings.is_empty(), "nothing concluded from null users");
     let reason = run.abort_reason.unwrap();
     assert!(reason.contains("User.Read.All"), "{reason}");
