@@ -95,15 +95,28 @@ const UPSERT_AAD_USERS: &str = "INSERT INTO azure_users (scope, id, user_princip
     on_premises_sam_account_name = excluded.on_premises_sam_account_name, \
     user_type = excluded.user_type";
 
-/// Up to `?4` users of scope `?1` after object ID `?3` (all from the start
-/// when `?2` is true), as one JSON array in the field names of Graph (and of
-/// [`AadUser`]'s serde form); `[]` when there are none.
-const SELECT_AAD_USERS: &str = "SELECT json_group_array(json_object('id', id, \
-    'userPrincipalName', user_principal_name, 'mail', mail, 'displayName', display_name, \
-    'accountEnabled', json(CASE WHEN account_enabled THEN 'true' ELSE 'false' END), \
-    'employeeId', employee_id, 'onPremisesSamAccountName', on_premises_sam_account_name, \
-    'userType', user_type)) \
-    FROM (SELECT * FROM azure_users WHERE scope = ?1 AND (?2 OR id > ?3) ORDER BY id LIMIT ?4)";
+/// Up to `?3` users of scope `?1` from object ID `?2` on (`>=`; see
+/// [`SELECT_AAD_USERS_AFTER`]), as one JSON array in the field names of
+/// Graph (and of [`AadUser`]'s serde form); `[]` when there are none. A
+/// plain range on the primary key, so each batch is a seek, not a scan.
+const SELECT_AAD_USERS_FROM: &str = concat!(
+    "SELECT json_group_array(json_object('id', id, ",
+    "'userPrincipalName', user_principal_name, 'mail', mail, 'displayName', display_name, ",
+    "'accountEnabled', json(CASE WHEN account_enabled THEN 'true' ELSE 'false' END), ",
+    "'employeeId', employee_id, 'onPremisesSamAccountName', on_premises_sam_account_name, ",
+    "'userType', user_type)) ",
+    "FROM (SELECT * FROM azure_users WHERE scope = ?1 AND id >= ?2 ORDER BY id LIMIT ?3)"
+);
+
+/// [`SELECT_AAD_USERS_FROM`] for the users after object ID `?2` (`>`).
+const SELECT_AAD_USERS_AFTER: &str = concat!(
+    "SELECT json_group_array(json_object('id', id, ",
+    "'userPrincipalName', user_principal_name, 'mail', mail, 'displayName', display_name, ",
+    "'accountEnabled', json(CASE WHEN account_enabled THEN 'true' ELSE 'false' END), ",
+    "'employeeId', employee_id, 'onPremisesSamAccountName', on_premises_sam_account_name, ",
+    "'userType', user_type)) ",
+    "FROM (SELECT * FROM azure_users WHERE scope = ?1 AND id > ?2 ORDER BY id LIMIT ?3)"
+);
 
 const JOURNAL_COLUMNS: &str = "id, run_id, seq, kind, flow_user_id, new_flow_user_id, \
     action_status, action_error, state, error, created_at, finished_at";
@@ -1065,9 +1078,14 @@ async fn load_aad_users(
     let mut after = String::new();
     let mut first = true;
     loop {
-        let batch: String = sqlx::query_scalar(SELECT_AAD_USERS)
+        // The first batch starts at the smallest ID ('' sorts before all).
+        let select = if first {
+            SELECT_AAD_USERS_FROM
+        } else {
+            SELECT_AAD_USERS_AFTER
+        };
+        let batch: String = sqlx::query_scalar(select)
             .bind(scope)
-            .bind(first)
             .bind(after.as_str())
             .bind(SNAPSHOT_ROWS_PER_STATEMENT as i64)
             .fetch_one(&mut *conn)
