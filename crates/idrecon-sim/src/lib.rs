@@ -30,7 +30,7 @@ mod ifs_filter;
 mod server;
 mod state;
 
-pub use assertion::thumbprint_s256;
+pub use assertion::{thumbprint_s256, thumbprint_sha1};
 pub use config::{
     IfsActiveFormat, IfsPaging, SimSettings, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, FLOW_PASSWORD,
     FLOW_USERNAME, IFS_CLIENT_ID, IFS_CLIENT_SECRET, IFS_REALM, MAIL_RECIPIENT, MAIL_SENDER,
@@ -258,6 +258,18 @@ impl SimHandle {
     /// Every delta and skip token handed out so far answers `410 syncStateNotFound`.
     pub fn expire_delta_tokens(&self) {
         *lock(&self.state.delta_epoch) += 1;
+    }
+
+    /// Moves the simulated clock forward: delta tokens older than
+    /// `SimSettings::graph_delta_token_max_age` then answer `410
+    /// syncStateNotFound`. Access tokens keep real time.
+    pub fn advance_clock(&self, by: Duration) {
+        *lock(&self.state.clock_offset) += by;
+    }
+
+    /// The simulated time in Unix seconds.
+    pub fn now_secs(&self) -> u64 {
+        self.state.now_secs()
     }
 
     /// Forgets every issued access token (Azure and IFS).
