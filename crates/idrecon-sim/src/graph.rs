@@ -737,11 +737,7 @@ fn with_replays(i: usize, every: usize) -> usize {
 
 /// How many entries `n` users take with replays.
 fn replayed_len(n: usize, every: usize) -> usize {
-    if every == 0 {
-        n
-    } else {
-        n + n / every
-    }
+    n + n.checked_div(every).unwrap_or(0)
 }
 
 /// Serialises one page of a delta round.
