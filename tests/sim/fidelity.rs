@@ -274,9 +274,10 @@ async fn login_accepts_an_assertion_without_nbf_and_with_fractional_dates() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    // As MSAL Python forms it: RS256 + x5t, iat/exp as floats, no nbf.
+    // As MSAL Python forms it: RS256 + padded x5t, iat/exp as floats, no nbf.
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.x5t = Some(idrecon::sim::thumbprint_sha1(&der));
+    // MSAL Python keeps the base64 padding of the thumbprint.
+    header.x5t = Some(format!("{}=", idrecon::sim::thumbprint_sha1(&der)));
     let claims = json!({"aud": token_url(&base), "iss": AZURE_CLIENT_ID, "sub": AZURE_CLIENT_ID,
         "jti": uuid::Uuid::new_v4().to_string(), "iat": now, "exp": now + 600.0});
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(app.as_bytes()).unwrap();

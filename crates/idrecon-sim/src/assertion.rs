@@ -78,10 +78,13 @@ pub(crate) fn validate(
         }
         None => return Err(malformed("header has no alg")),
     };
+    // Thumbprints are compared without base64 padding: MSAL Python pads
+    // them (`…=`) and Entra accepts that.
     let text_header = |name: &str| {
         header
             .get(name)
             .and_then(Value::as_str)
+            .map(|t| t.trim_end_matches('='))
             .filter(|t| !t.is_empty())
     };
     let x5t_s256 = text_header("x5t#S256");
@@ -351,7 +354,7 @@ mod tests {
             assert_eq!(err.aadsts, code, "{c}: {}", err.message);
         }
         // MSAL Python's shapes: RS256 + x5t, no nbf, fractional dates.
-        let msal_rs = serde_json::json!({"alg":"RS256","typ":"JWT","x5t":"sha1"});
+        let msal_rs = serde_json::json!({"alg":"RS256","typ":"JWT","x5t":"sha1="});
         let msal_claims = serde_json::json!({"aud":url[0],"iss":"c","sub":"c","jti":"m1",
             "iat": now() as f64 + 0.25, "exp": now() as f64 + 600.25});
         assert_eq!(
