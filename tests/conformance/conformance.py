@@ -49,7 +49,7 @@ from msgraph_core.tasks.page_iterator import PageIterator
 PUBLIC_LOGIN = "https://login.microsoftonline.com"
 SELECT = ["id", "userPrincipalName", "mail", "displayName", "accountEnabled",
           "employeeId", "onPremisesSamAccountName", "userType"]
-PEOPLE = "300"
+PEOPLE = "150"
 
 RESULTS = []
 
