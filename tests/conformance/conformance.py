@@ -324,7 +324,7 @@ GRAPH_FAULTS = [("429", "TooManyRequests"), ("500", "generalException"),
 @check("every injected Graph fault parses as an ODataError")
 async def faults_parse_as_odata_error(binary, work):
     spec = ",".join(f"graph:{kind}x1" for kind, _ in GRAPH_FAULTS)
-    spec += ",graph:expire-delta,mail:503"
+    spec += ",graph:expire-page,graph:expire-delta,mail:503"
     sim = Simulator(binary, work, faults=spec)
     http_client = PublicLoginOnSimulator(sim)
     try:
@@ -338,9 +338,14 @@ async def faults_parse_as_odata_error(binary, work):
             if kind == "expire-token":
                 token = msal_app(sim, sim.secret, http_client).acquire_token_for_client(
                     scopes=["https://graph.microsoft.com/.default"])["access_token"]
-        # An expired delta link.
         async with httpx.AsyncClient(timeout=30) as http:
             auth = {"Authorization": f"Bearer {token}"}
+            # A $skiptoken that expired in the middle of a walk.
+            first = (await http.get(users, headers=auth)).json()
+            response = await http.get(first["@odata.nextLink"], headers=auth)
+            assert response.status_code == 400, response.status_code
+            assert parse_odata_error(response.content) == "Directory_ExpiredPageToken"
+            # An expired delta link.
             url = f"{sim.graph}/v1.0/users/delta?$select=id"
             while True:
                 page = (await http.get(url, headers=auth)).json()
