@@ -14,4 +14,4 @@ python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --no-compile --disable-pip-version-check uv
 "$work/venv/bin/uv" pip install --quiet --python "$work/venv/bin/python" \
   'msgraph-sdk>=1.0' 'msal>=1.31' 'cryptography>=42'
-"$work/venv/bin/python" tests/conformance/conformance.py "$PWD/target/debug/idrecon" "$work"
+timeout 600 "$work/venv/bin/python" tests/conformance/conformance.py "$PWD/target/debug/idrecon" "$work"
