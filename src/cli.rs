@@ -21,13 +21,14 @@ pub const MAX_SIM_USERS: u32 = 1_000_000;
 #[derive(Debug, Parser)]
 #[command(name = "idrecon", version, about, long_about = None)]
 pub struct Cli {
-    /// Config file.
+    /// Config file (default: ./idrecon.toml; on Windows
+    /// %ProgramData%\idrecon\idrecon.toml).
     #[arg(
         long,
         global = true,
         value_name = "PATH",
         env = "IDRECON_CONFIG",
-        default_value = "./idrecon.toml"
+        default_value_os_t = crate::paths::default_config_path()
     )]
     pub config: PathBuf,
 

@@ -813,7 +813,7 @@ fn build(r: &Reader<'_>) -> Result<Config, ConfigError> {
 }
 
 fn build_store(r: &Reader<'_>) -> Result<StoreConfig, ConfigError> {
-    let url = r.string_or("store.url", DEFAULT_STORE_URL)?;
+    let url = r.string_or("store.url", &crate::paths::default_store_url())?;
     validate_store_url(&url).map_err(|m| r.err("store.url", m))?;
     Ok(StoreConfig { url })
 }

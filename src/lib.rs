@@ -15,6 +15,7 @@ pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod notify;
+pub mod paths;
 pub mod progress;
 pub mod report;
 pub mod schedule;
