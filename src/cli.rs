@@ -126,6 +126,20 @@ pub struct ReconcileArgs {
     /// Override fix.max_changes for this run.
     #[arg(long, value_name = "N")]
     pub max_changes: Option<u32>,
+    /// Exit code of a completed run with findings open (default
+    /// report.findings_exit_code, else 2). 0 makes such a night green in
+    /// schedulers that count every non-zero exit as failed; 1, 3 and 4 keep
+    /// their meaning and may not be used.
+    #[arg(long, value_name = "N", value_parser = parse_findings_exit_code)]
+    pub findings_exit_code: Option<u8>,
+}
+
+fn parse_findings_exit_code(s: &str) -> Result<u8, String> {
+    let n: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    crate::error::check_findings_exit_code(n)
 }
 
 /// `idrecon history`.

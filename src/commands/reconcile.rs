@@ -45,7 +45,10 @@ pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> 
         let graph = graph_sender(&sources);
         notify::mail_run(&cfg, &store, &report, graph.as_ref()).await;
     }
-    Ok(exit_code_for(&report))
+    let findings_exit_code = args
+        .findings_exit_code
+        .unwrap_or(crate::error::DEFAULT_FINDINGS_EXIT_CODE);
+    Ok(exit_code_for(&report).with_findings_code(findings_exit_code))
 }
 
 /// Builds the live connectors; configuration problems are exit 3.
