@@ -132,6 +132,9 @@ pub struct ReconcileArgs {
     /// their meaning and may not be used.
     #[arg(long, value_name = "N", value_parser = parse_findings_exit_code)]
     pub findings_exit_code: Option<u8>,
+    /// Terminal table: list every finding, not only the first 20 of each kind.
+    #[arg(long)]
+    pub all: bool,
 }
 
 fn parse_findings_exit_code(s: &str) -> Result<u8, String> {
@@ -166,6 +169,9 @@ pub struct ShowArgs {
     /// Write the report to this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// Terminal table: list every finding, not only the first 20 of each kind.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `idrecon demo`.
@@ -188,6 +194,9 @@ pub struct DemoArgs {
     /// Report format (default: table on a terminal, json otherwise).
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,
+    /// Terminal table: list every finding, not only the first 20 of each kind.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `idrecon sim`.

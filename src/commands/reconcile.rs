@@ -40,7 +40,12 @@ pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> 
             }
         );
     }
-    emit_report(&report, report_format(args.format), args.output.as_deref())?;
+    emit_report(
+        &report,
+        report_format(args.format),
+        args.output.as_deref(),
+        args.all,
+    )?;
     if args.email {
         let graph = graph_sender(&sources);
         notify::mail_run(&cfg, &store, &report, graph.as_ref()).await;
