@@ -105,7 +105,10 @@ fn with_all_every_one_of_a_hundred_thousand_findings_is_listed() {
         .count();
     assert_eq!(rows, 100_000, "one row per finding");
     assert!(out_large.contains("User Number 99999"));
-    assert!(out_large.contains("\nid_mismatch (100000)\n"), "group heading");
+    assert!(
+        out_large.contains("\nid_mismatch (100000)\n"),
+        "group heading"
+    );
     assert!(!out_large.contains("not shown"), "nothing left out");
 }
 
@@ -114,24 +117,43 @@ fn by_default_the_first_twenty_of_each_kind_and_how_to_see_the_rest() {
     let large = report_fixture::many(1_000);
     let out = table::render(&large, 120);
     assert_eq!(table::DEFAULT_FINDINGS_PER_KIND, 20);
-    assert!(out.contains("User Number 19\n") || out.contains("User Number 19 "), "{out}");
-    assert!(!out.contains("User Number 20"), "the 21st is not listed\n{out}");
-    assert!(out.contains("\nid_mismatch (1000, first 20 shown)\n"), "{out}");
+    assert!(
+        out.contains("User Number 19\n") || out.contains("User Number 19 "),
+        "{out}"
+    );
+    assert!(
+        !out.contains("User Number 20"),
+        "the 21st is not listed\n{out}"
+    );
+    assert!(
+        out.contains("\nid_mismatch (1000, first 20 shown)\n"),
+        "{out}"
+    );
     let more = out
         .lines()
         .find(|l| l.contains("more id_mismatch not shown"))
         .expect("a line saying how many more");
-    assert!(more.starts_with("… 980 more id_mismatch not shown."), "{more}");
+    assert!(
+        more.starts_with("… 980 more id_mismatch not shown."),
+        "{more}"
+    );
     assert!(out.contains("--all"), "{out}");
     assert!(out.contains("--format html"), "{out}");
     assert!(out.contains("--format csv"), "{out}");
-    assert!(out.lines().count() < 150, "readable: {} lines", out.lines().count());
+    assert!(
+        out.lines().count() < 150,
+        "readable: {} lines",
+        out.lines().count()
+    );
 }
 
 #[test]
 fn summary_and_advice_come_before_sources_and_findings() {
     let out = table::render(&report_fixture::completed(), 100);
-    let at = |needle: &str| out.find(needle).unwrap_or_else(|| panic!("{needle}\n{out}"));
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle}\n{out}"))
+    };
     assert!(at("\nSummary\n") < at("\nAdvice\n"));
     assert!(at("\nAdvice\n") < at("\nSources\n"));
     assert!(at("\nSources\n") < at("\nFindings ("));
@@ -144,7 +166,9 @@ fn findings_are_grouped_by_kind_in_the_summary_order() {
     let mut last = 0;
     for (kind, count) in &report.summary.by_kind {
         let heading = format!("\n{kind} ({count})\n");
-        let at = out.find(&heading).unwrap_or_else(|| panic!("{heading}\n{out}"));
+        let at = out
+            .find(&heading)
+            .unwrap_or_else(|| panic!("{heading}\n{out}"));
         assert!(at > last, "{kind} out of order");
         last = at;
     }
