@@ -1,11 +1,11 @@
-//! The application-level error and the process exit codes of contract.md.
+//! The application-level error and the process exit codes of docs/contract.md.
 //!
 //! Library modules return their own thiserror types; the binary converts
 //! them into [`AppError`] and exits with [`AppError::exit_code`].
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, DEFAULT_FINDINGS_EXIT_CODE};
 
-/// Process exit codes (contract.md, "Exit codes").
+/// Process exit codes (docs/contract.md, "Exit codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExitCode {
     /// Run completed, nothing left to fix (also `--help`, `--version`).
@@ -24,9 +24,6 @@ pub enum ExitCode {
     /// code that means something else).
     FindingsOpenAs(u8),
 }
-
-/// The default exit code of a completed run with findings open.
-pub const DEFAULT_FINDINGS_EXIT_CODE: u8 = 2;
 
 impl ExitCode {
     /// The numeric code handed to the operating system (0 to 255).

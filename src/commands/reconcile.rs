@@ -50,9 +50,10 @@ pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> 
         let graph = graph_sender(&sources);
         notify::mail_run(&cfg, &store, &report, graph.as_ref()).await;
     }
+    // The flag wins over report.findings_exit_code (default 2).
     let findings_exit_code = args
         .findings_exit_code
-        .unwrap_or(crate::error::DEFAULT_FINDINGS_EXIT_CODE);
+        .unwrap_or(cfg.report.findings_exit_code);
     Ok(exit_code_for(&report).with_findings_code(findings_exit_code))
 }
 

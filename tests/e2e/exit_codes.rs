@@ -59,6 +59,21 @@ async fn findings_exit_code_changes_only_the_findings_open_code() {
         Some(100)
     );
 
+    // report.findings_exit_code in the config; the flag wins over it.
+    let with_key = dir.path().join("with-key.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains("[report]\n"));
+    std::fs::write(
+        &with_key,
+        text.replace("[report]\n", "[report]\nfindings_exit_code = 0\n"),
+    )
+    .expect("config written");
+    assert_eq!(reconcile(&with_key, &[]).await.0, Some(0));
+    assert_eq!(
+        reconcile(&with_key, &["--findings-exit-code", "2"]).await.0,
+        Some(2)
+    );
+
     // A safety abort stays 4 with the option.
     let store = SqliteStore::open(&store_url).await.expect("store");
     let holder = LockHolder::current("exit code test");

@@ -146,7 +146,10 @@ fn tables_take_the_page_width_and_wrap_long_values() {
     // and cells break long IDs (the browser test measures the real width).
     let page = rendered(&report_fixture::completed());
     assert!(page.contains("td.id, td.detail { overflow-wrap: anywhere; }"));
-    assert!(page.contains("<td class=\"code id\">"), "IDs may break anywhere");
+    assert!(
+        page.contains("<td class=\"code id\">"),
+        "IDs may break anywhere"
+    );
     let findings = &page[page.find(">Findings (").expect("findings")..];
     for table in findings.split("<table").skip(1) {
         let tag = &table[..table.find('>').expect("tag end")];

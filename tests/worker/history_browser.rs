@@ -12,7 +12,7 @@
 
 use crate::worker_support;
 
-use idrecon::commands::worker::{schedule_of, work, Worker};
+use idrecon::commands::worker::{work, Worker};
 use idrecon::report::RunStatus;
 use idrecon::schedule::Clock;
 use idrecon::server::{StatusServer, StatusState};
@@ -111,7 +111,7 @@ async fn history_pages_in_headless_chromium() {
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
-    let schedule = schedule_of(&cfg).unwrap();
+    let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc("2026-03-01T12:00:00Z"));
     let status = StatusState::new();
     let server = StatusServer::bind("127.0.0.1:0".parse().unwrap())
