@@ -88,6 +88,18 @@ if sorted(map(key, win["findings"])) != sorted(map(key, lin["findings"])):
 print(f"  ok: {s['people']} people, {s['findings']} findings, same as the Linux build")
 PY
 
+step "wine: the default config is %ProgramData%\\idrecon\\idrecon.toml"
+set +e
+wine "$work/idrecon.exe" history >/dev/null 2>"$work/default.err"
+code=$?
+set -e
+if [ "$code" -ne 3 ] || ! grep -qF 'C:\ProgramData\idrecon\idrecon.toml not found' "$work/default.err"; then
+    echo "windows-check: idrecon.exe without --config: exit $code, expected 3 naming C:\ProgramData\idrecon\idrecon.toml" >&2
+    cat "$work/default.err" >&2
+    exit 1
+fi
+echo "  ok"
+
 step "deploy/windows command lines parse with idrecon.exe"
 python3 - deploy/windows >"$work/arglines" <<'PY'
 import sys, pathlib, xml.etree.ElementTree as ET
