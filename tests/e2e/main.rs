@@ -13,4 +13,5 @@ mod exit_codes;
 mod faults;
 mod findings;
 mod flow_csv;
+mod listings;
 mod mail;
