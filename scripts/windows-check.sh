@@ -46,7 +46,16 @@ cargo build --quiet --bin idrecon
 linux_bin=target/debug/idrecon
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+cleanup() {
+    # Stop this prefix's wineserver first, or it still writes into the
+    # prefix while it is removed.
+    if [ -d "$work/prefix" ]; then
+        WINEPREFIX="$work/prefix" /usr/lib/wine/wineserver64 -k 2>/dev/null || true
+        WINEPREFIX="$work/prefix" /usr/lib/wine/wineserver64 -w 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
 cp "$exe" "$work/idrecon.exe"
 x86_64-w64-mingw32-gcc -shared -O2 -o "$work/bcryptprimitives.dll" \
     tests/windows/bcryptprimitives.c -ladvapi32
