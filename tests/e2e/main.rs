@@ -9,8 +9,10 @@ pub mod smtp_support;
 
 mod binary;
 mod delta;
+mod exit_codes;
 mod faults;
 mod findings;
 mod flow_csv;
 mod listings;
 mod mail;
+mod snapshot;
