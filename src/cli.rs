@@ -125,6 +125,10 @@ pub struct ReconcileArgs {
     /// Override fix.max_changes for this run.
     #[arg(long, value_name = "N")]
     pub max_changes: Option<u32>,
+    /// Go on although a source lists more than safety.max_source_drop_percent
+    /// fewer users than the last completed run (for this run only).
+    #[arg(long)]
+    pub allow_drop: bool,
 }
 
 /// `idrecon history`.

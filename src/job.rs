@@ -12,7 +12,7 @@ use crate::progress::{Fetched, RunProgress, Stage};
 use crate::reconcile::{self, MatchOptions, PlanOptions};
 use crate::report::{Mode, Report, RunStatus, SourceSummary, Summary, Trigger};
 use crate::sources::{AzureFetch, FlowWriter, SourceError, SourceErrorKind, Sources, System};
-use crate::store::{LockHolder, Store, StoreError};
+use crate::store::{hold_with_heartbeat, LockHolder, Store, StoreError, HEARTBEAT_INTERVAL};
 use chrono::{DateTime, Utc};
 use std::time::Instant;
 use tracing::Instrument;
@@ -29,6 +29,9 @@ pub struct RunRequest {
     pub max_changes_override: Option<u32>,
     /// `--user UPN_OR_ID`: only this person (fetched by key, not listed).
     pub person: Option<String>,
+    /// `--allow-drop`: go on although a source lists more than
+    /// `safety.max_source_drop_percent` fewer users than the last completed run.
+    pub allow_drop: bool,
 }
 
 impl RunRequest {
@@ -39,6 +42,7 @@ impl RunRequest {
             full: false,
             max_changes_override: None,
             person: None,
+            allow_drop: false,
         }
     }
 }
@@ -97,6 +101,9 @@ pub struct RunOutcome {
 
 const LOCK_LEASE_MINUTES: i64 = 60;
 
+/// `safety.max_source_drop_percent` until the configuration has the key.
+const MAX_SOURCE_DROP_PERCENT: f64 = 20.0;
+
 /// Why an apply run without a Flow writer stops.
 const CSV_IS_READ_ONLY: &str = "fixes need the Flow endpoint (flow.source = \"http\"); flow.source = \"csv\" reads an export and cannot change Flow: run without --apply (and with fix.enabled = false), or configure the Flow endpoint";
 
@@ -114,7 +121,17 @@ pub async fn run_once(ctx: &RunContext<'_>, req: &RunRequest) -> Result<RunOutco
         Err(e @ StoreError::LockHeld { .. }) => return Err(RunError::LockHeld(e)),
         Err(e) => return Err(e.into()),
     }
-    let result = run_locked(ctx, req, &holder, lease).await;
+    // The heartbeat tells other processes this run is alive; once it stops
+    // (the process was killed) the lock can be taken over well before the
+    // lease ends, whatever PID the holder had.
+    let result = hold_with_heartbeat(
+        ctx.store,
+        &holder,
+        ctx.clock,
+        HEARTBEAT_INTERVAL,
+        run_locked(ctx, req, &holder, lease),
+    )
+    .await;
     if let Err(e) = ctx.store.release_lock(&holder).await {
         tracing::warn!(error = %e, "could not release the run lock; it expires with its lease");
     }
@@ -129,7 +146,10 @@ async fn run_locked(
 ) -> Result<RunOutcome, RunError> {
     let mode = if req.apply { Mode::Apply } else { Mode::Report };
     let started_at = (ctx.clock)();
-    let run_id = ctx.store.begin_run(req.trigger, mode, started_at).await?;
+    let run_id = ctx
+        .store
+        .begin_run(holder, req.trigger, mode, started_at)
+        .await?;
     let span = tracing::info_span!("run", run_id, trigger = ?req.trigger, mode = ?mode);
     run_started(ctx, req, holder, lease, run_id, mode, started_at)
         .instrument(span)
@@ -155,6 +175,7 @@ async fn run_started(
     let interrupted = ctx
         .store
         .close_interrupted_runs(
+            holder,
             run_id,
             &format!(
                 "interrupted: the process ended before the run finished (noticed by run #{run_id})"
@@ -200,7 +221,7 @@ async fn run_started(
         ));
     }
     report.finished_at = Some(trunc((ctx.clock)()));
-    ctx.store.finish_run(&report).await?;
+    ctx.store.finish_run(holder, &report).await?;
     Ok(RunOutcome {
         report,
         timings,
@@ -245,12 +266,15 @@ async fn reconcile_and_apply(
     let mut resumed_note = None;
     if req.apply {
         if let Some(writer) = ctx.flow_writer {
-            let resumed =
-                apply::resume_pending(ctx.store, writer, ctx.clock, cfg.flow.case_insensitive_ids)
-                    .await
-                    .map_err(|e| {
-                        Stop::Aborted(format!("resuming the journal of an earlier run: {e}"))
-                    })?;
+            let resumed = apply::resume_pending(
+                ctx.store,
+                holder,
+                writer,
+                ctx.clock,
+                cfg.flow.case_insensitive_ids,
+            )
+            .await
+            .map_err(|e| Stop::Aborted(format!("resuming the journal of an earlier run: {e}")))?;
             resumed_note = apply::describe_resumed(&resumed);
         }
     } else {
@@ -259,7 +283,9 @@ async fn reconcile_and_apply(
 
     let (snapshots, person_id) = match &req.person {
         Some(person) => {
-            ctx.store.set_run_person(report.run_id, person).await?;
+            ctx.store
+                .set_run_person(holder, report.run_id, person)
+                .await?;
             let (snapshots, id) = fetch_person(ctx, person, report, steps).await?;
             (snapshots, Some(id))
         }
@@ -270,12 +296,22 @@ async fn reconcile_and_apply(
                 refuse_sudden_empty("Azure AD", snapshots.azure.len(), prev.azure)?;
                 refuse_sudden_empty("IFS", snapshots.ifs.len(), prev.ifs)?;
                 refuse_sudden_empty("Flow", snapshots.flow.len(), prev.flow)?;
+                if req.allow_drop {
+                    tracing::warn!("--allow-drop: source listings are not compared with the last completed run");
+                } else {
+                    let listed = [
+                        ("Azure AD", snapshots.azure.len(), prev.azure),
+                        ("IFS", snapshots.ifs.len(), prev.ifs),
+                        ("Flow", snapshots.flow.len(), prev.flow),
+                    ];
+                    refuse_source_drop(&listed, MAX_SOURCE_DROP_PERCENT)?;
+                }
             }
             refuse_empty_azure(&snapshots)?;
             // Only a listing that passed the checks becomes the stored
             // snapshot: an empty one stored here would make every later
             // delta run start from nobody.
-            store_azure_update(ctx, azure_update, &snapshots.azure).await?;
+            store_azure_update(ctx, holder, azure_update, &snapshots.azure).await?;
             (snapshots, None)
         }
     };
@@ -372,7 +408,7 @@ async fn reconcile_and_apply(
     };
     let options = apply::ApplyOptions {
         flow_case_insensitive: cfg.flow.case_insensitive_ids,
-        lock: Some(apply::HeldLock { holder, lease }),
+        lock: apply::HeldLock { holder, lease },
     };
     apply::execute(ctx.store, writer, report, ctx.clock, &should_stop, &options)
         .await
@@ -427,6 +463,34 @@ fn refuse_sudden_empty(system: &str, now: usize, before: i64) -> Result<(), Stop
     Ok(())
 }
 
+/// Refuses a run in which a source lists more than `max_percent` fewer
+/// users than the last completed run saw (`listed`: the source, its users
+/// now, its users then); the reason names each source, by how much it
+/// shrank, the setting, and how to allow it for one run.
+fn refuse_source_drop(listed: &[(&str, usize, i64)], max_percent: f64) -> Result<(), Stop> {
+    let drops: Vec<String> = listed
+        .iter()
+        .filter_map(|&(system, now, before)| {
+            let before = u64::try_from(before).unwrap_or(0);
+            idrecon_core::safety::source_drop(before, now as u64, max_percent).map(|drop| {
+                format!(
+                    "{system} listed {} users but the last completed run saw {} ({:.1}% fewer)",
+                    drop.now,
+                    drop.before,
+                    drop.percent()
+                )
+            })
+        })
+        .collect();
+    if drops.is_empty() {
+        return Ok(());
+    }
+    Err(Stop::Aborted(format!(
+        "{}: more than safety.max_source_drop_percent = {max_percent}% fewer; refusing to conclude anything from what looks like a broken listing. If the drop is real, allow it for one run with `idrecon reconcile --allow-drop`",
+        drops.join("; ")
+    )))
+}
+
 /// What a run's Azure fetch changes in the stored snapshot, written only
 /// once the fetched data passed the safety checks.
 enum AzureUpdate {
@@ -442,13 +506,14 @@ enum AzureUpdate {
 
 async fn store_azure_update(
     ctx: &RunContext<'_>,
+    holder: &LockHolder,
     update: AzureUpdate,
     users: &[AadUser],
 ) -> Result<(), Stop> {
     match update {
         AzureUpdate::Replace { delta_link } => {
             ctx.store
-                .replace_azure_snapshot(&ctx.azure_scope, users, delta_link.as_deref())
+                .replace_azure_snapshot(holder, &ctx.azure_scope, users, delta_link.as_deref())
                 .await?
         }
         AzureUpdate::Delta {
@@ -457,7 +522,7 @@ async fn store_azure_update(
             delta_link,
         } => {
             ctx.store
-                .apply_azure_delta(&ctx.azure_scope, &upserts, &removed, &delta_link)
+                .apply_azure_delta(holder, &ctx.azure_scope, &upserts, &removed, &delta_link)
                 .await?
         }
     }

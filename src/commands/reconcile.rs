@@ -23,6 +23,7 @@ pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> 
         full: args.full,
         max_changes_override: args.max_changes,
         person: args.user.clone(),
+        allow_drop: args.allow_drop,
     };
     let outcome = run_with(&cfg, &store, &sources, &request).await?;
     for (n, step) in outcome.steps.iter().enumerate() {

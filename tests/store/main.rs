@@ -5,6 +5,7 @@
 #[path = "../support/store.rs"]
 pub mod store_support;
 
+mod disk_full;
 mod journal;
 mod lock;
 mod open;
