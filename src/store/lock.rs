@@ -217,6 +217,9 @@ mod tests {
             host: "web01".into(),
             label: "run".into(),
         };
-        assert_eq!(holder.to_string(), "pid 42 on host web01 (run), instance abc");
+        assert_eq!(
+            holder.to_string(),
+            "pid 42 on host web01 (run), instance abc"
+        );
     }
 }

@@ -237,8 +237,11 @@ pub trait Store: Send + Sync {
     /// Renews the heartbeat of the lock `holder` holds to `now`
     /// ([`hold_with_heartbeat`] does so while a run goes on);
     /// [`StoreError::LockLost`] when it does not hold it (any more).
-    async fn heartbeat_lock(&self, holder: &LockHolder, now: DateTime<Utc>)
-        -> Result<(), StoreError>;
+    async fn heartbeat_lock(
+        &self,
+        holder: &LockHolder,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Frees the lock `holder` holds. Nothing to do when the lock is free;
     /// [`StoreError::LockLost`] when someone else holds it.
@@ -316,7 +319,11 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Forgets the snapshot of `scope` (the next run lists in full).
-    async fn clear_azure_snapshot(&self, holder: &LockHolder, scope: &str) -> Result<(), StoreError>;
+    async fn clear_azure_snapshot(
+        &self,
+        holder: &LockHolder,
+        scope: &str,
+    ) -> Result<(), StoreError>;
 
     /// Journals `action` as pending before it is sent; durable (synced to
     /// disk) when it returns. Returns the entry's ID.

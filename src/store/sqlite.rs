@@ -169,11 +169,7 @@ impl SqliteStore {
     /// a run saving a large snapshot): when a lock holder that may not be
     /// taken over is on record, that is [`StoreError::LockHeld`] (readers
     /// are never blocked in WAL mode); otherwise the database error.
-    async fn lock_refusal_while_busy(
-        &self,
-        now: DateTime<Utc>,
-        error: sqlx::Error,
-    ) -> StoreError {
+    async fn lock_refusal_while_busy(&self, now: DateTime<Utc>, error: sqlx::Error) -> StoreError {
         if is_busy(&error) {
             if let Ok(Some(current)) = self.current_lock().await {
                 if !may_take_over(&current, now) {
@@ -330,12 +326,13 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .during("starting the lock transaction")?;
-        let beat = sqlx::query("UPDATE run_lock SET heartbeat_at = ? WHERE id = 1 AND instance_id = ?")
-            .bind(now)
-            .bind(&holder.instance_id)
-            .execute(&mut *tx)
-            .await
-            .during("renewing the run lock's heartbeat")?;
+        let beat =
+            sqlx::query("UPDATE run_lock SET heartbeat_at = ? WHERE id = 1 AND instance_id = ?")
+                .bind(now)
+                .bind(&holder.instance_id)
+                .execute(&mut *tx)
+                .await
+                .during("renewing the run lock's heartbeat")?;
         if beat.rows_affected() == 0 {
             let current = Self::read_lock(&mut tx).await?.map(|info| info.holder);
             return Err(StoreError::LockLost {
@@ -358,9 +355,7 @@ impl Store for SqliteStore {
         mode: Mode,
         started_at: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let mut tx = self
-            .begin_owned(holder, "starting to record a run")
-            .await?;
+        let mut tx = self.begin_owned(holder, "starting to record a run").await?;
         let done = sqlx::query(
             "INSERT INTO runs (schema_version, trigger_kind, mode, status, started_at) \
              VALUES (?, ?, ?, 'running', ?)",
@@ -706,7 +701,11 @@ impl Store for SqliteStore {
         tx.commit().await.during("committing an Azure delta")
     }
 
-    async fn clear_azure_snapshot(&self, holder: &LockHolder, scope: &str) -> Result<(), StoreError> {
+    async fn clear_azure_snapshot(
+        &self,
+        holder: &LockHolder,
+        scope: &str,
+    ) -> Result<(), StoreError> {
         let mut tx = self
             .begin_owned(holder, "clearing the Azure snapshot")
             .await?;

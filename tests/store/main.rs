@@ -6,6 +6,7 @@
 pub mod store_support;
 
 mod disk_full;
+mod fencing;
 mod journal;
 mod lock;
 mod open;
