@@ -139,6 +139,11 @@ pub async fn execute(
                 // Flow has answered; the entry stays pending and the next
                 // applying run settles it by looking at Flow.
                 record(report, seq, &action, status, error.as_deref(), &mut counts);
+                if matches!(e, StoreError::LockLost { .. }) {
+                    let reason = format!("not sent: the run lock was lost ({e})");
+                    skip_rest(report, seq + 1, &reason, &mut counts);
+                    return Err(ApplyError::LockLost(e.to_string()));
+                }
                 let reason = format!("not sent: the journal could not be updated ({e})");
                 skip_rest(report, seq + 1, &reason, &mut counts);
                 return Err(e.into());

@@ -221,7 +221,24 @@ async fn run_started(
         ));
     }
     report.finished_at = Some(trunc((ctx.clock)()));
-    ctx.store.finish_run(holder, &report).await?;
+    match ctx.store.finish_run(holder, &report).await {
+        Ok(()) => {}
+        Err(e @ StoreError::LockLost { .. }) => {
+            // Another run holds the lock now, so this run stores nothing
+            // (that run marks this one interrupted); the caller still gets
+            // the report, saying so.
+            tracing::error!(run_id, error = %e, "the run lock was lost; the report is not stored");
+            let note = format!("this report was not stored: {e}");
+            report.abort_reason = Some(match report.abort_reason.take() {
+                Some(reason) => format!("{reason}; {note}"),
+                None => note,
+            });
+            if report.status == RunStatus::Completed {
+                report.status = RunStatus::Aborted;
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(RunOutcome {
         report,
         timings,
