@@ -13,3 +13,4 @@ mod faults;
 mod findings;
 mod flow_csv;
 mod mail;
+mod output_file;
