@@ -375,6 +375,17 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Runs whose last mail attempt failed, oldest first.
+    /// Runs whose last mail attempt failed and that were not given up on
+    /// ([`Store::give_up_mail`]), oldest first.
     async fn runs_with_unsent_mail(&self) -> Result<Vec<i64>, StoreError>;
+
+    /// Stops retrying the failed mail of `run_ids`: they stay `failed`, their
+    /// mail error becomes `reason` (followed by the last error) and
+    /// [`Store::runs_with_unsent_mail`] no longer lists them.
+    async fn give_up_mail(
+        &self,
+        run_ids: &[i64],
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }

@@ -824,7 +824,8 @@ impl Store for SqliteStore {
             MailStatus::Failed
         };
         let done = sqlx::query(
-            "UPDATE runs SET mail_status = ?, mail_error = ?, mail_at = ? WHERE id = ?",
+            "UPDATE runs SET mail_status = ?, mail_error = ?, mail_at = ?, mail_given_up_at = NULL \
+             WHERE id = ?",
         )
         .bind(status.as_str())
         .bind(if sent { None } else { error })
@@ -867,10 +868,40 @@ impl Store for SqliteStore {
     }
 
     async fn runs_with_unsent_mail(&self) -> Result<Vec<i64>, StoreError> {
-        sqlx::query_scalar("SELECT id FROM runs WHERE mail_status = 'failed' ORDER BY id")
-            .fetch_all(&self.reader)
+        sqlx::query_scalar(
+            "SELECT id FROM runs WHERE mail_status = 'failed' AND mail_given_up_at IS NULL \
+             ORDER BY id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .during("listing runs with unsent mail")
+    }
+
+    async fn give_up_mail(
+        &self,
+        run_ids: &[i64],
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin()
             .await
-            .during("listing runs with unsent mail")
+            .during("giving up on failed mail")?;
+        for id in run_ids {
+            sqlx::query(
+                "UPDATE runs SET mail_given_up_at = ?, \
+                 mail_error = ? || COALESCE(' (last error: ' || mail_error || ')', '') \
+                 WHERE id = ? AND mail_status = 'failed' AND mail_given_up_at IS NULL",
+            )
+            .bind(at)
+            .bind(reason)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .during("giving up on failed mail")?;
+        }
+        tx.commit().await.during("giving up on failed mail")
     }
 }
 
