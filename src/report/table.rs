@@ -26,9 +26,12 @@ pub fn terminal_width() -> u16 {
 /// ones get the compact layout that stacks related fields in one cell.
 pub const WIDE_LAYOUT_MIN_WIDTH: u16 = 120;
 
-/// Renders `report` for a terminal `width` columns wide (at least 40).
+/// Renders `report` for a terminal `width` columns wide (at least 40), with
+/// control characters in service text shown as escapes (`\u{1b}`).
 /// Text is wrapped so that no line is wider than `width` display columns.
 pub fn render(report: &Report, width: u16) -> String {
+    // Names and errors from the services never reach the terminal raw.
+    let report = &*super::terminal::safe_report(report);
     let width = width.max(MIN_WIDTH);
     let mut out = String::with_capacity(2048 + 320 * report.findings.len());
 
