@@ -40,15 +40,19 @@ fn toml_value() -> impl Strategy<Value = toml::Value> {
     })
 }
 
-/// What a failed load must say: the key or the TOML position.
-fn names_what_was_wrong(message: &str, touched: &[String]) -> bool {
+/// A refusal is `key: what is wrong` (the key from the input or a known
+/// section) or a TOML syntax error with its position.
+fn names_what_was_wrong(message: &str, input: &str, touched: &[String]) -> bool {
     let sections = example_keys();
+    let key = message.split(": ").next().unwrap_or("");
+    let last = key.rsplit('.').next().unwrap_or(key);
     !message.is_empty()
         && (message.contains("invalid TOML")
             || touched.iter().any(|k| message.contains(k.as_str()))
             || sections
                 .iter()
                 .any(|(section, _)| message.starts_with(section.as_str()))
+            || (!last.is_empty() && input.contains(last))
             || message.contains("IDRECON__"))
 }
 
@@ -67,7 +71,10 @@ fn arbitrary_text_never_panics() {
     runner
         .run(&nasty_text(), |text| {
             if let Err(message) = load(&text, &HashMap::new(), dir.path()) {
-                prop_assert!(names_what_was_wrong(&message, &[]), "{text:?}: {message}");
+                prop_assert!(
+                    names_what_was_wrong(&message, &text, &[]),
+                    "{text:?}: {message}"
+                );
             }
             Ok(())
         })
@@ -115,7 +122,7 @@ fn mutated_example_values_are_refused_by_name() {
             let text = toml::to_string(&table).unwrap();
             if let Err(message) = load(&text, &env, dir.path()) {
                 prop_assert!(
-                    names_what_was_wrong(&message, &touched),
+                    names_what_was_wrong(&message, &text, &touched),
                     "{touched:?}: {message}"
                 );
             }
