@@ -55,7 +55,7 @@ pub enum StoreError {
         super::lock::free_at(*.heartbeat_at, *.expires_at).to_rfc3339_opts(SecondsFormat::Secs, true)
     )]
     LockHeld {
-        holder: LockHolder,
+        holder: Box<LockHolder>,
         acquired_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         heartbeat_at: DateTime<Utc>,
@@ -67,8 +67,8 @@ pub enum StoreError {
         None => String::from("it is free"),
     })]
     LockLost {
-        holder: LockHolder,
-        current: Option<LockHolder>,
+        holder: Box<LockHolder>,
+        current: Option<Box<LockHolder>>,
     },
 
     #[error("run {0} does not exist")]
@@ -95,10 +95,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The refusal for `holder`, which no longer holds the lock (`current`
+    /// does, or nobody).
+    pub(crate) fn lock_lost(holder: &LockHolder, current: Option<LockHolder>) -> StoreError {
+        StoreError::LockLost {
+            holder: Box::new(holder.clone()),
+            current: current.map(Box::new),
+        }
+    }
+
     /// The refusal for a lock `current` holds.
     pub(crate) fn lock_held(current: LockInfo) -> StoreError {
         StoreError::LockHeld {
-            holder: current.holder,
+            holder: Box::new(current.holder),
             acquired_at: current.acquired_at,
             expires_at: current.expires_at,
             heartbeat_at: current.heartbeat_at,

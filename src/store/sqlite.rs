@@ -212,10 +212,7 @@ impl SqliteStore {
         let current = Self::read_lock(&mut tx).await?;
         match current {
             Some(info) if info.holder.instance_id == holder.instance_id => Ok(tx),
-            other => Err(StoreError::LockLost {
-                holder: holder.clone(),
-                current: other.map(|info| info.holder),
-            }),
+            other => Err(StoreError::lock_lost(holder, other.map(|info| info.holder))),
         }
     }
 }
@@ -286,10 +283,7 @@ impl Store for SqliteStore {
         .during("renewing the run lock")?;
         if renewed.rows_affected() == 0 {
             let current = Self::read_lock(&mut tx).await?.map(|info| info.holder);
-            return Err(StoreError::LockLost {
-                holder: holder.clone(),
-                current,
-            });
+            return Err(StoreError::lock_lost(holder, current));
         }
         tx.commit().await.during("committing the run lock")
     }
@@ -307,10 +301,7 @@ impl Store for SqliteStore {
             .during("releasing the run lock")?;
         if released.rows_affected() == 0 {
             if let Some(current) = Self::read_lock(&mut tx).await? {
-                return Err(StoreError::LockLost {
-                    holder: holder.clone(),
-                    current: Some(current.holder),
-                });
+                return Err(StoreError::lock_lost(holder, Some(current.holder)));
             }
         }
         tx.commit().await.during("committing the run lock")
@@ -335,10 +326,7 @@ impl Store for SqliteStore {
                 .during("renewing the run lock's heartbeat")?;
         if beat.rows_affected() == 0 {
             let current = Self::read_lock(&mut tx).await?.map(|info| info.holder);
-            return Err(StoreError::LockLost {
-                holder: holder.clone(),
-                current,
-            });
+            return Err(StoreError::lock_lost(holder, current));
         }
         tx.commit().await.during("committing the run lock")
     }

@@ -51,7 +51,7 @@ async fn second_holder_is_refused_naming_the_holder_and_when_it_frees() {
             expires_at,
             heartbeat_at,
         } => {
-            assert_eq!(holder, &first);
+            assert_eq!(**holder, first);
             assert_eq!(*acquired_at, at(0));
             assert_eq!(*expires_at, at(600));
             assert_eq!(*heartbeat_at, at(0));
@@ -289,7 +289,7 @@ async fn lock_held_is_reported_while_another_process_keeps_the_database_busy() {
         .await
         .unwrap_err();
     match err {
-        StoreError::LockHeld { holder, .. } => assert_eq!(holder, busy_holder),
+        StoreError::LockHeld { holder, .. } => assert_eq!(*holder, busy_holder),
         other => panic!("expected LockHeld, got {other}"),
     }
     sqlx::query("ROLLBACK").execute(&mut writer).await.unwrap();
