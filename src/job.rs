@@ -101,9 +101,6 @@ pub struct RunOutcome {
 
 const LOCK_LEASE_MINUTES: i64 = 60;
 
-/// `safety.max_source_drop_percent` until the configuration has the key.
-const MAX_SOURCE_DROP_PERCENT: f64 = 20.0;
-
 /// Why an apply run without a Flow writer stops.
 const CSV_IS_READ_ONLY: &str = "fixes need the Flow endpoint (flow.source = \"http\"); flow.source = \"csv\" reads an export and cannot change Flow: run without --apply (and with fix.enabled = false), or configure the Flow endpoint";
 
@@ -321,7 +318,7 @@ async fn reconcile_and_apply(
                         ("IFS", snapshots.ifs.len(), prev.ifs),
                         ("Flow", snapshots.flow.len(), prev.flow),
                     ];
-                    refuse_source_drop(&listed, MAX_SOURCE_DROP_PERCENT)?;
+                    refuse_source_drop(&listed, cfg.safety.max_source_drop_percent)?;
                 }
             }
             refuse_empty_azure(&snapshots)?;

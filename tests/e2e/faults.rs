@@ -423,6 +423,29 @@ async fn a_small_drop_within_the_limit_goes_on() {
     );
 }
 
+/// `safety.max_source_drop_percent` sets the limit: at 5, a 10% drop aborts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drop_limit_is_configurable() {
+    let app = fault_app("none")
+        .env("IDRECON__SAFETY__MAX_SOURCE_DROP_PERCENT", "5")
+        .start()
+        .await;
+    let first = app.run().await;
+    assert_eq!(first.status, RunStatus::Completed);
+    app.handle.update_flow(|users| {
+        let keep = users.len() * 9 / 10;
+        users.truncate(keep);
+    });
+    let second = app.run().await;
+    assert_eq!(second.status, RunStatus::Aborted);
+    let reason = second.abort_reason.unwrap_or_default();
+    assert!(reason.contains("Flow listed"), "{reason}");
+    assert!(
+        reason.contains("safety.max_source_drop_percent = 5%"),
+        "{reason}"
+    );
+}
+
 /// An empty delta round (no changes) is not an empty directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_delta_round_means_no_changes() {
