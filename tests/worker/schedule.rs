@@ -354,7 +354,7 @@ async fn a_full_disk_fails_the_run_visibly_and_the_next_run_recovers() {
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
-    let schedule = schedule_of(&cfg).unwrap();
+    let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
     let worker = Worker {
