@@ -12,5 +12,6 @@ mod delta;
 mod faults;
 mod findings;
 mod flow_csv;
+mod listings;
 mod mail;
 mod output_file;
