@@ -16,3 +16,4 @@ mod flow_csv;
 mod listings;
 mod mail;
 mod output_file;
+mod snapshot;
