@@ -54,8 +54,9 @@ impl HeldLock<'_> {
 pub struct ApplyOptions<'a> {
     /// `flow.case_insensitive_ids`: how Flow compares user IDs.
     pub flow_case_insensitive: bool,
-    /// The lock to keep renewed; `None` when the caller holds no lock.
-    pub lock: Option<HeldLock<'a>>,
+    /// The run lock: renewed as time goes on, and named in every journal
+    /// write (the store refuses them once another run holds the lock).
+    pub lock: HeldLock<'a>,
 }
 
 /// The clock and stop signal of a run.
@@ -91,23 +92,27 @@ pub async fn execute(
             );
             break;
         }
-        if let Some(lock) = &options.lock {
-            let now = clock();
-            if now - renewed_at >= lock.renew_after() {
-                if let Err(e) = store.renew_lock(lock.holder, now, lock.lease).await {
-                    let reason = format!("not sent: the run lock was lost ({e})");
-                    skip_rest(report, seq, &reason, &mut counts);
-                    return Err(ApplyError::LockLost(e.to_string()));
-                }
-                renewed_at = now;
+        let lock = &options.lock;
+        let now = clock();
+        if now - renewed_at >= lock.renew_after() {
+            if let Err(e) = store.renew_lock(lock.holder, now, lock.lease).await {
+                let reason = format!("not sent: the run lock was lost ({e})");
+                skip_rest(report, seq, &reason, &mut counts);
+                return Err(ApplyError::LockLost(e.to_string()));
             }
+            renewed_at = now;
         }
         let action = report.actions[seq].clone();
         let journal_id = match store
-            .journal_pending(report.run_id, seq as i64, &action, clock())
+            .journal_pending(lock.holder, report.run_id, seq as i64, &action, clock())
             .await
         {
             Ok(id) => id,
+            Err(e @ StoreError::LockLost { .. }) => {
+                let reason = format!("not sent: the run lock was lost ({e})");
+                skip_rest(report, seq, &reason, &mut counts);
+                return Err(ApplyError::LockLost(e.to_string()));
+            }
             Err(e) => {
                 let reason = format!("not sent: the action could not be journalled ({e})");
                 skip_rest(report, seq, &reason, &mut counts);
@@ -128,12 +133,17 @@ pub async fn execute(
         };
         if let Some((state, journal_error)) = journalled {
             if let Err(e) = store
-                .journal_finish(journal_id, state, journal_error, clock())
+                .journal_finish(lock.holder, journal_id, state, journal_error, clock())
                 .await
             {
                 // Flow has answered; the entry stays pending and the next
                 // applying run settles it by looking at Flow.
                 record(report, seq, &action, status, error.as_deref(), &mut counts);
+                if matches!(e, StoreError::LockLost { .. }) {
+                    let reason = format!("not sent: the run lock was lost ({e})");
+                    skip_rest(report, seq + 1, &reason, &mut counts);
+                    return Err(ApplyError::LockLost(e.to_string()));
+                }
                 let reason = format!("not sent: the journal could not be updated ({e})");
                 skip_rest(report, seq + 1, &reason, &mut counts);
                 return Err(e.into());
@@ -308,6 +318,7 @@ pub enum Resumed {
 /// landed late).
 pub async fn resume_pending(
     store: &dyn Store,
+    holder: &LockHolder,
     writer: &dyn FlowWriter,
     clock: Clock<'_>,
     flow_case_insensitive: bool,
@@ -345,7 +356,7 @@ pub async fn resume_pending(
         };
         if let Some((state, error)) = journalled {
             store
-                .journal_finish(entry.id, state, error, clock())
+                .journal_finish(holder, entry.id, state, error, clock())
                 .await?;
             if state == JournalState::Applied {
                 index.apply(&entry.action);

@@ -153,6 +153,10 @@ pub struct ReconcileArgs {
     /// Override fix.max_changes for this run.
     #[arg(long, value_name = "N")]
     pub max_changes: Option<u32>,
+    /// Go on although a source lists more than safety.max_source_drop_percent
+    /// fewer users than the last completed run (for this run only).
+    #[arg(long)]
+    pub allow_drop: bool,
     /// Exit code of a completed run with findings open (default
     /// report.findings_exit_code, else 2). 0 makes such a night green in
     /// schedulers that count every non-zero exit as failed; 1, 3 and 4 keep

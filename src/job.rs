@@ -12,7 +12,7 @@ use crate::progress::{Fetched, RunProgress, Stage};
 use crate::reconcile::{self, MatchOptions, PlanOptions};
 use crate::report::{Mode, Report, RunStatus, SourceSummary, Summary, Trigger};
 use crate::sources::{AzureFetch, FlowWriter, SourceError, Sources, System};
-use crate::store::{LockHolder, Store, StoreError};
+use crate::store::{hold_with_heartbeat, LockHolder, Store, StoreError, HEARTBEAT_INTERVAL};
 use chrono::{DateTime, Utc};
 use std::time::Instant;
 use tracing::Instrument;
@@ -29,6 +29,9 @@ pub struct RunRequest {
     pub max_changes_override: Option<u32>,
     /// `--user UPN_OR_ID`: only this person (fetched by key, not listed).
     pub person: Option<String>,
+    /// `--allow-drop`: go on although a source lists more than
+    /// `safety.max_source_drop_percent` fewer users than the last completed run.
+    pub allow_drop: bool,
 }
 
 impl RunRequest {
@@ -39,6 +42,7 @@ impl RunRequest {
             full: false,
             max_changes_override: None,
             person: None,
+            allow_drop: false,
         }
     }
 }
@@ -114,7 +118,17 @@ pub async fn run_once(ctx: &RunContext<'_>, req: &RunRequest) -> Result<RunOutco
         Err(e @ StoreError::LockHeld { .. }) => return Err(RunError::LockHeld(e)),
         Err(e) => return Err(e.into()),
     }
-    let result = run_locked(ctx, req, &holder, lease).await;
+    // The heartbeat tells other processes this run is alive; once it stops
+    // (the process was killed) the lock can be taken over well before the
+    // lease ends, whatever PID the holder had.
+    let result = hold_with_heartbeat(
+        ctx.store,
+        &holder,
+        ctx.clock,
+        HEARTBEAT_INTERVAL,
+        run_locked(ctx, req, &holder, lease),
+    )
+    .await;
     if let Err(e) = ctx.store.release_lock(&holder).await {
         tracing::warn!(error = %e, "could not release the run lock; it expires with its lease");
     }
@@ -129,7 +143,10 @@ async fn run_locked(
 ) -> Result<RunOutcome, RunError> {
     let mode = if req.apply { Mode::Apply } else { Mode::Report };
     let started_at = (ctx.clock)();
-    let run_id = ctx.store.begin_run(req.trigger, mode, started_at).await?;
+    let run_id = ctx
+        .store
+        .begin_run(holder, req.trigger, mode, started_at)
+        .await?;
     let span = tracing::info_span!("run", run_id, trigger = ?req.trigger, mode = ?mode);
     run_started(ctx, req, holder, lease, run_id, mode, started_at)
         .instrument(span)
@@ -155,6 +172,7 @@ async fn run_started(
     let interrupted = ctx
         .store
         .close_interrupted_runs(
+            holder,
             run_id,
             &format!(
                 "interrupted: the process ended before the run finished (noticed by run #{run_id})"
@@ -200,7 +218,24 @@ async fn run_started(
         ));
     }
     report.finished_at = Some(trunc((ctx.clock)()));
-    ctx.store.finish_run(&report).await?;
+    match ctx.store.finish_run(holder, &report).await {
+        Ok(()) => {}
+        Err(e @ StoreError::LockLost { .. }) => {
+            // Another run holds the lock now, so this run stores nothing
+            // (that run marks this one interrupted); the caller still gets
+            // the report, saying so.
+            tracing::error!(run_id, error = %e, "the run lock was lost; the report is not stored");
+            let note = format!("this report was not stored: {e}");
+            report.abort_reason = Some(match report.abort_reason.take() {
+                Some(reason) => format!("{reason}; {note}"),
+                None => note,
+            });
+            if report.status == RunStatus::Completed {
+                report.status = RunStatus::Aborted;
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
     crate::memory::log_phase("run stored");
     Ok(RunOutcome {
         report,
@@ -246,12 +281,15 @@ async fn reconcile_and_apply(
     let mut resumed_note = None;
     if req.apply {
         if let Some(writer) = ctx.flow_writer {
-            let resumed =
-                apply::resume_pending(ctx.store, writer, ctx.clock, cfg.flow.case_insensitive_ids)
-                    .await
-                    .map_err(|e| {
-                        Stop::Aborted(format!("resuming the journal of an earlier run: {e}"))
-                    })?;
+            let resumed = apply::resume_pending(
+                ctx.store,
+                holder,
+                writer,
+                ctx.clock,
+                cfg.flow.case_insensitive_ids,
+            )
+            .await
+            .map_err(|e| Stop::Aborted(format!("resuming the journal of an earlier run: {e}")))?;
             resumed_note = apply::describe_resumed(&resumed);
         }
     } else {
@@ -262,7 +300,9 @@ async fn reconcile_and_apply(
     let previous = ctx.store.previous_open_findings(report.run_id);
     let (fetched, previous) = match &req.person {
         Some(person) => {
-            ctx.store.set_run_person(report.run_id, person).await?;
+            ctx.store
+                .set_run_person(holder, report.run_id, person)
+                .await?;
             let (fetched, previous) =
                 tokio::join!(fetch_person(ctx, person, report, steps), previous);
             let (snapshots, id) = fetched?;
@@ -276,6 +316,16 @@ async fn reconcile_and_apply(
                 refuse_sudden_empty("Azure AD", snapshots.azure.len(), prev.azure)?;
                 refuse_sudden_empty("IFS", snapshots.ifs.len(), prev.ifs)?;
                 refuse_sudden_empty("Flow", snapshots.flow.len(), prev.flow)?;
+                if req.allow_drop {
+                    tracing::warn!("--allow-drop: source listings are not compared with the last completed run");
+                } else {
+                    let listed = [
+                        ("Azure AD", snapshots.azure.len(), prev.azure),
+                        ("IFS", snapshots.ifs.len(), prev.ifs),
+                        ("Flow", snapshots.flow.len(), prev.flow),
+                    ];
+                    refuse_source_drop(&listed, cfg.safety.max_source_drop_percent)?;
+                }
             }
             refuse_empty_azure(&snapshots)?;
             ((snapshots, None, Some(azure_update)), previous?)
@@ -336,7 +386,7 @@ async fn reconcile_and_apply(
     let stored = async {
         match azure_update {
             Some(update) => {
-                store_azure_update(ctx, update, &snapshots.azure).await?;
+                store_azure_update(ctx, holder, update, &snapshots.azure).await?;
                 crate::memory::log_phase("Azure snapshot stored");
                 Ok::<(), Stop>(())
             }
@@ -400,7 +450,7 @@ async fn reconcile_and_apply(
     };
     let options = apply::ApplyOptions {
         flow_case_insensitive: cfg.flow.case_insensitive_ids,
-        lock: Some(apply::HeldLock { holder, lease }),
+        lock: apply::HeldLock { holder, lease },
     };
     apply::execute(ctx.store, writer, report, ctx.clock, &should_stop, &options)
         .await
@@ -455,6 +505,34 @@ fn refuse_sudden_empty(system: &str, now: usize, before: i64) -> Result<(), Stop
     Ok(())
 }
 
+/// Refuses a run in which a source lists more than `max_percent` fewer
+/// users than the last completed run saw (`listed`: the source, its users
+/// now, its users then); the reason names each source, by how much it
+/// shrank, the setting, and how to allow it for one run.
+fn refuse_source_drop(listed: &[(&str, usize, i64)], max_percent: f64) -> Result<(), Stop> {
+    let drops: Vec<String> = listed
+        .iter()
+        .filter_map(|&(system, now, before)| {
+            let before = u64::try_from(before).unwrap_or(0);
+            idrecon_core::safety::source_drop(before, now as u64, max_percent).map(|drop| {
+                format!(
+                    "{system} listed {} users but the last completed run saw {} ({:.1}% fewer)",
+                    drop.now,
+                    drop.before,
+                    drop.percent()
+                )
+            })
+        })
+        .collect();
+    if drops.is_empty() {
+        return Ok(());
+    }
+    Err(Stop::Aborted(format!(
+        "{}: more than safety.max_source_drop_percent = {max_percent}% fewer; refusing to conclude anything from what looks like a broken listing. If the drop is real, allow it for one run with `idrecon reconcile --allow-drop`",
+        drops.join("; ")
+    )))
+}
+
 /// What a run's Azure fetch changes in the stored snapshot, written only
 /// once the fetched data passed the safety checks.
 enum AzureUpdate {
@@ -472,13 +550,14 @@ enum AzureUpdate {
 
 async fn store_azure_update(
     ctx: &RunContext<'_>,
+    holder: &LockHolder,
     update: AzureUpdate,
     users: &[AadUser],
 ) -> Result<(), Stop> {
     match update {
         AzureUpdate::Replace { delta_link } => {
             ctx.store
-                .replace_azure_snapshot(&ctx.azure_scope, users, delta_link.as_deref())
+                .replace_azure_snapshot(holder, &ctx.azure_scope, users, delta_link.as_deref())
                 .await?
         }
         AzureUpdate::Changes {
@@ -487,7 +566,13 @@ async fn store_azure_update(
             delta_link,
         } => {
             ctx.store
-                .update_azure_snapshot(&ctx.azure_scope, &upserts, &removed, delta_link.as_deref())
+                .update_azure_snapshot(
+                    holder,
+                    &ctx.azure_scope,
+                    &upserts,
+                    &removed,
+                    delta_link.as_deref(),
+                )
                 .await?
         }
     }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod file_safety;
 pub mod job;
 pub mod logging;
 pub mod mail;

@@ -114,16 +114,38 @@ async fn send(
     }
 }
 
-/// Sends again the reports of earlier runs whose mail failed.
+/// How many earlier failed mails one run re-sends: the newest only.
+///
+/// Why: while mail is broken, every run adds a failed mail. Re-sending all
+/// of them each run grows without bound and floods the inbox once mail
+/// works again with reports that later ones superseded. The newest unsent
+/// report is the one worth delivering (it is what the admin did not see);
+/// older ones are given up (`history` shows them failed, "given up").
+const MAIL_RETRIES_PER_RUN: usize = 1;
+
+/// Sends again the newest earlier report whose mail failed, and gives up
+/// on older ones (see [`MAIL_RETRIES_PER_RUN`]).
 async fn retry_failed(cfg: &Config, store: &dyn Store, current: i64, graph: Option<&GraphSender>) {
-    let pending = match store.runs_with_unsent_mail().await {
-        Ok(p) => p,
+    let pending: Vec<i64> = match store.runs_with_unsent_mail().await {
+        Ok(p) => p.into_iter().filter(|id| *id != current).collect(),
         Err(e) => {
             tracing::warn!(error = %e, "could not list runs with unsent mail");
             return;
         }
     };
-    for run_id in pending.into_iter().filter(|id| *id != current) {
+    let (superseded, retry) = pending.split_at(pending.len().saturating_sub(MAIL_RETRIES_PER_RUN));
+    if let Some(newest) = pending.last() {
+        if !superseded.is_empty() {
+            let reason = format!("given up: not re-sent, the report of run #{newest} is newer");
+            match store.give_up_mail(superseded, &reason, Utc::now()).await {
+                Ok(()) => {
+                    tracing::warn!(runs = ?superseded, newest, "gave up re-sending older failed mails")
+                }
+                Err(e) => tracing::warn!(error = %e, "could not record given-up mails"),
+            }
+        }
+    }
+    for &run_id in retry {
         match store.load_report(run_id).await {
             Ok(Some(report)) => {
                 tracing::info!(run_id, "retrying the mail of an earlier run");

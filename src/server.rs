@@ -2,7 +2,9 @@
 //! liveness/alerting and `GET /metrics` for Prometheus.
 //!
 //! `/healthz` answers 200 while the last run completed (and before any run,
-//! as `starting`), 503 when the last run aborted or failed:
+//! as `starting`), 503 when the last run aborted or failed, or when the last
+//! scheduled run could not be started or recorded at all (a full disk, a
+//! broken store); then `error` says why:
 //!
 //! ```json
 //! {"status":"ok","last_run":{"id":42,"status":"completed","finished_at":"2026-11-26T02:00:07Z"},"next_run":"2026-11-27T01:00:00Z"}
@@ -57,6 +59,10 @@ pub struct Health {
     pub last_run: Option<LastRun>,
     #[serde(with = "crate::report::timestamp_opt")]
     pub next_run: Option<DateTime<Utc>>,
+    /// Why the last scheduled run could not be started or recorded (the
+    /// store failed); cleared by the next run that is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Health {
@@ -70,6 +76,7 @@ impl Health {
 struct Progress {
     last_run: Option<LastRun>,
     next_run: Option<DateTime<Utc>>,
+    error: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -94,11 +101,19 @@ impl StatusState {
     /// and its numbers for `/metrics` (see [`Metrics::record_run`]).
     pub fn record_run(&self, report: &Report, fetch_seconds: &[(System, f64)]) {
         self.shared.metrics.record_run(report, fetch_seconds);
-        self.progress().last_run = Some(LastRun {
+        let mut progress = self.progress();
+        progress.last_run = Some(LastRun {
             id: report.run_id,
             status: report.status,
             finished_at: report.finished_at,
         });
+        progress.error = None;
+    }
+
+    /// Records a scheduled run that could not be started or recorded
+    /// (`error` says why): `/healthz` is `degraded` until a run is recorded.
+    pub fn record_failure(&self, error: impl Into<String>) {
+        self.progress().error = Some(error.into());
     }
 
     /// Sets the time of the next scheduled run (`None`: none planned).
@@ -110,6 +125,7 @@ impl StatusState {
     pub fn health(&self) -> Health {
         let progress = self.progress();
         let status = match progress.last_run.as_ref().map(|r| r.status) {
+            _ if progress.error.is_some() => HealthStatus::Degraded,
             None => HealthStatus::Starting,
             Some(RunStatus::Completed) => HealthStatus::Ok,
             Some(RunStatus::Aborted | RunStatus::Failed) => HealthStatus::Degraded,
@@ -118,6 +134,7 @@ impl StatusState {
             status,
             last_run: progress.last_run.clone(),
             next_run: progress.next_run,
+            error: progress.error.clone(),
         }
     }
 

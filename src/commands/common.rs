@@ -11,7 +11,11 @@ use std::path::Path;
 
 /// Loads the config file (and `IDRECON__…` overrides); `--db` replaces `store.url`.
 pub fn load_config(cli: &Cli) -> Result<Config, AppError> {
-    let mut cfg = Config::load(&cli.config, &config::process_env())?;
+    let env = config::process_env();
+    let mut cfg = Config::load(&cli.config, &env)?;
+    for warning in crate::file_safety::permission_warnings(&cli.config, &env) {
+        tracing::warn!("{warning}");
+    }
     if let Some(db) = db_override(cli)? {
         cfg.store.url = db;
     }
@@ -64,10 +68,11 @@ pub fn report_format(given: Option<OutputFormat>) -> Format {
     }
 }
 
-/// Writes `text` to `output`, or to stdout.
+/// Writes `text` to `output` (a new owner-only file, see
+/// [`crate::file_safety::write_private`]), or to stdout.
 pub fn write_output(text: &str, output: Option<&Path>) -> Result<(), AppError> {
     match output {
-        Some(path) => std::fs::write(path, text)
+        Some(path) => crate::file_safety::write_private(path, text.as_bytes())
             .map_err(|e| AppError::Other(anyhow::anyhow!("writing {}: {e}", path.display()))),
         None => {
             let mut out = std::io::stdout().lock();

@@ -33,6 +33,7 @@ pub async fn run(cli: &Cli, args: &HistoryArgs) -> Result<ExitCode, AppError> {
 /// The history as a terminal table: eight columns, so it stays readable in
 /// 80 columns (the JSON form has every field and the full abort reason).
 pub fn table(runs: &[RunRow]) -> String {
+    use crate::report::terminal::escape_controls;
     if runs.is_empty() {
         return "No runs yet.\n".to_string();
     }
@@ -52,17 +53,21 @@ pub fn table(runs: &[RunRow]) -> String {
         ]);
     for r in runs {
         let mail = match (&r.mail_status, &r.mail_error) {
-            (Some(s), Some(e)) => format!("{}: {}", s.as_str(), shorten(e, 40)),
+            (Some(s), Some(e)) => format!("{}: {}", s.as_str(), shorten(&escape_controls(e), 40)),
             (Some(s), None) => s.as_str().to_string(),
             (None, _) => "-".to_string(),
         };
         let status = match &r.abort_reason {
-            Some(reason) => format!("{}: {}", r.status.as_str(), shorten(reason, 60)),
+            Some(reason) => format!(
+                "{}: {}",
+                r.status.as_str(),
+                shorten(&escape_controls(reason), 60)
+            ),
             None => r.status.as_str().to_string(),
         };
         let mut how = format!("{} {}", trigger_name(r.trigger), mode_name(r.mode));
         if let Some(person) = &r.person {
-            how.push_str(&format!(" (only {person})"));
+            how.push_str(&format!(" (only {})", escape_controls(person)));
         }
         t.add_row([
             r.id.to_string(),

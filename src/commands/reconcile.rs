@@ -7,6 +7,7 @@ use crate::error::{AppError, ExitCode};
 use crate::job::{run_once, RunContext, RunError, RunRequest};
 use crate::notify::{self, GraphSender};
 use crate::progress::{RunProgress, TerminalProgress};
+use crate::report::terminal::escape_controls;
 use crate::report::Trigger;
 use crate::sources::http::{build_client, HttpSettings};
 use crate::sources::live::LiveSources;
@@ -23,13 +24,15 @@ pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> 
         full: args.full,
         max_changes_override: args.max_changes,
         person: args.user.clone(),
+        allow_drop: args.allow_drop,
     };
     let outcome = run_with(&cfg, &store, &sources, &request).await?;
     for (n, step) in outcome.steps.iter().enumerate() {
-        eprintln!("{}. {step}", n + 1);
+        eprintln!("{}. {}", n + 1, escape_controls(step));
     }
     let report = outcome.report;
     if let Some(reason) = &report.abort_reason {
+        let reason = escape_controls(reason);
         eprintln!(
             "idrecon: run {} {}: {reason}",
             report.run_id,

@@ -154,6 +154,9 @@ async fn reconcile_and_mail(
         }
         Err(e) => {
             tracing::error!(error = %e, "scheduled run could not be started or recorded");
+            worker.status.record_failure(format!(
+                "the scheduled run could not be started or recorded: {e}"
+            ));
             return;
         }
     };

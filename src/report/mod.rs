@@ -148,6 +148,7 @@ pub mod html;
 pub mod json;
 mod labels;
 pub mod table;
+pub mod terminal;
 pub mod text;
 
 pub use format::{render, Format, ReportError, UnknownFormat};

@@ -63,9 +63,12 @@ pub fn render(report: &Report, width: u16) -> String {
 }
 
 /// Renders `report` for a terminal `width` columns wide (at least 40),
-/// listing the findings `shown` says. Text is wrapped so that no line is
+/// listing the findings `shown` says, with control characters in service
+/// text shown as escapes (`\u{1b}`). Text is wrapped so that no line is
 /// wider than `width` display columns.
 pub fn render_with(report: &Report, width: u16, shown: Shown) -> String {
+    // Names and errors from the services never reach the terminal raw.
+    let report = &*super::terminal::safe_report(report);
     let width = width.max(MIN_WIDTH);
     let listed = match shown {
         Shown::All => report.findings.len(),

@@ -1,6 +1,6 @@
 //! What can go wrong in the store.
 
-use super::lock::LockHolder;
+use super::lock::{LockHolder, LockInfo};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::path::PathBuf;
 
@@ -47,14 +47,18 @@ pub enum StoreError {
 
     /// Another run holds the run lock.
     #[error(
-        "the run lock is held by {holder} since {} (lease until {})",
+        "the run lock is held by {holder} since {} (last heartbeat {}, lease until {}); \
+         if that process is gone, the lock can be taken over from {}",
         .acquired_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        .expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        .heartbeat_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        .expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        super::lock::free_at(*.heartbeat_at, *.expires_at).to_rfc3339_opts(SecondsFormat::Secs, true)
     )]
     LockHeld {
-        holder: LockHolder,
+        holder: Box<LockHolder>,
         acquired_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        heartbeat_at: DateTime<Utc>,
     },
 
     /// Renew or release by a holder that does not hold the lock (any more).
@@ -63,8 +67,8 @@ pub enum StoreError {
         None => String::from("it is free"),
     })]
     LockLost {
-        holder: LockHolder,
-        current: Option<LockHolder>,
+        holder: Box<LockHolder>,
+        current: Option<Box<LockHolder>>,
     },
 
     #[error("run {0} does not exist")]
@@ -88,6 +92,27 @@ pub enum StoreError {
     /// A value too large for SQLite's 64-bit integers.
     #[error("{what} = {value} is too large to store")]
     OutOfRange { what: &'static str, value: u64 },
+}
+
+impl StoreError {
+    /// The refusal for `holder`, which no longer holds the lock (`current`
+    /// does, or nobody).
+    pub(crate) fn lock_lost(holder: &LockHolder, current: Option<LockHolder>) -> StoreError {
+        StoreError::LockLost {
+            holder: Box::new(holder.clone()),
+            current: current.map(Box::new),
+        }
+    }
+
+    /// The refusal for a lock `current` holds.
+    pub(crate) fn lock_held(current: LockInfo) -> StoreError {
+        StoreError::LockHeld {
+            holder: Box::new(current.holder),
+            acquired_at: current.acquired_at,
+            expires_at: current.expires_at,
+            heartbeat_at: current.heartbeat_at,
+        }
+    }
 }
 
 /// Attaches what the store was doing to an sqlx error.

@@ -16,7 +16,9 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use location::database_path;
-pub use lock::{pid_is_alive, LockHolder, LockInfo};
+pub use lock::{
+    hold_with_heartbeat, LockHolder, LockInfo, HEARTBEAT_INTERVAL, HEARTBEAT_STALE_AFTER,
+};
 pub use sqlite::SqliteStore;
 
 use crate::model::{AadUser, Action};
@@ -199,16 +201,22 @@ pub struct RunRow {
 
 /// Everything idrecon keeps between runs. [`SqliteStore`] implements it;
 /// callers take `&dyn Store` so tests can use any implementation.
+///
+/// Every write a run makes names the run's lock `holder` and is refused with
+/// [`StoreError::LockLost`] unless that holder (its instance ID) still owns
+/// the run lock, checked in the same transaction as the write: a run that
+/// lost its lock (its heartbeat went stale and another run took over) can
+/// never write over the next run's snapshot, journal or runs.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Applies the embedded migrations that are not applied yet (`idrecon migrate`).
     async fn migrate(&self) -> Result<(), StoreError>;
 
-    /// Takes the run lock for `lease`. Succeeds when the lock is free, when
-    /// its lease expired, or when it is held by a process on this host
-    /// (`holder.host`) that no longer exists; otherwise
-    /// [`StoreError::LockHeld`] naming the holder. A live process holding
-    /// the lock is refused even if it is this very process.
+    /// Takes the run lock for `lease`, its heartbeat set to `now`. Succeeds
+    /// when the lock is free, when its lease expired, or when its heartbeat
+    /// is older than [`HEARTBEAT_STALE_AFTER`] (whatever its PID says);
+    /// otherwise [`StoreError::LockHeld`] naming the holder. A holder with
+    /// a fresh heartbeat is refused even if it is this very process.
     async fn acquire_lock(
         &self,
         holder: &LockHolder,
@@ -216,13 +224,23 @@ pub trait Store: Send + Sync {
         lease: chrono::Duration,
     ) -> Result<(), StoreError>;
 
-    /// Extends the lease of a lock `holder` holds to `now + lease`;
+    /// Extends the lease of a lock `holder` holds to `now + lease` (and
+    /// renews its heartbeat);
     /// [`StoreError::LockLost`] when it does not hold it (any more).
     async fn renew_lock(
         &self,
         holder: &LockHolder,
         now: DateTime<Utc>,
         lease: chrono::Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Renews the heartbeat of the lock `holder` holds to `now`
+    /// ([`hold_with_heartbeat`] does so while a run goes on);
+    /// [`StoreError::LockLost`] when it does not hold it (any more).
+    async fn heartbeat_lock(
+        &self,
+        holder: &LockHolder,
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
     /// Frees the lock `holder` holds. Nothing to do when the lock is free;
@@ -235,6 +253,7 @@ pub trait Store: Send + Sync {
     /// Records a new run with status `running`; returns its ID.
     async fn begin_run(
         &self,
+        holder: &LockHolder,
         trigger: Trigger,
         mode: Mode,
         started_at: DateTime<Utc>,
@@ -242,7 +261,7 @@ pub trait Store: Send + Sync {
 
     /// Stores everything of `report` for run `report.run_id` in one
     /// transaction (replacing what an earlier call stored for it).
-    async fn finish_run(&self, report: &Report) -> Result<(), StoreError>;
+    async fn finish_run(&self, holder: &LockHolder, report: &Report) -> Result<(), StoreError>;
 
     /// The report [`Store::finish_run`] stored; `None` when there is no
     /// such run, [`StoreError::RunNotFinished`] when it never finished.
@@ -263,7 +282,12 @@ pub trait Store: Send + Sync {
 
     /// Marks `run_id` as a one-person run (`reconcile --user`). Such runs are
     /// not "the previous run" for new/persisting/resolved or the empty-source check.
-    async fn set_run_person(&self, run_id: i64, person: &str) -> Result<(), StoreError>;
+    async fn set_run_person(
+        &self,
+        holder: &LockHolder,
+        run_id: i64,
+        person: &str,
+    ) -> Result<(), StoreError>;
 
     /// How many users each source delivered in the newest *completed* run
     /// (the safety check against a source that suddenly returns nothing).
@@ -283,6 +307,7 @@ pub trait Store: Send + Sync {
     /// Replaces the snapshot of `scope` by `users` (a full listing).
     async fn replace_azure_snapshot(
         &self,
+        holder: &LockHolder,
         scope: &str,
         users: &[AadUser],
         delta_link: Option<&str>,
@@ -294,6 +319,7 @@ pub trait Store: Send + Sync {
     /// scope has no snapshot to apply it to.
     async fn apply_azure_delta(
         &self,
+        holder: &LockHolder,
         scope: &str,
         upserts: &[AadUser],
         removed_ids: &[String],
@@ -305,6 +331,7 @@ pub trait Store: Send + Sync {
     /// snapshot and a new full listing) and stores `delta_link` as it is.
     async fn update_azure_snapshot(
         &self,
+        holder: &LockHolder,
         scope: &str,
         upserts: &[AadUser],
         removed_ids: &[String],
@@ -312,12 +339,17 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Forgets the snapshot of `scope` (the next run lists in full).
-    async fn clear_azure_snapshot(&self, scope: &str) -> Result<(), StoreError>;
+    async fn clear_azure_snapshot(
+        &self,
+        holder: &LockHolder,
+        scope: &str,
+    ) -> Result<(), StoreError>;
 
     /// Journals `action` as pending before it is sent; durable (synced to
     /// disk) when it returns. Returns the entry's ID.
     async fn journal_pending(
         &self,
+        holder: &LockHolder,
         run_id: i64,
         seq: i64,
         action: &Action,
@@ -327,6 +359,7 @@ pub trait Store: Send + Sync {
     /// Records the outcome of journal entry `id`.
     async fn journal_finish(
         &self,
+        holder: &LockHolder,
         id: i64,
         state: JournalState,
         error: Option<&str>,
@@ -345,12 +378,15 @@ pub trait Store: Send + Sync {
     /// crashed) before they finished. Returns their IDs, oldest first.
     async fn close_interrupted_runs(
         &self,
+        holder: &LockHolder,
         before_run: i64,
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError>;
 
-    /// Records whether the report of `run_id` was mailed.
+    /// Records whether the report of `run_id` was mailed. Not a write of
+    /// the run (mail goes out after the run released its lock): it only
+    /// touches the mail columns of that run's own row.
     async fn record_mail(
         &self,
         run_id: i64,
@@ -359,6 +395,17 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Runs whose last mail attempt failed, oldest first.
+    /// Runs whose last mail attempt failed and that were not given up on
+    /// ([`Store::give_up_mail`]), oldest first.
     async fn runs_with_unsent_mail(&self) -> Result<Vec<i64>, StoreError>;
+
+    /// Stops retrying the failed mail of `run_ids`: they stay `failed`, their
+    /// mail error becomes `reason` (followed by the last error) and
+    /// [`Store::runs_with_unsent_mail`] no longer lists them.
+    async fn give_up_mail(
+        &self,
+        run_ids: &[i64],
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }

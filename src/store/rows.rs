@@ -241,11 +241,14 @@ impl TryFrom<JournalRecord> for JournalEntry {
 /// The row of `run_lock`.
 #[derive(FromRow)]
 pub(crate) struct LockRecord {
+    pub instance_id: String,
     pub pid: i64,
     pub host: String,
     pub label: String,
     pub acquired_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// NULL only in a row left by a version before heartbeats.
+    pub heartbeat_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<LockRecord> for LockInfo {
@@ -254,6 +257,7 @@ impl TryFrom<LockRecord> for LockInfo {
     fn try_from(r: LockRecord) -> Result<Self, StoreError> {
         Ok(LockInfo {
             holder: LockHolder {
+                instance_id: r.instance_id,
                 pid: u32::try_from(r.pid)
                     .map_err(|_| corrupt("run_lock.pid", &r.pid.to_string()))?,
                 host: r.host,
@@ -261,6 +265,7 @@ impl TryFrom<LockRecord> for LockInfo {
             },
             acquired_at: r.acquired_at,
             expires_at: r.expires_at,
+            heartbeat_at: r.heartbeat_at.unwrap_or(r.acquired_at),
         })
     }
 }

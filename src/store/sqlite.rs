@@ -151,6 +151,14 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(WRITE_QUEUE_TIMEOUT)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // Wait for the rollback a dropped transaction queued,
+                    // then look at what is left.
+                    drop(conn.lock_handle().await?);
+                    Ok(writer_is_reusable(conn))
+                })
+            })
             .connect_with(options.clone())
             .await
             .map_err(open_error)?;
@@ -177,6 +185,19 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// Caps the database file at `pages` pages for this store's writes
+    /// (SQLite's `max_page_count`; it cannot go below the current size) and
+    /// returns the cap SQLite set. A write that needs more space fails as on
+    /// a full disk, which is how the tests fill the disk without mounts.
+    pub async fn set_max_page_count(&self, pages: u64) -> Result<u64, StoreError> {
+        let pages = i64::try_from(pages).unwrap_or(i64::MAX);
+        let set: i64 = sqlx::query_scalar(&format!("PRAGMA max_page_count = {pages}"))
+            .fetch_one(&self.writer)
+            .await
+            .during("setting the maximum database size")?;
+        Ok(u64::try_from(set).unwrap_or(0))
+    }
+
     /// The journal mode SQLite reports (`wal` once opened).
     pub async fn journal_mode(&self) -> Result<String, StoreError> {
         sqlx::query_scalar("PRAGMA journal_mode")
@@ -200,20 +221,11 @@ impl SqliteStore {
     /// a run saving a large snapshot): when a lock holder that may not be
     /// taken over is on record, that is [`StoreError::LockHeld`] (readers
     /// are never blocked in WAL mode); otherwise the database error.
-    async fn lock_refusal_while_busy(
-        &self,
-        holder: &LockHolder,
-        now: DateTime<Utc>,
-        error: sqlx::Error,
-    ) -> StoreError {
+    async fn lock_refusal_while_busy(&self, now: DateTime<Utc>, error: sqlx::Error) -> StoreError {
         if is_busy(&error) {
             if let Ok(Some(current)) = self.current_lock().await {
-                if !may_take_over(&current, holder, now) {
-                    return StoreError::LockHeld {
-                        holder: current.holder,
-                        acquired_at: current.acquired_at,
-                        expires_at: current.expires_at,
-                    };
+                if !may_take_over(&current, now) {
+                    return StoreError::lock_held(current);
                 }
             }
         }
@@ -225,13 +237,35 @@ impl SqliteStore {
 
     async fn read_lock(conn: &mut SqliteConnection) -> Result<Option<LockInfo>, StoreError> {
         sqlx::query_as::<_, LockRecord>(
-            "SELECT pid, host, label, acquired_at, expires_at FROM run_lock WHERE id = 1",
+            "SELECT instance_id, pid, host, label, acquired_at, expires_at, heartbeat_at \
+             FROM run_lock WHERE id = 1",
         )
         .fetch_optional(conn)
         .await
         .during("reading the run lock")?
         .map(LockInfo::try_from)
         .transpose()
+    }
+
+    /// Starts a write transaction of `holder`'s run: takes SQLite's write
+    /// lock first (`BEGIN IMMEDIATE`), then checks that `holder` still owns
+    /// the run lock, so nothing can take the lock between the check and the
+    /// writes. [`StoreError::LockLost`] when it does not.
+    async fn begin_owned(
+        &self,
+        holder: &LockHolder,
+        context: &'static str,
+    ) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .during(context)?;
+        let current = Self::read_lock(&mut tx).await?;
+        match current {
+            Some(info) if info.holder.instance_id == holder.instance_id => Ok(tx),
+            other => Err(StoreError::lock_lost(holder, other.map(|info| info.holder))),
+        }
     }
 }
 
@@ -249,30 +283,30 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = match self.writer.begin_with("BEGIN IMMEDIATE").await {
             Ok(tx) => tx,
-            Err(e) => return Err(self.lock_refusal_while_busy(holder, now, e).await),
+            Err(e) => return Err(self.lock_refusal_while_busy(now, e).await),
         };
         if let Some(current) = Self::read_lock(&mut tx).await? {
-            if !may_take_over(&current, holder, now) {
-                return Err(StoreError::LockHeld {
-                    holder: current.holder,
-                    acquired_at: current.acquired_at,
-                    expires_at: current.expires_at,
-                });
+            if !may_take_over(&current, now) {
+                return Err(StoreError::lock_held(current));
             }
             tracing::warn!(previous = %current, by = %holder, "taking over a stale run lock");
         }
         sqlx::query(
-            "INSERT INTO run_lock (id, pid, host, label, acquired_at, expires_at) \
-             VALUES (1, ?, ?, ?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, \
-             label = excluded.label, acquired_at = excluded.acquired_at, \
-             expires_at = excluded.expires_at",
+            "INSERT INTO run_lock \
+             (id, instance_id, pid, host, label, acquired_at, expires_at, heartbeat_at) \
+             VALUES (1, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, \
+             pid = excluded.pid, host = excluded.host, label = excluded.label, \
+             acquired_at = excluded.acquired_at, expires_at = excluded.expires_at, \
+             heartbeat_at = excluded.heartbeat_at",
         )
+        .bind(&holder.instance_id)
         .bind(i64::from(holder.pid))
         .bind(&holder.host)
         .bind(&holder.label)
         .bind(now)
         .bind(now + lease)
+        .bind(now)
         .execute(&mut *tx)
         .await
         .during("taking the run lock")?;
@@ -291,21 +325,17 @@ impl Store for SqliteStore {
             .await
             .during("starting the lock transaction")?;
         let renewed = sqlx::query(
-            "UPDATE run_lock SET expires_at = ? WHERE id = 1 AND pid = ? AND host = ? AND label = ?",
+            "UPDATE run_lock SET expires_at = ?, heartbeat_at = ? WHERE id = 1 AND instance_id = ?",
         )
         .bind(now + lease)
-        .bind(i64::from(holder.pid))
-        .bind(&holder.host)
-        .bind(&holder.label)
+        .bind(now)
+        .bind(&holder.instance_id)
         .execute(&mut *tx)
         .await
         .during("renewing the run lock")?;
         if renewed.rows_affected() == 0 {
             let current = Self::read_lock(&mut tx).await?.map(|info| info.holder);
-            return Err(StoreError::LockLost {
-                holder: holder.clone(),
-                current,
-            });
+            return Err(StoreError::lock_lost(holder, current));
         }
         tx.commit().await.during("committing the run lock")
     }
@@ -316,21 +346,39 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .during("starting the lock transaction")?;
-        let released =
-            sqlx::query("DELETE FROM run_lock WHERE id = 1 AND pid = ? AND host = ? AND label = ?")
-                .bind(i64::from(holder.pid))
-                .bind(&holder.host)
-                .bind(&holder.label)
-                .execute(&mut *tx)
-                .await
-                .during("releasing the run lock")?;
+        let released = sqlx::query("DELETE FROM run_lock WHERE id = 1 AND instance_id = ?")
+            .bind(&holder.instance_id)
+            .execute(&mut *tx)
+            .await
+            .during("releasing the run lock")?;
         if released.rows_affected() == 0 {
             if let Some(current) = Self::read_lock(&mut tx).await? {
-                return Err(StoreError::LockLost {
-                    holder: holder.clone(),
-                    current: Some(current.holder),
-                });
+                return Err(StoreError::lock_lost(holder, Some(current.holder)));
             }
+        }
+        tx.commit().await.during("committing the run lock")
+    }
+
+    async fn heartbeat_lock(
+        &self,
+        holder: &LockHolder,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .during("starting the lock transaction")?;
+        let beat =
+            sqlx::query("UPDATE run_lock SET heartbeat_at = ? WHERE id = 1 AND instance_id = ?")
+                .bind(now)
+                .bind(&holder.instance_id)
+                .execute(&mut *tx)
+                .await
+                .during("renewing the run lock's heartbeat")?;
+        if beat.rows_affected() == 0 {
+            let current = Self::read_lock(&mut tx).await?.map(|info| info.holder);
+            return Err(StoreError::lock_lost(holder, current));
         }
         tx.commit().await.during("committing the run lock")
     }
@@ -342,10 +390,12 @@ impl Store for SqliteStore {
 
     async fn begin_run(
         &self,
+        holder: &LockHolder,
         trigger: Trigger,
         mode: Mode,
         started_at: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        let mut tx = self.begin_owned(holder, "starting to record a run").await?;
         let done = sqlx::query(
             "INSERT INTO runs (schema_version, trigger_kind, mode, status, started_at) \
              VALUES (?, ?, ?, 'running', ?)",
@@ -354,17 +404,18 @@ impl Store for SqliteStore {
         .bind(trigger_str(trigger))
         .bind(mode_str(mode))
         .bind(started_at)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .during("recording the start of a run")?;
+        tx.commit().await.during("recording the start of a run")?;
         Ok(done.last_insert_rowid())
     }
 
-    async fn finish_run(&self, report: &Report) -> Result<(), StoreError> {
+    async fn finish_run(&self, holder: &LockHolder, report: &Report) -> Result<(), StoreError> {
         let run_id = report.run_id;
         let sources = &report.sources;
         let summary = &report.summary;
-        let mut tx = self.writer.begin().await.during("starting to save a run")?;
+        let mut tx = self.begin_owned(holder, "starting to save a run").await?;
         let updated = sqlx::query(
             "UPDATE runs SET schema_version = ?, trigger_kind = ?, mode = ?, status = ?, \
              abort_reason = ?, started_at = ?, finished_at = ?, \
@@ -573,14 +624,24 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn set_run_person(&self, run_id: i64, person: &str) -> Result<(), StoreError> {
+    async fn set_run_person(
+        &self,
+        holder: &LockHolder,
+        run_id: i64,
+        person: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .begin_owned(holder, "recording the person of a one-person run")
+            .await?;
         sqlx::query("UPDATE runs SET person = ? WHERE id = ?")
             .bind(person)
             .bind(run_id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .during("recording the person of a one-person run")?;
-        Ok(())
+        tx.commit()
+            .await
+            .during("recording the person of a one-person run")
     }
 
     async fn last_completed_source_counts(&self) -> Result<Option<SourceCounts>, StoreError> {
@@ -626,15 +687,14 @@ impl Store for SqliteStore {
 
     async fn replace_azure_snapshot(
         &self,
+        holder: &LockHolder,
         scope: &str,
         users: &[AadUser],
         delta_link: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self
-            .writer
-            .begin()
-            .await
-            .during("starting to save the Azure snapshot")?;
+            .begin_owned(holder, "starting to save the Azure snapshot")
+            .await?;
         upsert_snapshot_meta(&mut tx, scope, delta_link).await?;
         sqlx::query("DELETE FROM azure_users WHERE scope = ?")
             .bind(scope)
@@ -647,27 +707,27 @@ impl Store for SqliteStore {
 
     async fn apply_azure_delta(
         &self,
+        holder: &LockHolder,
         scope: &str,
         upserts: &[AadUser],
         removed_ids: &[String],
         delta_link: &str,
     ) -> Result<(), StoreError> {
-        self.update_azure_snapshot(scope, upserts, removed_ids, Some(delta_link))
+        self.update_azure_snapshot(holder, scope, upserts, removed_ids, Some(delta_link))
             .await
     }
 
     async fn update_azure_snapshot(
         &self,
+        holder: &LockHolder,
         scope: &str,
         upserts: &[AadUser],
         removed_ids: &[String],
         delta_link: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self
-            .writer
-            .begin()
-            .await
-            .during("starting to apply an Azure delta")?;
+            .begin_owned(holder, "starting to apply an Azure delta")
+            .await?;
         let exists: Option<i64> =
             sqlx::query_scalar("SELECT 1 FROM azure_snapshots WHERE scope = ?")
                 .bind(scope)
@@ -697,23 +757,34 @@ impl Store for SqliteStore {
         tx.commit().await.during("committing an Azure delta")
     }
 
-    async fn clear_azure_snapshot(&self, scope: &str) -> Result<(), StoreError> {
+    async fn clear_azure_snapshot(
+        &self,
+        holder: &LockHolder,
+        scope: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .begin_owned(holder, "clearing the Azure snapshot")
+            .await?;
         // azure_users rows go with it (ON DELETE CASCADE).
         sqlx::query("DELETE FROM azure_snapshots WHERE scope = ?")
             .bind(scope)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .during("clearing the Azure snapshot")?;
-        Ok(())
+        tx.commit().await.during("clearing the Azure snapshot")
     }
 
     async fn journal_pending(
         &self,
+        holder: &LockHolder,
         run_id: i64,
         seq: i64,
         action: &Action,
         at: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        let mut tx = self
+            .begin_owned(holder, "journalling a pending action")
+            .await?;
         let done = sqlx::query(
             "INSERT INTO action_journal (run_id, seq, kind, flow_user_id, new_flow_user_id, \
              action_status, action_error, state, created_at) \
@@ -727,7 +798,7 @@ impl Store for SqliteStore {
         .bind(action.status.as_str())
         .bind(action.error.as_deref())
         .bind(at)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
@@ -738,16 +809,21 @@ impl Store for SqliteStore {
                 source: e,
             },
         })?;
+        tx.commit().await.during("journalling a pending action")?;
         Ok(done.last_insert_rowid())
     }
 
     async fn journal_finish(
         &self,
+        holder: &LockHolder,
         id: i64,
         state: JournalState,
         error: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut tx = self
+            .begin_owned(holder, "journalling the outcome of an action")
+            .await?;
         let done = sqlx::query(
             "UPDATE action_journal SET state = ?, error = ?, finished_at = ? WHERE id = ?",
         )
@@ -755,13 +831,15 @@ impl Store for SqliteStore {
         .bind(error)
         .bind((state != JournalState::Pending).then_some(at))
         .bind(id)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .during("journalling the outcome of an action")?;
         if done.rows_affected() == 0 {
             return Err(StoreError::JournalEntryNotFound(id));
         }
-        Ok(())
+        tx.commit()
+            .await
+            .during("journalling the outcome of an action")
     }
 
     async fn pending_journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
@@ -802,7 +880,8 @@ impl Store for SqliteStore {
             MailStatus::Failed
         };
         let done = sqlx::query(
-            "UPDATE runs SET mail_status = ?, mail_error = ?, mail_at = ? WHERE id = ?",
+            "UPDATE runs SET mail_status = ?, mail_error = ?, mail_at = ?, mail_given_up_at = NULL \
+             WHERE id = ?",
         )
         .bind(status.as_str())
         .bind(if sent { None } else { error })
@@ -819,32 +898,82 @@ impl Store for SqliteStore {
 
     async fn close_interrupted_runs(
         &self,
+        holder: &LockHolder,
         before_run: i64,
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
-        sqlx::query_scalar(
+        let mut tx = self
+            .begin_owned(holder, "closing runs that were interrupted")
+            .await?;
+        let mut ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE runs SET status = 'failed', abort_reason = ?, finished_at = ? \
              WHERE status = 'running' AND id < ? RETURNING id",
         )
         .bind(reason)
         .bind(at)
         .bind(before_run)
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *tx)
         .await
-        .during("closing runs that were interrupted")
-        .map(|mut ids: Vec<i64>| {
-            ids.sort_unstable();
-            ids
-        })
+        .during("closing runs that were interrupted")?;
+        tx.commit()
+            .await
+            .during("closing runs that were interrupted")?;
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     async fn runs_with_unsent_mail(&self) -> Result<Vec<i64>, StoreError> {
-        sqlx::query_scalar("SELECT id FROM runs WHERE mail_status = 'failed' ORDER BY id")
-            .fetch_all(&self.reader)
-            .await
-            .during("listing runs with unsent mail")
+        sqlx::query_scalar(
+            "SELECT id FROM runs WHERE mail_status = 'failed' AND mail_given_up_at IS NULL \
+             ORDER BY id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .during("listing runs with unsent mail")
     }
+
+    async fn give_up_mail(
+        &self,
+        run_ids: &[i64],
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .during("giving up on failed mail")?;
+        for id in run_ids {
+            sqlx::query(
+                "UPDATE runs SET mail_given_up_at = ?, \
+                 mail_error = ? || COALESCE(' (last error: ' || mail_error || ')', '') \
+                 WHERE id = ? AND mail_status = 'failed' AND mail_given_up_at IS NULL",
+            )
+            .bind(at)
+            .bind(reason)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .during("giving up on failed mail")?;
+        }
+        tx.commit().await.during("giving up on failed mail")
+    }
+}
+
+/// Whether the writer connection may serve the next write. A write that
+/// failed mid-transaction (a full disk, an I/O error) can leave it inside a
+/// transaction: when SQLite already rolled the transaction back itself, the
+/// `ROLLBACK` sqlx sends on drop fails and sqlx still counts the transaction
+/// as open, so every later `BEGIN IMMEDIATE` would be refused until a
+/// restart. Such a connection is closed instead; the pool opens a fresh one.
+fn writer_is_reusable(conn: &SqliteConnection) -> bool {
+    use sqlx::Connection;
+    if conn.is_in_transaction() {
+        tracing::warn!("closing the store's writer connection left inside a failed transaction");
+        return false;
+    }
+    true
 }
 
 /// Whether SQLite gave up waiting for another connection's lock

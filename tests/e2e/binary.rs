@@ -369,3 +369,35 @@ async fn a_held_lock_makes_reconcile_exit_4_naming_the_holder() {
     assert_eq!(out.status.code(), Some(2));
     sim.shutdown().await;
 }
+
+/// `reconcile --user` prints its lookup steps to the terminal: a display
+/// name carrying ESC/OSC sequences is shown escaped, never raw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_steps_show_control_sequences_escaped() {
+    let sim = start_sim(50).await;
+    let hostile = "Mallory\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}1m";
+    let mut upn = String::new();
+    sim.handle().update_azure(|users| {
+        users[0].display_name = Some(hostile.to_string());
+        upn = users[0].user_principal_name.clone();
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (config, _) = write_config(&sim, dir.path());
+    let mut cmd = idrecon();
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["reconcile", "--format", "table", "--user", &upn]);
+    let out = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stderr.contains("Azure AD: found Mallory\\u{1b}]0;owned\\u{7}"),
+        "{stderr}"
+    );
+    for text in [&stderr, &stdout] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{9b}'),
+            "{text}"
+        );
+    }
+}

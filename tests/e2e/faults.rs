@@ -327,6 +327,126 @@ async fn sudden_empty_listing_aborts() {
     }
 }
 
+/// A source that lists far fewer users than the last completed run (Azure
+/// AD down from many to one, IFS losing a third) aborts the run, naming
+/// each source and how much it shrank, and says how to allow it once;
+/// `--allow-drop` lets exactly that run through, and it becomes the new
+/// baseline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_shrinks_past_the_limit_aborts_until_allowed_once() {
+    let app = fault_app("none").start().await;
+    let first = app.run().await;
+    assert_eq!(first.status, RunStatus::Completed);
+    let azure_before = first.sources.azure.users;
+    let ifs_before = first.sources.ifs.users;
+    assert!(azure_before > 10 && ifs_before > 10);
+
+    app.handle.update_azure(|users| users.truncate(1));
+    app.handle.update_ifs(|users| {
+        let keep = users.len() * 2 / 3;
+        users.truncate(keep);
+    });
+    let request = RunRequest {
+        apply: true,
+        full: true,
+        ..RunRequest::manual()
+    };
+    let report = app.run_request(&request).await.report;
+    if let Err(e) = check_aborted(&app, &report, "Azure AD").await {
+        panic!("{e}");
+    }
+    let reason = report.abort_reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains(&format!(
+            "Azure AD listed 1 users but the last completed run saw {azure_before}"
+        )),
+        "{reason}"
+    );
+    let ifs_now = ifs_before * 2 / 3;
+    assert!(
+        reason.contains(&format!(
+            "IFS listed {ifs_now} users but the last completed run saw {ifs_before}"
+        )),
+        "{reason}"
+    );
+    assert!(reason.contains("% fewer"), "{reason}");
+    assert!(!reason.contains("Flow listed"), "{reason}");
+    assert!(
+        reason.contains("safety.max_source_drop_percent = 20%"),
+        "{reason}"
+    );
+    assert!(reason.contains("reconcile --allow-drop"), "{reason}");
+
+    // Still refused while nobody allows it: the last completed run is the baseline.
+    let again = app.run().await;
+    assert_eq!(again.status, RunStatus::Aborted, "{:?}", again.abort_reason);
+
+    // Allowed for one run: it completes and becomes the new baseline.
+    let allowed = app
+        .run_request(&RunRequest {
+            allow_drop: true,
+            ..RunRequest::manual()
+        })
+        .await
+        .report;
+    assert_eq!(
+        allowed.status,
+        RunStatus::Completed,
+        "{:?}",
+        allowed.abort_reason
+    );
+    assert_eq!(allowed.sources.azure.users, 1);
+    let after = app.run().await;
+    assert_eq!(
+        after.status,
+        RunStatus::Completed,
+        "{:?}",
+        after.abort_reason
+    );
+}
+
+/// A drop within the limit goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_drop_within_the_limit_goes_on() {
+    let app = fault_app("none").start().await;
+    let first = app.run().await;
+    assert_eq!(first.status, RunStatus::Completed);
+    app.handle.update_flow(|users| {
+        let keep = users.len() * 9 / 10;
+        users.truncate(keep);
+    });
+    let second = app.run().await;
+    assert_eq!(
+        second.status,
+        RunStatus::Completed,
+        "{:?}",
+        second.abort_reason
+    );
+}
+
+/// `safety.max_source_drop_percent` sets the limit: at 5, a 10% drop aborts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drop_limit_is_configurable() {
+    let app = fault_app("none")
+        .env("IDRECON__SAFETY__MAX_SOURCE_DROP_PERCENT", "5")
+        .start()
+        .await;
+    let first = app.run().await;
+    assert_eq!(first.status, RunStatus::Completed);
+    app.handle.update_flow(|users| {
+        let keep = users.len() * 9 / 10;
+        users.truncate(keep);
+    });
+    let second = app.run().await;
+    assert_eq!(second.status, RunStatus::Aborted);
+    let reason = second.abort_reason.unwrap_or_default();
+    assert!(reason.contains("Flow listed"), "{reason}");
+    assert!(
+        reason.contains("safety.max_source_drop_percent = 5%"),
+        "{reason}"
+    );
+}
+
 /// An empty delta round (no changes) is not an empty directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_delta_round_means_no_changes() {

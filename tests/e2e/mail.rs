@@ -259,6 +259,80 @@ async fn failed_mail_is_recorded_and_sent_with_the_next_run() {
     assert!(runs.iter().all(|r| r.mail_status == Some(MailStatus::Sent)));
 }
 
+/// Several runs whose mail failed: once mail works again, a run sends its
+/// own report and the newest earlier unsent one, not every earlier one;
+/// the older ones are given up, and never re-sent by later runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_newest_unsent_mail_is_retried_and_older_ones_are_given_up() {
+    let mut app = spawn_app(300, 6).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    app.reconfigure(&smtp_overrides(closed));
+    let mut failed = Vec::new();
+    for _ in 0..4 {
+        let report = app.run().await;
+        let outcome = mail_run(&app.cfg, &app.store, &report, None).await;
+        assert!(matches!(outcome, MailOutcome::Failed(_)), "{outcome:?}");
+        failed.push(report);
+    }
+    // While mail is down each run retries only the newest earlier one, so
+    // the two oldest were given up along the way.
+    let newest_failed = failed.last().unwrap();
+    assert_eq!(
+        app.store.runs_with_unsent_mail().await.expect("unsent"),
+        vec![failed[2].run_id, newest_failed.run_id]
+    );
+
+    let (addr, mailbox) = start_smtp_server().await;
+    app.reconfigure(&smtp_overrides(addr.port()));
+    let now = app.run().await;
+    assert_eq!(
+        mail_run(&app.cfg, &app.store, &now, None).await,
+        MailOutcome::Sent
+    );
+    let subjects: Vec<String> = mailbox
+        .0
+        .lock()
+        .expect("mailbox")
+        .iter()
+        .map(|m| {
+            mail_parser::MessageParser::default()
+                .parse(m)
+                .expect("a MIME message")
+                .subject()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let label = app.cfg.report.tenant_label.clone().unwrap_or_default();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(subjects.contains(&email::subject(&now, &label)));
+    assert!(subjects.contains(&email::subject(newest_failed, &label)));
+    assert!(app
+        .store
+        .runs_with_unsent_mail()
+        .await
+        .expect("unsent")
+        .is_empty());
+
+    // History: the superseded ones stay failed, saying they were given up.
+    let runs = app.store.list_runs(10).await.expect("runs");
+    for old in &failed[..3] {
+        let row = runs.iter().find(|r| r.id == old.run_id).unwrap();
+        assert_eq!(row.mail_status, Some(MailStatus::Failed));
+        let error = row.mail_error.clone().unwrap_or_default();
+        assert!(error.starts_with("given up: not re-sent"), "{error}");
+        assert!(error.contains("last error:"), "{error}");
+    }
+
+    // A later run sends only its own report.
+    let later = app.run().await;
+    mail_run(&app.cfg, &app.store, &later, None).await;
+    assert_eq!(mailbox.0.lock().expect("mailbox").len(), 3);
+}
+
 /// Graph `sendMail` faults: a transient one is retried, a permanent one is
 /// recorded as a failed mail and retried with the next run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

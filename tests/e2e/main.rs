@@ -15,4 +15,5 @@ mod findings;
 mod flow_csv;
 mod listings;
 mod mail;
+mod output_file;
 mod snapshot;

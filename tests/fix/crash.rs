@@ -76,6 +76,19 @@ impl Poller {
             .unwrap_or(0)
     }
 
+    /// Ages the killed run's heartbeat past `HEARTBEAT_STALE_AFTER`, as the
+    /// minutes before an operator or the scheduler starts the next run
+    /// would: only then may another process take over its lock.
+    async fn let_heartbeat_go_stale(&self) {
+        let stale = chrono::Duration::from_std(idrecon::store::HEARTBEAT_STALE_AFTER).unwrap();
+        let long_ago = chrono::Utc::now() - stale - chrono::Duration::seconds(1);
+        sqlx::query("UPDATE run_lock SET heartbeat_at = ?")
+            .bind(long_ago)
+            .execute(&self.pool)
+            .await
+            .expect("age the heartbeat");
+    }
+
     async fn journalled(&self) -> i64 {
         self.count("SELECT COUNT(*) FROM action_journal").await
     }
@@ -181,6 +194,7 @@ async fn kill_once(
     // A request the child had in flight lands (or is dropped) within the
     // simulator's delay; look only after that.
     tokio::time::sleep(Duration::from_millis(80)).await;
+    poller.let_heartbeat_go_stale().await;
     assert_no_rename_twice(&env.handle);
     // What did this kill leave behind?
     let journal = env.journal().await;

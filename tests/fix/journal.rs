@@ -144,10 +144,24 @@ async fn a_pending_action_not_yet_done_is_sent_once_by_the_next_apply() {
         .find(|a| a.kind == ActionKind::Rename)
         .unwrap()
         .clone();
-    // A run killed right after journalling, before sending.
+    // A run killed right after journalling, before sending: its heartbeat
+    // stopped ten minutes ago.
     let store = env.store().await;
+    let killed = LockHolder {
+        instance_id: "killed-run".into(),
+        ..LockHolder::current("reconcile")
+    };
+    store
+        .acquire_lock(
+            &killed,
+            Utc::now() - chrono::Duration::minutes(10),
+            chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
     let run_id = store
         .begin_run(
+            &killed,
             idrecon::report::Trigger::Manual,
             idrecon::report::Mode::Apply,
             Utc::now(),
@@ -155,7 +169,7 @@ async fn a_pending_action_not_yet_done_is_sent_once_by_the_next_apply() {
         .await
         .unwrap();
     store
-        .journal_pending(run_id, 0, &action, Utc::now())
+        .journal_pending(&killed, run_id, 0, &action, Utc::now())
         .await
         .unwrap();
     store.close().await;
@@ -218,6 +232,7 @@ struct Watching {
 
 fn thief() -> LockHolder {
     LockHolder {
+        instance_id: "thief".into(),
         pid: 1,
         host: "other-host".into(),
         label: "reconcile".into(),

@@ -1,6 +1,7 @@
 //! The run lock with the real binary: a second applying run is refused
 //! (exit 4, naming the holder's pid and host) and sends nothing; a lock left
-//! by a process that no longer exists, or whose lease ran out, is taken over.
+//! by a process whose heartbeat stopped (whatever its PID), or whose lease
+//! ran out, is taken over.
 
 use crate::fix_support;
 
@@ -102,22 +103,27 @@ async fn a_lock_held_by_a_live_process_refuses_even_report_runs() {
     env.sim.shutdown().await;
 }
 
+/// The container case: the killed run was PID 1 on this host, and PID 1 is
+/// alive (the new process is PID 1 too). Its heartbeat stopped, so the lock
+/// is taken over long before its hour-long lease ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lock_left_by_a_dead_process_is_taken_over() {
+async fn a_lock_whose_heartbeat_stopped_is_taken_over_whatever_its_pid() {
     let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
     let renames = planned_renames(&env.report_only().await);
-    // A process that held the lock and died (reaped, so its pid is free).
-    let mut gone = std::process::Command::new("true").spawn().unwrap();
-    let dead_pid = gone.id();
-    gone.wait().unwrap();
     let store = env.store().await;
     let dead = LockHolder {
-        pid: dead_pid,
+        instance_id: "killed-container".into(),
+        pid: 1,
         host: this_host(),
         label: "reconcile".into(),
     };
+    let stale = chrono::Duration::from_std(idrecon::store::HEARTBEAT_STALE_AFTER).unwrap();
     store
-        .acquire_lock(&dead, Utc::now(), chrono::Duration::hours(1))
+        .acquire_lock(
+            &dead,
+            Utc::now() - stale - chrono::Duration::seconds(5),
+            chrono::Duration::hours(1),
+        )
         .await
         .unwrap();
     assert_eq!(store.current_lock().await.unwrap().unwrap().holder, dead);
@@ -144,11 +150,12 @@ async fn a_lock_of_another_host_is_kept_until_its_lease_ends() {
     let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
     let store = env.store().await;
     let elsewhere = LockHolder {
+        instance_id: "batch-02-instance".into(),
         pid: 4242,
         host: "batch-02.example".into(),
         label: "scheduled run".into(),
     };
-    // Its pid means nothing here: only the lease can free it.
+    // A fresh heartbeat: held, whatever its pid means here.
     store
         .acquire_lock(&elsewhere, Utc::now(), chrono::Duration::hours(1))
         .await

@@ -189,3 +189,62 @@ fn wide_terminals_get_one_column_per_field() {
     assert!(compact.contains("→ expected"), "{compact}");
     assert!(!compact.contains("Expected Flow ID"), "{compact}");
 }
+
+/// A display name, an error and an abort reason carrying ESC/OSC/C1
+/// sequences: the table shows them as visible escapes, never raw; JSON and
+/// CSV keep the exact values.
+#[test]
+fn control_sequences_from_services_never_reach_the_terminal_raw() {
+    let hostile =
+        "Eve\u{1b}]8;;https://evil.example\u{7}click\u{1b}]8;;\u{7}\u{1b}[2J\u{9b}31m\r\n";
+    let mut report = report_fixture::completed();
+    report.findings[0].display_name = Some(hostile.to_string());
+    report.findings[0].detail = format!("detail {hostile}");
+    report.abort_reason = Some(format!("reason {hostile}"));
+    if let Some(action) = report.actions.first_mut() {
+        action.error = Some(format!("HTTP 500: {hostile}"));
+    }
+    for width in [80u16, 160] {
+        let out = table::render(&report, width);
+        for raw in ['\u{1b}', '\u{7}', '\u{9b}', '\r'] {
+            assert!(!out.contains(raw), "raw {raw:?} at width {width}:\n{out}");
+        }
+        assert!(out.contains("\\u{1b}"), "{out}");
+    }
+    // The other formats keep the exact value.
+    let json = idrecon::report::render(&report, idrecon::report::Format::Json).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed["findings"][0]["display_name"], hostile);
+    let csv = idrecon::report::render(&report, idrecon::report::Format::Csv).unwrap();
+    assert!(csv.contains("\u{1b}]8;;https://evil.example"), "{csv}");
+}
+
+/// `idrecon history` as a table: abort reasons, mail errors and the person
+/// of a one-person run are escaped too.
+#[test]
+fn history_table_escapes_control_sequences() {
+    use idrecon::report::{Mode, Trigger};
+    use idrecon::store::{MailStatus, RunRow, RunState};
+    let row = RunRow {
+        id: 7,
+        started_at: chrono::Utc::now(),
+        finished_at: None,
+        trigger: Trigger::Manual,
+        mode: Mode::Report,
+        status: RunState::Aborted,
+        abort_reason: Some("IFS said \u{1b}[31mno\u{1b}[0m".into()),
+        people: 0,
+        findings: 0,
+        new: 0,
+        persisting: 0,
+        resolved: 0,
+        actions_applied: 0,
+        actions_failed: 0,
+        mail_status: Some(MailStatus::Failed),
+        mail_error: Some("\u{1b}]0;title\u{7}".into()),
+        person: Some("x\u{1b}[Ky".into()),
+    };
+    let out = idrecon::commands::history::table(&[row]);
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out}");
+    assert!(out.contains("\\u{1b}"), "{out}");
+}

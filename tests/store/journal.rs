@@ -6,13 +6,13 @@ use crate::store_support;
 use idrecon::model::{Action, ActionKind, ActionStatus};
 use idrecon::report::{Mode, Trigger};
 use idrecon::store::{JournalState, SqliteStore, Store, StoreError};
-use store_support::{at, fresh_store, rename};
+use store_support::{at, fresh_locked_store, me, rename};
 
 #[tokio::test]
 async fn pending_then_applied_or_failed() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     let run = store
-        .begin_run(Trigger::Manual, Mode::Apply, at(0))
+        .begin_run(&me(), Trigger::Manual, Mode::Apply, at(0))
         .await
         .unwrap();
     let first = rename("jdoe", "jdoe@contoso.com", ActionStatus::Planned);
@@ -23,17 +23,29 @@ async fn pending_then_applied_or_failed() {
         status: ActionStatus::Planned,
         error: None,
     };
-    let id1 = store.journal_pending(run, 0, &first, at(1)).await.unwrap();
-    let id2 = store.journal_pending(run, 1, &second, at(2)).await.unwrap();
+    let id1 = store
+        .journal_pending(&me(), run, 0, &first, at(1))
+        .await
+        .unwrap();
+    let id2 = store
+        .journal_pending(&me(), run, 1, &second, at(2))
+        .await
+        .unwrap();
     assert!(id2 > id1);
     assert_eq!(store.pending_journal().await.unwrap().len(), 2);
 
     store
-        .journal_finish(id1, JournalState::Applied, None, at(3))
+        .journal_finish(&me(), id1, JournalState::Applied, None, at(3))
         .await
         .unwrap();
     store
-        .journal_finish(id2, JournalState::Failed, Some("HTTP 409: taken"), at(4))
+        .journal_finish(
+            &me(),
+            id2,
+            JournalState::Failed,
+            Some("HTTP 409: taken"),
+            at(4),
+        )
         .await
         .unwrap();
     assert!(store.pending_journal().await.unwrap().is_empty());
@@ -55,17 +67,18 @@ async fn pending_then_applied_or_failed() {
 
 #[tokio::test]
 async fn pending_entries_survive_a_crash() {
-    let (_dir, path, store) = fresh_store().await;
+    let (_dir, path, store) = fresh_locked_store().await;
     let run1 = store
-        .begin_run(Trigger::Schedule, Mode::Apply, at(0))
+        .begin_run(&me(), Trigger::Schedule, Mode::Apply, at(0))
         .await
         .unwrap();
     let run2 = store
-        .begin_run(Trigger::Schedule, Mode::Apply, at(10))
+        .begin_run(&me(), Trigger::Schedule, Mode::Apply, at(10))
         .await
         .unwrap();
     let done = store
         .journal_pending(
+            &me(),
             run1,
             0,
             &rename("a", "a@c.com", ActionStatus::Planned),
@@ -74,11 +87,12 @@ async fn pending_entries_survive_a_crash() {
         .await
         .unwrap();
     store
-        .journal_finish(done, JournalState::Applied, None, at(2))
+        .journal_finish(&me(), done, JournalState::Applied, None, at(2))
         .await
         .unwrap();
     let stuck1 = store
         .journal_pending(
+            &me(),
             run1,
             1,
             &rename("b", "b@c.com", ActionStatus::Planned),
@@ -88,6 +102,7 @@ async fn pending_entries_survive_a_crash() {
         .unwrap();
     let stuck2 = store
         .journal_pending(
+            &me(),
             run2,
             0,
             &rename("c", "c@c.com", ActionStatus::Planned),
@@ -110,11 +125,17 @@ async fn pending_entries_survive_a_crash() {
 
     // Resume: verify and settle them; nothing is pending any more.
     reopened
-        .journal_finish(stuck1, JournalState::Applied, None, at(20))
+        .journal_finish(&me(), stuck1, JournalState::Applied, None, at(20))
         .await
         .unwrap();
     reopened
-        .journal_finish(stuck2, JournalState::Failed, Some("user gone"), at(21))
+        .journal_finish(
+            &me(),
+            stuck2,
+            JournalState::Failed,
+            Some("user gone"),
+            at(21),
+        )
         .await
         .unwrap();
     assert!(reopened.pending_journal().await.unwrap().is_empty());
@@ -130,12 +151,17 @@ const CHILD_DB_ENV: &str = "IDRECON_STORE_TEST_CHILD_DB";
 async fn child_journals_then_aborts() {
     let path = std::env::var(CHILD_DB_ENV).expect("run by the parent test only");
     let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .acquire_lock(&me(), at(0), chrono::Duration::hours(1))
+        .await
+        .unwrap();
     let run = store
-        .begin_run(Trigger::Schedule, Mode::Apply, at(0))
+        .begin_run(&me(), Trigger::Schedule, Mode::Apply, at(0))
         .await
         .unwrap();
     store
         .journal_pending(
+            &me(),
             run,
             0,
             &rename("jdoe", "jdoe@contoso.com", ActionStatus::Planned),
@@ -177,14 +203,20 @@ async fn pending_entry_survives_a_killed_process() {
 
 #[tokio::test]
 async fn journal_for_unknown_run_or_entry_is_an_error() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     let err = store
-        .journal_pending(77, 0, &rename("a", "b", ActionStatus::Planned), at(0))
+        .journal_pending(
+            &me(),
+            77,
+            0,
+            &rename("a", "b", ActionStatus::Planned),
+            at(0),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::RunNotFound(77)), "{err:?}");
     let err = store
-        .journal_finish(5, JournalState::Applied, None, at(0))
+        .journal_finish(&me(), 5, JournalState::Applied, None, at(0))
         .await
         .unwrap_err();
     assert!(

@@ -1,56 +1,37 @@
-//! The run lock: one holder at a time, named in the refusal; taken over
-//! after the lease expires or when the holding process on this host died.
+//! The run lock: one holder at a time, named in the refusal; owned by a
+//! process instance (not a PID) that keeps a heartbeat; taken over once the
+//! lease expired or the heartbeat went stale, whatever the PID says.
 
 use crate::store_support;
 
 use chrono::Duration;
-use idrecon::store::{LockHolder, SqliteStore, Store, StoreError};
-use std::process::{Child, Command};
+use idrecon::store::{
+    hold_with_heartbeat, LockHolder, SqliteStore, Store, StoreError, HEARTBEAT_STALE_AFTER,
+};
 use store_support::{at, fresh_store};
 
-/// A live process other than this one, killed when dropped.
-struct LiveChild(Child);
-
-impl LiveChild {
-    fn spawn() -> Self {
-        LiveChild(
-            Command::new("sleep")
-                .arg("60")
-                .spawn()
-                .expect("spawn sleep"),
-        )
-    }
-}
-
-impl Drop for LiveChild {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The pid of a process that has exited and been reaped.
-fn dead_pid() -> u32 {
-    let mut child = Command::new("true").spawn().expect("spawn true");
-    let pid = child.id();
-    child.wait().expect("wait for true");
-    pid
-}
-
-fn holder(pid: u32, host: &str, label: &str) -> LockHolder {
+/// A holder of another process instance.
+fn holder(instance: &str, pid: u32, host: &str, label: &str) -> LockHolder {
     LockHolder {
+        instance_id: instance.to_string(),
         pid,
         host: host.to_string(),
         label: label.to_string(),
     }
 }
 
+fn stale_secs() -> i64 {
+    HEARTBEAT_STALE_AFTER.as_secs() as i64
+}
+
+fn here() -> String {
+    LockHolder::current("x").host
+}
+
 #[tokio::test]
-async fn second_holder_is_refused_with_pid_and_host() {
+async fn second_holder_is_refused_naming_the_holder_and_when_it_frees() {
     let (_dir, path, store) = fresh_store().await;
-    let child = LiveChild::spawn();
-    let here = LockHolder::current("reconcile").host;
-    let first = holder(child.0.id(), &here, "run (scheduled)");
+    let first = holder("first-instance", 4242, &here(), "run (scheduled)");
     store
         .acquire_lock(&first, at(0), Duration::minutes(10))
         .await
@@ -68,17 +49,27 @@ async fn second_holder_is_refused_with_pid_and_host() {
             holder,
             acquired_at,
             expires_at,
+            heartbeat_at,
         } => {
-            assert_eq!(holder, &first);
+            assert_eq!(**holder, first);
             assert_eq!(*acquired_at, at(0));
             assert_eq!(*expires_at, at(600));
+            assert_eq!(*heartbeat_at, at(0));
         }
         other => panic!("expected LockHeld, got {other:?}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains(&format!("pid {}", child.0.id())), "{msg}");
-    assert!(msg.contains(&format!("host {here}")), "{msg}");
+    assert!(
+        msg.contains(&format!("pid 4242 on host {}", here())),
+        "{msg}"
+    );
+    assert!(msg.contains("instance first-instance"), "{msg}");
     assert!(msg.contains("since 2024-05-01T02:00:00Z"), "{msg}");
+    assert!(msg.contains("last heartbeat 2024-05-01T02:00:00Z"), "{msg}");
+    // Free once the heartbeat is stale (before the 10-minute lease ends).
+    let free = (at(0) + Duration::seconds(stale_secs()))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(msg.contains(&format!("taken over from {free}")), "{msg}");
 
     // The refusal changed nothing.
     let info = store.current_lock().await.unwrap().unwrap();
@@ -100,19 +91,98 @@ async fn this_process_cannot_take_the_lock_twice() {
     assert!(matches!(err, StoreError::LockHeld { .. }), "{err:?}");
 }
 
+/// The container case: the killed run was PID 1, and so is the restarted
+/// process. The PID says "alive"; the stale heartbeat says it is gone.
 #[tokio::test]
-async fn expired_lease_is_taken_over_even_from_a_live_holder() {
+async fn a_pid_1_holder_with_a_stale_heartbeat_is_taken_over() {
     let (_dir, _path, store) = fresh_store().await;
-    let child = LiveChild::spawn();
-    let here = LockHolder::current("x").host;
-    let old = holder(child.0.id(), &here, "run");
+    let killed = holder("before-restart", 1, &here(), "scheduled run");
+    store
+        .acquire_lock(&killed, at(0), Duration::hours(1))
+        .await
+        .unwrap();
+
+    let restarted = LockHolder {
+        pid: 1,
+        ..LockHolder::current("scheduled run")
+    };
+    // Heartbeat still fresh: refused.
+    let err = store
+        .acquire_lock(&restarted, at(stale_secs() - 1), Duration::hours(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LockHeld { .. }), "{err:?}");
+    // Stale, long before the hour-long lease ends: taken over.
+    store
+        .acquire_lock(&restarted, at(stale_secs()), Duration::hours(1))
+        .await
+        .unwrap();
+    let info = store.current_lock().await.unwrap().unwrap();
+    assert_eq!(info.holder, restarted);
+    assert_eq!(info.heartbeat_at, at(stale_secs()));
+
+    // The killed instance can no longer renew, beat or release it.
+    for err in [
+        store
+            .renew_lock(&killed, at(stale_secs() + 1), Duration::hours(1))
+            .await
+            .unwrap_err(),
+        store
+            .heartbeat_lock(&killed, at(stale_secs() + 1))
+            .await
+            .unwrap_err(),
+        store.release_lock(&killed).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, StoreError::LockLost { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains(&format!("instance {}", restarted.instance_id)),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_renewed_heartbeat_keeps_a_long_run_locked() {
+    let (_dir, path, store) = fresh_store().await;
+    let long_run = holder("long-run", 7, "batch-01.example", "run");
+    store
+        .acquire_lock(&long_run, at(0), Duration::hours(1))
+        .await
+        .unwrap();
+    let other = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    let me = LockHolder::current("reconcile");
+    let step = stale_secs() / 2;
+    for beat in 1..=6 {
+        store
+            .heartbeat_lock(&long_run, at(beat * step))
+            .await
+            .unwrap();
+        // Long past the first heartbeat's staleness: still held.
+        let err = other
+            .acquire_lock(&me, at(beat * step + step), Duration::hours(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::LockHeld { .. }), "{err:?}");
+    }
+    // The beats stop (the process died): free one stale period later.
+    other
+        .acquire_lock(&me, at(6 * step + stale_secs()), Duration::hours(1))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn expired_lease_is_taken_over_even_from_a_beating_holder() {
+    let (_dir, _path, store) = fresh_store().await;
+    let old = holder("old", 1234, &here(), "run");
     store
         .acquire_lock(&old, at(0), Duration::minutes(5))
         .await
         .unwrap();
+    store.heartbeat_lock(&old, at(290)).await.unwrap();
 
     let me = LockHolder::current("reconcile");
-    // One second before expiry: refused; at expiry: taken over.
     assert!(store
         .acquire_lock(&me, at(299), Duration::minutes(5))
         .await
@@ -125,59 +195,6 @@ async fn expired_lease_is_taken_over_even_from_a_live_holder() {
     assert_eq!(info.holder, me);
     assert_eq!(info.acquired_at, at(300));
     assert_eq!(info.expires_at, at(600));
-
-    // The old holder's renew and release are refused and name the new holder.
-    let err = store
-        .renew_lock(&old, at(310), Duration::minutes(5))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::LockLost { .. }), "{err:?}");
-    assert!(
-        err.to_string().contains(&format!("pid {}", me.pid)),
-        "{err}"
-    );
-    assert!(matches!(
-        store.release_lock(&old).await.unwrap_err(),
-        StoreError::LockLost { .. }
-    ));
-}
-
-#[tokio::test]
-async fn dead_holder_on_this_host_is_taken_over_before_expiry() {
-    let (_dir, _path, store) = fresh_store().await;
-    let here = LockHolder::current("x").host;
-    let crashed = holder(dead_pid(), &here, "run");
-    store
-        .acquire_lock(&crashed, at(0), Duration::hours(1))
-        .await
-        .unwrap();
-
-    let me = LockHolder::current("reconcile");
-    store
-        .acquire_lock(&me, at(10), Duration::hours(1))
-        .await
-        .unwrap();
-    assert_eq!(store.current_lock().await.unwrap().unwrap().holder, me);
-}
-
-#[tokio::test]
-async fn dead_pid_on_another_host_is_not_taken_over() {
-    let (_dir, _path, store) = fresh_store().await;
-    // That pid means nothing on this machine: only the lease can free it.
-    let remote = holder(dead_pid(), "some-other-host.example", "run");
-    store
-        .acquire_lock(&remote, at(0), Duration::hours(1))
-        .await
-        .unwrap();
-    let me = LockHolder::current("reconcile");
-    let err = store
-        .acquire_lock(&me, at(10), Duration::hours(1))
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("host some-other-host.example"),
-        "{err}"
-    );
 }
 
 #[tokio::test]
@@ -195,12 +212,12 @@ async fn renew_extends_and_release_frees() {
     let info = store.current_lock().await.unwrap().unwrap();
     assert_eq!(info.expires_at, at(500));
     assert_eq!(info.acquired_at, at(0));
+    assert_eq!(info.heartbeat_at, at(200));
 
     // Still held at the old expiry time thanks to the renewal.
-    let child = LiveChild::spawn();
-    let other = holder(child.0.id(), &me.host, "reconcile");
+    let other = holder("other", 99, &me.host, "reconcile");
     assert!(store
-        .acquire_lock(&other, at(400), Duration::minutes(5))
+        .acquire_lock(&other, at(310), Duration::minutes(5))
         .await
         .is_err());
 
@@ -209,13 +226,13 @@ async fn renew_extends_and_release_frees() {
     // Releasing a free lock is harmless; renewing it is not possible.
     store.release_lock(&me).await.unwrap();
     let err = store
-        .renew_lock(&me, at(401), Duration::minutes(5))
+        .renew_lock(&me, at(311), Duration::minutes(5))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("it is free"), "{err}");
 
     store
-        .acquire_lock(&other, at(401), Duration::minutes(5))
+        .acquire_lock(&other, at(311), Duration::minutes(5))
         .await
         .unwrap();
 }
@@ -224,16 +241,14 @@ async fn renew_extends_and_release_frees() {
 async fn concurrent_acquirers_get_exactly_one_lock() {
     let (_dir, path, store) = fresh_store().await;
     let second = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
-    let children: Vec<LiveChild> = (0..6).map(|_| LiveChild::spawn()).collect();
-    let host = LockHolder::current("x").host;
     let mut tasks = Vec::new();
-    for (i, child) in children.iter().enumerate() {
+    for i in 0..6 {
         let s = if i % 2 == 0 {
             store.clone()
         } else {
             second.clone()
         };
-        let h = holder(child.0.id(), &host, "race");
+        let h = holder(&format!("racer-{i}"), 1, "container", "race");
         tasks.push(tokio::spawn(async move {
             s.acquire_lock(&h, at(0), Duration::minutes(5)).await
         }));
@@ -252,9 +267,7 @@ async fn concurrent_acquirers_get_exactly_one_lock() {
 #[tokio::test]
 async fn lock_held_is_reported_while_another_process_keeps_the_database_busy() {
     let (_dir, path, store) = fresh_store().await;
-    let child = LiveChild::spawn();
-    let here = LockHolder::current("x").host;
-    let busy_holder = holder(child.0.id(), &here, "run (saving snapshot)");
+    let busy_holder = holder("busy", 77, &here(), "run (saving snapshot)");
     store
         .acquire_lock(&busy_holder, at(0), Duration::minutes(10))
         .await
@@ -276,8 +289,50 @@ async fn lock_held_is_reported_while_another_process_keeps_the_database_busy() {
         .await
         .unwrap_err();
     match err {
-        StoreError::LockHeld { holder, .. } => assert_eq!(holder, busy_holder),
+        StoreError::LockHeld { holder, .. } => assert_eq!(*holder, busy_holder),
         other => panic!("expected LockHeld, got {other}"),
     }
     sqlx::query("ROLLBACK").execute(&mut writer).await.unwrap();
+}
+
+/// `hold_with_heartbeat` renews the heartbeat while the work goes on, even
+/// when the work itself waits on the store's writer connection.
+#[tokio::test]
+async fn hold_with_heartbeat_beats_while_the_work_runs() {
+    let (_dir, _path, store) = fresh_store().await;
+    let me = LockHolder::current("run");
+    store
+        .acquire_lock(&me, at(0), Duration::hours(1))
+        .await
+        .unwrap();
+    let ticks = std::sync::atomic::AtomicI64::new(0);
+    // Each beat writes a later time.
+    let clock = || at(ticks.fetch_add(10, std::sync::atomic::Ordering::SeqCst) + 10);
+    let work = async {
+        loop {
+            // The work keeps writing too (as a run saving its snapshot does).
+            store
+                .renew_lock(&me, at(0), Duration::hours(1))
+                .await
+                .unwrap();
+            let info = store.current_lock().await.unwrap().unwrap();
+            if info.heartbeat_at >= at(30) {
+                return info.heartbeat_at;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let beat = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        hold_with_heartbeat(
+            &store,
+            &me,
+            &clock,
+            std::time::Duration::from_millis(5),
+            work,
+        ),
+    )
+    .await
+    .expect("the heartbeat advanced");
+    assert!(beat >= at(30));
 }

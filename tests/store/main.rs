@@ -5,6 +5,8 @@
 #[path = "../support/store.rs"]
 pub mod store_support;
 
+mod disk_full;
+mod fencing;
 mod journal;
 mod lock;
 mod open;

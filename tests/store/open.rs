@@ -6,7 +6,7 @@ use crate::store_support;
 use idrecon::report::{Mode, Trigger};
 use idrecon::store::{SqliteStore, Store, StoreError};
 use std::os::unix::fs::PermissionsExt;
-use store_support::{at, fresh_store};
+use store_support::{at, fresh_locked_store, me};
 
 fn mode_of(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -14,14 +14,14 @@ fn mode_of(path: &std::path::Path) -> u32 {
 
 #[tokio::test]
 async fn fresh_file_is_created_0600_in_wal_with_all_migrations() {
-    let (_dir, path, store) = fresh_store().await;
+    let (_dir, path, store) = fresh_locked_store().await;
     assert!(path.is_file());
     assert_eq!(mode_of(&path), 0o600);
     assert_eq!(store.journal_mode().await.unwrap(), "wal");
 
     // Write something so the WAL file exists; SQLite gives it the db's mode.
     store
-        .begin_run(Trigger::Manual, Mode::Report, at(0))
+        .begin_run(&me(), Trigger::Manual, Mode::Report, at(0))
         .await
         .unwrap();
     let wal = path.with_file_name("idrecon.db-wal");
@@ -69,9 +69,9 @@ async fn fresh_file_is_created_0600_in_wal_with_all_migrations() {
 
 #[tokio::test]
 async fn reopen_keeps_data_and_migrations_are_idempotent() {
-    let (_dir, path, store) = fresh_store().await;
+    let (_dir, path, store) = fresh_locked_store().await;
     let run = store
-        .begin_run(Trigger::Schedule, Mode::Apply, at(0))
+        .begin_run(&me(), Trigger::Schedule, Mode::Apply, at(0))
         .await
         .unwrap();
     store.migrate().await.unwrap();

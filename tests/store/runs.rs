@@ -7,13 +7,13 @@ use idrecon::model::{ActionStatus, Cause, Finding, FindingKind, FindingStatus};
 use idrecon::report::{Mode, RunStatus, Trigger};
 use idrecon::store::{MailStatus, RunState, Store, StoreError};
 use std::collections::HashSet;
-use store_support::{at, fresh_store, mismatch, rename, report};
+use store_support::{at, fresh_locked_store, me, mismatch, rename, report};
 
 #[tokio::test]
 async fn finish_run_and_load_report_round_trip_exactly() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     let run = store
-        .begin_run(Trigger::Schedule, Mode::Apply, at(0))
+        .begin_run(&me(), Trigger::Schedule, Mode::Apply, at(0))
         .await
         .unwrap();
 
@@ -48,7 +48,7 @@ async fn finish_run_and_load_report_round_trip_exactly() {
             error: Some("HTTP 500: <html>oops</html>".into()),
         },
     ];
-    store.finish_run(&r).await.unwrap();
+    store.finish_run(&me(), &r).await.unwrap();
 
     let loaded = store.load_report(run).await.unwrap().expect("stored run");
     assert_eq!(loaded, r);
@@ -60,15 +60,15 @@ async fn finish_run_and_load_report_round_trip_exactly() {
     r.summary.findings = 1;
     r.actions.clear();
     r.advice.clear();
-    store.finish_run(&r).await.unwrap();
+    store.finish_run(&me(), &r).await.unwrap();
     assert_eq!(store.load_report(run).await.unwrap().unwrap(), r);
 }
 
 #[tokio::test]
 async fn aborted_run_round_trips_with_its_reason() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     let run = store
-        .begin_run(Trigger::Manual, Mode::Report, at(0))
+        .begin_run(&me(), Trigger::Manual, Mode::Report, at(0))
         .await
         .unwrap();
     let mut r = report(run, at(0), vec![]);
@@ -76,22 +76,22 @@ async fn aborted_run_round_trips_with_its_reason() {
     r.abort_reason = Some("IFS: page 3 failed (HTTP 503)".into());
     r.sources.ifs.complete = false;
     r.sources.azure.delta = Some(true);
-    store.finish_run(&r).await.unwrap();
+    store.finish_run(&me(), &r).await.unwrap();
     assert_eq!(store.load_report(run).await.unwrap().unwrap(), r);
 }
 
 #[tokio::test]
 async fn unknown_unfinished_and_missing_runs_are_reported_clearly() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     assert_eq!(store.load_report(99).await.unwrap(), None);
     let err = store
-        .finish_run(&report(99, at(0), vec![]))
+        .finish_run(&me(), &report(99, at(0), vec![]))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::RunNotFound(99)), "{err:?}");
 
     let run = store
-        .begin_run(Trigger::Manual, Mode::Report, at(0))
+        .begin_run(&me(), Trigger::Manual, Mode::Report, at(0))
         .await
         .unwrap();
     let err = store.load_report(run).await.unwrap_err();
@@ -128,7 +128,7 @@ async fn do_run(
     mut findings: Vec<Finding>,
 ) -> (i64, Option<i64>, (u64, u64, u64)) {
     let run = store
-        .begin_run(Trigger::Schedule, Mode::Report, at(start))
+        .begin_run(&me(), Trigger::Schedule, Mode::Report, at(start))
         .await
         .unwrap();
     let previous = store.previous_open_findings(run).await.unwrap();
@@ -138,13 +138,13 @@ async fn do_run(
     r.summary.new = counts.0;
     r.summary.persisting = counts.1;
     r.summary.resolved_since_last_run = counts.2;
-    store.finish_run(&r).await.unwrap();
+    store.finish_run(&me(), &r).await.unwrap();
     (run, previous.map(|(id, _)| id), counts)
 }
 
 #[tokio::test]
 async fn new_persisting_resolved_over_three_runs() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     let a = || mismatch("aaaaaaaa-0000-0000-0000-000000000001", "a", "a@contoso.com");
     let b = || mismatch("bbbbbbbb-0000-0000-0000-000000000002", "b", "b@contoso.com");
     let c = || mismatch("cccccccc-0000-0000-0000-000000000003", "c", "c@contoso.com");
@@ -161,16 +161,16 @@ async fn new_persisting_resolved_over_three_runs() {
 
     // An aborted run in between neither counts as "previous" nor resets anything.
     let aborted = store
-        .begin_run(Trigger::Schedule, Mode::Report, at(150))
+        .begin_run(&me(), Trigger::Schedule, Mode::Report, at(150))
         .await
         .unwrap();
     let mut r = report(aborted, at(150), vec![]);
     r.status = RunStatus::Aborted;
     r.abort_reason = Some("Azure: throttled".into());
-    store.finish_run(&r).await.unwrap();
+    store.finish_run(&me(), &r).await.unwrap();
     // A run that never finished is skipped too.
     store
-        .begin_run(Trigger::Manual, Mode::Report, at(160))
+        .begin_run(&me(), Trigger::Manual, Mode::Report, at(160))
         .await
         .unwrap();
 
@@ -212,10 +212,10 @@ async fn new_persisting_resolved_over_three_runs() {
 
 #[tokio::test]
 async fn history_counts_actions_and_last_finished_run() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     assert_eq!(store.last_finished_run().await.unwrap(), None);
     let run = store
-        .begin_run(Trigger::Manual, Mode::Apply, at(0))
+        .begin_run(&me(), Trigger::Manual, Mode::Apply, at(0))
         .await
         .unwrap();
     let mut r = report(run, at(0), vec![mismatch("x", "x", "x@c.com")]);
@@ -226,9 +226,9 @@ async fn history_counts_actions_and_last_finished_run() {
         rename("c", "c@c.com", ActionStatus::Failed),
         rename("d", "d@c.com", ActionStatus::Blocked),
     ];
-    store.finish_run(&r).await.unwrap();
+    store.finish_run(&me(), &r).await.unwrap();
     store
-        .begin_run(Trigger::Schedule, Mode::Report, at(10))
+        .begin_run(&me(), Trigger::Schedule, Mode::Report, at(10))
         .await
         .unwrap();
 
@@ -243,13 +243,13 @@ async fn history_counts_actions_and_last_finished_run() {
 
 #[tokio::test]
 async fn failed_mail_is_listed_until_sent() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     let run1 = store
-        .begin_run(Trigger::Schedule, Mode::Report, at(0))
+        .begin_run(&me(), Trigger::Schedule, Mode::Report, at(0))
         .await
         .unwrap();
     let run2 = store
-        .begin_run(Trigger::Schedule, Mode::Report, at(10))
+        .begin_run(&me(), Trigger::Schedule, Mode::Report, at(10))
         .await
         .unwrap();
     assert!(store.runs_with_unsent_mail().await.unwrap().is_empty());

@@ -7,7 +7,7 @@ use idrecon::model::{AadUser, Finding, FindingKind};
 use idrecon::report::{Mode, Trigger};
 use idrecon::store::{SqliteStore, Store, StoreError};
 use std::time::Instant;
-use store_support::{aad_user, at, fresh_store, report};
+use store_support::{aad_user, at, fresh_locked_store, me, report};
 
 fn sorted(mut users: Vec<AadUser>) -> Vec<AadUser> {
     users.sort_by(|a, b| a.id.cmp(&b.id));
@@ -16,12 +16,12 @@ fn sorted(mut users: Vec<AadUser>) -> Vec<AadUser> {
 
 #[tokio::test]
 async fn replace_then_delta_then_clear() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     assert_eq!(store.load_azure_snapshot("users").await.unwrap(), None);
 
     let users: Vec<AadUser> = (1..=5).map(aad_user).collect();
     store
-        .replace_azure_snapshot("users", &users, Some("https://graph/delta?token=1"))
+        .replace_azure_snapshot(&me(), "users", &users, Some("https://graph/delta?token=1"))
         .await
         .unwrap();
     let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
@@ -40,6 +40,7 @@ async fn replace_then_delta_then_clear() {
     let added = aad_user(6);
     store
         .apply_azure_delta(
+            &me(),
             "users",
             &[changed.clone(), added.clone()],
             &[aad_user(3).id, aad_user(5).id, "not-there".into()],
@@ -60,22 +61,22 @@ async fn replace_then_delta_then_clear() {
     // A full listing without a delta link replaces everything.
     let fresh: Vec<AadUser> = vec![aad_user(9)];
     store
-        .replace_azure_snapshot("users", &fresh, None)
+        .replace_azure_snapshot(&me(), "users", &fresh, None)
         .await
         .unwrap();
     let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
     assert_eq!(snap.users, fresh);
     assert_eq!(snap.delta_link, None);
 
-    store.clear_azure_snapshot("users").await.unwrap();
+    store.clear_azure_snapshot(&me(), "users").await.unwrap();
     assert_eq!(store.load_azure_snapshot("users").await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn empty_snapshot_is_kept_apart_from_no_snapshot() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     store
-        .replace_azure_snapshot("users", &[], Some("link"))
+        .replace_azure_snapshot(&me(), "users", &[], Some("link"))
         .await
         .unwrap();
     let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
@@ -85,18 +86,18 @@ async fn empty_snapshot_is_kept_apart_from_no_snapshot() {
 
 #[tokio::test]
 async fn scopes_are_independent_and_delta_needs_a_snapshot() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     let group = "group:11111111-2222-3333-4444-555555555555";
     store
-        .replace_azure_snapshot("users", &[aad_user(1), aad_user(2)], Some("a"))
+        .replace_azure_snapshot(&me(), "users", &[aad_user(1), aad_user(2)], Some("a"))
         .await
         .unwrap();
     store
-        .replace_azure_snapshot(group, &[aad_user(2)], Some("b"))
+        .replace_azure_snapshot(&me(), group, &[aad_user(2)], Some("b"))
         .await
         .unwrap();
     store
-        .apply_azure_delta(group, &[], &[aad_user(2).id], "b2")
+        .apply_azure_delta(&me(), group, &[], &[aad_user(2).id], "b2")
         .await
         .unwrap();
     assert_eq!(
@@ -117,7 +118,7 @@ async fn scopes_are_independent_and_delta_needs_a_snapshot() {
         .is_empty());
 
     let err = store
-        .apply_azure_delta("group:other", &[aad_user(1)], &[], "c")
+        .apply_azure_delta(&me(), "group:other", &[aad_user(1)], &[], "c")
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NoSnapshot(_)), "{err:?}");
@@ -131,11 +132,11 @@ async fn scopes_are_independent_and_delta_needs_a_snapshot() {
 
 #[tokio::test]
 async fn duplicate_ids_in_a_listing_keep_the_last() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     let mut again = aad_user(1);
     again.display_name = Some("Later copy".into());
     store
-        .replace_azure_snapshot("users", &[aad_user(1), again.clone()], None)
+        .replace_azure_snapshot(&me(), "users", &[aad_user(1), again.clone()], None)
         .await
         .unwrap();
     let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
@@ -144,10 +145,10 @@ async fn duplicate_ids_in_a_listing_keep_the_last() {
 
 #[tokio::test]
 async fn delta_link_alone_says_whether_a_snapshot_exists() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     assert_eq!(store.load_azure_delta_link("users").await.unwrap(), None);
     store
-        .replace_azure_snapshot("users", &[aad_user(1)], None)
+        .replace_azure_snapshot(&me(), "users", &[aad_user(1)], None)
         .await
         .unwrap();
     assert_eq!(
@@ -155,7 +156,7 @@ async fn delta_link_alone_says_whether_a_snapshot_exists() {
         Some(None)
     );
     store
-        .apply_azure_delta("users", &[], &[], "https://graph/delta?token=7")
+        .apply_azure_delta(&me(), "users", &[], &[], "https://graph/delta?token=7")
         .await
         .unwrap();
     assert_eq!(
@@ -166,16 +167,16 @@ async fn delta_link_alone_says_whether_a_snapshot_exists() {
 
 #[tokio::test]
 async fn update_writes_only_the_given_rows_and_may_drop_the_link() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     let users: Vec<AadUser> = (1..=4).map(aad_user).collect();
     store
-        .replace_azure_snapshot("users", &users, Some("a"))
+        .replace_azure_snapshot(&me(), "users", &users, Some("a"))
         .await
         .unwrap();
     let mut changed = aad_user(3);
     changed.employee_id = None;
     store
-        .update_azure_snapshot("users", &[changed.clone()], &[aad_user(1).id], None)
+        .update_azure_snapshot(&me(), "users", &[changed.clone()], &[aad_user(1).id], None)
         .await
         .unwrap();
     let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
@@ -183,7 +184,7 @@ async fn update_writes_only_the_given_rows_and_may_drop_the_link() {
     assert_eq!(snap.delta_link, None);
 
     let err = store
-        .update_azure_snapshot("group:none", &[aad_user(1)], &[], None)
+        .update_azure_snapshot(&me(), "group:none", &[aad_user(1)], &[], None)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NoSnapshot(_)), "{err:?}");
@@ -198,7 +199,7 @@ async fn update_writes_only_the_given_rows_and_may_drop_the_link() {
 /// from an absent value.
 #[tokio::test]
 async fn every_character_survives_the_round_trip() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     let mut odd = aad_user(1);
     odd.user_principal_name = "o'brien\"x\\y@contoso.com".into();
     odd.display_name = Some("Åsa Øster 李 🙂 \u{0}\u{1f}\t\n end ".into());
@@ -212,13 +213,13 @@ async fn every_character_survives_the_round_trip() {
     numeric.display_name = Some("true".into());
     let users = vec![odd.clone(), numeric.clone()];
     store
-        .replace_azure_snapshot("users", &users, None)
+        .replace_azure_snapshot(&me(), "users", &users, None)
         .await
         .unwrap();
     let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
     assert_eq!(snap.users, sorted(users));
     store
-        .apply_azure_delta("users", &[odd.clone()], &["12345".to_string()], "l")
+        .apply_azure_delta(&me(), "users", &[odd.clone()], &["12345".to_string()], "l")
         .await
         .unwrap();
     let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
@@ -233,14 +234,14 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
 
     let t = Instant::now();
     store
-        .replace_azure_snapshot("users", &all, Some("link-1"))
+        .replace_azure_snapshot(&me(), "users", &all, Some("link-1"))
         .await
         .unwrap();
     timings.push(("replace snapshot (empty before)", t.elapsed().as_secs_f64()));
 
     let t = Instant::now();
     store
-        .replace_azure_snapshot("users", &all, Some("link-2"))
+        .replace_azure_snapshot(&me(), "users", &all, Some("link-2"))
         .await
         .unwrap();
     timings.push(("replace snapshot (full before)", t.elapsed().as_secs_f64()));
@@ -267,7 +268,7 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
     let removed: Vec<String> = (1..users).step_by(step).map(|n| aad_user(n).id).collect();
     let t = Instant::now();
     store
-        .apply_azure_delta("users", &upserts, &removed, "link-3")
+        .apply_azure_delta(&me(), "users", &upserts, &removed, "link-3")
         .await
         .unwrap();
     timings.push(("apply 1% delta", t.elapsed().as_secs_f64()));
@@ -288,12 +289,12 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
         })
         .collect();
     let run = store
-        .begin_run(Trigger::Schedule, Mode::Report, at(0))
+        .begin_run(&me(), Trigger::Schedule, Mode::Report, at(0))
         .await
         .unwrap();
     let r = report(run, at(0), findings);
     let t = Instant::now();
-    store.finish_run(&r).await.unwrap();
+    store.finish_run(&me(), &r).await.unwrap();
     timings.push(("finish_run (findings)", t.elapsed().as_secs_f64()));
 
     let t = Instant::now();
@@ -302,7 +303,7 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
     assert!(loaded == r, "report differs after reload");
 
     let next = store
-        .begin_run(Trigger::Schedule, Mode::Report, at(100))
+        .begin_run(&me(), Trigger::Schedule, Mode::Report, at(100))
         .await
         .unwrap();
     let t = Instant::now();
@@ -317,7 +318,7 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
 /// findings per INSERT).
 #[tokio::test]
 async fn bulk_snapshot_and_findings_round_trip() {
-    let (_dir, _path, store) = fresh_store().await;
+    let (_dir, _path, store) = fresh_locked_store().await;
     for (what, secs) in bulk(&store, 20_011, 12_003).await {
         println!("{what:<34} {secs:>8.3} s");
     }
@@ -327,7 +328,7 @@ async fn bulk_snapshot_and_findings_round_trip() {
 #[tokio::test]
 #[ignore = "full-scale timing (1,000,000 users, 200,000 findings); slow in debug builds"]
 async fn bulk_timing_one_million_users_200k_findings() {
-    let (_dir, path, store) = fresh_store().await;
+    let (_dir, path, store) = fresh_locked_store().await;
     let timings = bulk(&store, 1_000_000, 200_000).await;
     for (what, secs) in &timings {
         println!("{what:<34} {secs:>8.2} s");

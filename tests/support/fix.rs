@@ -208,6 +208,7 @@ pub fn apply_request(max_changes: Option<u32>) -> RunRequest {
         full: false,
         max_changes_override: max_changes,
         person: None,
+        allow_drop: false,
     }
 }
 

@@ -8,7 +8,7 @@ use idrecon::model::{
 use idrecon::report::{
     Mode, Report, RunStatus, SourceSummary, SourcesSummary, Summary, Trigger, SCHEMA_VERSION,
 };
-use idrecon::store::SqliteStore;
+use idrecon::store::{LockHolder, SqliteStore, Store};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tempfile::TempDir;
@@ -20,6 +20,23 @@ pub async fn fresh_store() -> (TempDir, PathBuf, SqliteStore) {
     let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
         .await
         .expect("open store");
+    (dir, path, store)
+}
+
+/// The lock holder of this test process (every holder of one process shares
+/// its instance ID, so any label owns what another label of it took).
+pub fn me() -> LockHolder {
+    LockHolder::current("store test")
+}
+
+/// [`fresh_store`] with the run lock held by [`me`], as a run holds it
+/// while it writes.
+pub async fn fresh_locked_store() -> (TempDir, PathBuf, SqliteStore) {
+    let (dir, path, store) = fresh_store().await;
+    store
+        .acquire_lock(&me(), at(0), chrono::Duration::days(365))
+        .await
+        .expect("take the run lock");
     (dir, path, store)
 }
 

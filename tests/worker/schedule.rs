@@ -306,7 +306,11 @@ async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
         clock: clock.as_ref(),
         status: status.clone(),
     };
-    let manual = LockHolder::current("reconcile");
+    // A manual run of another process, alive (its heartbeat is renewed).
+    let manual = LockHolder {
+        instance_id: "manual-run".into(),
+        ..LockHolder::current("reconcile")
+    };
     store
         .acquire_lock(&manual, utc(T0), chrono::Duration::hours(48))
         .await
@@ -315,6 +319,7 @@ async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
     let driver = async {
         let due1 = schedule.next_after(clock.now());
         clock.wait_for_sleeper(due1).await;
+        store.heartbeat_lock(&manual, due1).await.unwrap();
         clock.set(due1);
         // The worker skips this time and waits for the next one.
         let due2 = schedule.next_after(due1);
@@ -338,4 +343,85 @@ async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
         runs[0].started_at,
         schedule.next_after(schedule.next_after(utc(T0)))
     );
+}
+
+/// The disk fills during a scheduled run, then space is freed: the failed
+/// write rolls back, the lock is released, `/healthz` says what failed, and
+/// the next scheduled run works without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_the_run_visibly_and_the_next_run_recovers() {
+    let env = Env::start(40, 2, |t| t).await;
+    let cfg = env.config();
+    let store = SqliteStore::open(&env.store_url).await.unwrap();
+    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let schedule = cfg.schedule.clone();
+    let clock = ManualClock::new(utc(T0));
+    let status = StatusState::new();
+    let worker = Worker {
+        config: &cfg,
+        store: &store,
+        sources: &sources,
+        schedule: &schedule,
+        clock: clock.as_ref(),
+        status: status.clone(),
+    };
+    let other = sqlx::SqlitePool::connect(&env.store_url).await.unwrap();
+    // SQLite rolls the whole transaction back itself (as it may on a full
+    // disk): the run cannot even be recorded.
+    sqlx::query(
+        "CREATE TRIGGER disk_full BEFORE INSERT ON runs \
+         BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END",
+    )
+    .execute(&other)
+    .await
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let driver = async {
+        let due1 = schedule.next_after(clock.now());
+        clock.wait_for_sleeper(due1).await;
+        clock.set(due1);
+        let due2 = schedule.next_after(due1);
+        wait_done(&status, due2).await;
+        let health = status.health();
+        assert_eq!(health.status, idrecon::server::HealthStatus::Degraded);
+        let error = health.error.clone().unwrap_or_default();
+        assert!(error.contains("disk is full"), "{error}");
+        assert_eq!(store.current_lock().await.unwrap(), None, "lock released");
+
+        // Space is freed, but the file now holds only what fits: a real
+        // SQLITE_FULL while saving the Azure snapshot.
+        sqlx::query("DROP TRIGGER disk_full")
+            .execute(&other)
+            .await
+            .unwrap();
+        store.set_max_page_count(1).await.unwrap();
+        clock.set(due2);
+        let due3 = schedule.next_after(due2);
+        wait_done(&status, due3).await;
+        let health = status.health();
+        assert_eq!(health.status, idrecon::server::HealthStatus::Degraded);
+        assert_eq!(store.current_lock().await.unwrap(), None, "lock released");
+
+        // Space is freed: the next run completes, no restart.
+        store.set_max_page_count(u64::from(u32::MAX)).await.unwrap();
+        clock.set(due3);
+        wait_done(&status, schedule.next_after(due3)).await;
+        let health = status.health();
+        assert_eq!(
+            health.status,
+            idrecon::server::HealthStatus::Ok,
+            "{health:?}"
+        );
+        assert_eq!(health.error, None);
+        shutdown.cancel();
+    };
+    tokio::time::timeout(LIMIT, async {
+        tokio::join!(work(&worker, shutdown.clone(), None), driver)
+    })
+    .await
+    .expect("the worker recovers from a full disk and stops");
+    let runs = store.list_runs(10).await.unwrap();
+    let last = &runs[0];
+    assert_eq!(last.status, idrecon::store::RunState::Completed);
+    assert_eq!(store.current_lock().await.unwrap(), None);
 }

@@ -10,3 +10,4 @@
 pub mod delta;
 pub mod model;
 pub mod reconcile;
+pub mod safety;

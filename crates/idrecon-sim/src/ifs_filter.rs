@@ -89,10 +89,19 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, String> {
     Ok(tokens)
 }
 
+/// Deepest nesting of `not` and parentheses accepted, and most nodes
+/// (comparisons, `and`, `or`, `not`) in one filter: ASP.NET OData's default
+/// `MaxExpressionDepth` and `MaxNodeCount` (docs/simulator.md). Deeper or
+/// larger filters are refused instead of overflowing the stack.
+const MAX_DEPTH: usize = 100;
+const MAX_NODES: usize = 100;
+
 struct Parser {
     tokens: Vec<(usize, Token)>,
     at: usize,
     len: usize,
+    depth: usize,
+    nodes: usize,
 }
 
 impl Parser {
@@ -107,6 +116,18 @@ impl Parser {
             .unwrap_or(self.len)
     }
 
+    /// Counts one more node; refuses a filter with too many.
+    fn node(&mut self) -> Result<(), String> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(format!(
+                "filter has too many nodes (more than {MAX_NODES}) at position {}",
+                self.pos()
+            ));
+        }
+        Ok(())
+    }
+
     fn keyword(&self, word: &str) -> bool {
         matches!(self.peek(), Some(Token::Ident(w)) if w == word)
     }
@@ -114,6 +135,7 @@ impl Parser {
     fn or_expr(&mut self) -> Result<Filter, String> {
         let mut left = self.and_expr()?;
         while self.keyword("or") {
+            self.node()?;
             self.at += 1;
             let right = self.and_expr()?;
             left = Filter::Or(Box::new(left), Box::new(right));
@@ -124,6 +146,7 @@ impl Parser {
     fn and_expr(&mut self) -> Result<Filter, String> {
         let mut left = self.unary()?;
         while self.keyword("and") {
+            self.node()?;
             self.at += 1;
             let right = self.unary()?;
             left = Filter::And(Box::new(left), Box::new(right));
@@ -132,22 +155,38 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Filter, String> {
+        if self.keyword("not") || self.peek() == Some(&Token::Open) {
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(format!(
+                    "filter nested too deep (more than {MAX_DEPTH} levels) at position {}",
+                    self.pos()
+                ));
+            }
+            let nested = self.nested();
+            self.depth -= 1;
+            return nested;
+        }
+        self.node()?;
+        self.comparison()
+    }
+
+    /// `not …` or `( … )`, one level deeper.
+    fn nested(&mut self) -> Result<Filter, String> {
         if self.keyword("not") {
+            self.node()?;
             self.at += 1;
             return Ok(Filter::Not(Box::new(self.unary()?)));
         }
-        if self.peek() == Some(&Token::Open) {
-            self.at += 1;
-            let inner = self.or_expr()?;
-            return match self.peek() {
-                Some(Token::Close) => {
-                    self.at += 1;
-                    Ok(inner)
-                }
-                _ => Err(format!("expected ')' at position {}", self.pos())),
-            };
+        self.at += 1;
+        let inner = self.or_expr()?;
+        match self.peek() {
+            Some(Token::Close) => {
+                self.at += 1;
+                Ok(inner)
+            }
+            _ => Err(format!("expected ')' at position {}", self.pos())),
         }
-        self.comparison()
     }
 
     fn comparison(&mut self) -> Result<Filter, String> {
@@ -231,6 +270,8 @@ pub(crate) fn parse(text: &str) -> Result<Filter, String> {
         tokens,
         at: 0,
         len: text.len(),
+        depth: 0,
+        nodes: 0,
     };
     let filter = parser.or_expr()?;
     if parser.at != parser.tokens.len() {
@@ -347,9 +388,92 @@ mod tests {
             ("tolower(Active) eq 'true'", "text property"),
             ("WebUser eq 'a' ; drop", "unexpected character"),
             ("tolower WebUser eq 'a'", "expected '('"),
+            (&format!("{}WebUser eq 'a'", "not ".repeat(101)), "too deep"),
+            (
+                &format!("{}WebUser eq 'a'", "WebUser eq 'a' or ".repeat(100)),
+                "too many",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+}
+
+/// Fuzzing the parser (proptest): any text, token soups and deep nesting.
+/// It must never panic or overflow the stack, and every refusal says what
+/// was wrong and where. `PROPTEST_CASES` raises the case counts.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TOKENS: &[&str] = &[
+        "(", ")", "not ", " and ", " or ", " eq ", " ne ", " gt ", "'a'", "'it''s'", "'", "true",
+        "false", "null", "WebUser", "Identity", "Active", "tolower(", "toupper(", "Frob", ";", " ",
+        "\u{1b}", "é",
+    ];
+
+    fn check(text: &str) {
+        match parse(text) {
+            Ok(filter) => {
+                let user = IfsUser {
+                    identity: "A".into(),
+                    description: None,
+                    directory_id: Some("a".into()),
+                    active: true,
+                    email: None,
+                };
+                let _ = filter.matches(&user);
+            }
+            Err(message) => {
+                assert!(!message.is_empty(), "empty error for {text:?}");
+                let names_what = [
+                    "position",
+                    "unterminated",
+                    "unknown property",
+                    "not supported",
+                    "text property",
+                    "too deep",
+                    "too many",
+                ];
+                assert!(
+                    names_what.iter().any(|w| message.contains(w)),
+                    "{text:?}: {message}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_text(text in any::<String>()) {
+            check(&text);
+        }
+
+        #[test]
+        fn token_soup(tokens in prop::collection::vec(prop::sample::select(TOKENS), 0..40)) {
+            check(&tokens.concat());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Deep nesting and long chains, as a hostile client could send.
+        #[test]
+        fn deep_nesting(
+            depth in 0usize..200_000,
+            opener in prop::sample::select(&["(", "not ", "not (", "WebUser eq 'a' or "][..]),
+        ) {
+            let mut text = opener.repeat(depth);
+            text.push_str("WebUser eq 'a'");
+            if opener.contains('(') {
+                text.push_str(&")".repeat(depth));
+            }
+            check(&text);
         }
     }
 }
