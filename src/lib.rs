@@ -5,7 +5,6 @@
 //! the demo and the benchmarks call the same functions.
 
 pub mod apply;
-pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -14,6 +13,7 @@ pub mod job;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
+pub mod net;
 pub mod notify;
 pub mod progress;
 pub mod report;
@@ -21,6 +21,9 @@ pub mod schedule;
 pub mod server;
 pub mod sources;
 pub mod store;
+
+// The token sources live in the HTTP layer; `idrecon::auth` stays their path.
+pub use net::auth;
 
 // The pure core and the simulator live in their own crates (the compiler
 // then enforces that the core does no I/O); re-exported under their old

@@ -100,6 +100,7 @@ pub fn check_settings() -> HttpSettings {
             max_delay: Duration::from_secs(5),
             max_total_wait: Duration::from_secs(15),
         },
+        ..HttpSettings::default()
     }
 }
 
@@ -107,18 +108,19 @@ pub fn check_settings() -> HttpSettings {
 /// valid once it loaded). `Err` only for a setting a connector cannot be
 /// built from (exit 3); every other problem is a failed line.
 pub async fn check_all(cfg: &Config, settings: &HttpSettings) -> Result<Vec<CheckLine>, AppError> {
+    settings.redactor.add_config(cfg);
     let http = build_client(System::Azure, settings).map_err(setup_error)?;
     let azure_tokens: Arc<ClientCredentials> = Arc::new(
         ClientCredentials::azure(&cfg.azure, http.clone())
             .map_err(setup_error)?
-            .with_retry(settings.retry.clone()),
+            .with_settings(settings),
     );
     let graph =
         GraphSource::new(&cfg.azure, azure_tokens.clone(), settings).map_err(setup_error)?;
     let ifs_tokens: Arc<ClientCredentials> = Arc::new(
         ClientCredentials::ifs(&cfg.ifs, http.clone())
             .map_err(setup_error)?
-            .with_retry(settings.retry.clone()),
+            .with_settings(settings),
     );
     let ifs = IfsSource::new(&cfg.ifs, ifs_tokens.clone(), http.clone(), settings)
         .map_err(setup_error)?;

@@ -13,11 +13,12 @@
 
 use super::MailError;
 use crate::config::ReportConfig;
+use crate::net::tls::TlsSettings;
 use crate::report::email::MailContent;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::Tls;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use std::net::IpAddr;
@@ -294,10 +295,20 @@ fn transport_for(
         }
         _ => None,
     };
-    if credentials.is_some() && endpoint.security == SmtpSecurity::None && !endpoint.is_loopback() {
+    // STARTTLS "if offered" sends the password in clear when a man in the
+    // middle strips the offer, so it counts as no TLS for a login.
+    let may_be_clear = matches!(
+        endpoint.security,
+        SmtpSecurity::None | SmtpSecurity::Opportunistic
+    );
+    if credentials.is_some() && may_be_clear && !endpoint.is_loopback() {
         return Err(MailError::Config(format!(
-            "report.smtp_url uses tls=none to {}: refusing to send the SMTP password unencrypted \
+            "report.smtp_url uses {} to {}: refusing to send the SMTP password where it may travel unencrypted \
              (use tls=required or smtps://)",
+            match endpoint.security {
+                SmtpSecurity::None => "tls=none",
+                _ => "tls=opportunistic",
+            },
             endpoint.host
         )));
     }
@@ -307,7 +318,9 @@ fn transport_for(
             .port(endpoint.port)
             .timeout(Some(timeout));
     if endpoint.security != SmtpSecurity::None {
-        let params = TlsParameters::new(endpoint.host.clone())
+        // The web roots, the OS trust store and tls.ca_file, as for HTTPS.
+        let params = TlsSettings::default()
+            .lettre_parameters(&endpoint.host)
             .map_err(|e| endpoint.error(format!("TLS setup: {e}")))?;
         builder = builder.tls(match endpoint.security {
             SmtpSecurity::StartTls => Tls::Required(params),

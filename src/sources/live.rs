@@ -45,14 +45,14 @@ impl LiveSources {
         cfg: &Config,
         settings: &HttpSettings,
     ) -> Result<LiveSources, SourceError> {
+        // Every error text of these connectors masks the configured secrets.
+        settings.redactor.add_config(cfg);
         let http = build_client(System::Azure, settings)?;
-        let azure_tokens = Arc::new(
-            ClientCredentials::azure(&cfg.azure, http.clone())?.with_retry(settings.retry.clone()),
-        );
+        let azure_tokens =
+            Arc::new(ClientCredentials::azure(&cfg.azure, http.clone())?.with_settings(settings));
         let graph = GraphSource::new(&cfg.azure, azure_tokens.clone(), settings)?;
-        let ifs_tokens = Arc::new(
-            ClientCredentials::ifs(&cfg.ifs, http.clone())?.with_retry(settings.retry.clone()),
-        );
+        let ifs_tokens =
+            Arc::new(ClientCredentials::ifs(&cfg.ifs, http.clone())?.with_settings(settings));
         let ifs = IfsSource::new(&cfg.ifs, ifs_tokens, http.clone(), settings)?;
         let flow = match cfg.flow.source {
             FlowSourceKind::Http => {

@@ -6,10 +6,16 @@
 pub mod flow;
 pub mod flow_csv;
 pub mod graph;
-pub mod http;
 pub mod ifs;
 pub mod live;
-pub mod retry;
+
+/// The shared HTTP layer under the paths the connectors have always used
+/// (it lives in [`crate::net`]).
+pub mod http {
+    pub use crate::net::client::*;
+    pub use crate::net::origin::*;
+}
+pub use crate::net::retry;
 
 use crate::model::{AadUser, FlowUser, IfsUser};
 use async_trait::async_trait;

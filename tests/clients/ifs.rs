@@ -16,7 +16,10 @@ async fn start(odata: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Mo
     Mock::start(move |r| match r.path.as_str() {
         "/auth/realms/prod/.well-known/openid-configuration" => Reply::json(
             200,
-            json!({"token_endpoint": format!("{}/auth/realms/prod/protocol/openid-connect/token", r.origin())}),
+            json!({
+                "issuer": format!("{}/auth/realms/prod", r.origin()),
+                "token_endpoint": format!("{}/auth/realms/prod/protocol/openid-connect/token", r.origin()),
+            }),
         ),
         "/auth/realms/prod/protocol/openid-connect/token" => token_reply("ifs-token", 300),
         _ => {
