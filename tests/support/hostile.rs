@@ -241,10 +241,11 @@ fn perform(cue: Cue, seen: &Seen) -> Response {
             json(
                 status,
                 &[],
+                // Where OAuth, Flow and OData put their error text.
                 serde_json::json!({
-                    "error": "invalid_request",
+                    "error": echoed,
                     "error_description": echoed,
-                    "error_uri": echoed,
+                    "message": echoed,
                 }),
             )
         }
