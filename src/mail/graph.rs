@@ -103,14 +103,25 @@ pub async fn send_graph(
     Ok(())
 }
 
-/// Whether the mailbox `from` exists for Graph (`GET /users/{from}`), for
-/// `idrecon check`: a 404 names report.from.
+/// What `idrecon check` learnt about mailing through Graph.
+#[derive(Debug)]
+pub enum SenderCheck {
+    /// The mailbox exists; sendMail with an empty message was refused as
+    /// malformed, not as forbidden (so the app may send).
+    Ready,
+    /// The mailbox exists, but sendMail answered 403: Mail.Send is missing.
+    NoMailSend(MailError),
+}
+
+/// `idrecon check` for Graph mail: the sender mailbox must exist
+/// (`GET /users/{from}`), and a sendMail with an empty message (which
+/// Graph refuses without sending anything) must not answer 403.
 pub async fn check_graph_sender(
     http: &reqwest::Client,
     graph_url: &Url,
     tokens: &dyn AccessTokenSource,
     from: &str,
-) -> Result<(), MailError> {
+) -> Result<SenderCheck, MailError> {
     let sender = mailbox_address(from);
     let mut url = graph_api_url(graph_url, &["users", &sender]);
     url.set_query(Some("$select=id,mail"));
@@ -123,8 +134,23 @@ pub async fn check_graph_sender(
     );
     api.get_json::<serde_json::Value>(&url, Auth::Bearer(tokens))
         .await
-        .map(|_| ())
-        .map_err(|e| graph_mail_error(&url, e))
+        .map_err(|e| graph_mail_error(&url, e))?;
+    let send_url = send_mail_url(graph_url, &sender)?;
+    let probe = api
+        .call(
+            Method::POST,
+            &send_url,
+            &Payload::Json(serde_json::json!({})),
+            Auth::Bearer(tokens),
+            Idempotency::Unsafe,
+        )
+        .await;
+    match probe {
+        Err(e) if e.status == Some(403) => {
+            Ok(SenderCheck::NoMailSend(graph_mail_error(&send_url, e)))
+        }
+        _ => Ok(SenderCheck::Ready),
+    }
 }
 
 /// A failed Graph call as a [`MailError`] with the operator's hint.
