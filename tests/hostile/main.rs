@@ -14,6 +14,7 @@ mod ifs_login;
 mod numbers;
 mod redirects;
 mod secrets;
+mod tls;
 
 use idrecon::config::{AzureConfig, AzureCredential, FlowConfig, FlowSourceKind, IfsConfig};
 use idrecon::sources::http::HttpSettings;
