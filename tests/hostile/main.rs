@@ -12,6 +12,7 @@ pub mod hostile;
 mod bodies;
 mod ifs_login;
 mod numbers;
+mod proxy;
 mod redirects;
 mod secrets;
 mod tls;

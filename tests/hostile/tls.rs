@@ -15,7 +15,7 @@ use tokio_rustls::rustls;
 /// A private CA (PEM) and a TLS server on 127.0.0.1:0 whose certificate
 /// for `localhost` it signed; the server answers every request with a
 /// small JSON body and counts the connections it accepted.
-async fn private_ca_server() -> (String, u16, Arc<AtomicUsize>) {
+pub async fn private_ca_server() -> (String, u16, Arc<AtomicUsize>) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
