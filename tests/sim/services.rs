@@ -289,6 +289,21 @@ fn assertion(
 ) -> String {
     let mut header = jsonwebtoken::Header::new(alg);
     header.x5t_s256 = Some(thumbprint.to_string());
+    signed(header, key_pem, aud, lifetime)
+}
+
+/// MSAL's other form: RS256 with the SHA-1 thumbprint in `x5t` only.
+fn assertion_x5t(key_pem: &str, cert_der: &[u8], aud: &str) -> String {
+    use sha1::Digest as _;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.x5t = Some(base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        sha1::Sha1::digest(cert_der),
+    ));
+    signed(header, key_pem, aud, 300)
+}
+
+fn signed(header: jsonwebtoken::Header, key_pem: &str, aud: &str, lifetime: u64) -> String {
     let claims = json!({
         "aud": aud, "iss": AZURE_CLIENT_ID, "sub": AZURE_CLIENT_ID,
         "jti": uuid::Uuid::new_v4().to_string(),
@@ -359,6 +374,12 @@ async fn azure_login_accepts_certificate_assertions() {
         assert_eq!(status, 200, "{alg:?}: {body}");
         assert!(body["access_token"].is_string());
     }
+    // Both forms MSAL sends are accepted: RS256 with only the SHA-1 `x5t`…
+    let (status, body) = post(assertion_x5t(app, &cert_der(app), &aud)).await;
+    assert_eq!(status, 200, "RS256 + x5t: {body}");
+    // …naming the registered certificate.
+    let (status, body) = post(assertion_x5t(other, &cert_der(other), &aud)).await;
+    assert_eq!(status, 401, "{body}");
     // Signed by another key, claiming the registered thumbprint.
     let (status, body) = post(assertion(other, &thumb, RS256, &aud, 300)).await;
     assert_eq!(status, 401);

@@ -71,11 +71,24 @@ pub(crate) fn validate(
         }
         None => return Err(malformed("header has no alg")),
     };
-    let thumbprint = header
-        .get("x5t#S256")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| malformed("header has no x5t#S256 (certificate thumbprint)"))?;
+    // MSAL sends PS256 with `x5t#S256`, or RS256 with `x5t` (SHA-1); Entra
+    // accepts either thumbprint (RFC 7515 §4.1.7, §4.1.8).
+    let thumb = |name: &str| {
+        header
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    };
+    let (thumbprint_name, thumbprint) = match (thumb("x5t#S256"), thumb("x5t")) {
+        (Some(t), _) => ("x5t#S256", t),
+        (None, Some(t)) => ("x5t", t),
+        (None, None) => {
+            return Err(malformed(
+                "header has no x5t#S256 or x5t (certificate thumbprint)",
+            ))
+        }
+    };
 
     let text_claim = |name: &str| claims.get(name).and_then(Value::as_str);
     let aud_ok = match claims.get("aud") {
@@ -145,12 +158,15 @@ pub(crate) fn validate(
     if !certificates.is_empty() {
         let cert = certificates
             .iter()
-            .find(|c| c.thumbprint_s256 == thumbprint)
+            .find(|c| match thumbprint_name {
+                "x5t" => c.thumbprint_sha1 == thumbprint,
+                _ => c.thumbprint_s256 == thumbprint,
+            })
             .ok_or_else(|| AssertionError {
                 unauthorized: true,
                 aadsts: 700027,
                 message: format!(
-                    "The certificate with identifier used to sign the client assertion is not registered on application. [x5t#S256 {thumbprint}]"
+                    "The certificate with identifier used to sign the client assertion is not registered on application. [{thumbprint_name} {thumbprint}]"
                 ),
             })?;
         let message = format!("{header_b64}.{claims_b64}");
@@ -205,6 +221,8 @@ pub(crate) fn register_certificate(pem_text: &str) -> Result<RegisteredCert, Str
     };
     Ok(RegisteredCert {
         thumbprint_s256: thumbprint_s256(&der),
+        thumbprint_sha1: base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(<sha1::Sha1 as sha1::Digest>::digest(&der)),
         key,
     })
 }

@@ -416,6 +416,8 @@ pub(crate) fn random_token() -> String {
 pub(crate) struct RegisteredCert {
     /// base64url SHA-256 of the DER certificate (`x5t#S256`).
     pub thumbprint_s256: String,
+    /// base64url SHA-1 of the DER certificate (`x5t`).
+    pub thumbprint_sha1: String,
     pub key: jsonwebtoken::DecodingKey,
 }
 
