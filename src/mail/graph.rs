@@ -1,5 +1,5 @@
 //! The report mail through Microsoft Graph `sendMail`
-//! (external-apis.md, "Send mail"): for tenants without an SMTP relay.
+//! (docs/external-apis.md, "Send mail"): for tenants without an SMTP relay.
 //!
 //! `POST {graph_url}/v1.0/users/{from}/sendMail` (the URL from
 //! [`graph_api_url`], like every Graph URL) with the HTML body, the

@@ -10,7 +10,7 @@ use std::str::FromStr;
 pub enum Format {
     /// Terminal tables (comfy-table), as wide as the terminal.
     Table,
-    /// Pretty JSON exactly as contract.md describes (`schema_version` 1).
+    /// Pretty JSON exactly as docs/contract.md describes (`schema_version` 1).
     Json,
     /// One row per finding, RFC 4180, UTF-8.
     Csv,

@@ -64,7 +64,7 @@ const FINDING_FIELDS: [&str; 13] = [
     "detail",
 ];
 
-/// Every key of contract.md's report is present, with the right shapes.
+/// Every key of docs/contract.md's report is present, with the right shapes.
 fn assert_contract_report(v: &Value) {
     let top = keys(v);
     for key in [
