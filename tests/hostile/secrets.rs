@@ -77,3 +77,56 @@ async fn service_text_is_cut_to_a_sane_length() {
     let err = api.fetch_all().await.unwrap_err();
     assert!(err.to_string().len() < 800, "{}", err.to_string().len());
 }
+
+#[tokio::test]
+async fn the_connectors_built_from_a_config_mask_its_secrets() {
+    use idrecon::config::Config;
+    use idrecon::sources::live::LiveSources;
+    use idrecon::sources::Sources;
+
+    let server = Hostile::start().await;
+    server.on(crate::AZURE_TOKEN, vec![Cue::Echo(401)]);
+    server.on("/flow/users", vec![Cue::Echo(400)]);
+    let dir = tempfile::tempdir().unwrap();
+    let base = server.origin();
+    let text = format!(
+        r#"
+[store]
+url = "sqlite://{db}"
+[azure]
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "app-id"
+client_secret = "{AZURE_SECRET}"
+login_url = "{base}/login"
+graph_url = "{base}/graph"
+[ifs]
+url = "{base}/ifs"
+issuer_url = "{base}/auth/realms/prod"
+client_id = "ifs-client"
+client_secret = "{ifs_secret}"
+users_path = "Users"
+directory_id_field = "WebUser"
+[flow]
+source = "http"
+url = "{base}/flow"
+username = "svc_idrecon"
+password = "{FLOW_PASSWORD}"
+[report]
+send = "never"
+"#,
+        db = dir.path().join("idrecon.db").display(),
+        ifs_secret = crate::IFS_SECRET,
+    );
+    let cfg = Config::from_toml_str(&text, &Default::default(), dir.path()).unwrap();
+    let sources = LiveSources::with_settings(&cfg, &settings()).unwrap();
+    let azure = sources.fetch_azure(None).await.unwrap_err();
+    let flow = sources.fetch_flow().await.unwrap_err();
+    let encoded: String = url::form_urlencoded::byte_serialize(AZURE_SECRET.as_bytes()).collect();
+    assert!(server.hits(crate::AZURE_TOKEN)[0].body.contains(&encoded));
+    for err in [azure.to_string(), flow.to_string()] {
+        assert!(err.contains("[redacted]"), "{err}");
+        for secret in [AZURE_SECRET, encoded.as_str(), FLOW_PASSWORD] {
+            assert!(!err.contains(secret), "{secret} in {err}");
+        }
+    }
+}
