@@ -209,9 +209,10 @@ pub struct ClientCredentials {
     auth_method: TokenAuthMethod,
     api: ServiceClient,
     cache: Mutex<Option<CachedToken>>,
-    /// The token endpoint refused the client's credentials: asking again
-    /// with the same secret cannot help and only sends it once more.
-    rejected: Mutex<Option<SourceError>>,
+    /// The token endpoint refused the client's credentials (and when):
+    /// asking again soon with the same secret cannot help and only sends
+    /// it once more.
+    rejected: Mutex<Option<(Instant, SourceError)>>,
 }
 
 impl fmt::Debug for ClientCredentials {
@@ -517,8 +518,10 @@ impl ClientCredentials {
     /// Asks the token endpoint for a new token. A refusal of the client's
     /// credentials is not retried, and is remembered (see `rejected`).
     async fn fetch_token(&self) -> Result<CachedToken, SourceError> {
-        if let Some(rejection) = self.rejected.lock().await.clone() {
-            return Err(rejection);
+        if let Some((at, rejection)) = self.rejected.lock().await.clone() {
+            if at.elapsed() < REJECTION_MEMORY {
+                return Err(rejection);
+            }
         }
         let Discovered { token_url, method } = self.token_endpoint().await?;
         let basic = match method {
@@ -558,7 +561,7 @@ impl ClientCredentials {
             Ok(response) => response,
             Err(e) => {
                 if is_credential_rejection(&e) {
-                    *self.rejected.lock().await = Some(e.clone());
+                    *self.rejected.lock().await = Some((Instant::now(), e.clone()));
                 }
                 return Err(e);
             }
@@ -620,6 +623,10 @@ impl ClientCredentials {
         }
     }
 }
+
+/// How long a refusal of the client's credentials is remembered: longer
+/// than one run's fetch, shorter than the time between scheduled runs.
+const REJECTION_MEMORY: Duration = Duration::from_secs(15 * 60);
 
 /// `ifs.token_auth_method` until the key is in the configuration.
 const IFS_TOKEN_AUTH_METHOD: TokenAuthMethod = TokenAuthMethod::Auto;

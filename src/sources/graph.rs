@@ -76,11 +76,6 @@ pub fn graph_api_url(graph_url: &Url, segments: &[&str]) -> Url {
     url
 }
 
-/// The token scope for `graph_url`: `{origin}/.default`.
-pub fn graph_scope(graph_url: &Url) -> String {
-    format!("{}/.default", graph_url.origin().ascii_serialization())
-}
-
 /// One page of a Graph collection.
 #[derive(Deserialize)]
 struct GraphPage {
