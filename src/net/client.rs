@@ -424,6 +424,16 @@ impl ServiceClient {
         }
         let path = error_path(response.url());
         let retry_after = parse_retry_after(response.headers(), SystemTime::now());
+        // Only the origin of a redirect target is shown: its URL may carry tokens.
+        let redirected_to = status.is_redirection().then(|| {
+            response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| response.url().join(l).ok())
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_else(|| "an unnamed location".to_string())
+        });
         // A body that cannot be read is not worth more than the status itself.
         let limits = Limits {
             max_body_bytes: MAX_ERROR_BODY,
@@ -448,6 +458,11 @@ impl ServiceClient {
         if let Some(text) = service_message {
             message.push_str(": ");
             message.push_str(&text);
+        }
+        if let Some(target) = redirected_to {
+            message.push_str(&format!(
+                ": redirected to {target}; redirects are never followed (check the configured URL)"
+            ));
         }
         let error = self.masked(SourceError {
             system: self.system,

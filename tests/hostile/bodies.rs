@@ -101,3 +101,57 @@ async fn html_where_json_was_expected_is_a_clear_error() {
     assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
     assert!(err.to_string().contains("not the expected JSON"), "{err}");
 }
+
+#[tokio::test]
+async fn an_overlong_flow_field_is_refused_by_name() {
+    let server = Hostile::start().await;
+    let name = "N".repeat(100);
+    server.on(
+        "/flow/users",
+        vec![Cue::Json(
+            200,
+            serde_json::json!({"users": [
+            {"userId": "anna", "name": name, "active": true, "type": "Standard"}
+        ], "nextCursor": null}),
+        )],
+    );
+    let api = idrecon::sources::flow::FlowHttp::new(
+        &crate::flow(&server),
+        reqwest::Client::new(),
+        &small_limits(),
+    )
+    .unwrap();
+    let err = api.fetch_all().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("user anna: name is longer than limits.max_field_chars"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_drip_times_out_cleanly() {
+    let server = Hostile::start().await;
+    server.on(
+        "/flow/users",
+        vec![Cue::SlowDrip {
+            chunk: " ".into(),
+            chunks: 100,
+            every: std::time::Duration::from_millis(50),
+        }],
+    );
+    let settings = HttpSettings {
+        request_timeout: std::time::Duration::from_millis(300),
+        ..settings()
+    };
+    let http =
+        idrecon::sources::http::build_client(idrecon::sources::System::Flow, &settings).unwrap();
+    let api =
+        idrecon::sources::flow::FlowHttp::new(&crate::flow(&server), http, &settings).unwrap();
+    let err = api.fetch_all().await.unwrap_err();
+    assert_eq!(err.kind, SourceErrorKind::Transport, "{err}");
+    assert!(
+        err.to_string().contains("gave up after 3 attempts"),
+        "{err}"
+    );
+}

@@ -33,6 +33,11 @@ async fn a_redirect_to_another_host_is_not_followed() {
         .await
         .unwrap_err();
     assert_eq!(err.status, Some(302), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("redirected to {}", foreign.origin())),
+        "{err}"
+    );
     assert!(foreign.requests().is_empty(), "the redirect was followed");
 }
 
