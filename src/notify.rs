@@ -6,6 +6,7 @@ use crate::auth::AccessTokenSource;
 use crate::config::{Config, MailTransport, SendPolicy};
 use crate::mail::{self, GraphMailer, MailError};
 use crate::net::redact::Redactor;
+use crate::net::tls::TlsSettings;
 use crate::report::email::MailContent;
 use crate::report::{csv, html, text, Report, RunStatus};
 use crate::store::{RunState, Store};
@@ -110,9 +111,17 @@ async fn send(
                 graph_url: &cfg.azure.graph_url,
                 tokens: g.tokens.as_ref(),
             };
-            mail::send_report_mail(&cfg.report, content, Some(&mailer)).await
+            mail::send_report_mail(
+                &cfg.report,
+                content,
+                Some(&mailer),
+                &TlsSettings::from_config(cfg),
+            )
+            .await
         }
-        _ => mail::send_report_mail(&cfg.report, content, None).await,
+        _ => {
+            mail::send_report_mail(&cfg.report, content, None, &TlsSettings::from_config(cfg)).await
+        }
     }
 }
 

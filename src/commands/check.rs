@@ -8,14 +8,14 @@
 //! Exit 0 only when every check passed, 1 otherwise.
 
 use super::common::load_config;
-use super::worker::schedule_of;
 use crate::auth::{AccessTokenSource, ClientCredentials};
 use crate::cli::Cli;
 use crate::config::{Config, ConfigError, FlowSourceKind, MailTransport, SendPolicy};
 use crate::error::{AppError, ExitCode};
 use crate::mail::graph::{check_graph_sender, SenderCheck};
-use crate::mail::smtp::{test_smtp_connection, SmtpEndpoint};
+use crate::mail::smtp::test_smtp_connection;
 use crate::mail::MailError;
+use crate::net::tls::TlsSettings;
 use crate::schedule::Schedule;
 use crate::sources::flow::FlowHttp;
 use crate::sources::flow_csv::FlowCsv;
@@ -73,7 +73,6 @@ impl CheckLine {
 /// `idrecon check`.
 pub async fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     let cfg = load_config(cli)?;
-    let schedule = schedule_of(&cfg)?;
     let source = if cli.config.exists() {
         format!("{} is valid", cli.config.display())
     } else {
@@ -81,7 +80,7 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     };
     let mut lines = vec![CheckLine::pass("configuration", source)];
     lines.extend(check_all(&cfg, &check_settings()).await?);
-    let text = render(&lines, &schedule, Utc::now());
+    let text = render(&lines, &cfg.schedule, Utc::now());
     super::common::write_output(&text, None)?;
     Ok(if lines.iter().all(|l| l.ok) {
         ExitCode::Ok
@@ -110,7 +109,7 @@ pub fn check_settings() -> HttpSettings {
 /// valid once it loaded). `Err` only for a setting a connector cannot be
 /// built from (exit 3); every other problem is a failed line.
 pub async fn check_all(cfg: &Config, settings: &HttpSettings) -> Result<Vec<CheckLine>, AppError> {
-    settings.redactor.add_config(cfg);
+    let settings = &settings.for_config(cfg);
     let http = build_client(System::Azure, settings).map_err(setup_error)?;
     let azure_tokens: Arc<ClientCredentials> = Arc::new(
         ClientCredentials::azure(&cfg.azure, http.clone())
@@ -307,11 +306,10 @@ async fn check_mail(
         MailTransport::Smtp => {
             let target = report
                 .smtp_url
-                .as_deref()
-                .and_then(|u| SmtpEndpoint::parse(u).ok())
+                .as_ref()
                 .map(|e| format!("{}:{} ({})", e.host, e.port, e.security.as_str()))
                 .unwrap_or_else(|| "the SMTP server".to_string());
-            match test_smtp_connection(report, SMTP_TIMEOUT).await {
+            match test_smtp_connection(report, SMTP_TIMEOUT, &TlsSettings::from_config(cfg)).await {
                 Ok(()) => CheckLine::pass(
                     NAME,
                     format!(

@@ -8,7 +8,7 @@
 use super::common::{load_config, open_store};
 use super::reconcile::{graph_sender, live_sources};
 use crate::cli::Cli;
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::error::{AppError, ExitCode};
 use crate::job::{run_once, RunContext, RunError, RunRequest};
 use crate::model::ActionStatus;
@@ -35,7 +35,6 @@ pub struct Worker<'a> {
 /// `idrecon run`: loads the configuration, then [`work`]s until a signal.
 pub async fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     let cfg = load_config(cli)?;
-    let schedule = schedule_of(&cfg)?;
     let store = open_store(&cfg.store.url).await?;
     let sources = live_sources(&cfg)?;
     let shutdown = CancellationToken::new();
@@ -53,27 +52,13 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, AppError> {
         config: &cfg,
         store: &store,
         sources: &sources,
-        schedule: &schedule,
+        schedule: &cfg.schedule,
         clock: &SystemClock,
         status: StatusState::new(),
     };
     work(&worker, shutdown, server).await;
     store.close().await;
     Ok(ExitCode::Ok)
-}
-
-/// The schedule of `cfg`; an unusable one is a configuration error naming
-/// `schedule.cron` or `schedule.timezone` (exit 3).
-pub fn schedule_of(cfg: &Config) -> Result<Schedule, AppError> {
-    Schedule::parse(&cfg.schedule.cron, &cfg.schedule.timezone).map_err(|e| {
-        // The error text starts with the key it is about.
-        let text = e.to_string();
-        let (key, message) = text
-            .split_once(": ")
-            .map(|(k, m)| (k.to_string(), m.to_string()))
-            .unwrap_or_else(|| ("schedule.cron".to_string(), text.clone()));
-        AppError::Config(ConfigError::invalid(key, message))
-    })
 }
 
 /// Runs `worker` at every scheduled time until `shutdown` is cancelled,

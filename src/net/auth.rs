@@ -45,29 +45,17 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// How the IFS client proves its secret at the token endpoint
-/// (`ifs.token_auth_method`; RFC 6749 §2.3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TokenAuthMethod {
-    /// Follow discovery's `token_endpoint_auth_methods_supported`: HTTP
-    /// Basic when offered (or when the list is absent, the OpenID default),
-    /// the form body otherwise.
-    #[default]
-    Auto,
-    /// `client_secret_basic`: `Authorization: Basic` of the
-    /// form-urlencoded client ID and secret.
-    Basic,
-    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
-    Post,
-}
+/// (`ifs.token_auth_method`; RFC 6749 §2.3.1): `Auto` follows discovery's
+/// `token_endpoint_auth_methods_supported` — HTTP Basic when offered (or
+/// when the list is absent, the OpenID default), the form body otherwise.
+pub use crate::config::TokenAuthMethod;
 
-impl TokenAuthMethod {
-    /// The RFC 8414 name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenAuthMethod::Auto => "auto",
-            TokenAuthMethod::Basic => "client_secret_basic",
-            TokenAuthMethod::Post => "client_secret_post",
-        }
+/// The RFC 8414 name of a method.
+fn method_name(method: TokenAuthMethod) -> &'static str {
+    match method {
+        TokenAuthMethod::Auto => "auto",
+        TokenAuthMethod::Basic => "client_secret_basic",
+        TokenAuthMethod::Post => "client_secret_post",
     }
 }
 
@@ -311,7 +299,7 @@ impl ClientCredentials {
             },
             scope: None,
             allow_insecure_http: cfg.allow_insecure_http,
-            auth_method: IFS_TOKEN_AUTH_METHOD,
+            auth_method: cfg.token_auth_method,
             api: ServiceClient::new(system, http, RetryPolicy::default(), ErrorShape::OAuth),
             cache: Mutex::new(None),
             rejected: Mutex::new(None),
@@ -328,14 +316,6 @@ impl ClientCredentials {
     pub fn with_settings(mut self, settings: &HttpSettings) -> Self {
         let http = self.api.http_client().clone();
         self.api = ServiceClient::from_settings(self.system, http, settings, ErrorShape::OAuth);
-        self
-    }
-
-    /// Sets how the IFS client authenticates at the token endpoint.
-    pub fn with_auth_method(mut self, method: TokenAuthMethod) -> Self {
-        if matches!(self.endpoint, TokenEndpoint::Discovered { .. }) {
-            self.auth_method = method;
-        }
         self
     }
 
@@ -417,7 +397,7 @@ impl ClientCredentials {
         };
         tracing::debug!(
             system = self.system.as_str(),
-            method = method.as_str(),
+            method = method_name(method),
             "token endpoint discovered"
         );
         Ok(Discovered {
@@ -609,11 +589,11 @@ impl ClientCredentials {
             }
             (Credential::Secret(_), TokenAuthMethod::Basic) => format!(
                 "check the client secret and client ID; the secret was sent as HTTP Basic ({}): if the client is registered for client_secret_post, set ifs.token_auth_method = \"post\"",
-                method.as_str()
+                method_name(method)
             ),
             (Credential::Secret(_), _) => format!(
                 "check the client secret and client ID; the secret was sent in the form body ({}){}",
-                method.as_str(),
+                method_name(method),
                 if self.system == System::Ifs {
                     ": if the client is registered for client_secret_basic, set ifs.token_auth_method = \"basic\""
                 } else {
@@ -627,9 +607,6 @@ impl ClientCredentials {
 /// How long a refusal of the client's credentials is remembered: longer
 /// than one run's fetch, shorter than the time between scheduled runs.
 const REJECTION_MEMORY: Duration = Duration::from_secs(15 * 60);
-
-/// `ifs.token_auth_method` until the key is in the configuration.
-const IFS_TOKEN_AUTH_METHOD: TokenAuthMethod = TokenAuthMethod::Auto;
 
 /// Whether the token endpoint refused the client itself (RFC 6749 §5.2
 /// `invalid_client`, or a 401), rather than failing for a while.

@@ -51,6 +51,20 @@ impl Default for HttpSettings {
     }
 }
 
+impl HttpSettings {
+    /// These timeouts and retries with the limits (`[limits]`), trust roots
+    /// (`[tls]`) and secrets of `cfg`; the secrets are added to this
+    /// settings' [`Redactor`], which stays shared.
+    pub fn for_config(&self, cfg: &crate::config::Config) -> HttpSettings {
+        self.redactor.add_config(cfg);
+        HttpSettings {
+            limits: Limits::from_config(&cfg.limits),
+            tls: TlsSettings::from_config(cfg),
+            ..self.clone()
+        }
+    }
+}
+
 /// Builds the reqwest client every connector shares: rustls trusting the
 /// web roots, the OS store and `tls.ca_file`; timeouts; a user agent naming
 /// idrecon; gzip/deflate decoded (and then measured by [`Limits`]); no

@@ -43,6 +43,14 @@ pub enum BodyError {
 }
 
 impl Limits {
+    /// `[limits]` of the configuration.
+    pub fn from_config(cfg: &crate::config::LimitsConfig) -> Limits {
+        Limits {
+            max_body_bytes: cfg.max_body_bytes,
+            max_field_chars: usize::try_from(cfg.max_field_chars).unwrap_or(usize::MAX),
+        }
+    }
+
     /// Reads `response`'s body chunk by chunk (decompressed by reqwest),
     /// stopping as soon as it exceeds `max_body_bytes`.
     pub async fn read_body(

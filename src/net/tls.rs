@@ -28,6 +28,13 @@ pub enum TlsError {
 }
 
 impl TlsSettings {
+    /// `[tls]` of the configuration.
+    pub fn from_config(cfg: &crate::config::Config) -> TlsSettings {
+        TlsSettings {
+            ca_file: cfg.tls.ca_file.clone(),
+        }
+    }
+
     /// The DER certificates of `tls.ca_file` (none when unset).
     pub fn extra_roots(&self) -> Result<Vec<Vec<u8>>, TlsError> {
         let Some(path) = &self.ca_file else {

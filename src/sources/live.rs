@@ -32,6 +32,8 @@ pub struct LiveSources {
     azure_tokens: Arc<ClientCredentials>,
     ifs: IfsSource,
     flow: FlowSource,
+    /// The shared client (for the Graph mail sender).
+    http: reqwest::Client,
 }
 
 impl LiveSources {
@@ -45,8 +47,8 @@ impl LiveSources {
         cfg: &Config,
         settings: &HttpSettings,
     ) -> Result<LiveSources, SourceError> {
-        // Every error text of these connectors masks the configured secrets.
-        settings.redactor.add_config(cfg);
+        // The configured limits, trust roots and secrets to mask.
+        let settings = &settings.for_config(cfg);
         let http = build_client(System::Azure, settings)?;
         let azure_tokens =
             Arc::new(ClientCredentials::azure(&cfg.azure, http.clone())?.with_settings(settings));
@@ -56,7 +58,7 @@ impl LiveSources {
         let ifs = IfsSource::new(&cfg.ifs, ifs_tokens, http.clone(), settings)?;
         let flow = match cfg.flow.source {
             FlowSourceKind::Http => {
-                FlowSource::Http(Arc::new(FlowHttp::new(&cfg.flow, http, settings)?))
+                FlowSource::Http(Arc::new(FlowHttp::new(&cfg.flow, http.clone(), settings)?))
             }
             FlowSourceKind::Csv => {
                 let path = cfg.flow.csv_path.clone().ok_or_else(|| {
@@ -74,6 +76,7 @@ impl LiveSources {
             azure_tokens,
             ifs,
             flow,
+            http,
         })
     }
 
@@ -94,6 +97,11 @@ impl LiveSources {
     /// The Graph reader (e.g. for single-user look-ups).
     pub fn graph(&self) -> &GraphSource {
         &self.graph
+    }
+
+    /// The HTTP client of the connectors (limits, trust roots, no redirects).
+    pub fn http_client(&self) -> reqwest::Client {
+        self.http.clone()
     }
 
     /// The Azure token source for Graph (shared with the Graph mail sender).

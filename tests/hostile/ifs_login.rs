@@ -162,3 +162,24 @@ async fn a_rejected_secret_is_sent_once_and_the_error_says_what_to_check() {
         "the rejected secret was sent again"
     );
 }
+
+#[tokio::test]
+async fn token_auth_method_post_overrides_discovery() {
+    let server = Hostile::start().await;
+    server.on(
+        DISCOVERY,
+        vec![discovery(
+            &server,
+            &server.origin(),
+            Some(&["client_secret_basic", "client_secret_post"]),
+        )],
+    );
+    server.on(TOKEN, vec![crate::token("ifs-token")]);
+    let mut cfg = ifs(&server);
+    cfg.token_auth_method = idrecon::config::TokenAuthMethod::Post;
+    let tokens = ClientCredentials::ifs(&cfg, reqwest::Client::new()).unwrap();
+    tokens.access_token().await.unwrap();
+    let seen = &server.hits(TOKEN)[0];
+    assert!(form_has_secret(seen), "{}", seen.body);
+    assert_eq!(seen.header("authorization"), None);
+}

@@ -67,6 +67,8 @@ pub fn ifs(server: &hostile::Hostile) -> IfsConfig {
         directory_id_field: "WebUser".into(),
         email_field: None,
         page_size: 100,
+        concurrency: 1,
+        token_auth_method: Default::default(),
         allow_insecure_http: false,
     }
 }

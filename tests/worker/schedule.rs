@@ -5,7 +5,7 @@
 
 use crate::worker_support;
 
-use idrecon::commands::worker::{schedule_of, work, Worker};
+use idrecon::commands::worker::{work, Worker};
 use idrecon::model::ActionStatus;
 use idrecon::report::{Mode, RunStatus, Trigger};
 use idrecon::schedule::Clock;
@@ -39,7 +39,7 @@ async fn scheduled_runs_delta_health_and_metrics() {
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
-    let schedule = schedule_of(&cfg).unwrap();
+    let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
     let server = StatusServer::bind("127.0.0.1:0".parse().unwrap())
@@ -180,7 +180,7 @@ async fn with_fix_enabled_a_scheduled_run_applies() {
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
-    let schedule = schedule_of(&cfg).unwrap();
+    let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
     let worker = Worker {
@@ -232,7 +232,7 @@ async fn shutdown_during_a_run_finishes_the_current_action_and_returns() {
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
-    let schedule = schedule_of(&cfg).unwrap();
+    let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let worker = Worker {
         config: &cfg,
@@ -295,7 +295,7 @@ async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
-    let schedule = schedule_of(&cfg).unwrap();
+    let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
     let worker = Worker {
