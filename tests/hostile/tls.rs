@@ -137,3 +137,44 @@ fn a_ca_file_without_certificates_is_a_clear_error() {
     assert_eq!(err.kind, SourceErrorKind::Config);
     assert!(err.to_string().contains("tls.ca_file"), "{err}");
 }
+
+#[tokio::test]
+async fn tls_ca_file_in_the_config_reaches_the_connectors() {
+    use idrecon::config::Config;
+    use idrecon::sources::live::LiveSources;
+    use idrecon::sources::Sources;
+
+    let (ca_pem, port, _) = private_ca_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca_pem).unwrap();
+    let text = format!(
+        r#"
+[store]
+url = "sqlite://{db}"
+[azure]
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "app-id"
+client_secret = "azure-secret"
+[ifs]
+url = "https://ifs.invalid"
+issuer_url = "https://ifs.invalid/auth/realms/prod"
+client_id = "ifs-client"
+client_secret = "ifs-secret"
+users_path = "Users"
+directory_id_field = "WebUser"
+[flow]
+source = "http"
+url = "https://localhost:{port}/flow"
+username = "svc_idrecon"
+password = "flow-password"
+[report]
+send = "never"
+[tls]
+ca_file = "ca.pem"
+"#,
+        db = dir.path().join("idrecon.db").display(),
+    );
+    let cfg = Config::from_toml_str(&text, &Default::default(), dir.path()).unwrap();
+    let sources = LiveSources::with_settings(&cfg, &settings()).unwrap();
+    assert!(sources.fetch_flow().await.unwrap().is_empty());
+}
