@@ -15,7 +15,7 @@ use crate::net::client::{build_client, Auth, ErrorShape, HttpSettings, ServiceCl
 use crate::net::limits::Limits;
 use crate::net::origin::{error_path, redacted_url, require_secure, same_origin};
 use crate::net::token::AccessTokenSource;
-use crate::sources::{AadChange, AzureFetch, SourceError, SourceErrorKind, System};
+use crate::sources::{AadChange, AzureFetch, ListingLimits, SourceError, SourceErrorKind, System};
 use idrecon_core::delta::apply_delta;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
@@ -76,10 +76,51 @@ pub fn graph_api_url(graph_url: &Url, segments: &[&str]) -> Url {
     url
 }
 
+/// How many times a walk starts again from its first page after Graph
+/// said its `$skiptoken` expired (`Directory_ExpiredPageToken`) before
+/// giving up.
+const MAX_WALK_RESTARTS: u32 = 2;
+
+/// Graph's code for a `$skiptoken` that expired in the middle of a walk.
+const EXPIRED_PAGE_TOKEN: &str = "Directory_ExpiredPageToken";
+
+/// A user entry of a users, group-members or delta page, as Graph sends it:
+/// parsed straight from the page, never through an intermediate JSON tree.
+/// Properties Graph never set are omitted (`None`), as are the properties
+/// of an `@removed` entry.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireUser {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(rename = "@removed", default)]
+    removed: Option<WireRemoved>,
+    #[serde(default)]
+    user_principal_name: Option<String>,
+    #[serde(default)]
+    mail: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    account_enabled: Option<bool>,
+    #[serde(default)]
+    employee_id: Option<String>,
+    #[serde(default)]
+    on_premises_sam_account_name: Option<String>,
+    #[serde(default)]
+    user_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireRemoved {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
 /// One page of a Graph collection.
 #[derive(Deserialize)]
 struct GraphPage {
-    value: Vec<serde_json::Value>,
+    value: Vec<WireUser>,
     #[serde(rename = "@odata.nextLink", default)]
     next_link: Option<String>,
     #[serde(rename = "@odata.deltaLink", default)]
@@ -96,7 +137,22 @@ pub struct GraphSource {
     endpoint: Url,
     group_id: Option<String>,
     include_guests: bool,
-    limits: Limits,
+    limits: ListingLimits,
+    /// `limits.max_field_chars` (and the body limit, in `api`).
+    field_limits: Limits,
+}
+
+/// Why a walk stopped early.
+enum WalkStop {
+    /// Graph said the `$skiptoken` of a later page expired: start again.
+    PageTokenExpired(SourceError),
+    Failed(SourceError),
+}
+
+impl From<SourceError> for WalkStop {
+    fn from(e: SourceError) -> Self {
+        WalkStop::Failed(e)
+    }
 }
 
 impl fmt::Debug for GraphSource {
@@ -149,8 +205,15 @@ impl GraphSource {
             endpoint,
             group_id: cfg.group_id.clone().filter(|g| !g.trim().is_empty()),
             include_guests: cfg.include_guests,
-            limits: settings.limits,
+            limits: ListingLimits::default(),
+            field_limits: settings.limits,
         })
+    }
+
+    /// The same reader with other listing bounds (`limits.max_pages`).
+    pub fn with_limits(mut self, limits: ListingLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// `"users"`, or `"group:<id>"` when only a group's members are read.
@@ -170,9 +233,9 @@ impl GraphSource {
     /// dropped unless configured.
     pub async fn fetch_full(&self) -> Result<Vec<AadUser>, SourceError> {
         let mut changes = Vec::new();
-        self.walk(self.first_listing_page(PAGE_SIZE), &mut changes)
+        self.walk(&self.first_listing_page(PAGE_SIZE), &mut changes)
             .await?;
-        Ok(self.scoped(apply_delta(Vec::new(), changes)))
+        Ok(self.scoped_users(changes))
     }
 
     /// Reads one user (or one member of the group): proves that the token
@@ -180,6 +243,10 @@ impl GraphSource {
     /// Returns how many users the page held (0 or 1).
     pub async fn probe(&self) -> Result<usize, SourceError> {
         let page: GraphPage = self.get_page(&self.first_listing_page("1")).await?;
+        let path = self.listing_path();
+        for wire in page.value.iter() {
+            check_readable(wire, &path, self.group_id.is_some())?;
+        }
         Ok(page.value.len())
     }
 
@@ -205,47 +272,60 @@ impl GraphSource {
         url
     }
 
-    /// A delta query: without a link, the initial full round
-    /// ([`AzureFetch::Full`] with the new delta link); with the stored link,
-    /// only the changes since ([`AzureFetch::Delta`]). An expired link is
-    /// [`SourceErrorKind::DeltaExpired`].
+    /// A delta query. Without a link, a full listing plus a delta link for
+    /// the next run: `$deltatoken=latest` is taken first (no users, a link
+    /// "from now on"), then `/users` is listed in pages of 999, so every
+    /// change made during the listing still comes with the next delta
+    /// ([`AzureFetch::Full`]). With the stored link, only the changes since
+    /// ([`AzureFetch::Delta`]). A link that expired, or that no longer
+    /// fits `graph_url`, is [`SourceErrorKind::DeltaExpired`]: the caller
+    /// lists in full once.
     pub async fn fetch_delta(&self, delta_link: Option<&str>) -> Result<AzureFetch, SourceError> {
-        let mut changes = Vec::new();
-        let new_link = match delta_link {
-            None => {
-                let mut first = graph_api_url(&self.graph_url, &["users", "delta"]);
-                first.set_query(Some(&format!("$select={}", USER_SELECT.join(","))));
-                self.walk(first, &mut changes).await?
-            }
-            Some(link) => {
-                let url = self.checked_link(link, "stored delta link")?;
-                self.walk(url, &mut changes)
-                    .await
-                    .map_err(mark_delta_expired)?
-            }
+        let Some(link) = delta_link else {
+            let delta_link = self.latest_delta_link().await?;
+            let mut changes = Vec::new();
+            self.walk(&self.first_listing_page(PAGE_SIZE), &mut changes)
+                .await?;
+            return Ok(AzureFetch::Full {
+                users: self.scoped_users(changes),
+                delta_link: Some(delta_link),
+                fallback: None,
+            });
         };
-        let new_link = new_link.ok_or_else(|| {
-            let mut e = SourceError::new(
-                System::Azure,
-                SourceErrorKind::InvalidPayload,
-                "the last delta page carries no @odata.deltaLink",
-            );
-            e.path = Some(error_path(&graph_api_url(
-                &self.graph_url,
-                &["users", "delta"],
-            )));
-            e
-        })?;
-        Ok(match delta_link {
-            None => AzureFetch::Full {
-                users: self.scoped(apply_delta(Vec::new(), changes)),
-                delta_link: Some(new_link),
-            },
-            Some(_) => AzureFetch::Delta {
-                changes: self.scoped_changes(changes),
-                delta_link: new_link,
-            },
+        let url = self
+            .checked_link(link, "the stored delta link")
+            .map_err(|mut e| {
+                // A link for another origin (graph_url changed, say from
+                // 127.0.0.1 to localhost) is never sent; a full listing
+                // replaces it.
+                e.kind = SourceErrorKind::DeltaExpired;
+                e
+            })?;
+        let mut changes = Vec::new();
+        let new_link = self
+            .walk(&url, &mut changes)
+            .await
+            .map_err(mark_delta_expired)?
+            .ok_or_else(|| no_delta_link(&url))?;
+        Ok(AzureFetch::Delta {
+            changes: self.scoped_changes(changes),
+            delta_link: new_link,
         })
+    }
+
+    /// `GET /users/delta?$select=…&$deltatoken=latest`: no users, and the
+    /// delta link that reports every change from now on.
+    async fn latest_delta_link(&self) -> Result<String, SourceError> {
+        let mut url = graph_api_url(&self.graph_url, &["users", "delta"]);
+        url.set_query(Some(&format!(
+            "$select={}&$deltatoken=latest",
+            USER_SELECT.join(",")
+        )));
+        // Any users it did send are covered by the listing that follows.
+        let mut ignored = Vec::new();
+        self.walk(&url, &mut ignored)
+            .await?
+            .ok_or_else(|| no_delta_link(&url))
     }
 
     /// One user by object ID or UPN; `None` when Graph says 404 (or the user
@@ -259,14 +339,27 @@ impl GraphSource {
                 "cannot look up a user by an empty ID or UPN",
             ));
         }
+        // `.` and `..` are path segments the URL would resolve away
+        // (`/users/.` is `/users/`, `/users/..` is `/v1.0/`), in any
+        // percent-encoding: no user has such a key.
+        if key.chars().all(|c| c == '.') {
+            return Err(SourceError::new(
+                System::Azure,
+                SourceErrorKind::Config,
+                format!("{key:?} is not a user principal name or object ID"),
+            ));
+        }
         let mut url = graph_api_url(&self.graph_url, &["users", key]);
         url.set_query(Some(&format!("$select={}", USER_SELECT.join(","))));
-        let value: serde_json::Value = match self.get_page(&url).await {
-            Ok(value) => value,
+        let wire: WireUser = match self.get_page(&url).await {
+            Ok(wire) => wire,
             Err(e) if e.status == Some(404) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let user = self.user_from_value(value, error_path(&url).as_str())?;
+        let path = error_path(&url);
+        check_readable(&wire, &path, false)?;
+        let user = user_from_wire(wire, &path)?;
+        self.check_fields(&user)?;
         Ok(self.scoped(vec![user]).pop())
     }
 
@@ -297,23 +390,62 @@ impl GraphSource {
         Ok(url)
     }
 
-    /// Walks a collection from its first page through every
+    /// Walks a collection from its first request through every
     /// `@odata.nextLink`, collecting each entry as a change. Returns the
-    /// final `@odata.deltaLink`, if any.
+    /// final `@odata.deltaLink`, if any. When Graph says a later page's
+    /// `$skiptoken` expired, the walk starts again from its first page (at
+    /// most [`MAX_WALK_RESTARTS`] times), with what it had collected dropped.
     async fn walk(
         &self,
-        first: Url,
+        first: &Url,
         changes: &mut Vec<AadChange>,
     ) -> Result<Option<String>, SourceError> {
-        let mut page: GraphPage = self.get_page(&first).await?;
-        let mut seen = HashSet::new();
-        let mut pages = 1usize;
+        let mut restarts = 0;
         loop {
-            for value in std::mem::take(&mut page.value) {
-                changes.push(self.change_from_value(value)?);
+            changes.clear();
+            match self.walk_once(first, changes).await {
+                Ok(link) => return Ok(link),
+                Err(WalkStop::Failed(e)) => return Err(e),
+                Err(WalkStop::PageTokenExpired(mut e)) => {
+                    if restarts >= MAX_WALK_RESTARTS {
+                        e.message = format!(
+                            "the listing's page token expired again after {restarts} fresh starts from the first page: {}",
+                            e.message
+                        );
+                        return Err(e);
+                    }
+                    restarts += 1;
+                    tracing::warn!(
+                        restarts,
+                        "Graph: a page token expired in the middle of a listing; starting again from the first page"
+                    );
+                }
+            }
+        }
+    }
+
+    /// One walk from the first page to the last (see [`Self::walk`]).
+    async fn walk_once(
+        &self,
+        first: &Url,
+        changes: &mut Vec<AadChange>,
+    ) -> Result<Option<String>, WalkStop> {
+        let mut page: GraphPage = self.get_page(first).await?;
+        let mut seen = HashSet::new();
+        let mut pages = 1u64;
+        let path = self.listing_path();
+        loop {
+            changes.reserve(page.value.len());
+            for wire in std::mem::take(&mut page.value) {
+                changes.push(self.change_from_wire(wire, &path)?);
             }
             let Some(next) = page.next_link.take() else {
                 tracing::debug!(pages, entries = changes.len(), "Graph listing complete");
+                // Stored and sent with a token on the next run: it must
+                // point at the configured Graph origin too.
+                if let Some(link) = &page.delta_link {
+                    self.checked_link(link, "@odata.deltaLink")?;
+                }
                 return Ok(page.delta_link);
             };
             if !seen.insert(next.clone()) {
@@ -323,46 +455,53 @@ impl GraphSource {
                     format!(
                         "@odata.nextLink repeats after {pages} pages: the listing would never end"
                     ),
-                ));
+                )
+                .into());
+            }
+            if pages >= self.limits.max_pages {
+                return Err(self.limits.exceeded(System::Azure, &path).into());
             }
             let url = self.checked_link(&next, "@odata.nextLink")?;
-            page = self.get_page(&url).await?;
+            page = match self.get_page(&url).await {
+                Ok(page) => page,
+                Err(e) if is_expired_page_token(&e) => return Err(WalkStop::PageTokenExpired(e)),
+                Err(e) => return Err(e.into()),
+            };
             pages += 1;
         }
     }
 
-    /// One page (or object): retried on throttling and transient errors, a
-    /// new token after a 401, the status checked, the body read within the
-    /// limit and parsed.
-    async fn get_page<T: serde::de::DeserializeOwned>(&self, url: &Url) -> Result<T, SourceError> {
-        self.api
-            .get_json(url, Auth::Bearer(self.tokens.as_ref()))
-            .await
-    }
-
-    /// One entry of a users page (or of a delta page) as a change, its
-    /// text fields within `limits.max_field_chars`.
-    fn change_from_value(&self, value: serde_json::Value) -> Result<AadChange, SourceError> {
-        let change = change_from_value(value)?;
-        if let AadChange::Upsert(user) = &change {
-            self.check_user(user)?;
+    /// The listing's path for errors: `/users` or the group's members.
+    fn listing_path(&self) -> String {
+        let base = self.endpoint.path().trim_end_matches('/');
+        match &self.group_id {
+            Some(group) => format!("{base}/groups/{group}/transitiveMembers"),
+            None => format!("{base}/users"),
         }
-        Ok(change)
     }
 
-    /// A user from its JSON, its text fields within `limits.max_field_chars`.
-    fn user_from_value(
-        &self,
-        value: serde_json::Value,
-        context: &str,
-    ) -> Result<AadUser, SourceError> {
-        let user = user_from_value(value, context)?;
-        self.check_user(&user)?;
-        Ok(user)
+    /// One entry of a users page (or of a delta page) as a change.
+    fn change_from_wire(&self, wire: WireUser, path: &str) -> Result<AadChange, SourceError> {
+        if let Some(removed) = wire.removed {
+            let id = wire.id.ok_or_else(|| {
+                SourceError::new(
+                    System::Azure,
+                    SourceErrorKind::InvalidPayload,
+                    "a removed entry in a delta page has no id",
+                )
+            })?;
+            let reason = removed.reason.unwrap_or_else(|| "deleted".to_string());
+            return Ok(AadChange::Removed { id, reason });
+        }
+        check_readable(&wire, path, self.group_id.is_some())?;
+        let user = user_from_wire(wire, path)?;
+        self.check_fields(&user)?;
+        Ok(AadChange::Upsert(user))
     }
 
-    fn check_user(&self, user: &AadUser) -> Result<(), SourceError> {
-        self.limits.check_fields(
+    /// A user's text fields within `limits.max_field_chars`.
+    fn check_fields(&self, user: &AadUser) -> Result<(), SourceError> {
+        self.field_limits.check_fields(
             System::Azure,
             &user.id,
             [
@@ -377,6 +516,21 @@ impl GraphSource {
                 ),
             ],
         )
+    }
+
+    /// One page (or object): retried on throttling and transient errors, a
+    /// new token after a 401, the status checked, the body read within the
+    /// limit and parsed.
+    async fn get_page<T: serde::de::DeserializeOwned>(&self, url: &Url) -> Result<T, SourceError> {
+        self.api
+            .get_json(url, Auth::Bearer(self.tokens.as_ref()))
+            .await
+    }
+
+    /// The users of a complete listing (last entry wins), guests dropped
+    /// unless included.
+    fn scoped_users(&self, changes: Vec<AadChange>) -> Vec<AadUser> {
+        self.scoped(apply_delta(Vec::new(), changes))
     }
 
     /// Drops guests unless they are included.
@@ -407,13 +561,53 @@ impl GraphSource {
     }
 }
 
-/// 410 Gone or code `syncStateNotFound`/`resyncRequired`: the delta link
-/// has expired and a full round is needed.
+/// The error for a delta walk that ended without `@odata.deltaLink`.
+fn no_delta_link(url: &Url) -> SourceError {
+    let mut e = SourceError::new(
+        System::Azure,
+        SourceErrorKind::InvalidPayload,
+        "the last delta page carries no @odata.deltaLink",
+    );
+    e.path = Some(error_path(url));
+    e
+}
+
+/// `400 Directory_ExpiredPageToken`: the `$skiptoken` of a page expired.
+fn is_expired_page_token(err: &SourceError) -> bool {
+    err.status == Some(400)
+        && err
+            .code
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(EXPIRED_PAGE_TOKEN))
+}
+
+/// Whether a delta error is one of the forms Graph uses for a sync state
+/// (delta token) it no longer has: `410 Gone` (with a `Location` to start
+/// over), or a 4xx with a code such as `syncStateNotFound`,
+/// `syncStateInvalid` or `resyncRequired` (docs/external-apis.md, "Delta").
+pub fn is_delta_expiry(err: &SourceError) -> bool {
+    let Some(status) = err.status else {
+        return false;
+    };
+    if status == 410 {
+        return true;
+    }
+    if !(400..500).contains(&status) || matches!(status, 401 | 403 | 429) {
+        return false;
+    }
+    err.code.as_deref().is_some_and(|code| {
+        let code = code.to_ascii_lowercase();
+        code.contains("syncstate")
+            || code.contains("resync")
+            || code.contains("expireddeltatoken")
+            || code.contains("invaliddeltatoken")
+    })
+}
+
+/// Marks an expired delta link as [`SourceErrorKind::DeltaExpired`]: a
+/// full listing is needed.
 fn mark_delta_expired(mut err: SourceError) -> SourceError {
-    let expired_code = err.code.as_deref().is_some_and(|c| {
-        c.eq_ignore_ascii_case("syncStateNotFound") || c.eq_ignore_ascii_case("resyncRequired")
-    });
-    if err.status == Some(410) || expired_code {
+    if is_delta_expiry(&err) {
         err.kind = SourceErrorKind::DeltaExpired;
         err.message = format!(
             "the stored delta link has expired, a full listing is needed: {}",
@@ -423,42 +617,68 @@ fn mark_delta_expired(mut err: SourceError) -> SourceError {
     err
 }
 
-/// One entry of a users page (or of a delta page) as a change.
-fn change_from_value(value: serde_json::Value) -> Result<AadChange, SourceError> {
-    if let Some(removed) = value.get("@removed") {
-        let id = value
-            .get("id")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| {
-                SourceError::new(
-                    System::Azure,
-                    SourceErrorKind::InvalidPayload,
-                    "a removed entry in a delta page has no id",
-                )
-            })?
-            .to_string();
-        let reason = removed
-            .get("reason")
-            .and_then(|r| r.as_str())
-            .unwrap_or("deleted")
-            .to_string();
-        return Ok(AadChange::Removed { id, reason });
+/// Graph answers a member of a group with only `@odata.type` and `id`,
+/// every other property null or absent, when the app may read group
+/// memberships (`GroupMember.Read.All`) but not users (`User.Read.All`).
+/// That is a missing permission, never data: nothing is concluded from it.
+fn check_readable(wire: &WireUser, path: &str, group: bool) -> Result<(), SourceError> {
+    let unreadable = wire.user_principal_name.is_none()
+        && wire.account_enabled.is_none()
+        && wire.display_name.is_none()
+        && wire.mail.is_none();
+    if !unreadable {
+        return Ok(());
     }
-    user_from_value(value, "users").map(AadChange::Upsert)
+    let mut e = SourceError::new(
+        System::Azure,
+        SourceErrorKind::Auth,
+        format!(
+            "Graph sent user {} without any of its properties (only its id){}: the app registration lacks the application permission User.Read.All; grant it (with admin consent) and run again",
+            wire.id.as_deref().unwrap_or("(without id)"),
+            if group {
+                ", as it does for group members when only GroupMember.Read.All is granted"
+            } else {
+                ""
+            }
+        ),
+    );
+    e.path = Some(path.to_string());
+    Err(e)
 }
 
-/// A user from its JSON; errors name the user's id when it has one.
-fn user_from_value(value: serde_json::Value, context: &str) -> Result<AadUser, SourceError> {
-    let id = value.get("id").and_then(|v| v.as_str()).map(str::to_string);
-    serde_json::from_value::<AadUser>(value).map_err(|e| {
-        SourceError::new(
+/// A user from its wire form; errors name the user's id when it has one.
+fn user_from_wire(wire: WireUser, path: &str) -> Result<AadUser, SourceError> {
+    let invalid = |what: &str, id: Option<&str>| {
+        let mut e = SourceError::new(
             System::Azure,
             SourceErrorKind::InvalidPayload,
             format!(
-                "{context}: user {} is not a valid user object: {e}",
-                id.as_deref().unwrap_or("(without id)")
+                "user {} is not a valid user object: {what}",
+                id.unwrap_or("(without id)")
             ),
-        )
+        );
+        e.path = Some(path.to_string());
+        e
+    };
+    let id = match wire.id {
+        Some(id) if !id.trim().is_empty() => id,
+        _ => return Err(invalid("it has no id", None)),
+    };
+    let user_principal_name = match wire.user_principal_name {
+        Some(upn) if !upn.trim().is_empty() => upn,
+        _ => return Err(invalid("missing field `userPrincipalName`", Some(&id))),
+    };
+    Ok(AadUser {
+        id,
+        user_principal_name,
+        mail: wire.mail,
+        display_name: wire.display_name,
+        // Always set by Graph; absent only when never set, which Entra
+        // treats as enabled.
+        account_enabled: wire.account_enabled.unwrap_or(true),
+        employee_id: wire.employee_id,
+        on_premises_sam_account_name: wire.on_premises_sam_account_name,
+        user_type: wire.user_type,
     })
 }
 
@@ -467,21 +687,67 @@ mod tests {
     use super::*;
     use async_trait::async_trait;
 
+    fn wire(json: serde_json::Value) -> WireUser {
+        serde_json::from_value(json).unwrap()
+    }
+
     #[test]
     fn removed_entries_and_bad_users() {
-        let removed = serde_json::json!({"id": "9", "@removed": {"reason": "changed"}});
+        let src = source_for("https://graph.microsoft.com").unwrap();
+        let removed = wire(serde_json::json!({"id": "9", "@removed": {"reason": "changed"}}));
         assert_eq!(
-            change_from_value(removed).unwrap(),
+            src.change_from_wire(removed, "/users").unwrap(),
             AadChange::Removed {
                 id: "9".into(),
                 reason: "changed".into()
             }
         );
-        let bad = serde_json::json!({"id": "7", "accountEnabled": true});
-        let err = change_from_value(bad).unwrap_err();
+        let bad = wire(serde_json::json!({"id": "7", "accountEnabled": true}));
+        let err = src.change_from_wire(bad, "/users").unwrap_err();
         assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
         assert!(err.message.contains("user 7"), "{err}");
         assert!(err.message.contains("userPrincipalName"), "{err}");
+    }
+
+    #[test]
+    fn id_only_members_are_a_missing_permission() {
+        let src = source_for("https://graph.microsoft.com").unwrap();
+        let bare = wire(serde_json::json!({
+            "@odata.type": "#microsoft.graph.user", "id": "5",
+            "userPrincipalName": null, "accountEnabled": null, "mail": null
+        }));
+        let err = src.change_from_wire(bare, "/users").unwrap_err();
+        assert_eq!(err.kind, SourceErrorKind::Auth);
+        assert!(err.message.contains("User.Read.All"), "{err}");
+    }
+
+    #[test]
+    fn every_documented_delta_expiry_form_is_recognised() {
+        let err = |status: u16, code: &str| {
+            let mut e = SourceError::new(System::Azure, SourceErrorKind::Http, "x");
+            e.status = Some(status);
+            e.code = Some(code.to_string()).filter(|c| !c.is_empty());
+            e
+        };
+        for (status, code) in [
+            (410, ""),
+            (410, "Gone"),
+            (400, "syncStateNotFound"),
+            (400, "syncStateInvalid"),
+            (400, "resyncRequired"),
+            (404, "syncStateNotFound"),
+            (409, "resyncRequired"),
+        ] {
+            assert!(is_delta_expiry(&err(status, code)), "{status} {code}");
+        }
+        for (status, code) in [
+            (400, "BadRequest"),
+            (403, "syncStateNotFound"),
+            (500, "syncStateNotFound"),
+            (429, "TooManyRequests"),
+        ] {
+            assert!(!is_delta_expiry(&err(status, code)), "{status} {code}");
+        }
     }
 
     struct NoTokens;
