@@ -521,9 +521,10 @@ async fn barrier_ifs(users: usize, page: usize, wanted: usize) -> (Url, Arc<Atom
             "/auth/realms/prod/.well-known/openid-configuration",
             get(|headers: axum::http::HeaderMap| async move {
                 let host = headers["host"].to_str().unwrap().to_string();
-                axum::Json(
-                    json!({"token_endpoint": format!("http://{host}/auth/realms/prod/token")}),
-                )
+                axum::Json(json!({
+                    "issuer": format!("http://{host}/auth/realms/prod"),
+                    "token_endpoint": format!("http://{host}/auth/realms/prod/token"),
+                }))
             }),
         )
         .route(
