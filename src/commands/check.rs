@@ -126,9 +126,9 @@ pub async fn check_all(cfg: &Config, settings: &HttpSettings) -> Result<Vec<Chec
     let ifs = IfsSource::new(&cfg.ifs, ifs_tokens.clone(), http.clone(), settings)
         .map_err(setup_error)?;
     let flow = match cfg.flow.source {
-        FlowSourceKind::Http => {
-            FlowCheck::Http(FlowHttp::new(&cfg.flow, http.clone(), settings).map_err(setup_error)?)
-        }
+        FlowSourceKind::Http => FlowCheck::Http(Box::new(
+            FlowHttp::new(&cfg.flow, http.clone(), settings).map_err(setup_error)?,
+        )),
         FlowSourceKind::Csv => match &cfg.flow.csv_path {
             Some(path) => FlowCheck::Csv(FlowCsv::new(path.clone())),
             None => {
@@ -193,7 +193,7 @@ fn setup_error(e: SourceError) -> AppError {
 }
 
 enum FlowCheck {
-    Http(FlowHttp),
+    Http(Box<FlowHttp>),
     Csv(FlowCsv),
 }
 
