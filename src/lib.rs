@@ -15,12 +15,14 @@ pub mod mail;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod paths;
 pub mod progress;
 pub mod report;
 pub mod schedule;
 pub mod server;
 pub mod sources;
 pub mod store;
+pub mod web;
 
 // The token sources live in the HTTP layer; `idrecon::auth` stays their path.
 pub use net::auth;

@@ -1,7 +1,8 @@
 //! `idrecon run`: the long-running worker. Reconciles at every time of
 //! `schedule.cron` in `schedule.timezone` (never two runs at once), applies
 //! fixes when `fix.enabled`, mails each report as `report.send` says, serves
-//! `/healthz` and `/metrics` on `server.listen` when set, and stops cleanly
+//! `/healthz`, `/metrics` and the run history pages on `server.listen`
+//! when set, and stops cleanly
 //! on SIGINT/SIGTERM: no new run or action starts, the current action
 //! finishes and is journalled, then the process exits 0.
 
@@ -18,6 +19,9 @@ use crate::schedule::{install_signal_handlers, run_scheduled, Clock, Schedule, S
 use crate::server::{StatusServer, StatusState};
 use crate::sources::live::LiveSources;
 use crate::store::Store;
+use crate::web::auth::Access;
+use crate::web::HistoryPages;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Everything the worker runs with, built once and shared by every run.
@@ -41,11 +45,19 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     install_signal_handlers(shutdown.clone())
         .map_err(|e| AppError::Other(anyhow::anyhow!("cannot listen for SIGINT/SIGTERM: {e}")))?;
     let server = match cfg.server.listen {
-        Some(listen) => Some(
-            StatusServer::bind(listen)
+        Some(listen) => {
+            let server = StatusServer::bind(listen)
                 .await
-                .map_err(|e| AppError::Other(anyhow::anyhow!("{e}")))?,
-        ),
+                .map_err(|e| AppError::Other(anyhow::anyhow!("{e}")))?;
+            let access = Access::for_listener(server.local_addr(), cfg.server.auth_token.clone());
+            if matches!(access, Access::Refused) {
+                tracing::warn!(
+                    listen = %server.local_addr(),
+                    "the run history pages are refused on a non-loopback address without server.auth_token"
+                );
+            }
+            Some(server.with_history(HistoryPages::new(Arc::new(store.clone()), access)))
+        }
         None => None,
     };
     let worker = Worker {
