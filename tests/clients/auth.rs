@@ -60,7 +60,7 @@ fn verify_assertion(
     token_url: &str,
 ) -> Result<AssertionClaims, String> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|e| format!("header: {e}"))?;
-    // As MSAL forms it for a confidential client: PS256 with x5t#S256.
+    // PS256 with x5t#S256: one of the two forms MSAL sends.
     if header.alg != Algorithm::PS256 {
         return Err(format!("alg {:?}", header.alg));
     }

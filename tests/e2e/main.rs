@@ -15,3 +15,4 @@ mod findings;
 mod flow_csv;
 mod listings;
 mod mail;
+mod snapshot;
