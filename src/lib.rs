@@ -5,7 +5,6 @@
 //! the demo and the benchmarks call the same functions.
 
 pub mod apply;
-pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -16,6 +15,7 @@ pub mod logging;
 pub mod mail;
 pub mod memory;
 pub mod metrics;
+pub mod net;
 pub mod notify;
 pub mod paths;
 pub mod progress;
@@ -26,6 +26,9 @@ pub mod snapshot;
 pub mod sources;
 pub mod store;
 pub mod web;
+
+// The token sources live in the HTTP layer; `idrecon::auth` stays their path.
+pub use net::auth;
 
 // The pure core and the simulator live in their own crates (the compiler
 // then enforces that the core does no I/O); re-exported under their old

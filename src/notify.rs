@@ -5,6 +5,8 @@
 use crate::auth::AccessTokenSource;
 use crate::config::{Config, MailTransport, SendPolicy};
 use crate::mail::{self, GraphMailer, MailError};
+use crate::net::redact::Redactor;
+use crate::net::tls::TlsSettings;
 use crate::report::email::MailContent;
 use crate::report::{csv, html, text, Report, RunStatus};
 use crate::store::{RunState, Store};
@@ -76,7 +78,8 @@ async fn send_and_record(
     };
     let (sent, error) = match &result {
         Ok(()) => (true, None),
-        Err(e) => (false, Some(e.to_string())),
+        // A server's reply may echo a credential: mask the configured secrets.
+        Err(e) => (false, Some(Redactor::from_config(cfg).mask(&e.to_string()))),
     };
     if let Err(e) = store
         .record_mail(report.run_id, sent, error.as_deref(), Utc::now())
@@ -108,9 +111,17 @@ async fn send(
                 graph_url: &cfg.azure.graph_url,
                 tokens: g.tokens.as_ref(),
             };
-            mail::send_report_mail(&cfg.report, content, Some(&mailer)).await
+            mail::send_report_mail(
+                &cfg.report,
+                content,
+                Some(&mailer),
+                &TlsSettings::from_config(cfg),
+            )
+            .await
         }
-        _ => mail::send_report_mail(&cfg.report, content, None).await,
+        _ => {
+            mail::send_report_mail(&cfg.report, content, None, &TlsSettings::from_config(cfg)).await
+        }
     }
 }
 

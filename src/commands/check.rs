@@ -12,7 +12,10 @@ use crate::auth::{AccessTokenSource, ClientCredentials};
 use crate::cli::Cli;
 use crate::config::{Config, ConfigError, FlowSourceKind, MailTransport, SendPolicy};
 use crate::error::{AppError, ExitCode};
+use crate::mail::graph::{check_graph_sender, SenderCheck};
 use crate::mail::smtp::test_smtp_connection;
+use crate::mail::MailError;
+use crate::net::tls::TlsSettings;
 use crate::schedule::Schedule;
 use crate::sources::flow::FlowHttp;
 use crate::sources::flow_csv::FlowCsv;
@@ -98,6 +101,7 @@ pub fn check_settings() -> HttpSettings {
             max_delay: Duration::from_secs(5),
             max_total_wait: Duration::from_secs(15),
         },
+        ..HttpSettings::default()
     }
 }
 
@@ -105,25 +109,26 @@ pub fn check_settings() -> HttpSettings {
 /// valid once it loaded). `Err` only for a setting a connector cannot be
 /// built from (exit 3); every other problem is a failed line.
 pub async fn check_all(cfg: &Config, settings: &HttpSettings) -> Result<Vec<CheckLine>, AppError> {
+    let settings = &settings.for_config(cfg);
     let http = build_client(System::Azure, settings).map_err(setup_error)?;
     let azure_tokens: Arc<ClientCredentials> = Arc::new(
         ClientCredentials::azure(&cfg.azure, http.clone())
             .map_err(setup_error)?
-            .with_retry(settings.retry.clone()),
+            .with_settings(settings),
     );
     let graph =
         GraphSource::new(&cfg.azure, azure_tokens.clone(), settings).map_err(setup_error)?;
     let ifs_tokens: Arc<ClientCredentials> = Arc::new(
         ClientCredentials::ifs(&cfg.ifs, http.clone())
             .map_err(setup_error)?
-            .with_retry(settings.retry.clone()),
+            .with_settings(settings),
     );
     let ifs = IfsSource::new(&cfg.ifs, ifs_tokens.clone(), http.clone(), settings)
         .map_err(setup_error)?;
     let flow = match cfg.flow.source {
-        FlowSourceKind::Http => {
-            FlowCheck::Http(FlowHttp::new(&cfg.flow, http, settings).map_err(setup_error)?)
-        }
+        FlowSourceKind::Http => FlowCheck::Http(Box::new(
+            FlowHttp::new(&cfg.flow, http.clone(), settings).map_err(setup_error)?,
+        )),
         FlowSourceKind::Csv => match &cfg.flow.csv_path {
             Some(path) => FlowCheck::Csv(FlowCsv::new(path.clone())),
             None => {
@@ -144,7 +149,9 @@ pub async fn check_all(cfg: &Config, settings: &HttpSettings) -> Result<Vec<Chec
     let mut lines = azure;
     lines.extend(ifs_lines);
     lines.push(flow_line);
-    lines.push(check_mail(cfg, azure_signed_in).await);
+    let graph_mail =
+        azure_signed_in.then_some((&http, azure_tokens.as_ref() as &dyn AccessTokenSource));
+    lines.push(check_mail(cfg, graph_mail).await);
     lines.push(check_store(&cfg.store.url).await);
     Ok(lines)
 }
@@ -186,7 +193,7 @@ fn setup_error(e: SourceError) -> AppError {
 }
 
 enum FlowCheck {
-    Http(FlowHttp),
+    Http(Box<FlowHttp>),
     Csv(FlowCsv),
 }
 
@@ -282,7 +289,11 @@ async fn check_flow(flow: &FlowCheck) -> CheckLine {
     }
 }
 
-async fn check_mail(cfg: &Config, azure_signed_in: bool) -> CheckLine {
+/// `graph`: the HTTP client and the Azure token source, when signed in.
+async fn check_mail(
+    cfg: &Config,
+    graph: Option<(&reqwest::Client, &dyn AccessTokenSource)>,
+) -> CheckLine {
     const NAME: &str = "report mail";
     let report = &cfg.report;
     if report.send == SendPolicy::Never {
@@ -298,7 +309,7 @@ async fn check_mail(cfg: &Config, azure_signed_in: bool) -> CheckLine {
                 .as_ref()
                 .map(|e| format!("{}:{} ({})", e.host, e.port, e.security.as_str()))
                 .unwrap_or_else(|| "the SMTP server".to_string());
-            match test_smtp_connection(report, SMTP_TIMEOUT).await {
+            match test_smtp_connection(report, SMTP_TIMEOUT, &TlsSettings::from_config(cfg)).await {
                 Ok(()) => CheckLine::pass(
                     NAME,
                     format!(
@@ -314,19 +325,32 @@ async fn check_mail(cfg: &Config, azure_signed_in: bool) -> CheckLine {
             }
         }
         MailTransport::Graph => {
-            let from = report.from.as_deref().unwrap_or("(report.from not set)");
-            if azure_signed_in {
-                CheckLine::pass(
+            let Some(from) = report.from.as_deref() else {
+                return CheckLine::fail(
                     NAME,
-                    format!(
-                        "Graph sendMail as {from} with the app's token (needs application permission Mail.Send with admin consent; not tested, no mail sent)"
-                    ),
-                )
-            } else {
-                CheckLine::fail(
+                    "report.from is not set: Graph sends as that mailbox",
+                );
+            };
+            let Some((http, tokens)) = graph else {
+                return CheckLine::fail(
                     NAME,
                     "Graph sendMail needs the Azure AD token, which could not be obtained (see above)",
-                )
+                );
+            };
+            match check_graph_sender(http, &cfg.azure.graph_url, tokens, from).await {
+                Ok(SenderCheck::Ready) => CheckLine::pass(
+                    NAME,
+                    format!("Graph: the sender mailbox {from} exists and sendMail is not forbidden (no mail sent)"),
+                ),
+                Ok(SenderCheck::NoMailSend(e)) => CheckLine::fail(
+                    NAME,
+                    format!("Graph: the sender mailbox {from} exists, but sendMail is forbidden: {e}"),
+                ),
+                Err(MailError::GraphStatus { status: 404, .. }) => CheckLine::fail(
+                    NAME,
+                    format!("Graph has no user {from}: report.from must be an existing user with an Exchange Online mailbox"),
+                ),
+                Err(e) => CheckLine::fail(NAME, e.to_string()),
             }
         }
     }

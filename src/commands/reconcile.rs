@@ -9,9 +9,8 @@ use crate::notify::{self, GraphSender};
 use crate::progress::{RunProgress, TerminalProgress};
 use crate::report::terminal::escape_controls;
 use crate::report::Trigger;
-use crate::sources::http::{build_client, HttpSettings};
 use crate::sources::live::LiveSources;
-use crate::sources::{SourceError, SourceErrorKind, System};
+use crate::sources::{SourceError, SourceErrorKind};
 use crate::store::Store;
 
 pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> {
@@ -75,9 +74,8 @@ fn source_setup_error(e: SourceError) -> AppError {
 
 /// What the Graph mail transport needs from the live connectors.
 pub fn graph_sender(sources: &LiveSources) -> Option<GraphSender> {
-    let http = build_client(System::Azure, &HttpSettings::default()).ok()?;
     Some(GraphSender {
-        http,
+        http: sources.http_client(),
         tokens: sources.azure_tokens(),
     })
 }

@@ -1,31 +1,40 @@
 //! The report mail through Microsoft Graph `sendMail`
 //! (docs/external-apis.md, "Send mail"): for tenants without an SMTP relay.
 //!
-//! `POST {graph_url}/v1.0/users/{from}/sendMail` with the HTML body, the
+//! `POST {graph_url}/v1.0/users/{from}/sendMail` (the URL from
+//! [`graph_api_url`], like every Graph URL) with the HTML body, the
 //! recipients and the CSV as a `fileAttachment`; Graph answers
-//! `202 Accepted`. 429 and 503 are retried (bounded, honouring
-//! `Retry-After`); a 401 refreshes the token once.
+//! `202 Accepted`. It goes through the shared HTTP layer
+//! ([`crate::net`]): 429 and 503 are retried (bounded, honouring
+//! `Retry-After`), a 401 refreshes the token once, nothing is redirected.
 
 use super::MailError;
-use crate::auth::AccessTokenSource;
+use crate::net::client::{Auth, ErrorShape, Idempotency, Payload, ServiceClient};
+use crate::net::retry::RetryPolicy;
+use crate::net::token::AccessTokenSource;
 use crate::report::email::MailContent;
-use backon::{ExponentialBuilder, Retryable};
+use crate::sources::graph::graph_api_url;
+use crate::sources::{SourceError, SourceErrorKind, System};
 use base64::Engine;
 use lettre::message::Mailbox;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::StatusCode;
-use secrecy::ExposeSecret;
-use serde::Deserialize;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use reqwest::{Method, StatusCode};
+use std::time::Duration;
 use url::Url;
 
 /// How long one sendMail request may take.
 pub const GRAPH_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Retries after the first attempt for 429 / 503.
 const MAX_RETRIES: usize = 4;
-/// The longest `Retry-After` idrecon waits for once.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// How sendMail is retried: a few times, never for minutes.
+fn mail_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: MAX_RETRIES,
+        min_delay: Duration::from_millis(500),
+        max_delay: Duration::from_secs(30),
+        max_total_wait: Duration::from_secs(240),
+    }
+}
 
 /// Sends `content` as the mailbox `from` (a user ID or UPN, or
 /// `Name <upn>`) to `to`, through Graph at `graph_url` with a token from
@@ -64,7 +73,6 @@ pub async fn send_graph(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let url = send_mail_url(graph_url, &sender)?;
-    let path = url.path().to_string();
     let body = serde_json::json!({
         "message": {
             "subject": content.subject,
@@ -79,109 +87,108 @@ pub async fn send_graph(
         },
         "saveToSentItems": false,
     });
+    // A login failure is reported as such, before anything is sent.
+    tokens.access_token().await.map_err(MailError::GraphToken)?;
+    let api = ServiceClient::new(System::Azure, http.clone(), mail_retry(), ErrorShape::OData);
+    api.call(
+        Method::POST,
+        &url,
+        &Payload::Json(body),
+        Auth::Bearer(tokens),
+        Idempotency::Unsafe,
+    )
+    .await
+    .map_err(|e| graph_mail_error(&url, e))?;
+    tracing::info!(path = %url.path(), recipients = to.len(), "report mail accepted by Graph");
+    Ok(())
+}
 
-    let token_refreshed = AtomicBool::new(false);
-    let attempt = || async {
-        let token = tokens.access_token().await.map_err(|e| Attempt {
-            error: MailError::GraphToken(e),
-            retry: false,
-            retry_after: None,
-        })?;
-        let response = http
-            .post(url.clone())
-            .bearer_auth(token.expose_secret())
-            .timeout(GRAPH_SEND_TIMEOUT)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| Attempt {
-                error: MailError::GraphTransport {
-                    path: path.clone(),
-                    reason: transport_reason(e),
-                },
-                retry: false,
-                retry_after: None,
-            })?;
-        let status = response.status();
-        if status == StatusCode::ACCEPTED {
-            return Ok(());
-        }
-        let retry_after = retry_after(response.headers());
-        let text = response.text().await.unwrap_or_default();
-        let (code, message) = graph_error(&text);
-        let hint = hint(status, code.as_deref());
-        let retry = match status {
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => true,
-            StatusCode::UNAUTHORIZED => {
-                // A cached token may have been revoked or expired early: one fresh try.
-                let first = !token_refreshed.swap(true, Ordering::SeqCst);
-                if first {
-                    tokens.invalidate().await;
-                }
-                first
-            }
-            _ => false,
-        };
-        Err(Attempt {
-            error: MailError::GraphStatus {
-                path: path.clone(),
-                status: status.as_u16(),
-                code,
-                message,
-                hint,
-            },
-            retry,
-            retry_after,
-        })
-    };
+/// What `idrecon check` learnt about mailing through Graph.
+#[derive(Debug)]
+pub enum SenderCheck {
+    /// The mailbox exists; sendMail with an empty message was refused as
+    /// malformed, not as forbidden (so the app may send).
+    Ready,
+    /// The mailbox exists, but sendMail answered 403: Mail.Send is missing.
+    NoMailSend(MailError),
+}
 
-    let result = attempt
-        .retry(
-            ExponentialBuilder::default()
-                .with_min_delay(Duration::from_millis(500))
-                .with_max_delay(Duration::from_secs(30))
-                .with_max_times(MAX_RETRIES)
-                .with_jitter(),
+/// `idrecon check` for Graph mail: the sender mailbox must exist
+/// (`GET /users/{from}`), and a sendMail with an empty message (which
+/// Graph refuses without sending anything) must not answer 403.
+pub async fn check_graph_sender(
+    http: &reqwest::Client,
+    graph_url: &Url,
+    tokens: &dyn AccessTokenSource,
+    from: &str,
+) -> Result<SenderCheck, MailError> {
+    let sender = mailbox_address(from);
+    let mut url = graph_api_url(graph_url, &["users", &sender]);
+    url.set_query(Some("$select=id,mail"));
+    tokens.access_token().await.map_err(MailError::GraphToken)?;
+    let api = ServiceClient::new(
+        System::Azure,
+        http.clone(),
+        RetryPolicy::none(),
+        ErrorShape::OData,
+    );
+    api.get_json::<serde_json::Value>(&url, Auth::Bearer(tokens))
+        .await
+        .map_err(|e| graph_mail_error(&url, e))?;
+    let send_url = send_mail_url(graph_url, &sender)?;
+    let probe = api
+        .call(
+            Method::POST,
+            &send_url,
+            &Payload::Json(serde_json::json!({})),
+            Auth::Bearer(tokens),
+            Idempotency::Unsafe,
         )
-        .when(|a: &Attempt| a.retry)
-        .adjust(|a: &Attempt, next: Option<Duration>| {
-            next.map(|d| a.retry_after.map_or(d, |ra| ra.min(MAX_RETRY_AFTER)))
-        })
-        .notify(|a: &Attempt, wait: Duration| {
-            tracing::warn!(error = %a.error, ?wait, "Graph sendMail: retrying");
-        })
         .await;
-    match result {
-        Ok(()) => {
-            tracing::info!(path = %path, recipients = to.len(), "report mail accepted by Graph");
-            Ok(())
+    match probe {
+        Err(e) if e.status == Some(403) => {
+            Ok(SenderCheck::NoMailSend(graph_mail_error(&send_url, e)))
         }
-        Err(a) => Err(a.error),
+        _ => Ok(SenderCheck::Ready),
     }
 }
 
-/// One failed attempt, with whether (and when) to try again.
-struct Attempt {
-    error: MailError,
-    retry: bool,
-    retry_after: Option<Duration>,
+/// A failed Graph call as a [`MailError`] with the operator's hint.
+fn graph_mail_error(url: &Url, e: SourceError) -> MailError {
+    let path = url.path().to_string();
+    match e.status {
+        Some(status) => {
+            let hint = StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| hint(s, e.code.as_deref()));
+            MailError::GraphStatus {
+                path,
+                status,
+                code: e.code,
+                message: e.message,
+                hint,
+            }
+        }
+        None if e.kind == SourceErrorKind::Transport => MailError::GraphTransport {
+            path,
+            reason: e.message,
+        },
+        None => MailError::GraphTransport {
+            path,
+            reason: e.to_string(),
+        },
+    }
 }
 
 /// `{graph_url}/v1.0/users/{sender}/sendMail`, the sender percent-encoded
 /// as one path segment.
 fn send_mail_url(graph_url: &Url, sender: &str) -> Result<Url, MailError> {
-    let mut url = graph_url.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    url.path_segments_mut()
-        .map_err(|()| {
-            MailError::Config(format!(
-                "azure.graph_url {graph_url} cannot take a path (expected e.g. https://graph.microsoft.com)"
-            ))
-        })?
-        .pop_if_empty()
-        .extend(["v1.0", "users", sender, "sendMail"]);
-    Ok(url)
+    if graph_url.cannot_be_a_base() {
+        return Err(MailError::Config(format!(
+            "azure.graph_url {graph_url} cannot take a path (expected e.g. https://graph.microsoft.com)"
+        )));
+    }
+    Ok(graph_api_url(graph_url, &["users", sender, "sendMail"]))
 }
 
 /// The bare address of `Name <addr>`, or the trimmed input (a UPN or an
@@ -190,47 +197,6 @@ fn mailbox_address(from: &str) -> String {
     match from.trim().parse::<Mailbox>() {
         Ok(mailbox) => mailbox.email.to_string(),
         Err(_) => from.trim().to_string(),
-    }
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
-#[derive(Deserialize)]
-struct GraphErrorBody {
-    error: GraphErrorInner,
-}
-
-#[derive(Deserialize)]
-struct GraphErrorInner {
-    code: Option<String>,
-    message: Option<String>,
-}
-
-/// Graph's `error.code` and `error.message`, or the start of a non-JSON body.
-fn graph_error(body: &str) -> (Option<String>, String) {
-    match serde_json::from_str::<GraphErrorBody>(body) {
-        Ok(b) => (
-            b.error.code,
-            b.error.message.unwrap_or_else(|| "no message".into()),
-        ),
-        Err(_) => {
-            let trimmed = body.trim();
-            let message = if trimmed.is_empty() {
-                "empty response body".to_string()
-            } else {
-                let short: String = trimmed.chars().take(200).collect();
-                format!("unexpected response body: {short}")
-            };
-            (None, message)
-        }
     }
 }
 
@@ -258,25 +224,6 @@ fn hint(status: StatusCode, code: Option<&str>) -> Option<&'static str> {
     }
 }
 
-/// A reqwest error without the URL (the path is reported separately).
-fn transport_reason(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    let e = e.without_url();
-    let mut reason = format!("{kind}: {e}");
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        reason.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    reason
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +242,13 @@ mod tests {
             url.as_str(),
             "https://graph.microsoft.com/v1.0/users/x%2Fy%3Fz/sendMail"
         );
+        // Written with the version, as many admins do: not /v1.0/v1.0.
+        let base = Url::parse("https://graph.microsoft.com/v1.0/").unwrap();
+        let url = send_mail_url(&base, "a@contoso.com").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://graph.microsoft.com/v1.0/users/a@contoso.com/sendMail"
+        );
     }
 
     #[test]
@@ -307,32 +261,5 @@ mod tests {
             mailbox_address(" 3f1c0000-0000-0000-0000-000000000000 "),
             "3f1c0000-0000-0000-0000-000000000000"
         );
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, "7".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        let later = SystemTime::now() + Duration::from_secs(30);
-        h.insert(RETRY_AFTER, httpdate::fmt_http_date(later).parse().unwrap());
-        let d = retry_after(&h).unwrap();
-        assert!(
-            d <= Duration::from_secs(30) && d >= Duration::from_secs(28),
-            "{d:?}"
-        );
-        h.insert(RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&h), None);
-    }
-
-    #[test]
-    fn graph_error_body_is_parsed_or_quoted() {
-        let (code, msg) =
-            graph_error(r#"{"error":{"code":"ErrorAccessDenied","message":"Access is denied."}}"#);
-        assert_eq!(code.as_deref(), Some("ErrorAccessDenied"));
-        assert_eq!(msg, "Access is denied.");
-        let (code, msg) = graph_error("<html>bad gateway</html>");
-        assert_eq!(code, None);
-        assert!(msg.contains("bad gateway"));
     }
 }

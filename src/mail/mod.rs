@@ -10,6 +10,7 @@ pub mod smtp;
 
 use crate::auth::AccessTokenSource;
 use crate::config::{MailTransport, ReportConfig};
+use crate::net::tls::TlsSettings;
 use crate::report::email::MailContent;
 use crate::sources::SourceError;
 use url::Url;
@@ -95,13 +96,18 @@ pub struct GraphMailer<'a> {
 /// Sends `content` with the transport `cfg.transport` names.
 ///
 /// `graph` must be given for `transport = "graph"`; it is ignored for SMTP.
+///
+/// `tls` adds the CAs of `tls.ca_file` to what SMTP trusts.
 pub async fn send_report_mail(
     cfg: &ReportConfig,
     content: &MailContent,
     graph: Option<&GraphMailer<'_>>,
+    tls: &TlsSettings,
 ) -> Result<(), MailError> {
     match cfg.transport {
-        MailTransport::Smtp => send_smtp(cfg, content).await,
+        MailTransport::Smtp => {
+            smtp::send_smtp_trusting(cfg, content, smtp::DEFAULT_SMTP_TIMEOUT, tls).await
+        }
         MailTransport::Graph => {
             let graph = graph.ok_or_else(|| {
                 MailError::Config(

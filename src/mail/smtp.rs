@@ -1,18 +1,20 @@
 //! The report mail over SMTP (lettre, rustls), to the server of
 //! `report.smtp_url` as the configuration parsed it
-//! ([`SmtpEndpoint`]). A login over `tls=none` is refused unless the host
-//! is loopback.
+//! ([`SmtpEndpoint`]), trusting what HTTPS trusts ([`TlsSettings`]: web
+//! roots, the OS store, `tls.ca_file`). A login over `tls=none` or
+//! `tls=opportunistic` is refused unless the host is loopback.
 //!
 //! Credentials come from `report.smtp_username` / `report.smtp_password`,
 //! never from the URL.
 
 use super::MailError;
 use crate::config::{ReportConfig, SmtpEndpoint, SmtpSecurity};
+use crate::net::tls::TlsSettings;
 use crate::report::email::MailContent;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::Tls;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use std::time::Duration;
@@ -94,12 +96,22 @@ pub async fn send_smtp_with_timeout(
     content: &MailContent,
     timeout: Duration,
 ) -> Result<(), MailError> {
+    send_smtp_trusting(cfg, content, timeout, &TlsSettings::default()).await
+}
+
+/// [`send_smtp_with_timeout`] trusting also the CAs of `tls` (`tls.ca_file`).
+pub async fn send_smtp_trusting(
+    cfg: &ReportConfig,
+    content: &MailContent,
+    timeout: Duration,
+    tls: &TlsSettings,
+) -> Result<(), MailError> {
     let endpoint = endpoint_of(cfg)?;
     let from = cfg.from.as_deref().ok_or_else(|| {
         MailError::Config("report.from is not set: the sender address of the report mail".into())
     })?;
     let message = build_message(from, &cfg.to, content)?;
-    let transport = transport_for(cfg, &endpoint, timeout)?;
+    let transport = transport_for(cfg, &endpoint, timeout, tls)?;
     let username = cfg.smtp_username.clone().unwrap_or_default();
 
     tracing::debug!(
@@ -171,6 +183,7 @@ fn transport_for(
     cfg: &ReportConfig,
     endpoint: &SmtpEndpoint,
     timeout: Duration,
+    tls: &TlsSettings,
 ) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
     let credentials = match (&cfg.smtp_username, &cfg.smtp_password) {
         (Some(user), Some(password)) if !user.trim().is_empty() => Some(Credentials::new(
@@ -189,10 +202,20 @@ fn transport_for(
         }
         _ => None,
     };
-    if credentials.is_some() && endpoint.security == SmtpSecurity::None && !endpoint.is_loopback() {
+    // STARTTLS "if offered" sends the password in clear when a man in the
+    // middle strips the offer, so it counts as no TLS for a login.
+    let may_be_clear = matches!(
+        endpoint.security,
+        SmtpSecurity::None | SmtpSecurity::Opportunistic
+    );
+    if credentials.is_some() && may_be_clear && !endpoint.is_loopback() {
         return Err(MailError::Config(format!(
-            "report.smtp_url uses tls=none to {}: refusing to send the SMTP password unencrypted \
+            "report.smtp_url uses {} to {}: refusing to send the SMTP password where it may travel unencrypted \
              (use tls=required or smtps://)",
+            match endpoint.security {
+                SmtpSecurity::None => "tls=none",
+                _ => "tls=opportunistic",
+            },
             endpoint.host
         )));
     }
@@ -202,7 +225,9 @@ fn transport_for(
             .port(endpoint.port)
             .timeout(Some(timeout));
     if endpoint.security != SmtpSecurity::None {
-        let params = TlsParameters::new(endpoint.host.clone())
+        // The web roots, the OS trust store and tls.ca_file, as for HTTPS.
+        let params = tls
+            .lettre_parameters(&endpoint.host)
             .map_err(|e| endpoint_error(endpoint, format!("TLS setup: {e}")))?;
         builder = builder.tls(match endpoint.security {
             SmtpSecurity::StartTls => Tls::Required(params),
@@ -219,9 +244,13 @@ fn transport_for(
 /// Connects to the server of `report.smtp_url`, says EHLO, upgrades with
 /// STARTTLS or implicit TLS as configured, logs in when a username is set,
 /// and quits — without sending anything (`idrecon check`).
-pub async fn test_smtp_connection(cfg: &ReportConfig, timeout: Duration) -> Result<(), MailError> {
+pub async fn test_smtp_connection(
+    cfg: &ReportConfig,
+    timeout: Duration,
+    tls: &TlsSettings,
+) -> Result<(), MailError> {
     let endpoint = endpoint_of(cfg)?;
-    let transport = transport_for(cfg, &endpoint, timeout)?;
+    let transport = transport_for(cfg, &endpoint, timeout, tls)?;
     let username = cfg.smtp_username.clone().unwrap_or_default();
     match tokio::time::timeout(timeout, transport.test_connection()).await {
         Err(_) => Err(endpoint_error(

@@ -110,7 +110,7 @@ impl FlowHttp {
             .clone()
             .ok_or_else(|| missing("flow.password"))?;
         Ok(FlowHttp {
-            api: ServiceClient::new(System::Flow, http, settings.retry.clone(), ErrorShape::Flow),
+            api: ServiceClient::from_settings(System::Flow, http, settings, ErrorShape::Flow),
             base,
             username,
             password,
@@ -152,7 +152,21 @@ impl FlowHttp {
                 url.query_pairs_mut().append_pair("cursor", c);
             }
             let page: UsersPage = self.api.get_json(&url, self.auth()).await?;
-            users.extend(page.users.into_iter().map(FlowUser::from));
+            for wire in page.users {
+                let user = FlowUser::from(wire);
+                self.api.limits().check_fields(
+                    System::Flow,
+                    &user.user_id,
+                    [
+                        ("userId", Some(user.user_id.as_str())),
+                        ("name", user.name.as_deref()),
+                        ("email", user.email.as_deref()),
+                        ("type", Some(user.user_type.as_str())),
+                        ("syncSource", user.sync_source.as_deref()),
+                    ],
+                )?;
+                users.push(user);
+            }
             match page.next_cursor.filter(|c| !c.is_empty()) {
                 None => break,
                 Some(next) => {
@@ -193,7 +207,7 @@ impl FlowHttp {
         body: serde_json::Value,
         subject: &str,
         target: &str,
-    ) -> Result<reqwest::Response, FlowWriteError> {
+    ) -> Result<Vec<u8>, FlowWriteError> {
         let url = join_path(&self.base, path);
         self.api
             .call(
@@ -222,7 +236,7 @@ impl FlowHttp {
 #[async_trait]
 impl FlowWriter for FlowHttp {
     async fn rename(&self, user_id: &str, new_user_id: &str) -> Result<(), FlowWriteError> {
-        let response = self
+        let body = self
             .write(
                 "users/rename",
                 serde_json::json!({ "userId": user_id, "newUserId": new_user_id }),
@@ -231,8 +245,7 @@ impl FlowWriter for FlowHttp {
             )
             .await?;
         // The answer names the new ID; if it names another, the rename did not do what we asked.
-        let path = response.url().path().to_string();
-        let body = response.bytes().await.unwrap_or_default();
+        let path = join_path(&self.base, "users/rename").path().to_string();
         if let Ok(result) = serde_json::from_slice::<RenameResult>(&body) {
             if let Some(reported) = result.user_id {
                 if reported != new_user_id {

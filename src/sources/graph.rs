@@ -1,37 +1,28 @@
-//! Azure AD users through Microsoft Graph, sent with graph-rs-sdk.
+//! Azure AD users through Microsoft Graph, over the shared HTTP layer
+//! ([`crate::net`]): every page is one request whose status is checked,
+//! whose body is read within the limits, retried with backoff honouring
+//! `Retry-After`, and re-authorised once after a 401. No redirect is ever
+//! followed (graph-rs-sdk's client follows two, so it is not used), and
+//! every link Graph hands back must stay on the configured origin.
 //!
-//! The SDK builds and sends the requests (`users().list_user()`,
-//! `users().delta()`, `group(id).transitive_members()`, and `custom()` with
-//! the URL replaced for `@odata.nextLink`/`@odata.deltaLink`). Its `paging()`
-//! stream is never used: a 429 in the middle of a listing would end that
-//! stream without an error. Every page here is one request whose status is
-//! checked, retried with backoff honouring `Retry-After`, and re-authorised
-//! once after a 401. Tokens come from [`crate::auth`] through a small
-//! [`ClientApplication`] bridge, so the login URL stays configurable.
+//! Every Graph URL — listing, delta, group members, single user, and the
+//! mail sender's `sendMail` — is built by [`graph_api_url`], whether
+//! `azure.graph_url` is written as an origin or with `/v1.0`.
 
-use crate::auth::AccessTokenSource;
 use crate::config::AzureConfig;
 use crate::model::AadUser;
-use crate::sources::http::{
-    check_status, error_path, join_path, parse_json, redacted_url, require_secure, same_origin,
-    transport_error, ErrorShape, HttpSettings, Idempotency,
-};
-use crate::sources::retry::{run_authorized, AttemptError, RetryPolicy};
+use crate::net::client::{build_client, Auth, ErrorShape, HttpSettings, ServiceClient};
+use crate::net::limits::Limits;
+use crate::net::origin::{error_path, redacted_url, require_secure, same_origin};
+use crate::net::token::AccessTokenSource;
 use crate::sources::{AadChange, AzureFetch, ListingLimits, SourceError, SourceErrorKind, System};
-use async_trait::async_trait;
-use graph_core::identity::ForceTokenRefresh;
-use graph_rs_sdk::error::{AuthExecutionError, AuthExecutionResult, AuthorizationFailure};
-use graph_rs_sdk::http::{Method, Url};
-use graph_rs_sdk::identity::{AllowedHostValidator, ClientApplication, HostIs};
-use graph_rs_sdk::{GraphClient, GraphClientConfiguration, GraphFailure, GraphResult, ODataQuery};
 use idrecon_core::delta::apply_delta;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
+use url::Url;
 
 /// The user properties idrecon reads.
 pub const USER_SELECT: [&str; 8] = [
@@ -48,9 +39,12 @@ pub const USER_SELECT: [&str; 8] = [
 /// Largest page Graph serves for users.
 const PAGE_SIZE: &str = "999";
 
-/// Characters left as they are in a user key path segment: unreserved
-/// characters and `@`. Everything else (`'`, `#`, `+`, `/`, `%`, spaces,
-/// non-ASCII) is percent-encoded.
+/// The Graph API version idrecon speaks.
+const API_VERSION: &str = "v1.0";
+
+/// Characters left as they are in a path segment: unreserved characters
+/// and `@`. Everything else (`'`, `#`, `+`, `/`, `%`, spaces, non-ASCII) is
+/// percent-encoded.
 const USER_KEY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
@@ -58,35 +52,28 @@ const USER_KEY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'@');
 
-/// Hands tokens from an [`AccessTokenSource`] to graph-rs-sdk.
-#[derive(Clone)]
-struct TokenBridge(Arc<dyn AccessTokenSource>);
-
-#[async_trait]
-impl ClientApplication for TokenBridge {
-    fn get_token_silent(&mut self) -> AuthExecutionResult<String> {
-        Err(AuthExecutionError::Authorization(
-            AuthorizationFailure::RequiredValue {
-                name: "access_token".into(),
-                message: Some("idrecon only uses the async Graph client".into()),
-            },
-        ))
+/// `{graph_url}/v1.0/{segments…}`: the one function that builds Graph URLs.
+/// `graph_url` may be an origin (`https://graph.microsoft.com`), carry a
+/// path prefix (a proxy or the simulator), or already end in `/v1.0`. Each
+/// segment is percent-encoded as one path segment; `.` and `..` are
+/// encoded too, so a user key never climbs the path.
+pub fn graph_api_url(graph_url: &Url, segments: &[&str]) -> Url {
+    let base = graph_url.path().trim_end_matches('/');
+    let base = base.strip_suffix("/v1.0").unwrap_or(base);
+    let mut path = format!("{base}/{API_VERSION}");
+    for segment in segments {
+        path.push('/');
+        match *segment {
+            "." => path.push_str("%2E"),
+            ".." => path.push_str("%2E%2E"),
+            other => path.extend(utf8_percent_encode(other, USER_KEY)),
+        }
     }
-
-    async fn get_token_silent_async(&mut self) -> AuthExecutionResult<String> {
-        self.0
-            .access_token()
-            .await
-            .map(|t| t.expose_secret().to_string())
-            .map_err(|e| {
-                AuthExecutionError::Authorization(AuthorizationFailure::RequiredValue {
-                    name: "access_token".into(),
-                    message: Some(e.to_string()),
-                })
-            })
-    }
-
-    fn with_force_token_refresh(&mut self, _force: ForceTokenRefresh) {}
+    let mut url = graph_url.clone();
+    url.set_path(&path);
+    url.set_query(None);
+    url.set_fragment(None);
+    url
 }
 
 /// How many times a walk starts again from its first page after Graph
@@ -142,14 +129,17 @@ struct GraphPage {
 
 /// Reads Azure AD users from Microsoft Graph.
 pub struct GraphSource {
-    client: GraphClient,
+    api: ServiceClient,
     tokens: Arc<dyn AccessTokenSource>,
-    retry: RetryPolicy,
+    /// `azure.graph_url` as configured.
+    graph_url: Url,
     /// `{graph_url}/v1.0`: every link Graph hands back must share its origin.
     endpoint: Url,
     group_id: Option<String>,
     include_guests: bool,
     limits: ListingLimits,
+    /// `limits.max_field_chars` (and the body limit, in `api`).
+    field_limits: Limits,
 }
 
 /// Why a walk stopped early.
@@ -189,23 +179,14 @@ impl GraphSource {
             &cfg.graph_url,
             cfg.allow_insecure_http,
         )?;
-        let endpoint = if cfg
-            .graph_url
-            .path()
-            .trim_end_matches('/')
-            .ends_with("/v1.0")
-        {
-            join_path(&cfg.graph_url, "")
-        } else {
-            join_path(&cfg.graph_url, "v1.0")
-        };
-        let endpoint = Url::parse(endpoint.as_str().trim_end_matches('/')).map_err(|e| {
-            SourceError::new(
+        if cfg.graph_url.cannot_be_a_base() {
+            return Err(SourceError::new(
                 System::Azure,
                 SourceErrorKind::Config,
-                format!("azure.graph_url is not usable: {e}"),
-            )
-        })?;
+                "azure.graph_url cannot take a path (expected e.g. https://graph.microsoft.com)",
+            ));
+        }
+        let endpoint = graph_api_url(&cfg.graph_url, &[]);
         if let Some(group) = &cfg.group_id {
             if group.trim().is_empty() || !group.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
             {
@@ -216,26 +197,16 @@ impl GraphSource {
                 ));
             }
         }
-        let configuration = GraphClientConfiguration::new()
-            .client_application(TokenBridge(tokens.clone()))
-            .timeout(settings.request_timeout)
-            .connect_timeout(settings.connect_timeout)
-            .https_only(endpoint.scheme() == "https");
-        let mut client = GraphClient::from(configuration);
-        // `use_endpoint` panics on hosts outside Microsoft's list; a
-        // simulator or a proxy host goes through the test-util override.
-        match AllowedHostValidator::default().validate_url(&endpoint) {
-            HostIs::Valid if endpoint.scheme() == "https" => client.use_endpoint(&endpoint),
-            _ => client.use_test_endpoint(&endpoint),
-        }
+        let http = build_client(System::Azure, settings)?;
         Ok(GraphSource {
-            client,
+            api: ServiceClient::from_settings(System::Azure, http, settings, ErrorShape::OData),
             tokens,
-            retry: settings.retry.clone(),
+            graph_url: cfg.graph_url.clone(),
             endpoint,
             group_id: cfg.group_id.clone().filter(|g| !g.trim().is_empty()),
             include_guests: cfg.include_guests,
             limits: ListingLimits::default(),
+            field_limits: settings.limits,
         })
     }
 
@@ -262,8 +233,8 @@ impl GraphSource {
     /// dropped unless configured.
     pub async fn fetch_full(&self) -> Result<Vec<AadUser>, SourceError> {
         let mut changes = Vec::new();
-        let first = || self.first_listing_page(PAGE_SIZE);
-        self.walk(first, &mut changes).await?;
+        self.walk(&self.first_listing_page(PAGE_SIZE), &mut changes)
+            .await?;
         Ok(self.scoped_users(changes))
     }
 
@@ -271,8 +242,7 @@ impl GraphSource {
     /// is accepted and that the app may list users (`idrecon check`).
     /// Returns how many users the page held (0 or 1).
     pub async fn probe(&self) -> Result<usize, SourceError> {
-        let first = || self.first_listing_page("1");
-        let page: GraphPage = self.get_page(&first).await?;
+        let page: GraphPage = self.get_page(&self.first_listing_page("1")).await?;
         let path = self.listing_path();
         for wire in page.value.iter() {
             check_readable(wire, &path, self.group_id.is_some())?;
@@ -282,28 +252,24 @@ impl GraphSource {
 
     /// The first page of the listing: all users, or the transitive user
     /// members of the group, `top` at a time.
-    fn first_listing_page(
-        &self,
-        top: &str,
-    ) -> impl Future<Output = GraphResult<reqwest::Response>> + Send + '_ {
-        match &self.group_id {
-            Some(group) => self
-                .client
-                .group(group.as_str())
-                .transitive_members()
-                .list_transitive_members()
-                .extend_path(&["microsoft.graph.user"])
-                .select(&USER_SELECT)
-                .top(top)
-                .send(),
-            None => self
-                .client
-                .users()
-                .list_user()
-                .select(&USER_SELECT)
-                .top(top)
-                .send(),
-        }
+    fn first_listing_page(&self, top: &str) -> Url {
+        let mut url = match &self.group_id {
+            Some(group) => graph_api_url(
+                &self.graph_url,
+                &[
+                    "groups",
+                    group.as_str(),
+                    "transitiveMembers",
+                    "microsoft.graph.user",
+                ],
+            ),
+            None => graph_api_url(&self.graph_url, &["users"]),
+        };
+        url.set_query(Some(&format!(
+            "$select={}&$top={top}",
+            USER_SELECT.join(",")
+        )));
+        url
     }
 
     /// A delta query. Without a link, a full listing plus a delta link for
@@ -318,8 +284,8 @@ impl GraphSource {
         let Some(link) = delta_link else {
             let delta_link = self.latest_delta_link().await?;
             let mut changes = Vec::new();
-            let first = || self.first_listing_page(PAGE_SIZE);
-            self.walk(first, &mut changes).await?;
+            self.walk(&self.first_listing_page(PAGE_SIZE), &mut changes)
+                .await?;
             return Ok(AzureFetch::Full {
                 users: self.scoped_users(changes),
                 delta_link: Some(delta_link),
@@ -336,9 +302,8 @@ impl GraphSource {
                 e
             })?;
         let mut changes = Vec::new();
-        let first = || self.send_to(&url);
         let new_link = self
-            .walk(first, &mut changes)
+            .walk(&url, &mut changes)
             .await
             .map_err(mark_delta_expired)?
             .ok_or_else(|| no_delta_link(&url))?;
@@ -351,17 +316,14 @@ impl GraphSource {
     /// `GET /users/delta?$select=…&$deltatoken=latest`: no users, and the
     /// delta link that reports every change from now on.
     async fn latest_delta_link(&self) -> Result<String, SourceError> {
-        let mut url = self.endpoint.clone();
-        url.set_path(&format!(
-            "{}/users/delta",
-            self.endpoint.path().trim_end_matches('/')
-        ));
-        url.query_pairs_mut()
-            .append_pair("$select", &USER_SELECT.join(","))
-            .append_pair("$deltatoken", "latest");
+        let mut url = graph_api_url(&self.graph_url, &["users", "delta"]);
+        url.set_query(Some(&format!(
+            "$select={}&$deltatoken=latest",
+            USER_SELECT.join(",")
+        )));
         // Any users it did send are covered by the listing that follows.
         let mut ignored = Vec::new();
-        self.walk(|| self.send_to(&url), &mut ignored)
+        self.walk(&url, &mut ignored)
             .await?
             .ok_or_else(|| no_delta_link(&url))
     }
@@ -387,21 +349,9 @@ impl GraphSource {
                 format!("{key:?} is not a user principal name or object ID"),
             ));
         }
-        // Built by hand: the SDK's `user(id)` leaves `'` and `+` unencoded.
-        let users_path = format!("{}/users", self.endpoint.path().trim_end_matches('/'));
-        let key_path = format!("{users_path}/{}", utf8_percent_encode(key, USER_KEY));
-        let mut url = self.endpoint.clone();
-        url.set_path(&key_path);
-        if url.path() != key_path {
-            return Err(SourceError::new(
-                System::Azure,
-                SourceErrorKind::Config,
-                format!("{key:?} is not a user principal name or object ID"),
-            ));
-        }
-        url.query_pairs_mut()
-            .append_pair("$select", &USER_SELECT.join(","));
-        let wire: WireUser = match self.get_page(&|| self.send_to(&url)).await {
+        let mut url = graph_api_url(&self.graph_url, &["users", key]);
+        url.set_query(Some(&format!("$select={}", USER_SELECT.join(","))));
+        let wire: WireUser = match self.get_page(&url).await {
             Ok(wire) => wire,
             Err(e) if e.status == Some(404) => return Ok(None),
             Err(e) => return Err(e),
@@ -409,18 +359,8 @@ impl GraphSource {
         let path = error_path(&url);
         check_readable(&wire, &path, false)?;
         let user = user_from_wire(wire, &path)?;
+        self.check_fields(&user)?;
         Ok(self.scoped(vec![user]).pop())
-    }
-
-    /// Sends a GET of an absolute URL through the SDK (`custom()` with the
-    /// URL replaced): how next and delta links are followed.
-    fn send_to(
-        &self,
-        url: &Url,
-    ) -> impl Future<Output = GraphResult<reqwest::Response>> + Send + 'static {
-        let mut handler = self.client.custom(Method::GET, None);
-        *handler.as_mut() = url.clone();
-        handler.send()
     }
 
     /// Parses a link Graph handed back (or the stored delta link) and makes
@@ -455,19 +395,15 @@ impl GraphSource {
     /// final `@odata.deltaLink`, if any. When Graph says a later page's
     /// `$skiptoken` expired, the walk starts again from its first page (at
     /// most [`MAX_WALK_RESTARTS`] times), with what it had collected dropped.
-    async fn walk<F, Fut>(
+    async fn walk(
         &self,
-        first: F,
+        first: &Url,
         changes: &mut Vec<AadChange>,
-    ) -> Result<Option<String>, SourceError>
-    where
-        F: Fn() -> Fut + Send + Sync,
-        Fut: Future<Output = GraphResult<reqwest::Response>> + Send,
-    {
+    ) -> Result<Option<String>, SourceError> {
         let mut restarts = 0;
         loop {
             changes.clear();
-            match self.walk_once(&first, changes).await {
+            match self.walk_once(first, changes).await {
                 Ok(link) => return Ok(link),
                 Err(WalkStop::Failed(e)) => return Err(e),
                 Err(WalkStop::PageTokenExpired(mut e)) => {
@@ -489,15 +425,11 @@ impl GraphSource {
     }
 
     /// One walk from the first page to the last (see [`Self::walk`]).
-    async fn walk_once<F, Fut>(
+    async fn walk_once(
         &self,
-        first: &F,
+        first: &Url,
         changes: &mut Vec<AadChange>,
-    ) -> Result<Option<String>, WalkStop>
-    where
-        F: Fn() -> Fut + Send + Sync,
-        Fut: Future<Output = GraphResult<reqwest::Response>> + Send,
-    {
+    ) -> Result<Option<String>, WalkStop> {
         let mut page: GraphPage = self.get_page(first).await?;
         let mut seen = HashSet::new();
         let mut pages = 1u64;
@@ -530,7 +462,7 @@ impl GraphSource {
                 return Err(self.limits.exceeded(System::Azure, &path).into());
             }
             let url = self.checked_link(&next, "@odata.nextLink")?;
-            page = match self.get_page(&|| self.send_to(&url)).await {
+            page = match self.get_page(&url).await {
                 Ok(page) => page,
                 Err(e) if is_expired_page_token(&e) => return Err(WalkStop::PageTokenExpired(e)),
                 Err(e) => return Err(e.into()),
@@ -562,37 +494,37 @@ impl GraphSource {
             return Ok(AadChange::Removed { id, reason });
         }
         check_readable(&wire, path, self.group_id.is_some())?;
-        user_from_wire(wire, path).map(AadChange::Upsert)
+        let user = user_from_wire(wire, path)?;
+        self.check_fields(&user)?;
+        Ok(AadChange::Upsert(user))
     }
 
-    /// One page: retried on throttling and transient errors, a new token
-    /// after a 401, the status checked, the body parsed.
-    async fn get_page<T, F, Fut>(&self, send: &F) -> Result<T, SourceError>
-    where
-        T: serde::de::DeserializeOwned,
-        F: Fn() -> Fut + Send + Sync,
-        Fut: Future<Output = GraphResult<reqwest::Response>> + Send,
-    {
-        run_authorized(Some(self.tokens.as_ref()), &self.retry, || async {
-            // Fetch the token here first so a login failure keeps its own error.
-            self.tokens.access_token().await?;
-            let response = send().await.map_err(graph_failure)?;
-            let response = check_status(
-                System::Azure,
-                &Method::GET,
-                ErrorShape::OData,
-                Idempotency::Safe,
-                response,
-            )
-            .await?;
-            let path = error_path(response.url());
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| transport_error(System::Azure, &path, Idempotency::Safe, e))?;
-            parse_json(System::Azure, &path, &body).map_err(AttemptError::fatal)
-        })
-        .await
+    /// A user's text fields within `limits.max_field_chars`.
+    fn check_fields(&self, user: &AadUser) -> Result<(), SourceError> {
+        self.field_limits.check_fields(
+            System::Azure,
+            &user.id,
+            [
+                ("id", Some(user.id.as_str())),
+                ("userPrincipalName", Some(user.user_principal_name.as_str())),
+                ("mail", user.mail.as_deref()),
+                ("displayName", user.display_name.as_deref()),
+                ("employeeId", user.employee_id.as_deref()),
+                (
+                    "onPremisesSamAccountName",
+                    user.on_premises_sam_account_name.as_deref(),
+                ),
+            ],
+        )
+    }
+
+    /// One page (or object): retried on throttling and transient errors, a
+    /// new token after a 401, the status checked, the body read within the
+    /// limit and parsed.
+    async fn get_page<T: serde::de::DeserializeOwned>(&self, url: &Url) -> Result<T, SourceError> {
+        self.api
+            .get_json(url, Auth::Bearer(self.tokens.as_ref()))
+            .await
     }
 
     /// The users of a complete listing (last entry wins), guests dropped
@@ -626,44 +558,6 @@ impl GraphSource {
                 other => other,
             })
             .collect()
-    }
-}
-
-/// A graph-rs-sdk failure before or while sending. reqwest errors keep
-/// their transport classification (and lose their URL); other SDK errors are
-/// described by kind only, since their text may carry request details.
-fn graph_failure(err: GraphFailure) -> AttemptError {
-    let reqwest_failure = |e: reqwest::Error| {
-        let path = e.url().map(error_path).unwrap_or_default();
-        transport_error(System::Azure, &path, Idempotency::Safe, e)
-    };
-    match err {
-        GraphFailure::ReqwestError(e) => reqwest_failure(e),
-        // The SDK sends through a boxed tower service, so a reqwest failure
-        // (refused or dropped connection, timeout) arrives boxed in `Other`.
-        GraphFailure::Other(boxed) if boxed.is::<reqwest::Error>() => match boxed.downcast() {
-            Ok(e) => reqwest_failure(*e),
-            Err(_) => AttemptError::fatal(SourceError::new(
-                System::Azure,
-                SourceErrorKind::Transport,
-                "graph-rs-sdk could not send the request",
-            )),
-        },
-        other => {
-            let what = match &other {
-                GraphFailure::PreFlightError { .. } => {
-                    "could not prepare the request (token or parameters)"
-                }
-                GraphFailure::UrlParse(_) => "could not build the request URL",
-                GraphFailure::Io(_) => "I/O error",
-                _ => "could not send the request",
-            };
-            AttemptError::fatal(SourceError::new(
-                System::Azure,
-                SourceErrorKind::Transport,
-                format!("graph-rs-sdk {what}"),
-            ))
-        }
     }
 }
 
@@ -791,6 +685,7 @@ fn user_from_wire(wire: WireUser, path: &str) -> Result<AadUser, SourceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_trait::async_trait;
 
     fn wire(json: serde_json::Value) -> WireUser {
         serde_json::from_value(json).unwrap()
@@ -912,7 +807,7 @@ mod tests {
             ),
         ] {
             let src = source_for(graph_url).unwrap();
-            assert_eq!(src.client.url().as_str(), endpoint, "{graph_url}");
+            assert_eq!(src.endpoint.as_str(), endpoint, "{graph_url}");
         }
         let err = source_for("http://graph.example.com").unwrap_err();
         assert_eq!(err.kind, SourceErrorKind::Config);

@@ -132,7 +132,7 @@ impl IfsSource {
             ));
         }
         Ok(IfsSource {
-            api: ServiceClient::new(System::Ifs, http, settings.retry.clone(), ErrorShape::OData),
+            api: ServiceClient::from_settings(System::Ifs, http, settings, ErrorShape::OData),
             tokens,
             users_url: join_path(&cfg.url, users_path),
             directory_id_field: check_field(&cfg.directory_id_field, "ifs.directory_id_field")?,
@@ -512,6 +512,22 @@ impl IfsSource {
             }
             None => return Err(invalid(format!("user {identity}: Active is missing"))),
         };
+        self.api
+            .limits()
+            .check_fields(
+                System::Ifs,
+                &identity,
+                [
+                    ("Identity", Some(identity.as_str())),
+                    ("Description", description.as_deref()),
+                    (self.directory_id_field.as_str(), directory_id.as_deref()),
+                    ("email", email.as_deref()),
+                ],
+            )
+            .map_err(|mut e| {
+                e.path = Some(error_path(url));
+                e
+            })?;
         Ok(IfsUser {
             identity,
             description,

@@ -34,6 +34,8 @@ pub struct LiveSources {
     azure_tokens: Arc<ClientCredentials>,
     ifs: IfsSource,
     flow: FlowSource,
+    /// The shared client (for the Graph mail sender).
+    http: reqwest::Client,
     limits: ListingLimits,
 }
 
@@ -59,19 +61,19 @@ impl LiveSources {
         settings: &HttpSettings,
         limits: ListingLimits,
     ) -> Result<LiveSources, SourceError> {
+        // The configured body and field limits, trust roots and secrets to mask.
+        let settings = &settings.for_config(cfg);
         let http = build_client(System::Azure, settings)?;
-        let azure_tokens = Arc::new(
-            ClientCredentials::azure(&cfg.azure, http.clone())?.with_retry(settings.retry.clone()),
-        );
+        let azure_tokens =
+            Arc::new(ClientCredentials::azure(&cfg.azure, http.clone())?.with_settings(settings));
         let graph =
             GraphSource::new(&cfg.azure, azure_tokens.clone(), settings)?.with_limits(limits);
-        let ifs_tokens = Arc::new(
-            ClientCredentials::ifs(&cfg.ifs, http.clone())?.with_retry(settings.retry.clone()),
-        );
+        let ifs_tokens =
+            Arc::new(ClientCredentials::ifs(&cfg.ifs, http.clone())?.with_settings(settings));
         let ifs = IfsSource::new(&cfg.ifs, ifs_tokens, http.clone(), settings)?.with_limits(limits);
         let flow = match cfg.flow.source {
             FlowSourceKind::Http => FlowSource::Http(Arc::new(
-                FlowHttp::new(&cfg.flow, http, settings)?.with_limits(limits),
+                FlowHttp::new(&cfg.flow, http.clone(), settings)?.with_limits(limits),
             )),
             FlowSourceKind::Csv => {
                 let path = cfg.flow.csv_path.clone().ok_or_else(|| {
@@ -89,6 +91,7 @@ impl LiveSources {
             azure_tokens,
             ifs,
             flow,
+            http,
             limits,
         })
     }
@@ -110,6 +113,11 @@ impl LiveSources {
     /// The Graph reader (e.g. for single-user look-ups).
     pub fn graph(&self) -> &GraphSource {
         &self.graph
+    }
+
+    /// The HTTP client of the connectors (limits, trust roots, no redirects).
+    pub fn http_client(&self) -> reqwest::Client {
+        self.http.clone()
     }
 
     /// The Azure token source for Graph (shared with the Graph mail sender).

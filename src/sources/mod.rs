@@ -6,11 +6,17 @@
 pub mod flow;
 pub mod flow_csv;
 pub mod graph;
-pub mod http;
 pub mod ifs;
 pub mod ifs_row;
 pub mod live;
-pub mod retry;
+
+/// The shared HTTP layer under the paths the connectors have always used
+/// (it lives in [`crate::net`]).
+pub mod http {
+    pub use crate::net::client::*;
+    pub use crate::net::origin::*;
+}
+pub use crate::net::retry;
 
 use crate::config::{Config, LimitsConfig, DEFAULT_IFS_CONCURRENCY};
 use crate::model::{AadUser, FlowUser, IfsUser};

@@ -343,7 +343,8 @@ async fn ifs_token_endpoint_is_discovered_once() {
             200,
             serde_json::json!({
                 "issuer": format!("{}/auth/realms/prod", b.get().unwrap()),
-                "token_endpoint": format!("{}/auth/realms/prod/protocol/openid-connect/token", b.get().unwrap())
+                "token_endpoint": format!("{}/auth/realms/prod/protocol/openid-connect/token", b.get().unwrap()),
+                "token_endpoint_auth_methods_supported": ["client_secret_post"]
             }),
         ),
         "/auth/realms/prod/protocol/openid-connect/token" => {

@@ -18,7 +18,10 @@ async fn start(odata: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Mo
     Mock::start(move |r| match r.path.as_str() {
         "/auth/realms/prod/.well-known/openid-configuration" => Reply::json(
             200,
-            json!({"token_endpoint": format!("{}/auth/realms/prod/protocol/openid-connect/token", r.origin())}),
+            json!({
+                "issuer": format!("{}/auth/realms/prod", r.origin()),
+                "token_endpoint": format!("{}/auth/realms/prod/protocol/openid-connect/token", r.origin()),
+            }),
         ),
         "/auth/realms/prod/protocol/openid-connect/token" => token_reply("ifs-token", 300),
         _ => {
@@ -518,9 +521,10 @@ async fn barrier_ifs(users: usize, page: usize, wanted: usize) -> (Url, Arc<Atom
             "/auth/realms/prod/.well-known/openid-configuration",
             get(|headers: axum::http::HeaderMap| async move {
                 let host = headers["host"].to_str().unwrap().to_string();
-                axum::Json(
-                    json!({"token_endpoint": format!("http://{host}/auth/realms/prod/token")}),
-                )
+                axum::Json(json!({
+                    "issuer": format!("http://{host}/auth/realms/prod"),
+                    "token_endpoint": format!("http://{host}/auth/realms/prod/token"),
+                }))
             }),
         )
         .route(

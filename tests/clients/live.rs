@@ -51,7 +51,13 @@ async fn everything() -> Mock {
             return token_reply("aad-token", 3599);
         }
         if path == "/auth/realms/prod/.well-known/openid-configuration" {
-            return Reply::json(200, json!({"token_endpoint": format!("{}/auth/realms/prod/token", r.origin())}));
+            return Reply::json(
+                200,
+                json!({
+                    "issuer": format!("{}/auth/realms/prod", r.origin()),
+                    "token_endpoint": format!("{}/auth/realms/prod/token", r.origin()),
+                }),
+            );
         }
         if path == "/auth/realms/prod/token" {
             return token_reply("ifs-token", 300);

@@ -357,6 +357,24 @@ async fn unreachable_server_is_an_error_naming_the_host() {
 }
 
 #[tokio::test]
+async fn password_over_opportunistic_tls_to_a_remote_host_is_refused_before_connecting() {
+    // STARTTLS "if offered": a man in the middle strips the offer and reads AUTH PLAIN.
+    let mut cfg = report_config("smtp://mail.contoso.invalid:587?tls=opportunistic".into());
+    cfg.smtp_username = Some("idrecon".into());
+    cfg.smtp_password = Some(SecretString::from("pw"));
+
+    let err = send_smtp(&cfg, &sample_content()).await.unwrap_err();
+
+    assert!(matches!(err, MailError::Config(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("tls=opportunistic") && text.contains("unencrypted"),
+        "{text}"
+    );
+    assert!(text.contains("tls=required or smtps://"), "{text}");
+}
+
+#[tokio::test]
 async fn password_over_clear_text_to_a_remote_host_is_refused_before_connecting() {
     let mut cfg = report_config("smtp://mail.contoso.invalid:25?tls=none".into());
     cfg.smtp_username = Some("idrecon".into());

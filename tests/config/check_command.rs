@@ -107,6 +107,13 @@ async fn all_green_exits_0_prints_five_times_and_changes_nothing() {
     assert!(sim.sent_mail().is_empty());
     assert!(sim.request_count("/graph/v1.0/users") >= 1);
     assert!(sim.request_count("/flow/users") >= 1);
+    // Graph mail: the sender mailbox was looked up, nothing was sent.
+    let mail = line(&out.stdout, "report mail");
+    assert!(
+        mail.contains("the sender mailbox idrecon@contoso.com exists"),
+        "{mail}"
+    );
+    assert!(sim.request_count("/graph/v1.0/users/idrecon@contoso.com") >= 1);
 
     // With a migrated store it says the schema is current.
     SqliteStore::open(&env.store_url)
@@ -320,4 +327,53 @@ async fn smtp_login_is_tested_without_sending() {
         "{mail}"
     );
     assert!(!out.stdout.contains("wrong-pass"));
+}
+
+/// `graph_url` with its version, as many admins write it.
+fn graph_url_with_version(text: String) -> String {
+    text.lines()
+        .map(|l| match l.strip_prefix("graph_url = \"") {
+            Some(rest) => format!("graph_url = \"{}/v1.0\"", rest.trim_end_matches('"')),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_mail_checks_the_sender_mailbox_whatever_form_graph_url_takes() {
+    let env = Env::start(5, 4, graph_url_with_version).await;
+    assert!(
+        env.config_text.contains("/graph/v1.0\""),
+        "{}",
+        env.config_text
+    );
+    let out = check(&env.config_path).await;
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let mail = line(&out.stdout, "report mail");
+    assert!(
+        mail.contains("sender mailbox idrecon@contoso.com exists"),
+        "{mail}"
+    );
+    let sim = env.sim.handle();
+    assert!(sim.request_count("/graph/v1.0/v1.0") == 0);
+    assert!(sim.sent_mail().is_empty());
+
+    let env = Env::start(5, 4, |t| {
+        replace(
+            t,
+            "from = \"idrecon@contoso.com\"",
+            "from = \"nobody@contoso.com\"",
+        )
+    })
+    .await;
+    let out = check(&env.config_path).await;
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    let mail = line(&out.stdout, "report mail");
+    assert!(
+        mail.starts_with('✘')
+            && mail.contains("no user nobody@contoso.com")
+            && mail.contains("report.from"),
+        "{mail}"
+    );
 }

@@ -193,6 +193,7 @@ pub fn fast_settings() -> HttpSettings {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),
         retry: fast_retry(),
+        ..HttpSettings::default()
     }
 }
 

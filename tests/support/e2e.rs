@@ -38,6 +38,7 @@ pub fn test_http_settings() -> HttpSettings {
             max_delay: Duration::from_millis(50),
             max_total_wait: Duration::from_secs(5),
         },
+        ..HttpSettings::default()
     }
 }
 

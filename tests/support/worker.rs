@@ -79,6 +79,7 @@ pub fn fast_http() -> HttpSettings {
             max_delay: Duration::from_millis(50),
             max_total_wait: Duration::from_secs(1),
         },
+        ..HttpSettings::default()
     }
 }
 

@@ -952,6 +952,18 @@ async fn single_user(
         Err(message) => return bad_request("BadRequest", &message),
     };
     let origin = origin(&headers, &state);
+    // The report sender is a mailbox (a user object in a real tenant) that
+    // sendMail accepts; it is not one of the simulated people.
+    if key.eq_ignore_ascii_case(super::config::MAIL_SENDER) {
+        return super::server::json_response(
+            StatusCode::OK,
+            &serde_json::json!({
+                "@odata.context": format!("{}/$entity", context(&origin, &props)),
+                "id": "00000000-0000-4000-8000-0000000000ad",
+                "mail": super::config::MAIL_SENDER,
+            }),
+        );
+    }
     let value = {
         let azure = read(&state.azure);
         let index = azure.find_by_id(&key).or_else(|| {

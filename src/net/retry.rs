@@ -7,7 +7,7 @@
 //! can help. [`with_retries`] drives the attempts; [`run_authorized`] adds
 //! the "401 → forget the token and try once more" rule on top.
 
-use crate::auth::AccessTokenSource;
+use crate::net::token::AccessTokenSource;
 use crate::sources::{SourceError, SourceErrorKind};
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -106,15 +106,26 @@ impl From<SourceError> for AttemptError {
     }
 }
 
-/// Reads `Retry-After` as delta-seconds or as an HTTP-date (relative to `now`).
-/// A date in the past means "now" (zero); anything unreadable is ignored.
+/// The longest `Retry-After` taken at its word; a longer one (up to
+/// `u64::MAX` seconds from a hostile server) counts as this long, which is
+/// beyond any retry budget, so the request fails at once as throttled.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Reads `Retry-After` as delta-seconds or as an HTTP-date (relative to `now`),
+/// capped at [`MAX_RETRY_AFTER`]. A date in the past means "now" (zero);
+/// anything unreadable is ignored.
 pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        // More digits than a u64 holds is still "very long".
+        Err(_) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => MAX_RETRY_AFTER,
+        Err(_) => {
+            let when = httpdate::parse_http_date(value).ok()?;
+            when.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// Runs `op` until it succeeds, fails permanently, or the policy's attempts
@@ -144,7 +155,7 @@ where
                 RetryHint::After(after) => after,
                 _ => backoff,
             };
-            if started.elapsed() + wait > max_total_wait {
+            if started.elapsed().saturating_add(wait) > max_total_wait {
                 return None;
             }
             Some(wait)

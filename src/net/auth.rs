@@ -13,10 +13,11 @@
 //! share one refresh.
 
 use crate::config::{AzureConfig, AzureCredential, IfsConfig};
-use crate::sources::http::{
-    join_path, redacted_url, require_secure, ErrorShape, Idempotency, Payload, ServiceClient,
-};
-use crate::sources::retry::{with_retries, RetryPolicy};
+use crate::net::client::{Auth, HttpSettings};
+use crate::net::client::{ErrorShape, Idempotency, Payload, ServiceClient};
+use crate::net::origin::{join_path, redacted_url, require_secure, same_origin};
+use crate::net::retry::{with_retries, RetryPolicy};
+pub use crate::net::token::AccessTokenSource;
 use crate::sources::{SourceError, SourceErrorKind, System};
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -31,15 +32,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, OnceCell};
 use url::Url;
 
-/// Something that hands out a valid bearer token for one audience.
-#[async_trait]
-pub trait AccessTokenSource: Send + Sync {
-    /// A cached token, or a fresh one when the cached one is near expiry.
-    async fn access_token(&self) -> Result<SecretString, SourceError>;
-    /// Forget the cached token (after a 401), so the next call fetches anew.
-    async fn invalidate(&self);
-}
-
 /// `client_assertion_type` for a JWT signed with the app's certificate.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Lifetime of a client assertion (Azure accepts at most 10 minutes).
@@ -48,6 +40,24 @@ const ASSERTION_LIFETIME_SECS: u64 = 600;
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// Assumed lifetime when a token response has no `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
+/// Longest lifetime believed: a token endpoint answering
+/// `expires_in: 18446744073709551615` gets its token refreshed daily.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// How the IFS client proves its secret at the token endpoint
+/// (`ifs.token_auth_method`; RFC 6749 §2.3.1): `Auto` follows discovery's
+/// `token_endpoint_auth_methods_supported` — HTTP Basic when offered (or
+/// when the list is absent, the OpenID default), the form body otherwise.
+pub use crate::config::TokenAuthMethod;
+
+/// The RFC 8414 name of a method.
+fn method_name(method: TokenAuthMethod) -> &'static str {
+    match method {
+        TokenAuthMethod::Auto => "auto",
+        TokenAuthMethod::Basic => "client_secret_basic",
+        TokenAuthMethod::Post => "client_secret_post",
+    }
+}
 
 /// How the client proves who it is.
 enum Credential {
@@ -56,6 +66,10 @@ enum Credential {
 }
 
 /// The private key and the SHA-256 thumbprint of the certificate from a PEM file.
+///
+/// The assertion is formed as Microsoft's MSAL libraries form it for a
+/// confidential client today: `alg` PS256 with the `x5t#S256` thumbprint
+/// (RS256 with only `x5t#S256` has been reported to fail with AADSTS700027).
 struct CertificateKey {
     key: EncodingKey,
     /// base64url(SHA-256(DER certificate)), the `x5t#S256` header.
@@ -123,8 +137,15 @@ enum TokenEndpoint {
     /// Found at `{issuer}/.well-known/openid-configuration`, then remembered.
     Discovered {
         issuer: Url,
-        found: OnceCell<Url>,
+        found: OnceCell<Discovered>,
     },
+}
+
+/// What discovery found: the token endpoint and how to authenticate there.
+#[derive(Clone)]
+struct Discovered {
+    token_url: Url,
+    method: TokenAuthMethod,
 }
 
 /// A cached token and when to fetch the next one.
@@ -156,7 +177,11 @@ struct TokenResponse {
 
 #[derive(Deserialize)]
 struct OpenIdConfiguration {
+    #[serde(default)]
+    issuer: Option<String>,
     token_endpoint: String,
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 
 /// OAuth2 client credentials grant for one audience, with a token cache.
@@ -168,8 +193,14 @@ pub struct ClientCredentials {
     /// `scope` parameter (Azure: `{graph origin}/.default`; IFS: none).
     scope: Option<String>,
     allow_insecure_http: bool,
+    /// `ifs.token_auth_method` (Azure: always the form body).
+    auth_method: TokenAuthMethod,
     api: ServiceClient,
     cache: Mutex<Option<CachedToken>>,
+    /// The token endpoint refused the client's credentials (and when):
+    /// asking again soon with the same secret cannot help and only sends
+    /// it once more.
+    rejected: Mutex<Option<(Instant, SourceError)>>,
 }
 
 impl fmt::Debug for ClientCredentials {
@@ -241,8 +272,10 @@ impl ClientCredentials {
             endpoint: TokenEndpoint::Fixed(token_url),
             scope: Some(scope),
             allow_insecure_http: cfg.allow_insecure_http,
+            auth_method: TokenAuthMethod::Post,
             api: ServiceClient::new(system, http, RetryPolicy::default(), ErrorShape::OAuth),
             cache: Mutex::new(None),
+            rejected: Mutex::new(None),
         })
     }
 
@@ -266,22 +299,34 @@ impl ClientCredentials {
             },
             scope: None,
             allow_insecure_http: cfg.allow_insecure_http,
+            auth_method: cfg.token_auth_method,
             api: ServiceClient::new(system, http, RetryPolicy::default(), ErrorShape::OAuth),
             cache: Mutex::new(None),
+            rejected: Mutex::new(None),
         })
     }
 
     /// Uses `policy` for token and discovery requests.
     pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
-        let http = self.api.http_client().clone();
-        self.api = ServiceClient::new(self.system, http, policy, ErrorShape::OAuth);
+        self.api = self.api.with_retry(policy);
         self
     }
 
-    /// The token endpoint (discovering it if needed).
-    async fn token_url(&self) -> Result<Url, SourceError> {
+    /// Uses the retry policy, limits and secret masking of `settings`.
+    pub fn with_settings(mut self, settings: &HttpSettings) -> Self {
+        let http = self.api.http_client().clone();
+        self.api = ServiceClient::from_settings(self.system, http, settings, ErrorShape::OAuth);
+        self
+    }
+
+    /// The token endpoint and the client authentication method to use
+    /// there (discovering them if needed).
+    async fn token_endpoint(&self) -> Result<Discovered, SourceError> {
         match &self.endpoint {
-            TokenEndpoint::Fixed(url) => Ok(url.clone()),
+            TokenEndpoint::Fixed(url) => Ok(Discovered {
+                token_url: url.clone(),
+                method: self.auth_method,
+            }),
             TokenEndpoint::Discovered { issuer, found } => found
                 .get_or_try_init(|| self.discover(issuer))
                 .await
@@ -289,29 +334,76 @@ impl ClientCredentials {
         }
     }
 
-    async fn discover(&self, issuer: &Url) -> Result<Url, SourceError> {
+    /// Reads the issuer's OpenID configuration. Its `issuer` must be the
+    /// configured one and its `token_endpoint` on the issuer's origin
+    /// (OpenID Connect Discovery §4.3): the client secret goes nowhere else.
+    async fn discover(&self, issuer: &Url) -> Result<Discovered, SourceError> {
         let url = join_path(issuer, ".well-known/openid-configuration");
         let config: OpenIdConfiguration = self
             .api
-            .get_json(&url, crate::sources::http::Auth::None)
+            .get_json(&url, Auth::None)
             .await
             .map_err(|e| self.auth_error(e, "OpenID discovery failed"))?;
-        let endpoint = Url::parse(&config.token_endpoint).map_err(|e| {
-            let mut err = SourceError::new(
-                self.system,
-                SourceErrorKind::Auth,
-                format!("OpenID discovery: token_endpoint is not a URL: {e}"),
-            );
+        let refuse = |message: String| {
+            let mut err = SourceError::new(self.system, SourceErrorKind::Auth, message);
             err.path = Some(url.path().to_string());
-            err
+            self.api.masked(err)
+        };
+        let configured = issuer.as_str().trim_end_matches('/');
+        match config.issuer.as_deref().map(|i| i.trim_end_matches('/')) {
+            Some(found) if found == configured => {}
+            Some(found) => {
+                let shown: String = found.chars().take(200).collect();
+                return Err(refuse(format!(
+                    "OpenID discovery: the document names issuer {shown:?}, not the configured ifs.issuer_url {configured:?}; \
+                     fix ifs.issuer_url (it must be the realm URL exactly)"
+                )));
+            }
+            None => {
+                return Err(refuse(
+                    "OpenID discovery: the document names no issuer".to_string(),
+                ))
+            }
+        }
+        let endpoint = Url::parse(&config.token_endpoint).map_err(|e| {
+            refuse(format!(
+                "OpenID discovery: token_endpoint is not a URL: {e}"
+            ))
         })?;
+        if !same_origin(&endpoint, issuer) {
+            return Err(refuse(format!(
+                "OpenID discovery: token_endpoint is on {}, not on the issuer's origin {}; \
+                 refusing to send the client secret there",
+                endpoint.origin().ascii_serialization(),
+                issuer.origin().ascii_serialization()
+            )));
+        }
         require_secure(
             self.system,
             "discovered token_endpoint",
             &endpoint,
             self.allow_insecure_http,
         )?;
-        Ok(endpoint)
+        let offered = config.token_endpoint_auth_methods_supported;
+        let offers = |name: &str| {
+            offered
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|m| m == name))
+        };
+        let method = match self.auth_method {
+            TokenAuthMethod::Auto if offers("client_secret_basic") => TokenAuthMethod::Basic,
+            TokenAuthMethod::Auto => TokenAuthMethod::Post,
+            configured => configured,
+        };
+        tracing::debug!(
+            system = self.system.as_str(),
+            method = method_name(method),
+            "token endpoint discovered"
+        );
+        Ok(Discovered {
+            token_url: endpoint,
+            method,
+        })
     }
 
     /// Marks any failure to obtain a token as [`SourceErrorKind::Auth`].
@@ -323,16 +415,23 @@ impl ClientCredentials {
         err
     }
 
-    /// The form of one token request (a fresh assertion each time).
-    fn token_form(&self, token_url: &Url) -> Result<Vec<(String, String)>, SourceError> {
-        let mut form = vec![
-            ("grant_type".to_string(), "client_credentials".to_string()),
-            ("client_id".to_string(), self.client_id.clone()),
-        ];
+    /// The form of one token request (a fresh assertion each time). With
+    /// [`TokenAuthMethod::Basic`], the client ID and secret go in the
+    /// `Authorization` header instead ([`Self::basic_credentials`]).
+    fn token_form(
+        &self,
+        token_url: &Url,
+        method: TokenAuthMethod,
+    ) -> Result<Vec<(String, String)>, SourceError> {
+        let mut form = vec![("grant_type".to_string(), "client_credentials".to_string())];
+        if method != TokenAuthMethod::Basic {
+            form.push(("client_id".to_string(), self.client_id.clone()));
+        }
         if let Some(scope) = &self.scope {
             form.push(("scope".to_string(), scope.clone()));
         }
         match &self.credential {
+            Credential::Secret(_) if method == TokenAuthMethod::Basic => {}
             Credential::Secret(secret) => {
                 form.push((
                     "client_secret".to_string(),
@@ -350,9 +449,22 @@ impl ClientCredentials {
         Ok(form)
     }
 
-    /// A JWT signed with the certificate's key, formed as MSAL forms it:
-    /// PS256 with `x5t#S256` (RS256 with only `x5t#S256` has been reported
-    /// to fail with AADSTS700027; docs/external-apis.md).
+    /// RFC 6749 §2.3.1: the client ID and secret, each
+    /// `application/x-www-form-urlencoded`, as HTTP Basic user and password.
+    fn basic_credentials(&self) -> Option<(String, SecretString)> {
+        let Credential::Secret(secret) = &self.credential else {
+            return None;
+        };
+        let encode =
+            |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        Some((
+            encode(&self.client_id),
+            SecretString::from(encode(secret.expose_secret())),
+        ))
+    }
+
+    /// A JWT signed with the certificate's key, as MSAL forms it: PS256
+    /// with the `x5t#S256` thumbprint.
     fn client_assertion(
         &self,
         cert: &CertificateKey,
@@ -383,26 +495,57 @@ impl ClientCredentials {
         })
     }
 
-    /// Asks the token endpoint for a new token.
+    /// Asks the token endpoint for a new token. A refusal of the client's
+    /// credentials is not retried, and is remembered (see `rejected`).
     async fn fetch_token(&self) -> Result<CachedToken, SourceError> {
-        let token_url = self.token_url().await?;
+        if let Some((at, rejection)) = self.rejected.lock().await.clone() {
+            if at.elapsed() < REJECTION_MEMORY {
+                return Err(rejection);
+            }
+        }
+        let Discovered { token_url, method } = self.token_endpoint().await?;
+        let basic = match method {
+            TokenAuthMethod::Basic => self.basic_credentials(),
+            _ => None,
+        };
         let started = Instant::now();
-        let response: TokenResponse = with_retries(self.api.retry_policy(), || async {
-            let form = self.token_form(&token_url)?;
-            let response = self
-                .api
-                .attempt(
-                    &Method::POST,
-                    &token_url,
-                    &Payload::Form(form),
-                    crate::sources::http::Auth::None,
-                    Idempotency::Safe,
-                )
-                .await?;
-            crate::sources::http::read_json(self.system, Idempotency::Safe, response).await
-        })
-        .await
-        .map_err(|e| self.auth_error(e, "token request failed"))?;
+        let response: Result<TokenResponse, SourceError> =
+            with_retries(self.api.retry_policy(), || async {
+                let form = self.token_form(&token_url, method)?;
+                let auth = match &basic {
+                    Some((username, password)) => Auth::Basic { username, password },
+                    None => Auth::None,
+                };
+                let response = self
+                    .api
+                    .attempt(
+                        &Method::POST,
+                        &token_url,
+                        &Payload::Form(form),
+                        auth,
+                        Idempotency::Safe,
+                    )
+                    .await?;
+                self.api.read_json(Idempotency::Safe, response).await
+            })
+            .await
+            .map_err(|e| {
+                let rejected = is_credential_rejection(&e);
+                let mut e = self.auth_error(e, "token request failed");
+                if rejected {
+                    e.message = format!("{}; {}", e.message, self.rejection_hint(method));
+                }
+                e
+            });
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                if is_credential_rejection(&e) {
+                    *self.rejected.lock().await = Some((Instant::now(), e.clone()));
+                }
+                return Err(e);
+            }
+        };
         if let Some(kind) = &response.token_type {
             if !kind.eq_ignore_ascii_case("bearer") {
                 let mut err = SourceError::new(
@@ -414,7 +557,9 @@ impl ClientCredentials {
                 return Err(err);
             }
         }
-        let lifetime = parse_expires_in(response.expires_in.as_ref()).unwrap_or(DEFAULT_LIFETIME);
+        let lifetime = parse_expires_in(response.expires_in.as_ref())
+            .unwrap_or(DEFAULT_LIFETIME)
+            .min(MAX_LIFETIME);
         let margin = if lifetime >= REFRESH_MARGIN * 2 {
             REFRESH_MARGIN
         } else {
@@ -425,11 +570,53 @@ impl ClientCredentials {
             lifetime_s = lifetime.as_secs(),
             "obtained a new access token"
         );
+        let token = SecretString::from(response.access_token);
+        // An error text that echoes the token is masked like a configured secret.
+        self.api.redactor().add(&token);
         Ok(CachedToken {
-            token: SecretString::from(response.access_token),
-            refresh_at: started + lifetime - margin,
+            token,
+            refresh_at: started
+                .checked_add(lifetime.saturating_sub(margin))
+                .unwrap_or(started),
         })
     }
+
+    /// What to check when the token endpoint refused the client.
+    fn rejection_hint(&self, method: TokenAuthMethod) -> String {
+        match (&self.credential, method) {
+            (Credential::Certificate(_), _) => {
+                "check the certificate registered for the app (azure.certificate_file) and azure.client_id".to_string()
+            }
+            (Credential::Secret(_), TokenAuthMethod::Basic) => format!(
+                "check the client secret and client ID; the secret was sent as HTTP Basic ({}): if the client is registered for client_secret_post, set ifs.token_auth_method = \"post\"",
+                method_name(method)
+            ),
+            (Credential::Secret(_), _) => format!(
+                "check the client secret and client ID; the secret was sent in the form body ({}){}",
+                method_name(method),
+                if self.system == System::Ifs {
+                    ": if the client is registered for client_secret_basic, set ifs.token_auth_method = \"basic\""
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
+/// How long a refusal of the client's credentials is remembered: longer
+/// than one run's fetch, shorter than the time between scheduled runs.
+const REJECTION_MEMORY: Duration = Duration::from_secs(15 * 60);
+
+/// Whether the token endpoint refused the client itself (RFC 6749 §5.2
+/// `invalid_client`, or a 401), rather than failing for a while.
+fn is_credential_rejection(e: &SourceError) -> bool {
+    e.status == Some(401)
+        || (e.status == Some(400)
+            && matches!(
+                e.code.as_deref(),
+                Some("invalid_client" | "unauthorized_client")
+            ))
 }
 
 /// `expires_in` as seconds: a number, or a string of digits (Azure v1 sends strings).
