@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod schedule;
 pub mod server;
 pub mod sources;
 pub mod store;
+pub mod worker;
 
 // The pure core and the simulator live in their own crates (the compiler
 // then enforces that the core does no I/O); re-exported under their old

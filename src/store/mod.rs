@@ -12,11 +12,13 @@ mod error;
 mod location;
 mod lock;
 mod rows;
+mod schema;
 mod sqlite;
 
 pub use error::StoreError;
 pub use location::database_path;
 pub use lock::{pid_is_alive, LockHolder, LockInfo};
+pub use schema::{schema_status, SchemaStatus};
 pub use sqlite::SqliteStore;
 
 use crate::model::{AadUser, Action};

@@ -11,6 +11,7 @@ use super::codes::{
 use super::error::{QueryContext, StoreError};
 use super::location::{database_path, prepare_file};
 use super::lock::{may_take_over, LockHolder, LockInfo};
+use super::schema::MIGRATOR;
 use super::rows::{
     AadUserRecord, ActionRecord, CountRecord, FindingRecord, JournalRecord, LockRecord,
     RunListRecord, RunRecord,
@@ -22,7 +23,6 @@ use crate::model::{AadUser, Action, Cause, Finding, FindingKind};
 use crate::report::{Mode, Report, Summary, Trigger, SCHEMA_VERSION};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -30,9 +30,6 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The migrations in `migrations/`, embedded at build time.
-static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
