@@ -8,13 +8,15 @@ use std::str::FromStr;
 /// A rendering of a [`Report`], as chosen with `--format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Format {
-    /// Terminal tables (comfy-table), as wide as the terminal.
+    // Plain comments, not doc comments: clap would show doc comments as
+    // help for each value and change `--help`.
+    // Terminal tables (comfy-table), as wide as the terminal.
     Table,
-    /// Pretty JSON exactly as contract.md describes (`schema_version` 1).
+    // Pretty JSON as docs/report.md describes (`schema_version` 1).
     Json,
-    /// One row per finding, RFC 4180, UTF-8.
+    // One row per finding, RFC 4180, UTF-8.
     Csv,
-    /// A self-contained HTML page (inline CSS, no scripts), fit for mail.
+    // A self-contained HTML page (inline CSS, no scripts), fit for mail.
     Html,
 }
 
@@ -30,6 +32,15 @@ impl Format {
             Format::Csv => "csv",
             Format::Html => "html",
         }
+    }
+
+    /// The format to use when none was given: a table on a terminal, JSON otherwise.
+    pub fn or_default(given: Option<Format>, stdout_is_terminal: bool) -> Format {
+        given.unwrap_or(if stdout_is_terminal {
+            Format::Table
+        } else {
+            Format::Json
+        })
     }
 
     /// The usual file extension of this format (`txt` for the table).
