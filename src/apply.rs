@@ -58,7 +58,6 @@ pub struct ApplyOptions<'a> {
     pub lock: Option<HeldLock<'a>>,
 }
 
-
 /// Sends every `planned` action of `report` in order, journalling each one,
 /// and records the outcome on the action and on its finding. `should_stop`
 /// is checked between actions: once it says stop, the remaining actions are

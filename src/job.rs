@@ -111,7 +111,11 @@ pub async fn run_once(ctx: &RunContext<'_>, req: &RunRequest) -> Result<RunOutco
         Trigger::Schedule => "scheduled run",
     });
     let lease = chrono::Duration::minutes(LOCK_LEASE_MINUTES);
-    match ctx.store.acquire_lock(&holder, ctx.clock.now(), lease).await {
+    match ctx
+        .store
+        .acquire_lock(&holder, ctx.clock.now(), lease)
+        .await
+    {
         Ok(()) => {}
         Err(e @ StoreError::LockHeld { .. }) => return Err(RunError::LockHeld(e)),
         Err(e) => return Err(e.into()),

@@ -16,10 +16,10 @@
 //!   repeated hour it hands back that earlier (already past) instant, which
 //!   [`Schedule::next_after`] skips instead of firing twice.
 
+use crate::clock::Clock;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
-use crate::clock::Clock;
 use std::future::Future;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};

@@ -77,7 +77,17 @@ pub async fn reconcile_now(
         None
     };
     let progress = progress.as_ref().map(|p| p as &dyn RunProgress);
-    match reconcile(cfg, store, sources, &SystemClock, &never_stop, progress, request).await {
+    match reconcile(
+        cfg,
+        store,
+        sources,
+        &SystemClock,
+        &never_stop,
+        progress,
+        request,
+    )
+    .await
+    {
         Ok(outcome) => Ok(outcome),
         Err(RunError::LockHeld(e)) => Err(AppError::Aborted(e.to_string())),
         Err(e) => Err(AppError::Other(anyhow::anyhow!("{e}"))),
@@ -249,7 +259,7 @@ fn log_summary(report: &Report, mail: &MailOutcome) {
         MailOutcome::Failed(e) => format!("failed: {e}"),
     };
     let s = &report.summary;
-    let status = format!("{:?}", report.status).to_lowercase();
+    let status = report.status.as_str();
     let line = format!(
         "scheduled run {} {status}: {} people, {} findings ({} new, {} resolved since the last run), actions {} applied / {} failed / {} skipped, mail {mail}",
         report.run_id,

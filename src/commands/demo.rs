@@ -38,7 +38,9 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode, AppError> {
         max_changes_override: args.max_changes,
         ..RunRequest::manual()
     };
-    let report = reconcile_now(&cfg, &store, &sources, &request).await?.report;
+    let report = reconcile_now(&cfg, &store, &sources, &request)
+        .await?
+        .report;
     emit_report(&report, report_format(args.format), None)?;
     store.close().await;
     sim.shutdown().await;

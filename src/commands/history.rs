@@ -86,10 +86,7 @@ fn trigger_name(t: Trigger) -> &'static str {
 }
 
 fn mode_name(m: Mode) -> &'static str {
-    match m {
-        Mode::Report => "report",
-        Mode::Apply => "apply",
-    }
+    m.as_str()
 }
 
 /// The first `max` characters of `text`, with `…` when cut.

@@ -25,15 +25,7 @@ pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> 
     }
     let report = outcome.report;
     if let Some(reason) = &report.abort_reason {
-        eprintln!(
-            "idrecon: run {} {}: {reason}",
-            report.run_id,
-            match report.status {
-                crate::report::RunStatus::Aborted => "aborted",
-                crate::report::RunStatus::Failed => "failed",
-                crate::report::RunStatus::Completed => "completed",
-            }
-        );
+        eprintln!("idrecon: run {} {}: {reason}", report.run_id, report.status);
     }
     emit_report(&report, report_format(args.format), args.output.as_deref())?;
     if args.email {

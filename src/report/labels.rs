@@ -7,11 +7,7 @@ use chrono::SecondsFormat;
 
 /// `completed`, `aborted` or `failed`.
 pub(crate) fn status(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Completed => "completed",
-        RunStatus::Aborted => "aborted",
-        RunStatus::Failed => "failed",
-    }
+    status.as_str()
 }
 
 /// `report mode` or `apply mode`.

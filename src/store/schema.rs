@@ -71,6 +71,8 @@ async fn applied_migrations(path: &Path) -> Result<BTreeSet<i64>, StoreError> {
     } else {
         Vec::new()
     };
-    conn.close().await.during("closing the read-only connection")?;
+    conn.close()
+        .await
+        .during("closing the read-only connection")?;
     Ok(versions.into_iter().collect())
 }

@@ -3,9 +3,9 @@
 
 use clap::Parser;
 use idrecon::cli::{usage_exit_code, Cli, Command, HistoryFormat, MAX_SIM_USERS};
-use idrecon::report::Format;
 use idrecon::error::ExitCode;
 use idrecon::logging::LogFormat;
+use idrecon::report::Format;
 use std::path::Path;
 
 fn parse(args: &[&str]) -> Cli {
@@ -108,10 +108,7 @@ fn reconcile_options() {
 fn output_format_default_depends_on_terminal() {
     assert_eq!(Format::or_default(None, true), Format::Table);
     assert_eq!(Format::or_default(None, false), Format::Json);
-    assert_eq!(
-        Format::or_default(Some(Format::Html), true),
-        Format::Html
-    );
+    assert_eq!(Format::or_default(Some(Format::Html), true), Format::Html);
 }
 
 #[test]

@@ -8,7 +8,6 @@ use crate::worker_support;
 
 use assert_cmd::cargo::cargo_bin;
 use base64::Engine as _;
-use idrecon::commands::reconcile::{graph_sender, run_with};
 use idrecon::job::RunRequest;
 use idrecon::logging::{self, LogFormat};
 use idrecon::notify::{self, MailOutcome};
@@ -17,6 +16,7 @@ use idrecon::sim::{
 };
 use idrecon::sources::live::LiveSources;
 use idrecon::store::SqliteStore;
+use idrecon::worker::{graph_sender, reconcile_now};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -105,7 +105,7 @@ async fn trace_logs_of_a_run_with_fixes_and_mail_hold_no_secret() {
         apply: true,
         ..RunRequest::manual()
     };
-    let report = run_with(&cfg, &store, &sources, &request)
+    let report = reconcile_now(&cfg, &store, &sources, &request)
         .await
         .unwrap()
         .report;
@@ -122,7 +122,7 @@ async fn trace_logs_of_a_run_with_fixes_and_mail_hold_no_secret() {
         MailOutcome::Sent
     );
     // A second run goes through the delta link and the cached tokens.
-    run_with(&cfg, &store, &sources, &RunRequest::manual())
+    reconcile_now(&cfg, &store, &sources, &RunRequest::manual())
         .await
         .unwrap();
     store.close().await;

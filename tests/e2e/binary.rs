@@ -4,7 +4,7 @@
 //! and a held lock.
 
 use assert_cmd::Command;
-use idrecon::report::Report;
+use idrecon::report::{csv as report_csv, Report};
 use idrecon::sim::generate::generate;
 use idrecon::sim::{FaultPlan, Simulator};
 use idrecon::store::{LockHolder, SqliteStore, Store};
@@ -47,22 +47,6 @@ fn sorted(mut k: Vec<&str>) -> Vec<&str> {
     k.sort_unstable();
     k
 }
-
-const FINDING_FIELDS: [&str; 13] = [
-    "kind",
-    "cause",
-    "status",
-    "aad_id",
-    "upn",
-    "display_name",
-    "ifs_identity",
-    "ifs_directory_id",
-    "flow_user_id",
-    "expected_flow_user_id",
-    "action",
-    "action_status",
-    "detail",
-];
 
 /// Every key of contract.md's report is present, with the right shapes.
 fn assert_contract_report(v: &Value) {
@@ -137,7 +121,7 @@ fn assert_contract_report(v: &Value) {
         Some(findings.len() as u64)
     );
     for f in findings {
-        assert_eq!(keys(f), sorted(FINDING_FIELDS.to_vec()), "{f}");
+        assert_eq!(keys(f), sorted(report_csv::COLUMNS.to_vec()), "{f}");
     }
     let actions = v["actions"].as_array().expect("actions array");
     assert!(!actions.is_empty(), "report mode lists the planned actions");
@@ -194,13 +178,13 @@ fn demo_prints_csv_with_the_header_row() {
         .iter()
         .map(str::to_string)
         .collect();
-    assert_eq!(header, FINDING_FIELDS);
+    assert_eq!(header, report_csv::COLUMNS);
     let rows = reader
         .records()
         .collect::<Result<Vec<_>, _>>()
         .expect("rows");
     assert!(rows.len() > 100, "{} rows", rows.len());
-    assert!(rows.iter().all(|r| r.len() == FINDING_FIELDS.len()));
+    assert!(rows.iter().all(|r| r.len() == report_csv::COLUMNS.len()));
 }
 
 async fn start_sim(people: usize) -> Simulator {

@@ -7,12 +7,12 @@ use crate::smtp_support;
 
 use base64::Engine;
 use e2e_support::*;
-use idrecon::commands::reconcile::graph_sender;
 use idrecon::model::{AadUser, IfsUser};
 use idrecon::notify::{mail_run, MailOutcome};
 use idrecon::report::{csv as report_csv, email};
 use idrecon::sim::{MAIL_RECIPIENT, MAIL_SENDER};
 use idrecon::store::{MailStatus, Store};
+use idrecon::worker::graph_sender;
 use mailin::{Handler, Response, SessionBuilder};
 use smtp_support::serve_connection;
 use std::collections::HashMap;

@@ -10,6 +10,7 @@ use crate::fix_support;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use fix_support::*;
+use idrecon::clock::Clock;
 use idrecon::job::{run_once, RunContext};
 use idrecon::model::{ActionKind, ActionStatus, FlowUser};
 use idrecon::report::RunStatus;
@@ -197,10 +198,16 @@ struct SteppingClock {
     step: chrono::Duration,
 }
 
-impl SteppingClock {
+#[async_trait]
+impl Clock for SteppingClock {
     fn now(&self) -> DateTime<Utc> {
         let n = self.ticks.fetch_add(1, Ordering::SeqCst);
         self.t0 + self.step * n as i32
+    }
+
+    /// A run never sleeps; the loop that does uses its own clocks.
+    async fn sleep_until(&self, _deadline: DateTime<Utc>) {
+        unreachable!("run_once never sleeps")
     }
 }
 
@@ -276,10 +283,6 @@ async fn apply_with_watch(
         steal_after,
         seen: Mutex::new(Vec::new()),
     });
-    let now = {
-        let clock = clock.clone();
-        move || clock.now()
-    };
     let never = || false;
     let ctx = RunContext {
         config: &cfg,
@@ -287,7 +290,7 @@ async fn apply_with_watch(
         sources: &sources,
         flow_writer: Some(watching.as_ref()),
         azure_scope: sources.azure_scope(),
-        clock: &now,
+        clock: clock.as_ref(),
         should_stop: &never,
         progress: None,
     };

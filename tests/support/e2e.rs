@@ -2,9 +2,8 @@
 //! real simulator on 127.0.0.1:0, a real SQLite store in a temporary
 //! directory, the configuration the simulator renders (parsed by
 //! `Config::from_toml_str`), the live connectors with short retry timings,
-//! and runs through `commands::reconcile::run_with`.
+//! and runs through `worker::reconcile_now`.
 
-use idrecon::commands::reconcile::run_with;
 use idrecon::config::Config;
 use idrecon::error::AppError;
 use idrecon::job::{RunOutcome, RunRequest};
@@ -16,6 +15,7 @@ use idrecon::sources::http::HttpSettings;
 use idrecon::sources::live::LiveSources;
 use idrecon::sources::retry::RetryPolicy;
 use idrecon::store::SqliteStore;
+use idrecon::worker::reconcile_now;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -146,7 +146,7 @@ impl App {
     }
 
     pub async fn try_run(&self, request: &RunRequest) -> Result<RunOutcome, AppError> {
-        run_with(&self.cfg, &self.store, &self.sources, request).await
+        reconcile_now(&self.cfg, &self.store, &self.sources, request).await
     }
 
     /// Replaces the configuration (and rebuilds the connectors from it).

@@ -3,9 +3,9 @@
 //! store in a temporary directory, and helpers to run reconcile in-process
 //! or as the real binary.
 
-use idrecon::commands::reconcile::live_sources;
+use idrecon::clock::SystemClock;
 use idrecon::config::Config;
-use idrecon::job::{run_once, RunContext, RunError, RunOutcome, RunRequest};
+use idrecon::job::{RunError, RunOutcome, RunRequest};
 use idrecon::model::{Action, ActionKind, ActionStatus, FindingKind, FlowUser};
 use idrecon::report::{Report, Trigger};
 use idrecon::sim::faults::FaultPlan;
@@ -15,6 +15,7 @@ use idrecon::sources::http::HttpSettings;
 use idrecon::sources::live::LiveSources;
 use idrecon::sources::retry::RetryPolicy;
 use idrecon::store::{JournalEntry, JournalState, SqliteStore, Store};
+use idrecon::worker::{live_sources, reconcile};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -108,20 +109,17 @@ impl Env {
         let cfg = self.config();
         let store = self.store().await;
         let sources = LiveSources::with_settings(&cfg, &quick_http()).expect("sources");
-        let writer = sources.flow_writer();
-        let clock = chrono::Utc::now;
         let never_stop = || false;
-        let ctx = RunContext {
-            config: &cfg,
-            store: &store,
-            sources: &sources,
-            flow_writer: writer.as_deref(),
-            azure_scope: sources.azure_scope(),
-            clock: &clock,
-            should_stop: &never_stop,
-            progress: None,
-        };
-        let outcome = run_once(&ctx, &request).await;
+        let outcome = reconcile(
+            &cfg,
+            &store,
+            &sources,
+            &SystemClock,
+            &never_stop,
+            None,
+            &request,
+        )
+        .await;
         store.close().await;
         outcome
     }

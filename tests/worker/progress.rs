@@ -4,12 +4,14 @@
 
 use crate::worker_support;
 
-use idrecon::job::{run_once, RunContext, RunRequest};
+use idrecon::clock::SystemClock;
+use idrecon::job::RunRequest;
 use idrecon::model::ActionStatus;
 use idrecon::progress::{Fetched, RunProgress, Stage};
 use idrecon::sources::live::LiveSources;
 use idrecon::sources::System;
 use idrecon::store::SqliteStore;
+use idrecon::worker::reconcile;
 use std::sync::Mutex;
 use worker_support::{enable_fixes, fast_http, Env};
 
@@ -50,25 +52,24 @@ async fn a_run_reports_sources_reconciling_and_each_action() {
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
-    let writer = sources.flow_writer();
     let recorder = Recorder::default();
-    let clock = chrono::Utc::now;
     let go_on = || false;
-    let ctx = RunContext {
-        config: &cfg,
-        store: &store,
-        sources: &sources,
-        flow_writer: writer.as_deref(),
-        azure_scope: sources.azure_scope(),
-        clock: &clock,
-        should_stop: &go_on,
-        progress: Some(&recorder),
-    };
     let apply = RunRequest {
         apply: true,
         ..RunRequest::manual()
     };
-    let report = run_once(&ctx, &apply).await.unwrap().report;
+    let report = reconcile(
+        &cfg,
+        &store,
+        &sources,
+        &SystemClock,
+        &go_on,
+        Some(&recorder),
+        &apply,
+    )
+    .await
+    .unwrap()
+    .report;
     let events = recorder.take();
 
     // The three sources, each started before it finished, with its count.
@@ -104,7 +105,18 @@ async fn a_run_reports_sources_reconciling_and_each_action() {
     assert_eq!(events[7..], applying[..], "{events:?}");
 
     // A second run lists only Azure's changes since the first.
-    let report = run_once(&ctx, &RunRequest::manual()).await.unwrap().report;
+    let report = reconcile(
+        &cfg,
+        &store,
+        &sources,
+        &SystemClock,
+        &go_on,
+        Some(&recorder),
+        &RunRequest::manual(),
+    )
+    .await
+    .unwrap()
+    .report;
     assert_eq!(report.sources.azure.delta, Some(true));
     let events = recorder.take();
     assert!(

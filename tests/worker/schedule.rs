@@ -1,18 +1,18 @@
-//! The scheduled worker (`commands::worker::work`) against the simulator,
+//! The scheduled worker (`worker::work`) against the simulator,
 //! driven by a manual clock: runs at the scheduled times, delta runs,
 //! `/healthz` and `/metrics` over real HTTP, fixes when `fix.enabled`, a
 //! lock held by a manual run, and a clean stop in the middle of a run.
 
 use crate::worker_support;
 
-use idrecon::commands::worker::{schedule_of, work, Worker};
+use idrecon::clock::Clock;
 use idrecon::model::ActionStatus;
 use idrecon::report::{Mode, RunStatus, Trigger};
-use idrecon::schedule::Clock;
 use idrecon::server::{StatusServer, StatusState};
 use idrecon::sim::FaultPlan;
 use idrecon::sources::live::LiveSources;
 use idrecon::store::{JournalState, LockHolder, SqliteStore, Store};
+use idrecon::worker::{schedule_of, work, Worker};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use worker_support::{enable_fixes, eventually, fast_http, get, utc, Env, ManualClock};
