@@ -3,14 +3,12 @@
 //! `history` and `show` of the stored run, configuration errors, `migrate`,
 //! and a held lock.
 
+use crate::app_support::TestApp;
 use assert_cmd::Command;
 use idrecon::report::{csv as report_csv, Report};
 use idrecon::sim::generate::generate;
-use idrecon::sim::{FaultPlan, Simulator};
-use idrecon::store::{LockHolder, SqliteStore, Store};
+use idrecon::store::{LockHolder, Store};
 use serde_json::Value;
-use std::net::SocketAddr;
-use std::path::Path;
 
 fn idrecon() -> Command {
     let mut cmd = Command::cargo_bin("idrecon").expect("the idrecon binary");
@@ -187,29 +185,14 @@ fn demo_prints_csv_with_the_header_row() {
     assert!(rows.iter().all(|r| r.len() == report_csv::COLUMNS.len()));
 }
 
-async fn start_sim(people: usize) -> Simulator {
-    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
-    Simulator::start(generate(people, 3).tenant, FaultPlan::none(), loopback)
-        .await
-        .expect("simulator starts")
-}
-
-fn write_config(sim: &Simulator, dir: &Path) -> (std::path::PathBuf, String) {
-    let store_url = format!("sqlite://{}", dir.join("bin.db").display());
-    let path = dir.join("idrecon.toml");
-    std::fs::write(&path, sim.config_toml(&store_url)).expect("config written");
-    (path, store_url)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_then_history_and_show() {
-    let sim = start_sim(500).await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (config, _) = write_config(&sim, dir.path());
+    let app = TestApp::builder(500, 3).start().await;
+    let config = &app.config_path;
 
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["reconcile", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(
@@ -224,7 +207,7 @@ async fn reconcile_then_history_and_show() {
 
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["history", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0));
@@ -238,7 +221,7 @@ async fn reconcile_then_history_and_show() {
 
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["show", "1", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0));
@@ -248,12 +231,12 @@ async fn reconcile_then_history_and_show() {
     // An unknown run is an error, not an empty report.
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["show", "99", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("99"));
-    sim.shutdown().await;
+    app.sim.shutdown().await;
 }
 
 #[test]
@@ -319,10 +302,9 @@ fn a_bad_db_url_is_a_configuration_error_for_every_store_command() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_lock_makes_reconcile_exit_4_naming_the_holder() {
-    let sim = start_sim(100).await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (config, store_url) = write_config(&sim, dir.path());
-    let store = SqliteStore::open(&store_url).await.expect("store");
+    let app = TestApp::builder(100, 3).start().await;
+    let config = &app.config_path;
+    let store = app.store().await;
     let holder = LockHolder::current("e2e test holding the lock");
     store
         .acquire_lock(&holder, chrono::Utc::now(), chrono::Duration::minutes(5))
@@ -331,7 +313,7 @@ async fn a_held_lock_makes_reconcile_exit_4_naming_the_holder() {
 
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["reconcile", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(4));
@@ -341,15 +323,15 @@ async fn a_held_lock_makes_reconcile_exit_4_naming_the_holder() {
         "{stderr}"
     );
     assert!(store.list_runs(10).await.expect("runs").is_empty());
-    assert_eq!(sim.handle().request_count("/graph"), 0, "nothing was read");
+    assert_eq!(app.handle.request_count("/graph"), 0, "nothing was read");
 
     // Released, the same command runs.
     store.release_lock(&holder).await.expect("released");
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["reconcile", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(2));
-    sim.shutdown().await;
+    app.sim.shutdown().await;
 }

@@ -3,8 +3,9 @@
 //! resolved and the rest as persisting; `--full` and an expired delta link
 //! list everything again.
 
-use crate::e2e_support;
+use crate::{app_support, e2e_support};
 
+use app_support::*;
 use e2e_support::*;
 use idrecon::job::RunRequest;
 use idrecon::model::{AadUser, Cause, Finding, FindingKind, FindingStatus, FlowUser, IfsUser};
@@ -61,8 +62,9 @@ fn keys(report: &Report) -> BTreeSet<String> {
 }
 
 /// The Azure user of an expected finding of `kind` (and `cause`).
-fn person_with(app: &App, kind: FindingKind, cause: Option<Cause>) -> AadUser {
+fn person_with(app: &TestApp, kind: FindingKind, cause: Option<Cause>) -> AadUser {
     let f = app
+        .generated
         .expected
         .iter()
         .find(|f| f.kind == kind && f.cause == cause && f.key.contains("|aad:"))
@@ -82,7 +84,7 @@ async fn second_run_reads_only_changes_and_classifies_them() {
 
     // Run 1: the initial delta round lists everyone and stores the link.
     let before = h.request_count("/graph/v1.0/users");
-    let run1 = app.run().await;
+    let run1 = app.report_only().await;
     let run1_requests = h.request_count("/graph/v1.0/users") - before;
     assert_eq!(run1.status, RunStatus::Completed, "{:?}", run1.abort_reason);
     assert_eq!(run1.sources.azure.delta, Some(false));
@@ -187,7 +189,7 @@ async fn second_run_reads_only_changes_and_classifies_them() {
 
     // Run 2: only the changes are read.
     let before = h.request_count("/graph/v1.0/users");
-    let run2 = app.run().await;
+    let run2 = app.report_only().await;
     let run2_requests = h.request_count("/graph/v1.0/users") - before;
     assert_eq!(run2.status, RunStatus::Completed, "{:?}", run2.abort_reason);
     assert_eq!(run2.sources.azure.delta, Some(true));
@@ -240,7 +242,7 @@ async fn second_run_reads_only_changes_and_classifies_them() {
     // `--full` lists everyone again and concludes the same.
     let before = h.request_count("/graph/v1.0/users");
     let run3 = app
-        .run_request(&RunRequest {
+        .reconcile(&RunRequest {
             full: true,
             ..RunRequest::manual()
         })
@@ -259,7 +261,7 @@ async fn second_run_reads_only_changes_and_classifies_them() {
     assert_eq!(run3.summary.resolved_since_last_run, 0);
 
     // And the run after `--full` is a delta run again, with nothing changed.
-    let run4 = app.run().await;
+    let run4 = app.report_only().await;
     assert_eq!(run4.sources.azure.delta, Some(true));
     assert_same_findings(
         "delta after --full",
@@ -272,7 +274,7 @@ async fn second_run_reads_only_changes_and_classifies_them() {
 async fn expired_delta_link_resyncs_in_full() {
     let app = spawn_app(PEOPLE, SEED + 1).await;
     let h = app.handle.clone();
-    let run1 = app.run().await;
+    let run1 = app.report_only().await;
     assert_eq!(run1.status, RunStatus::Completed);
     let keys1 = keys(&run1);
     let consistent = consistent_people(&h, &keys1);
@@ -289,7 +291,7 @@ async fn expired_delta_link_resyncs_in_full() {
     h.expire_delta_tokens();
 
     let before = h.request_count("/graph/v1.0/users");
-    let run2 = app.run().await;
+    let run2 = app.report_only().await;
     let requests = h.request_count("/graph/v1.0/users") - before;
     assert_eq!(run2.status, RunStatus::Completed, "{:?}", run2.abort_reason);
     assert_eq!(run2.sources.azure.delta, Some(false), "a full resync");
@@ -305,7 +307,7 @@ async fn expired_delta_link_resyncs_in_full() {
 
     // The resync stored a fresh link: the next run is a delta run again.
     let before = h.request_count("/graph/v1.0/users");
-    let run3 = app.run().await;
+    let run3 = app.report_only().await;
     assert_eq!(run3.sources.azure.delta, Some(true));
     assert_eq!(h.request_count("/graph/v1.0/users") - before, 1);
     assert_eq!(keys(&run3), keys(&run2));

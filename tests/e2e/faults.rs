@@ -6,8 +6,9 @@
 //! The runs are apply runs (with limits wide enough for the whole plan), so
 //! "nothing written to Flow" is something an aborted run could get wrong.
 
-use crate::e2e_support;
+use crate::{app_support, e2e_support};
 
+use app_support::*;
 use e2e_support::*;
 use futures::future::join_all;
 use idrecon::commands::exit_code_for;
@@ -25,8 +26,8 @@ const PEOPLE: usize = 300;
 const SEED: u64 = 11;
 
 /// Several pages per listing (about 3 each), wide fix limits.
-fn fault_app(spec: &str) -> AppBuilder {
-    app(PEOPLE, SEED)
+fn fault_app(spec: &str) -> TestAppBuilder<'static> {
+    TestApp::builder(PEOPLE, SEED)
         .faults(spec)
         .settings(|s| s.flow_page_size = 100)
         .env("IDRECON__IFS__PAGE_SIZE", "100")
@@ -82,7 +83,7 @@ fn outcome(report: &Report, writes: (u64, u64)) -> Outcome {
 
 async fn baseline() -> Outcome {
     let app = fault_app("none").start().await;
-    let report = app.run_request(&apply()).await.report;
+    let report = app.reconcile(&apply()).await.report;
     assert_eq!(
         report.status,
         RunStatus::Completed,
@@ -97,7 +98,7 @@ async fn baseline() -> Outcome {
 
 /// Checks an aborted run: reason names `system`, no findings anywhere,
 /// exit 4, nothing written to Flow.
-async fn check_aborted(app: &App, report: &Report, system: &str) -> Result<(), String> {
+async fn check_aborted(app: &TestApp, report: &Report, system: &str) -> Result<(), String> {
     let fail = |m: String| Err(m);
     if report.status != RunStatus::Aborted {
         return fail(format!(
@@ -117,7 +118,8 @@ async fn check_aborted(app: &App, report: &Report, system: &str) -> Result<(), S
         ));
     }
     let stored = app
-        .store
+        .store()
+        .await
         .load_report(report.run_id)
         .await
         .map_err(|e| e.to_string())?
@@ -197,7 +199,7 @@ const CASES: &[(&str, Expect)] = &[
 async fn run_case(spec: &'static str, expect: Expect, base: &Outcome) -> Result<(), String> {
     let app = fault_app(spec).start().await;
     let report = app
-        .try_run(&apply())
+        .try_reconcile(&apply())
         .await
         .map_err(|e| format!("run did not start: {e}"))?
         .report;
@@ -252,18 +254,18 @@ async fn a_request_slower_than_the_timeout_is_retried() {
     let mut http = test_http_settings();
     http.request_timeout = Duration::from_millis(800);
     let app = fault_app("ifs:slow=1500@2").http(http).start().await;
-    let report = app.run_request(&apply()).await.report;
+    let report = app.reconcile(&apply()).await.report;
     assert_eq!(outcome(&report, app.handle.write_counts()), base);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_delta_fault_resyncs_in_full() {
     let app = fault_app("none").start().await;
-    let first = app.run().await;
+    let first = app.report_only().await;
     assert_eq!(first.status, RunStatus::Completed);
     app.handle
         .set_faults(FaultPlan::from_str("graph:expire-delta").expect("spec"));
-    let second = app.run().await;
+    let second = app.report_only().await;
     assert_eq!(
         second.status,
         RunStatus::Completed,
@@ -278,7 +280,7 @@ async fn expired_delta_fault_resyncs_in_full() {
         s
     });
     // The fault fired once; the fresh link works.
-    let third = app.run().await;
+    let third = app.report_only().await;
     assert_eq!(third.sources.azure.delta, Some(true));
     assert_eq!(finding_ids(&third), finding_ids(&first));
 }
@@ -295,12 +297,12 @@ async fn sudden_empty_listing_aborts() {
         ("graph:empty", "Azure AD", true),
     ] {
         let app = fault_app("none").start().await;
-        let first = app.run().await;
+        let first = app.report_only().await;
         assert_eq!(first.status, RunStatus::Completed);
         app.handle
             .set_faults(FaultPlan::from_str(&format!("{spec}x*")).expect("spec"));
         let report = app
-            .run_request(&RunRequest {
+            .reconcile(&RunRequest {
                 apply: true,
                 full,
                 ..RunRequest::manual()
@@ -314,7 +316,7 @@ async fn sudden_empty_listing_aborts() {
         assert!(reason.contains("0 users"), "{spec}: {reason}");
         // The next clean run still compares with the last completed one.
         app.handle.set_faults(FaultPlan::none());
-        let after = app.run().await;
+        let after = app.report_only().await;
         assert_eq!(
             after.status,
             RunStatus::Completed,
@@ -330,10 +332,10 @@ async fn sudden_empty_listing_aborts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_delta_round_means_no_changes() {
     let app = fault_app("none").start().await;
-    let first = app.run().await;
+    let first = app.report_only().await;
     app.handle
         .set_faults(FaultPlan::from_str("graph:emptyx*").expect("spec"));
-    let second = app.run().await;
+    let second = app.report_only().await;
     assert_eq!(
         second.status,
         RunStatus::Completed,
@@ -352,7 +354,7 @@ async fn empty_delta_round_means_no_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_with_an_empty_flow_completes() {
     let app = fault_app("flow:emptyx*").start().await;
-    let report = app.run_request(&apply()).await.report;
+    let report = app.reconcile(&apply()).await.report;
     assert_eq!(
         report.status,
         RunStatus::Completed,
@@ -376,7 +378,7 @@ async fn first_run_with_an_empty_flow_completes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_with_an_empty_azure_aborts() {
     let app = fault_app("graph:emptyx*").start().await;
-    let report = app.run_request(&apply()).await.report;
+    let report = app.reconcile(&apply()).await.report;
     assert_eq!(report.status, RunStatus::Aborted);
     let reason = report.abort_reason.clone().unwrap_or_default();
     assert!(reason.contains("Azure AD returned 0 users"), "{reason}");
@@ -412,10 +414,10 @@ async fn flow_write_faults_neither_repeat_nor_lose_a_rename() {
         "flow-write:drop-after@3,flow-write:500@4",
     ] {
         let app = fault_app(spec).start().await;
-        let first = app.run_request(&apply()).await.report;
+        let first = app.reconcile(&apply()).await.report;
         let first_status = first.status;
         app.handle.set_faults(FaultPlan::none());
-        let second = app.run_request(&apply()).await.report;
+        let second = app.reconcile(&apply()).await.report;
         let problems: Vec<String> = renames
             .iter()
             .filter_map(|(from, to)| {

@@ -28,7 +28,7 @@ const APPLY: [&str; 6] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_apply_while_one_runs_exits_4_naming_the_holder() {
-    let env = Env::start(PEOPLE, SEED, "flow-write:slow=60x*", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "flow-write:slow=60x*", Tweaks::default()).await;
     let renames = planned_renames(&env.report_only().await);
     let mut first = env
         .command(&APPLY)
@@ -72,7 +72,7 @@ async fn a_second_apply_while_one_runs_exits_4_naming_the_holder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_held_by_a_live_process_refuses_even_report_runs() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let store = env.store().await;
     let me = LockHolder::current("test holding the lock");
     store
@@ -104,7 +104,7 @@ async fn a_lock_held_by_a_live_process_refuses_even_report_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_left_by_a_dead_process_is_taken_over() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let renames = planned_renames(&env.report_only().await);
     // A process that held the lock and died (reaped, so its pid is free).
     let mut gone = std::process::Command::new("true").spawn().unwrap();
@@ -141,7 +141,7 @@ async fn a_lock_left_by_a_dead_process_is_taken_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_of_another_host_is_kept_until_its_lease_ends() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let store = env.store().await;
     let elsewhere = LockHolder {
         pid: 4242,

@@ -2,6 +2,7 @@
 //! each source started and finished with its count, then reconciling, then
 //! each action numbered as it is sent.
 
+use crate::app_support::TestApp;
 use crate::worker_support;
 
 use idrecon::clock::SystemClock;
@@ -13,7 +14,7 @@ use idrecon::sources::System;
 use idrecon::store::SqliteStore;
 use idrecon::worker::reconcile;
 use std::sync::Mutex;
-use worker_support::{enable_fixes, fast_http, Env};
+use worker_support::{enable_fixes, fast_http};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Event {
@@ -48,7 +49,7 @@ impl Recorder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_reports_sources_reconciling_and_each_action() {
-    let env = Env::start(150, 3, enable_fixes).await;
+    let env = TestApp::builder(150, 3).edit(enable_fixes).start().await;
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();

@@ -3,6 +3,7 @@
 //! `/healthz` and `/metrics` over real HTTP, fixes when `fix.enabled`, a
 //! lock held by a manual run, and a clean stop in the middle of a run.
 
+use crate::app_support::TestApp;
 use crate::worker_support;
 
 use idrecon::clock::Clock;
@@ -15,7 +16,7 @@ use idrecon::store::{JournalState, LockHolder, SqliteStore, Store};
 use idrecon::worker::{schedule_of, work, Worker};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use worker_support::{enable_fixes, eventually, fast_http, get, utc, Env, ManualClock};
+use worker_support::{enable_fixes, eventually, fast_http, get, utc, ManualClock};
 
 const T0: &str = "2026-03-01T12:00:00Z";
 const LIMIT: Duration = Duration::from_secs(180);
@@ -35,7 +36,7 @@ async fn wait_done(status: &StatusState, next: chrono::DateTime<chrono::Utc>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_runs_delta_health_and_metrics() {
-    let env = Env::start(80, 11, |t| t).await;
+    let env = TestApp::builder(80, 11).start().await;
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
@@ -176,7 +177,7 @@ async fn scheduled_runs_delta_health_and_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_fix_enabled_a_scheduled_run_applies() {
-    let env = Env::start(120, 5, enable_fixes).await;
+    let env = TestApp::builder(120, 5).edit(enable_fixes).start().await;
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
@@ -228,7 +229,7 @@ async fn with_fix_enabled_a_scheduled_run_applies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_during_a_run_finishes_the_current_action_and_returns() {
-    let env = Env::start(300, 9, enable_fixes).await;
+    let env = TestApp::builder(300, 9).edit(enable_fixes).start().await;
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
@@ -291,7 +292,7 @@ async fn shutdown_during_a_run_finishes_the_current_action_and_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
-    let env = Env::start(40, 2, |t| t).await;
+    let env = TestApp::builder(40, 2).start().await;
     let cfg = env.config();
     let store = SqliteStore::open(&env.store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
