@@ -4,8 +4,6 @@
 
 #[path = "../support/app.rs"]
 pub mod app_support;
-#[path = "../support/clock.rs"]
-pub mod clock_support;
 #[path = "../support/smtp.rs"]
 pub mod smtp_support;
 #[path = "../support/worker.rs"]

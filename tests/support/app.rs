@@ -17,7 +17,7 @@ use idrecon::sources::http::HttpSettings;
 use idrecon::sources::live::LiveSources;
 use idrecon::sources::retry::RetryPolicy;
 use idrecon::store::{JournalEntry, SqliteStore, Store};
-use idrecon::worker::{live_sources, reconcile};
+use idrecon::worker::reconcile;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -179,11 +179,6 @@ impl TestApp {
     /// The live connectors with the test's retries.
     pub fn sources(&self) -> LiveSources {
         LiveSources::with_settings(&self.config(), &self.http).expect("connectors build")
-    }
-
-    /// The live connectors with the production retry policy.
-    pub fn live_sources(&self) -> LiveSources {
-        live_sources(&self.config()).expect("connectors build")
     }
 
     /// One run in this process, as `idrecon reconcile` does it but with

@@ -44,10 +44,6 @@ pub fn utc(s: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-use crate::clock_support;
-#[allow(unused_imports)]
-pub use clock_support::ManualClock;
-
 /// Polls `f` every 20 ms for at most 30 s.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     for _ in 0..1500 {

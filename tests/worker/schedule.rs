@@ -6,6 +6,7 @@
 use crate::app_support::TestApp;
 use crate::worker_support;
 
+use crate::clock_support::ManualClock;
 use idrecon::clock::Clock;
 use idrecon::model::ActionStatus;
 use idrecon::report::{Mode, RunStatus, Trigger};
@@ -16,7 +17,7 @@ use idrecon::store::{JournalState, LockHolder, SqliteStore, Store};
 use idrecon::worker::{schedule_of, work, Worker};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use worker_support::{enable_fixes, eventually, fast_http, get, utc, ManualClock};
+use worker_support::{enable_fixes, eventually, fast_http, get, utc};
 
 const T0: &str = "2026-03-01T12:00:00Z";
 const LIMIT: Duration = Duration::from_secs(180);
