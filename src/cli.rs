@@ -1,4 +1,4 @@
-//! Command-line definitions (contract.md, "Commands"), clap derive.
+//! Command-line definitions (docs/contract.md, "Commands"), clap derive.
 //!
 //! Only the shape of the command line lives here; `main.rs` dispatches.
 //! Argument errors exit with code 3 (configuration error), never 2, which

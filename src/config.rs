@@ -1,4 +1,4 @@
-//! Typed configuration (contract.md, "Configuration").
+//! Typed configuration (docs/contract.md, "Configuration").
 //!
 //! The struct shapes below are the interface the rest of the crate codes
 //! against. [`Config::load`] / [`Config::from_toml_str`] read the TOML file,
@@ -249,7 +249,7 @@ impl ValueKind {
 
 use ValueKind as K;
 
-/// Every section and key idrecon understands (contract.md plus additions).
+/// Every section and key idrecon understands (docs/contract.md plus additions).
 const SCHEMA: &[(&str, &[(&str, ValueKind)])] = &[
     ("store", &[("url", K::String)]),
     (

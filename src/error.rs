@@ -1,11 +1,11 @@
-//! The application-level error and the process exit codes of contract.md.
+//! The application-level error and the process exit codes of docs/contract.md.
 //!
 //! Library modules return their own thiserror types; the binary converts
 //! them into [`AppError`] and exits with [`AppError::exit_code`].
 
 use crate::config::ConfigError;
 
-/// Process exit codes (contract.md, "Exit codes").
+/// Process exit codes (docs/contract.md, "Exit codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(i32)]
 pub enum ExitCode {

@@ -88,7 +88,7 @@ pub fn emit_report(report: &Report, format: Format, output: Option<&Path>) -> Re
     write_output(&text, output)
 }
 
-/// The exit code of a finished run (contract.md): 0 nothing left to fix,
+/// The exit code of a finished run (docs/contract.md): 0 nothing left to fix,
 /// 2 findings still open, 4 aborted for safety, 1 failed.
 pub fn exit_code_for(report: &Report) -> ExitCode {
     match report.status {

@@ -1,5 +1,5 @@
 //! One function per CLI command. `main.rs` parses the arguments and calls
-//! [`dispatch`]; every command returns the exit code of contract.md.
+//! [`dispatch`]; every command returns the exit code of docs/contract.md.
 
 pub mod check;
 mod common;

@@ -1,5 +1,5 @@
 //! The report mail through Microsoft Graph `sendMail`
-//! (external-apis.md, "Send mail"): for tenants without an SMTP relay.
+//! (docs/external-apis.md, "Send mail"): for tenants without an SMTP relay.
 //!
 //! `POST {graph_url}/v1.0/users/{from}/sendMail` with the HTML body, the
 //! recipients and the CSV as a `fileAttachment`; Graph answers

@@ -10,8 +10,8 @@
 //!
 //! Aborted and failed runs (including stops at the change threshold) are
 //! mailed under every policy but `never`: they mean the IDs were not checked
-//! or not fixed, and the design promises admins are told (design.md, safety
-//! rule 3). `never` is taken literally: an operator who chose it watches the
+//! or not fixed, and the design promises admins are told (README.md, "Safety
+//! rules", rule 3). `never` is taken literally: an operator who chose it watches the
 //! exit code (4 for aborts) and `/metrics` instead, and a mail they asked not
 //! to get would teach them to ignore idrecon's mails.
 

@@ -17,7 +17,7 @@
 use super::{Report, ReportError};
 use crate::model::Finding;
 
-/// The header row, in this order: the finding fields of contract.md.
+/// The header row, in this order: the finding fields of docs/contract.md.
 pub const COLUMNS: &[&str] = &[
     "kind",
     "cause",

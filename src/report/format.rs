@@ -12,7 +12,7 @@ pub enum Format {
     // help for each value and change `--help`.
     // Terminal tables (comfy-table), as wide as the terminal.
     Table,
-    // Pretty JSON as docs/report.md describes (`schema_version` 1).
+    // Pretty JSON exactly as docs/contract.md describes (`schema_version` 1).
     Json,
     // One row per finding, RFC 4180, UTF-8.
     Csv,

@@ -1,4 +1,4 @@
-//! The JSON rendering: contract.md's report, `schema_version` 1, pretty
+//! The JSON rendering: docs/contract.md's report, `schema_version` 1, pretty
 //! printed with a final newline.
 //!
 //! [`Report`] is shaped after the contract, so this is serde_json over it;

@@ -1,4 +1,4 @@
-//! The run report: the data of contract.md's JSON (`schema_version` 1) and
+//! The run report: the data of docs/contract.md's JSON (`schema_version` 1) and
 //! its renderings (terminal table, JSON, CSV, HTML) and e-mail.
 
 use crate::model::{Action, Cause, Finding, FindingKind};

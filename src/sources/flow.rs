@@ -1,4 +1,4 @@
-//! The Flow endpoint (contract.md, "Flow endpoint"): machine workflows the
+//! The Flow endpoint (docs/contract.md, "Flow endpoint"): machine workflows the
 //! admin publishes, called with basic auth. Lists users page by page
 //! (`nextCursor`), renames and deactivates them.
 

@@ -9,7 +9,7 @@ use crate::model::FlowUser;
 use crate::sources::{SourceError, SourceErrorKind, System};
 use std::path::{Path, PathBuf};
 
-/// The columns of the export, as spelled in contract.md.
+/// The columns of the export, as spelled in docs/contract.md.
 const COLUMNS: [&str; 6] = ["userId", "name", "email", "active", "type", "syncSource"];
 
 /// Reads the Flow CSV export.

@@ -58,7 +58,7 @@ pub fn build_client(
 }
 
 /// Refuses a plain-`http` URL to anything but a loopback host unless the
-/// configuration allows it (contract.md, "Configuration").
+/// configuration allows it (docs/contract.md, "Configuration").
 pub fn require_secure(
     system: System,
     what: &str,

@@ -46,7 +46,7 @@ fn sorted(mut k: Vec<&str>) -> Vec<&str> {
     k
 }
 
-/// Every key of contract.md's report is present, with the right shapes.
+/// Every key of docs/contract.md's report is present, with the right shapes.
 fn assert_contract_report(v: &Value) {
     let top = keys(v);
     for key in [

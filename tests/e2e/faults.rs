@@ -286,7 +286,7 @@ async fn expired_delta_fault_resyncs_in_full() {
 }
 
 /// A source that suddenly returns nobody after a run that saw users aborts
-/// the run (design.md, safety rule 1).
+/// the run (README.md, "Safety rules", rule 1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sudden_empty_listing_aborts() {
     for (spec, system, full) in [

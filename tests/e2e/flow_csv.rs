@@ -14,7 +14,7 @@ use idrecon::report::RunStatus;
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Writes `users` as Flow's CSV export (contract.md header).
+/// Writes `users` as Flow's CSV export (docs/contract.md header).
 fn write_export(path: &Path, users: &[FlowUser]) {
     let mut w = csv::Writer::from_path(path).expect("CSV file");
     w.write_record(["userId", "name", "email", "active", "type", "syncSource"])

@@ -1,4 +1,4 @@
-//! The JSON rendering against contract.md: every key, in order, with the
+//! The JSON rendering against docs/contract.md: every key, in order, with the
 //! documented names and values; plus the `render(report, Format)` dispatch.
 
 use crate::report_fixture;

@@ -2,7 +2,7 @@
 //!
 //! A Graph users delta round delivers upserts and `@removed` entries; the
 //! same user may appear more than once in one round, and the last entry
-//! wins (docs/external-apis.md in this repository's docs/, "Delta").
+//! wins (docs/external-apis.md, "Delta").
 
 use crate::model::AadUser;
 use std::collections::{BTreeMap, HashMap};

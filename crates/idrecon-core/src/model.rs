@@ -162,7 +162,7 @@ pub struct Snapshots {
     pub flow: Vec<FlowUser>,
 }
 
-/// What is wrong with one person (contract.md, "Finding kinds").
+/// What is wrong with one person (docs/contract.md, "Finding kinds").
 #[derive(
     Clone,
     Copy,
@@ -201,7 +201,7 @@ impl FindingKind {
     }
 }
 
-/// Why a Flow ID differs from the IFS Directory ID (contract.md, "Causes").
+/// Why a Flow ID differs from the IFS Directory ID (docs/contract.md, "Causes").
 #[derive(
     Clone,
     Copy,

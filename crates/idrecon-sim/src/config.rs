@@ -84,7 +84,7 @@ impl Default for SimSettings {
     }
 }
 
-/// A complete idrecon configuration (contract.md keys) for a simulator at
+/// A complete idrecon configuration (docs/contract.md keys) for a simulator at
 /// `base` (e.g. `http://127.0.0.1:8080`), storing runs at `store_url`.
 pub fn render_config_toml(base: &str, store_url: &str) -> String {
     let insecure = if is_loopback_base(base) {

@@ -1,4 +1,4 @@
-//! Simulated Flow endpoint (contract.md, "Flow endpoint"): the machine
+//! Simulated Flow endpoint (docs/contract.md, "Flow endpoint"): the machine
 //! workflows an admin publishes — list users with a cursor, rename,
 //! deactivate — behind basic auth of a Flow machine user.
 

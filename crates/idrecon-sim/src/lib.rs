@@ -7,10 +7,10 @@
 //! | `/azure-login` | Azure AD token endpoint | `azure.login_url` |
 //! | `/graph` | Microsoft Graph | `azure.graph_url` |
 //! | `/ifs` | IFS OData and IFS IAM (`/ifs/auth/realms/prod`) | `ifs.url`, `ifs.issuer_url` |
-//! | `/flow` | Flow endpoint (contract.md) | `flow.url` |
+//! | `/flow` | Flow endpoint (docs/contract.md) | `flow.url` |
 //!
 //! Used by `idrecon demo`, `idrecon sim`, the integration tests and the
-//! benchmarks. Behaviour follows /work/shared/docs/external-apis.md; see
+//! benchmarks. Behaviour follows docs/external-apis.md; see
 //! docs/simulator.md for the details, the credentials and the fault syntax.
 
 // Handlers return `Result<_, Response>` for early exits: the error is the
