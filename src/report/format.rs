@@ -2,11 +2,23 @@
 //! one entry point that renders a report in any of them.
 
 use super::{csv, html, json, table, Report};
-use std::fmt;
 use std::str::FromStr;
+use strum::IntoEnumIterator;
 
 /// A rendering of a [`Report`], as chosen with `--format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    clap::ValueEnum,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum Format {
     // Plain comments, not doc comments: clap would show doc comments as
     // help for each value and change `--help`.
@@ -21,17 +33,9 @@ pub enum Format {
 }
 
 impl Format {
-    /// Every format, in the order the CLI lists them.
-    pub const ALL: [Format; 4] = [Format::Table, Format::Json, Format::Csv, Format::Html];
-
     /// The name used on the command line (`table`, `json`, `csv`, `html`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Table => "table",
-            Format::Json => "json",
-            Format::Csv => "csv",
-            Format::Html => "html",
-        }
+        self.into()
     }
 
     /// The format to use when none was given: a table on a terminal, JSON otherwise.
@@ -54,12 +58,6 @@ impl Format {
     }
 }
 
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A `--format` value that names no known format.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown report format {given:?}: expected one of table, json, csv, html")]
@@ -74,8 +72,7 @@ impl FromStr for Format {
     /// Parses a format name; case and surrounding blanks are ignored.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = s.trim();
-        Format::ALL
-            .into_iter()
+        Format::iter()
             .find(|f| f.as_str().eq_ignore_ascii_case(wanted))
             .ok_or_else(|| UnknownFormat {
                 given: s.to_string(),
@@ -120,7 +117,7 @@ mod tests {
 
     #[test]
     fn parses_and_displays_every_format() {
-        for f in Format::ALL {
+        for f in Format::iter() {
             assert_eq!(f.to_string().parse::<Format>(), Ok(f));
             assert_eq!(f.as_str().to_uppercase().parse::<Format>(), Ok(f));
         }
