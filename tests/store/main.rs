@@ -9,4 +9,5 @@ mod journal;
 mod lock;
 mod open;
 mod runs;
+mod schema;
 mod snapshot;
