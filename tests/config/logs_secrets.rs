@@ -15,8 +15,6 @@ use idrecon::notify::{self, MailOutcome};
 use idrecon::sim::{
     SimHandle, AZURE_CLIENT_SECRET, FLOW_PASSWORD, FLOW_USERNAME, IFS_CLIENT_SECRET,
 };
-use idrecon::sources::live::LiveSources;
-use idrecon::store::SqliteStore;
 use idrecon::worker::{graph_sender, reconcile_now};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -98,10 +96,14 @@ async fn trace_logs_of_a_run_with_fixes_and_mail_hold_no_secret() {
     .try_init()
     .expect("no other subscriber in this test binary");
 
-    let env = TestApp::builder(120, 8).edit(enable_fixes).start().await;
+    let env = TestApp::builder(120, 8)
+        .edit(enable_fixes)
+        .http(fast_http())
+        .start()
+        .await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let request = RunRequest {
         apply: true,
         ..RunRequest::manual()

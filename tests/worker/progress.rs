@@ -9,9 +9,7 @@ use idrecon::clock::SystemClock;
 use idrecon::job::RunRequest;
 use idrecon::model::ActionStatus;
 use idrecon::progress::{Fetched, RunProgress, Stage};
-use idrecon::sources::live::LiveSources;
 use idrecon::sources::System;
-use idrecon::store::SqliteStore;
 use idrecon::worker::reconcile;
 use std::sync::Mutex;
 use worker_support::{enable_fixes, fast_http};
@@ -49,10 +47,14 @@ impl Recorder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_reports_sources_reconciling_and_each_action() {
-    let env = TestApp::builder(150, 3).edit(enable_fixes).start().await;
+    let env = TestApp::builder(150, 3)
+        .edit(enable_fixes)
+        .http(fast_http())
+        .start()
+        .await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let recorder = Recorder::default();
     let go_on = || false;
     let apply = RunRequest {

@@ -12,8 +12,7 @@ use idrecon::model::ActionStatus;
 use idrecon::report::{Mode, RunStatus, Trigger};
 use idrecon::server::{StatusServer, StatusState};
 use idrecon::sim::FaultPlan;
-use idrecon::sources::live::LiveSources;
-use idrecon::store::{JournalState, LockHolder, SqliteStore, Store};
+use idrecon::store::{JournalState, LockHolder, Store};
 use idrecon::worker::{schedule_of, work, Worker};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -37,10 +36,10 @@ async fn wait_done(status: &StatusState, next: chrono::DateTime<chrono::Utc>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_runs_delta_health_and_metrics() {
-    let env = TestApp::builder(80, 11).start().await;
+    let env = TestApp::builder(80, 11).http(fast_http()).start().await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let schedule = schedule_of(&cfg).unwrap();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
@@ -178,10 +177,14 @@ async fn scheduled_runs_delta_health_and_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_fix_enabled_a_scheduled_run_applies() {
-    let env = TestApp::builder(120, 5).edit(enable_fixes).start().await;
+    let env = TestApp::builder(120, 5)
+        .edit(enable_fixes)
+        .http(fast_http())
+        .start()
+        .await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let schedule = schedule_of(&cfg).unwrap();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
@@ -230,10 +233,14 @@ async fn with_fix_enabled_a_scheduled_run_applies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_during_a_run_finishes_the_current_action_and_returns() {
-    let env = TestApp::builder(300, 9).edit(enable_fixes).start().await;
+    let env = TestApp::builder(300, 9)
+        .edit(enable_fixes)
+        .http(fast_http())
+        .start()
+        .await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let schedule = schedule_of(&cfg).unwrap();
     let clock = ManualClock::new(utc(T0));
     let worker = Worker {
@@ -293,10 +300,10 @@ async fn shutdown_during_a_run_finishes_the_current_action_and_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
-    let env = TestApp::builder(40, 2).start().await;
+    let env = TestApp::builder(40, 2).http(fast_http()).start().await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let schedule = schedule_of(&cfg).unwrap();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
