@@ -116,28 +116,10 @@ pub fn graph_sender(sources: &LiveSources) -> Option<GraphSender> {
     })
 }
 
-/// The schedule of `cfg`; an unusable one is a configuration error naming
-/// `schedule.cron` or `schedule.timezone` (exit 3).
-pub fn schedule_of(cfg: &Config) -> Result<Schedule, AppError> {
-    Schedule::parse(&cfg.schedule.cron, &cfg.schedule.timezone).map_err(|e| {
-        // The error text starts with the key it is about.
-        let text = e.to_string();
-        let (key, message) = text
-            .split_once(": ")
-            .map(|(k, m)| (k.to_string(), m.to_string()))
-            .unwrap_or_else(|| ("schedule.cron".to_string(), text.clone()));
-        AppError::Config(ConfigError::invalid(key, message))
-    })
-}
-
-/// `idrecon run` once the configuration, its schedule and the store are
-/// open: builds the connectors, binds the status server, then [`work`]s
-/// until SIGINT or SIGTERM.
-pub async fn run_until_signalled(
-    cfg: &Config,
-    schedule: &Schedule,
-    store: &dyn Store,
-) -> Result<(), AppError> {
+/// `idrecon run` once the configuration and the store are open: builds
+/// the connectors, binds the status server, then [`work`]s at every time
+/// of `schedule.cron` until SIGINT or SIGTERM.
+pub async fn run_until_signalled(cfg: &Config, store: &dyn Store) -> Result<(), AppError> {
     let sources = live_sources(cfg)?;
     let shutdown = CancellationToken::new();
     install_signal_handlers(shutdown.clone())
@@ -154,7 +136,7 @@ pub async fn run_until_signalled(
         config: cfg,
         store,
         sources: &sources,
-        schedule,
+        schedule: &cfg.schedule,
         clock: &SystemClock,
         status: StatusState::new(),
     };

@@ -12,7 +12,7 @@ use crate::auth::{AccessTokenSource, ClientCredentials};
 use crate::cli::Cli;
 use crate::config::{Config, ConfigError, FlowSourceKind, MailTransport, SendPolicy};
 use crate::error::{AppError, ExitCode};
-use crate::mail::smtp::{test_smtp_connection, SmtpEndpoint};
+use crate::mail::smtp::test_smtp_connection;
 use crate::schedule::Schedule;
 use crate::sources::flow::FlowHttp;
 use crate::sources::flow_csv::FlowCsv;
@@ -22,7 +22,6 @@ use crate::sources::ifs::IfsSource;
 use crate::sources::retry::RetryPolicy;
 use crate::sources::{SourceError, SourceErrorKind, System};
 use crate::store::{schema_status, SchemaStatus};
-use crate::worker::schedule_of;
 use chrono::{DateTime, Utc};
 use std::error::Error as _;
 use std::path::Path;
@@ -66,7 +65,6 @@ impl CheckLine {
 /// `idrecon check`.
 pub async fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     let cfg = load_config(cli)?;
-    let schedule = schedule_of(&cfg)?;
     let source = if cli.config.exists() {
         format!("{} is valid", cli.config.display())
     } else {
@@ -74,7 +72,7 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     };
     let mut lines = vec![CheckLine::pass("configuration", source)];
     lines.extend(check_all(&cfg, &check_settings()).await?);
-    let text = render(&lines, &schedule, Utc::now());
+    let text = render(&lines, &cfg.schedule, Utc::now());
     super::common::write_output(&text, None)?;
     Ok(if lines.iter().all(|l| l.ok) {
         ExitCode::Ok
@@ -292,8 +290,7 @@ async fn check_mail(cfg: &Config, azure_signed_in: bool) -> CheckLine {
         MailTransport::Smtp => {
             let target = report
                 .smtp_url
-                .as_deref()
-                .and_then(|u| SmtpEndpoint::parse(u).ok())
+                .as_ref()
                 .map(|e| format!("{}:{} ({})", e.host, e.port, e.security.as_str()))
                 .unwrap_or_else(|| "the SMTP server".to_string());
             match test_smtp_connection(report, SMTP_TIMEOUT).await {

@@ -7,10 +7,8 @@ use crate::error::{AppError, ExitCode};
 
 pub async fn run(cli: &Cli) -> Result<ExitCode, AppError> {
     let cfg = load_config(cli)?;
-    // The schedule is checked before the store is opened (exit 3, nothing created).
-    let schedule = crate::worker::schedule_of(&cfg)?;
     let store = open_store(&cfg.store.url).await?;
-    let result = crate::worker::run_until_signalled(&cfg, &schedule, &store).await;
+    let result = crate::worker::run_until_signalled(&cfg, &store).await;
     store.close().await;
     result.map(|()| ExitCode::Ok)
 }

@@ -1,18 +1,13 @@
-//! The report mail over SMTP (lettre, rustls).
-//!
-//! `report.smtp_url` forms:
-//! - `smtp://host:587?tls=required` — STARTTLS, required (also the meaning of
-//!   `smtp://host` without `tls`: idrecon does not send in clear by default);
-//! - `smtp://host:587?tls=opportunistic` — STARTTLS when the server offers it;
-//! - `smtps://host:465` — implicit TLS;
-//! - `smtp://relay:25?tls=none` — no TLS (local relays and tests). A login
-//!   over it is refused unless the host is loopback.
+//! The report mail over SMTP (lettre, rustls), to the server of
+//! `report.smtp_url` as the configuration parsed it
+//! ([`SmtpEndpoint`]). A login over `tls=none` is refused unless the host
+//! is loopback.
 //!
 //! Credentials come from `report.smtp_username` / `report.smtp_password`,
 //! never from the URL.
 
 use super::MailError;
-use crate::config::ReportConfig;
+use crate::config::{ReportConfig, SmtpEndpoint, SmtpSecurity};
 use crate::report::email::MailContent;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
@@ -20,116 +15,19 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
-use std::net::IpAddr;
 use std::time::Duration;
-use url::{Host, Url};
 
 /// How long the whole SMTP conversation (connect, TLS, login, message) may
 /// take before the send fails.
 pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How the connection to the SMTP server is secured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmtpSecurity {
-    /// STARTTLS, required.
-    StartTls,
-    /// STARTTLS when offered, clear otherwise.
-    Opportunistic,
-    /// TLS from the first byte (`smtps://`).
-    ImplicitTls,
-    /// No TLS (`tls=none`).
-    None,
-}
-
-impl SmtpSecurity {
-    /// A short name for error messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SmtpSecurity::StartTls => "STARTTLS",
-            SmtpSecurity::Opportunistic => "STARTTLS if offered",
-            SmtpSecurity::ImplicitTls => "implicit TLS",
-            SmtpSecurity::None => "no TLS",
-        }
-    }
-}
-
-/// The server `report.smtp_url` names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SmtpEndpoint {
-    /// Host name or IP address (without brackets).
-    pub host: String,
-    pub port: u16,
-    pub security: SmtpSecurity,
-}
-
-impl SmtpEndpoint {
-    /// Parses `report.smtp_url`. The error names what is wrong but does not
-    /// repeat the URL (it could hold a password).
-    pub fn parse(smtp_url: &str) -> Result<Self, MailError> {
-        let bad = |what: String| MailError::Config(format!("report.smtp_url: {what}"));
-        let url = Url::parse(smtp_url.trim()).map_err(|e| bad(format!("not a URL ({e})")))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad(
-                "credentials in the URL are not accepted; set report.smtp_username and report.smtp_password"
-                    .into(),
-            ));
-        }
-        let host = match url.host() {
-            Some(Host::Domain(d)) if !d.is_empty() => d.to_string(),
-            Some(Host::Ipv4(a)) => a.to_string(),
-            Some(Host::Ipv6(a)) => a.to_string(),
-            _ => return Err(bad("no host".into())),
-        };
-        let mut tls: Option<String> = None;
-        for (key, value) in url.query_pairs() {
-            match key.as_ref() {
-                "tls" if tls.is_none() => tls = Some(value.into_owned()),
-                "tls" => return Err(bad("`tls` given twice".into())),
-                other => {
-                    return Err(bad(format!(
-                        "unknown parameter `{other}` (only `tls` = required | opportunistic | none)"
-                    )))
-                }
-            }
-        }
-        let (security, default_port) = match (url.scheme(), tls.as_deref()) {
-            ("smtp", None | Some("required")) => (SmtpSecurity::StartTls, 587),
-            ("smtp", Some("opportunistic")) => (SmtpSecurity::Opportunistic, 587),
-            ("smtp", Some("none")) => (SmtpSecurity::None, 25),
-            ("smtps", None | Some("required")) => (SmtpSecurity::ImplicitTls, 465),
-            ("smtp" | "smtps", Some(other)) => {
-                return Err(bad(format!(
-                    "`tls={other}` is not valid for {}:// (use required | opportunistic | none with smtp://, nothing with smtps://)",
-                    url.scheme()
-                )))
-            }
-            (scheme, _) => {
-                return Err(bad(format!(
-                    "scheme `{scheme}` is not supported (use smtp:// or smtps://)"
-                )))
-            }
-        };
-        Ok(SmtpEndpoint {
-            host,
-            port: url.port().unwrap_or(default_port),
-            security,
-        })
-    }
-
-    fn is_loopback(&self) -> bool {
-        match self.host.parse::<IpAddr>() {
-            Ok(ip) => ip.is_loopback(),
-            Err(_) => self.host.eq_ignore_ascii_case("localhost"),
-        }
-    }
-
-    fn error(&self, reason: impl Into<String>) -> MailError {
-        MailError::Smtp {
-            host: self.host.clone(),
-            port: self.port,
-            security: self.security.as_str(),
-            reason: reason.into(),
-        }
+/// A failure talking to `endpoint`.
+fn endpoint_error(endpoint: &SmtpEndpoint, reason: impl Into<String>) -> MailError {
+    MailError::Smtp {
+        host: endpoint.host.clone(),
+        port: endpoint.port,
+        security: endpoint.security.as_str(),
+        reason: reason.into(),
     }
 }
 
@@ -216,9 +114,10 @@ pub async fn send_smtp_with_timeout(
     let sent = match tokio::time::timeout(timeout, transport.send(message)).await {
         Ok(sent) => sent,
         Err(_) => {
-            return Err(endpoint.error(format!(
-                "timed out after {timeout:?} (no complete SMTP conversation)"
-            )))
+            return Err(endpoint_error(
+                &endpoint,
+                format!("timed out after {timeout:?} (no complete SMTP conversation)"),
+            ))
         }
     };
     match sent {
@@ -243,10 +142,11 @@ pub async fn send_smtp_with_timeout(
                     .to_string()
             },
         }),
-        Err(e) if e.is_timeout() => {
-            Err(endpoint.error(format!("timed out after {timeout:?}: {e}")))
-        }
-        Err(e) => Err(endpoint.error(e.to_string())),
+        Err(e) if e.is_timeout() => Err(endpoint_error(
+            &endpoint,
+            format!("timed out after {timeout:?}: {e}"),
+        )),
+        Err(e) => Err(endpoint_error(&endpoint, e.to_string())),
     }
 }
 
@@ -261,14 +161,9 @@ fn is_auth_refusal(e: &lettre::transport::smtp::Error) -> bool {
 
 /// The server `report.smtp_url` names (which must be set).
 fn endpoint_of(cfg: &ReportConfig) -> Result<SmtpEndpoint, MailError> {
-    let url = cfg
-        .smtp_url
-        .as_deref()
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| {
-            MailError::Config("report.smtp_url is not set (needed for transport = \"smtp\")".into())
-        })?;
-    SmtpEndpoint::parse(url)
+    cfg.smtp_url.clone().ok_or_else(|| {
+        MailError::Config("report.smtp_url is not set (needed for transport = \"smtp\")".into())
+    })
 }
 
 /// The lettre transport to `endpoint` with the configured TLS and login.
@@ -308,7 +203,7 @@ fn transport_for(
             .timeout(Some(timeout));
     if endpoint.security != SmtpSecurity::None {
         let params = TlsParameters::new(endpoint.host.clone())
-            .map_err(|e| endpoint.error(format!("TLS setup: {e}")))?;
+            .map_err(|e| endpoint_error(endpoint, format!("TLS setup: {e}")))?;
         builder = builder.tls(match endpoint.security {
             SmtpSecurity::StartTls => Tls::Required(params),
             SmtpSecurity::Opportunistic => Tls::Opportunistic(params),
@@ -329,11 +224,12 @@ pub async fn test_smtp_connection(cfg: &ReportConfig, timeout: Duration) -> Resu
     let transport = transport_for(cfg, &endpoint, timeout)?;
     let username = cfg.smtp_username.clone().unwrap_or_default();
     match tokio::time::timeout(timeout, transport.test_connection()).await {
-        Err(_) => Err(endpoint.error(format!(
-            "timed out after {timeout:?} (no complete SMTP conversation)"
-        ))),
+        Err(_) => Err(endpoint_error(
+            &endpoint,
+            format!("timed out after {timeout:?} (no complete SMTP conversation)"),
+        )),
         Ok(Ok(true)) => Ok(()),
-        Ok(Ok(false)) => Err(endpoint.error("the server did not answer NOOP")),
+        Ok(Ok(false)) => Err(endpoint_error(&endpoint, "the server did not answer NOOP")),
         Ok(Err(e)) if is_auth_refusal(&e) => Err(MailError::SmtpAuth {
             host: endpoint.host.clone(),
             port: endpoint.port,
@@ -341,60 +237,13 @@ pub async fn test_smtp_connection(cfg: &ReportConfig, timeout: Duration) -> Resu
             username,
             reason: format!("the server refused it ({e})"),
         }),
-        Ok(Err(e)) => Err(endpoint.error(e.to_string())),
+        Ok(Err(e)) => Err(endpoint_error(&endpoint, e.to_string())),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_the_documented_url_forms() {
-        let e = SmtpEndpoint::parse("smtp://mail.contoso.com:587?tls=required").unwrap();
-        assert_eq!(
-            e,
-            SmtpEndpoint {
-                host: "mail.contoso.com".into(),
-                port: 587,
-                security: SmtpSecurity::StartTls
-            }
-        );
-        let e = SmtpEndpoint::parse("smtps://mail.contoso.com").unwrap();
-        assert_eq!((e.port, e.security), (465, SmtpSecurity::ImplicitTls));
-        let e = SmtpEndpoint::parse("smtp://127.0.0.1:2525?tls=none").unwrap();
-        assert_eq!(
-            (e.host.as_str(), e.port, e.security),
-            ("127.0.0.1", 2525, SmtpSecurity::None)
-        );
-        let e = SmtpEndpoint::parse("smtp://relay").unwrap();
-        assert_eq!((e.port, e.security), (587, SmtpSecurity::StartTls));
-        let e = SmtpEndpoint::parse("smtp://[::1]:25?tls=opportunistic").unwrap();
-        assert_eq!(
-            (e.host.as_str(), e.security),
-            ("::1", SmtpSecurity::Opportunistic)
-        );
-        assert!(e.is_loopback());
-    }
-
-    #[test]
-    fn rejects_bad_urls_without_echoing_them() {
-        let err = SmtpEndpoint::parse("smtp://bob:hunter2@mail.contoso.com").unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("smtp_username"), "{text}");
-        assert!(!text.contains("hunter2"), "{text}");
-        let text = SmtpEndpoint::parse("smtp://mail?tsl=none")
-            .unwrap_err()
-            .to_string();
-        assert!(text.contains("unknown parameter `tsl`"), "{text}");
-        let text = SmtpEndpoint::parse("smtps://mail?tls=none")
-            .unwrap_err()
-            .to_string();
-        assert!(text.contains("tls=none"), "{text}");
-        let text = SmtpEndpoint::parse("http://mail").unwrap_err().to_string();
-        assert!(text.contains("scheme `http`"), "{text}");
-        assert!(SmtpEndpoint::parse("not a url").is_err());
-    }
 
     #[test]
     fn message_rejects_bad_addresses_by_field() {

@@ -6,9 +6,10 @@ use crate::clients_support;
 
 use clients_support::*;
 use idrecon::config::{
-    Config, FixConfig, FlowSourceKind, MailTransport, MatchingConfig, ReportConfig, ScheduleConfig,
-    SendPolicy, ServerConfig, StoreConfig,
+    Config, FixConfig, FlowSourceKind, LimitsConfig, MailTransport, MatchingConfig, ReportConfig,
+    SafetyConfig, SendPolicy, ServerConfig, StoreConfig, TlsConfig,
 };
+use idrecon::schedule::Schedule;
 use idrecon::sources::live::LiveSources;
 use idrecon::sources::{AzureFetch, Sources};
 use serde_json::json;
@@ -23,10 +24,7 @@ fn config(mock: &Mock) -> Config {
         flow: flow_config(mock),
         matching: MatchingConfig::default(),
         fix: FixConfig::default(),
-        schedule: ScheduleConfig {
-            cron: "0 2 * * *".into(),
-            timezone: "UTC".into(),
-        },
+        schedule: Schedule::parse("0 2 * * *", "UTC").unwrap(),
         report: ReportConfig {
             send: SendPolicy::Never,
             to: vec![],
@@ -36,8 +34,12 @@ fn config(mock: &Mock) -> Config {
             smtp_username: None,
             smtp_password: None,
             tenant_label: None,
+            findings_exit_code: 2,
         },
         server: ServerConfig::default(),
+        limits: LimitsConfig::default(),
+        tls: TlsConfig::default(),
+        safety: SafetyConfig::default(),
     }
 }
 

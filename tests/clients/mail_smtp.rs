@@ -5,7 +5,7 @@
 use crate::smtp_support;
 
 use chrono::{TimeZone, Utc};
-use idrecon::config::{MailTransport, ReportConfig, SendPolicy};
+use idrecon::config::{MailTransport, ReportConfig, SendPolicy, SmtpEndpoint};
 use idrecon::mail::{send_smtp, MailError};
 use idrecon::report::email::MailContent;
 use idrecon::report::{Mode, Report, RunStatus, SourcesSummary, Summary, Trigger, SCHEMA_VERSION};
@@ -114,10 +114,11 @@ fn report_config(smtp_url: String) -> ReportConfig {
         ],
         from: Some("idrecon <idrecon@contoso.com>".into()),
         transport: MailTransport::Smtp,
-        smtp_url: Some(smtp_url),
+        smtp_url: Some(SmtpEndpoint::parse(&smtp_url).unwrap()),
         smtp_username: None,
         smtp_password: None,
         tenant_label: Some("contoso".into()),
+        findings_exit_code: 2,
     }
 }
 

@@ -35,7 +35,7 @@ fn example_config_parses_with_secrets_from_env() {
         c.report.smtp_password.as_ref().unwrap().expose_secret(),
         "smtp-env"
     );
-    assert_eq!(c.schedule.timezone, "Europe/Stockholm");
+    assert_eq!(c.schedule.timezone().name(), "Europe/Stockholm");
     assert_eq!(c.report.tenant_label.as_deref(), Some("contoso"));
 }
 

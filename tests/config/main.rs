@@ -12,5 +12,6 @@ pub mod worker_support;
 mod check_command;
 mod cli;
 mod example;
+mod hardening_keys;
 mod load;
 mod logs_secrets;

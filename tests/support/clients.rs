@@ -6,7 +6,9 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Router;
-use idrecon::config::{AzureConfig, AzureCredential, FlowConfig, FlowSourceKind, IfsConfig};
+use idrecon::config::{
+    AzureConfig, AzureCredential, FlowConfig, FlowSourceKind, IfsConfig, TokenAuthMethod,
+};
 use idrecon::sources::http::HttpSettings;
 use idrecon::sources::retry::RetryPolicy;
 use secrecy::SecretString;
@@ -232,6 +234,8 @@ pub fn ifs_config(mock: &Mock, page_size: u32) -> IfsConfig {
         directory_id_field: "WebUser".into(),
         email_field: None,
         page_size,
+        concurrency: 4,
+        token_auth_method: TokenAuthMethod::Auto,
         allow_insecure_http: false,
     }
 }

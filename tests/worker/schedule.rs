@@ -13,7 +13,7 @@ use idrecon::report::{Mode, RunStatus, Trigger};
 use idrecon::server::{StatusServer, StatusState};
 use idrecon::sim::FaultPlan;
 use idrecon::store::{JournalState, LockHolder, Store};
-use idrecon::worker::{schedule_of, work, Worker};
+use idrecon::worker::{work, Worker};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use worker_support::{enable_fixes, eventually, fast_http, get, utc};
@@ -40,7 +40,7 @@ async fn scheduled_runs_delta_health_and_metrics() {
     let cfg = env.config();
     let store = env.store().await;
     let sources = env.sources();
-    let schedule = schedule_of(&cfg).unwrap();
+    let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
     let server = StatusServer::bind("127.0.0.1:0".parse().unwrap())
@@ -185,7 +185,7 @@ async fn with_fix_enabled_a_scheduled_run_applies() {
     let cfg = env.config();
     let store = env.store().await;
     let sources = env.sources();
-    let schedule = schedule_of(&cfg).unwrap();
+    let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
     let worker = Worker {
@@ -241,7 +241,7 @@ async fn shutdown_during_a_run_finishes_the_current_action_and_returns() {
     let cfg = env.config();
     let store = env.store().await;
     let sources = env.sources();
-    let schedule = schedule_of(&cfg).unwrap();
+    let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let worker = Worker {
         config: &cfg,
@@ -304,7 +304,7 @@ async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
     let cfg = env.config();
     let store = env.store().await;
     let sources = env.sources();
-    let schedule = schedule_of(&cfg).unwrap();
+    let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
     let worker = Worker {
