@@ -53,8 +53,6 @@ pub struct Metrics {
     last_success_timestamp_seconds: Gauge<f64, AtomicU64>,
 }
 
-const SYSTEMS: [System; 3] = [System::Azure, System::Ifs, System::Flow];
-
 fn run_status_label(status: RunStatus) -> &'static str {
     status.as_str()
 }
@@ -172,7 +170,7 @@ impl Metrics {
                 })
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
-        for system in SYSTEMS {
+        for system in System::iter() {
             let source = match system {
                 System::Azure => &report.sources.azure,
                 System::Ifs => &report.sources.ifs,
