@@ -173,7 +173,7 @@ pub mod csv;
 pub mod format;
 pub mod html;
 pub mod json;
-mod labels;
+pub(crate) mod labels;
 pub mod table;
 pub mod text;
 

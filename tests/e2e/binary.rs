@@ -219,6 +219,24 @@ async fn reconcile_then_history_and_show() {
     assert_eq!(runs[0]["findings"], reconciled["summary"]["findings"]);
     assert_eq!(runs[0]["people"], reconciled["summary"]["people"]);
 
+    // The table says how the run was started, in words (the cell may wrap at 80 columns).
+    let mut cmd = idrecon();
+    cmd.arg("--config")
+        .arg(config)
+        .args(["history", "--format", "table"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = table
+        .lines()
+        .flat_map(|l| l.split(['│', '┆']))
+        .map(str::trim)
+        .collect();
+    assert!(
+        words.contains(&"manual") && words.contains(&"report"),
+        "{table}"
+    );
+
     let mut cmd = idrecon();
     cmd.arg("--config")
         .arg(config)
