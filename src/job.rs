@@ -12,7 +12,7 @@ use crate::model::{AadUser, ActionStatus, Snapshots};
 use crate::progress::{Fetched, RunProgress, Stage};
 use crate::reconcile::{self, MatchOptions, PlanOptions};
 use crate::report::{Mode, Report, RunStatus, SourceSummary, Summary, Trigger};
-use crate::sources::{AzureFetch, FlowWriter, SourceError, SourceErrorKind, Sources, System};
+use crate::sources::{AzureFetch, FlowWriter, SourceError, Sources, System};
 use crate::store::{LockHolder, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::time::Instant;
@@ -332,7 +332,10 @@ async fn reconcile_and_apply(
 
     // The actions `apply::execute` would send (planned ones, in order).
     let executable = plan.executable().count() as u64;
+    // Notes made while fetching (a delta fallback) follow the findings' advice.
+    let fetch_notes = std::mem::take(&mut report.advice);
     report.advice = reconcile::advice(&outcome.findings);
+    report.advice.extend(fetch_notes);
     report.advice.extend(resumed_note);
     if !req.apply {
         let would_send = executable;
@@ -487,13 +490,9 @@ async fn fetch_all(
     let azure = async {
         let start = Instant::now();
         ctx.report_progress(|p| p.source_started(System::Azure));
-        let mut result = ctx.sources.fetch_azure(delta_link.as_deref()).await;
-        if let Err(e) = &result {
-            if e.kind == SourceErrorKind::DeltaExpired {
-                tracing::info!("Azure AD delta link expired; listing all users");
-                result = ctx.sources.fetch_azure(None).await;
-            }
-        }
+        // An expired (or foreign) stored link is replaced by one full
+        // listing inside the source, which says why in `fallback`.
+        let result = ctx.sources.fetch_azure(delta_link.as_deref()).await;
         let fetched = match &result {
             Ok(AzureFetch::Full { users, .. }) => Fetched::Users(users.len() as u64),
             Ok(AzureFetch::Delta { changes, .. }) => Fetched::Changes(changes.len() as u64),
@@ -559,7 +558,18 @@ async fn fetch_all(
     };
 
     let (azure_users, update) = match azure {
-        AzureFetch::Full { users, delta_link } => (users, AzureUpdate::Replace { delta_link }),
+        AzureFetch::Full {
+            users,
+            delta_link,
+            fallback,
+        } => {
+            if let Some(why) = fallback {
+                report.advice.push(format!(
+                    "Azure AD was listed in full instead of by delta query (delta: false): {why}. The new delta link is stored; the next run reads only the changes."
+                ));
+            }
+            (users, AzureUpdate::Replace { delta_link })
+        }
         AzureFetch::Delta {
             changes,
             delta_link,

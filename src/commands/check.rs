@@ -424,8 +424,11 @@ pub fn explain_graph(e: &SourceError, group_id: Option<&str>) -> String {
     let hint = if is_unreachable(e) {
         "cannot reach Microsoft Graph (azure.graph_url): check the network, proxy and firewall"
             .to_string()
+    } else if e.status.is_none() && e.kind == SourceErrorKind::Auth {
+        // 200 with id-only members: GroupMember.Read.All without User.Read.All.
+        "Microsoft Graph sent users without their properties: the app registration lacks application permission User.Read.All (GroupMember.Read.All alone shows only member IDs) — grant it with admin consent".to_string()
     } else if e.status == Some(403) || code == "Authorization_RequestDenied" {
-        "the app registration lacks Microsoft Graph application permission User.Read.All (or GroupMember.Read.All with azure.group_id) — grant admin consent".to_string()
+        "the app registration lacks Microsoft Graph application permission User.Read.All (with azure.group_id, GroupMember.Read.All as well) — grant admin consent".to_string()
     } else if e.status == Some(401) {
         "Microsoft Graph did not accept the app's token: azure.login_url and azure.graph_url must belong to the same cloud".to_string()
     } else if e.status == Some(404) && group_id.is_some() {

@@ -8,7 +8,9 @@ use crate::sources::http::{
     join_path, redacted_url, require_secure, Auth, ErrorShape, HttpSettings, Idempotency, Payload,
     ServiceClient,
 };
-use crate::sources::{FlowWriteError, FlowWriter, SourceError, SourceErrorKind, System};
+use crate::sources::{
+    FlowWriteError, FlowWriter, ListingLimits, SourceError, SourceErrorKind, System,
+};
 use async_trait::async_trait;
 use reqwest::Method;
 use secrecy::SecretString;
@@ -68,6 +70,8 @@ pub struct FlowHttp {
     base: Url,
     username: String,
     password: SecretString,
+    /// `limits.max_pages` (only the page bound applies to Flow here).
+    max_pages: u64,
 }
 
 impl fmt::Debug for FlowHttp {
@@ -110,7 +114,14 @@ impl FlowHttp {
             base,
             username,
             password,
+            max_pages: ListingLimits::default().max_pages,
         })
+    }
+
+    /// The same client with other listing bounds (`limits.max_pages`).
+    pub fn with_limits(mut self, limits: ListingLimits) -> Self {
+        self.max_pages = limits.max_pages;
+        self
     }
 
     fn auth(&self) -> Auth<'_> {
@@ -126,7 +137,16 @@ impl FlowHttp {
         let mut users = Vec::new();
         let mut cursors = HashSet::new();
         let mut cursor: Option<String> = None;
+        let mut pages = 0u64;
         loop {
+            if pages >= self.max_pages {
+                let limits = ListingLimits {
+                    max_pages: self.max_pages,
+                    ..ListingLimits::default()
+                };
+                return Err(limits.exceeded(System::Flow, users_url.path()));
+            }
+            pages += 1;
             let mut url = users_url.clone();
             if let Some(c) = &cursor {
                 url.query_pairs_mut().append_pair("cursor", c);

@@ -17,7 +17,7 @@ use crate::sources::http::{
     transport_error, ErrorShape, HttpSettings, Idempotency,
 };
 use crate::sources::retry::{run_authorized, AttemptError, RetryPolicy};
-use crate::sources::{AadChange, AzureFetch, SourceError, SourceErrorKind, System};
+use crate::sources::{AadChange, AzureFetch, ListingLimits, SourceError, SourceErrorKind, System};
 use async_trait::async_trait;
 use graph_core::identity::ForceTokenRefresh;
 use graph_rs_sdk::error::{AuthExecutionError, AuthExecutionResult, AuthorizationFailure};
@@ -89,10 +89,51 @@ impl ClientApplication for TokenBridge {
     fn with_force_token_refresh(&mut self, _force: ForceTokenRefresh) {}
 }
 
+/// How many times a walk starts again from its first page after Graph
+/// said its `$skiptoken` expired (`Directory_ExpiredPageToken`) before
+/// giving up.
+const MAX_WALK_RESTARTS: u32 = 2;
+
+/// Graph's code for a `$skiptoken` that expired in the middle of a walk.
+const EXPIRED_PAGE_TOKEN: &str = "Directory_ExpiredPageToken";
+
+/// A user entry of a users, group-members or delta page, as Graph sends it:
+/// parsed straight from the page, never through an intermediate JSON tree.
+/// Properties Graph never set are omitted (`None`), as are the properties
+/// of an `@removed` entry.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireUser {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(rename = "@removed", default)]
+    removed: Option<WireRemoved>,
+    #[serde(default)]
+    user_principal_name: Option<String>,
+    #[serde(default)]
+    mail: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    account_enabled: Option<bool>,
+    #[serde(default)]
+    employee_id: Option<String>,
+    #[serde(default)]
+    on_premises_sam_account_name: Option<String>,
+    #[serde(default)]
+    user_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireRemoved {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
 /// One page of a Graph collection.
 #[derive(Deserialize)]
 struct GraphPage {
-    value: Vec<serde_json::Value>,
+    value: Vec<WireUser>,
     #[serde(rename = "@odata.nextLink", default)]
     next_link: Option<String>,
     #[serde(rename = "@odata.deltaLink", default)]
@@ -108,6 +149,20 @@ pub struct GraphSource {
     endpoint: Url,
     group_id: Option<String>,
     include_guests: bool,
+    limits: ListingLimits,
+}
+
+/// Why a walk stopped early.
+enum WalkStop {
+    /// Graph said the `$skiptoken` of a later page expired: start again.
+    PageTokenExpired(SourceError),
+    Failed(SourceError),
+}
+
+impl From<SourceError> for WalkStop {
+    fn from(e: SourceError) -> Self {
+        WalkStop::Failed(e)
+    }
 }
 
 impl fmt::Debug for GraphSource {
@@ -180,7 +235,14 @@ impl GraphSource {
             endpoint,
             group_id: cfg.group_id.clone().filter(|g| !g.trim().is_empty()),
             include_guests: cfg.include_guests,
+            limits: ListingLimits::default(),
         })
+    }
+
+    /// The same reader with other listing bounds (`limits.max_pages`).
+    pub fn with_limits(mut self, limits: ListingLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// `"users"`, or `"group:<id>"` when only a group's members are read.
@@ -202,7 +264,7 @@ impl GraphSource {
         let mut changes = Vec::new();
         let first = || self.first_listing_page(PAGE_SIZE);
         self.walk(first, &mut changes).await?;
-        Ok(self.scoped(apply_delta(Vec::new(), changes)))
+        Ok(self.scoped_users(changes))
     }
 
     /// Reads one user (or one member of the group): proves that the token
@@ -211,6 +273,10 @@ impl GraphSource {
     pub async fn probe(&self) -> Result<usize, SourceError> {
         let first = || self.first_listing_page("1");
         let page: GraphPage = self.get_page(&first).await?;
+        let path = self.listing_path();
+        for wire in page.value.iter() {
+            check_readable(wire, &path, self.group_id.is_some())?;
+        }
         Ok(page.value.len())
     }
 
@@ -240,44 +306,64 @@ impl GraphSource {
         }
     }
 
-    /// A delta query: without a link, the initial full round
-    /// ([`AzureFetch::Full`] with the new delta link); with the stored link,
-    /// only the changes since ([`AzureFetch::Delta`]). An expired link is
-    /// [`SourceErrorKind::DeltaExpired`].
+    /// A delta query. Without a link, a full listing plus a delta link for
+    /// the next run: `$deltatoken=latest` is taken first (no users, a link
+    /// "from now on"), then `/users` is listed in pages of 999, so every
+    /// change made during the listing still comes with the next delta
+    /// ([`AzureFetch::Full`]). With the stored link, only the changes since
+    /// ([`AzureFetch::Delta`]). A link that expired, or that no longer
+    /// fits `graph_url`, is [`SourceErrorKind::DeltaExpired`]: the caller
+    /// lists in full once.
     pub async fn fetch_delta(&self, delta_link: Option<&str>) -> Result<AzureFetch, SourceError> {
-        let mut changes = Vec::new();
-        let new_link = match delta_link {
-            None => {
-                let first = || self.client.users().delta().select(&USER_SELECT).send();
-                self.walk(first, &mut changes).await?
-            }
-            Some(link) => {
-                let url = self.checked_link(link, "stored delta link")?;
-                let first = || self.send_to(&url);
-                self.walk(first, &mut changes)
-                    .await
-                    .map_err(mark_delta_expired)?
-            }
+        let Some(link) = delta_link else {
+            let delta_link = self.latest_delta_link().await?;
+            let mut changes = Vec::new();
+            let first = || self.first_listing_page(PAGE_SIZE);
+            self.walk(first, &mut changes).await?;
+            return Ok(AzureFetch::Full {
+                users: self.scoped_users(changes),
+                delta_link: Some(delta_link),
+                fallback: None,
+            });
         };
-        let new_link = new_link.ok_or_else(|| {
-            let mut e = SourceError::new(
-                System::Azure,
-                SourceErrorKind::InvalidPayload,
-                "the last delta page carries no @odata.deltaLink",
-            );
-            e.path = Some("/v1.0/users/delta".into());
-            e
-        })?;
-        Ok(match delta_link {
-            None => AzureFetch::Full {
-                users: self.scoped(apply_delta(Vec::new(), changes)),
-                delta_link: Some(new_link),
-            },
-            Some(_) => AzureFetch::Delta {
-                changes: self.scoped_changes(changes),
-                delta_link: new_link,
-            },
+        let url = self
+            .checked_link(link, "the stored delta link")
+            .map_err(|mut e| {
+                // A link for another origin (graph_url changed, say from
+                // 127.0.0.1 to localhost) is never sent; a full listing
+                // replaces it.
+                e.kind = SourceErrorKind::DeltaExpired;
+                e
+            })?;
+        let mut changes = Vec::new();
+        let first = || self.send_to(&url);
+        let new_link = self
+            .walk(first, &mut changes)
+            .await
+            .map_err(mark_delta_expired)?
+            .ok_or_else(|| no_delta_link(&url))?;
+        Ok(AzureFetch::Delta {
+            changes: self.scoped_changes(changes),
+            delta_link: new_link,
         })
+    }
+
+    /// `GET /users/delta?$select=…&$deltatoken=latest`: no users, and the
+    /// delta link that reports every change from now on.
+    async fn latest_delta_link(&self) -> Result<String, SourceError> {
+        let mut url = self.endpoint.clone();
+        url.set_path(&format!(
+            "{}/users/delta",
+            self.endpoint.path().trim_end_matches('/')
+        ));
+        url.query_pairs_mut()
+            .append_pair("$select", &USER_SELECT.join(","))
+            .append_pair("$deltatoken", "latest");
+        // Any users it did send are covered by the listing that follows.
+        let mut ignored = Vec::new();
+        self.walk(|| self.send_to(&url), &mut ignored)
+            .await?
+            .ok_or_else(|| no_delta_link(&url))
     }
 
     /// One user by object ID or UPN; `None` when Graph says 404 (or the user
@@ -291,21 +377,38 @@ impl GraphSource {
                 "cannot look up a user by an empty ID or UPN",
             ));
         }
+        // `.` and `..` are path segments the URL would resolve away
+        // (`/users/.` is `/users/`, `/users/..` is `/v1.0/`), in any
+        // percent-encoding: no user has such a key.
+        if key.chars().all(|c| c == '.') {
+            return Err(SourceError::new(
+                System::Azure,
+                SourceErrorKind::Config,
+                format!("{key:?} is not a user principal name or object ID"),
+            ));
+        }
         // Built by hand: the SDK's `user(id)` leaves `'` and `+` unencoded.
+        let users_path = format!("{}/users", self.endpoint.path().trim_end_matches('/'));
+        let key_path = format!("{users_path}/{}", utf8_percent_encode(key, USER_KEY));
         let mut url = self.endpoint.clone();
-        url.set_path(&format!(
-            "{}/users/{}",
-            self.endpoint.path().trim_end_matches('/'),
-            utf8_percent_encode(key, USER_KEY)
-        ));
+        url.set_path(&key_path);
+        if url.path() != key_path {
+            return Err(SourceError::new(
+                System::Azure,
+                SourceErrorKind::Config,
+                format!("{key:?} is not a user principal name or object ID"),
+            ));
+        }
         url.query_pairs_mut()
             .append_pair("$select", &USER_SELECT.join(","));
-        let value = match self.get_page_value(|| self.send_to(&url)).await {
-            Ok(value) => value,
+        let wire: WireUser = match self.get_page(&|| self.send_to(&url)).await {
+            Ok(wire) => wire,
             Err(e) if e.status == Some(404) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let user = user_from_value(value, error_path(&url).as_str())?;
+        let path = error_path(&url);
+        check_readable(&wire, &path, false)?;
+        let user = user_from_wire(wire, &path)?;
         Ok(self.scoped(vec![user]).pop())
     }
 
@@ -349,7 +452,9 @@ impl GraphSource {
 
     /// Walks a collection from its first request through every
     /// `@odata.nextLink`, collecting each entry as a change. Returns the
-    /// final `@odata.deltaLink`, if any.
+    /// final `@odata.deltaLink`, if any. When Graph says a later page's
+    /// `$skiptoken` expired, the walk starts again from its first page (at
+    /// most [`MAX_WALK_RESTARTS`] times), with what it had collected dropped.
     async fn walk<F, Fut>(
         &self,
         first: F,
@@ -359,15 +464,56 @@ impl GraphSource {
         F: Fn() -> Fut + Send + Sync,
         Fut: Future<Output = GraphResult<reqwest::Response>> + Send,
     {
-        let mut page: GraphPage = self.get_page(&first).await?;
-        let mut seen = HashSet::new();
-        let mut pages = 1usize;
+        let mut restarts = 0;
         loop {
-            for value in std::mem::take(&mut page.value) {
-                changes.push(change_from_value(value)?);
+            changes.clear();
+            match self.walk_once(&first, changes).await {
+                Ok(link) => return Ok(link),
+                Err(WalkStop::Failed(e)) => return Err(e),
+                Err(WalkStop::PageTokenExpired(mut e)) => {
+                    if restarts >= MAX_WALK_RESTARTS {
+                        e.message = format!(
+                            "the listing's page token expired again after {restarts} fresh starts from the first page: {}",
+                            e.message
+                        );
+                        return Err(e);
+                    }
+                    restarts += 1;
+                    tracing::warn!(
+                        restarts,
+                        "Graph: a page token expired in the middle of a listing; starting again from the first page"
+                    );
+                }
+            }
+        }
+    }
+
+    /// One walk from the first page to the last (see [`Self::walk`]).
+    async fn walk_once<F, Fut>(
+        &self,
+        first: &F,
+        changes: &mut Vec<AadChange>,
+    ) -> Result<Option<String>, WalkStop>
+    where
+        F: Fn() -> Fut + Send + Sync,
+        Fut: Future<Output = GraphResult<reqwest::Response>> + Send,
+    {
+        let mut page: GraphPage = self.get_page(first).await?;
+        let mut seen = HashSet::new();
+        let mut pages = 1u64;
+        let path = self.listing_path();
+        loop {
+            changes.reserve(page.value.len());
+            for wire in std::mem::take(&mut page.value) {
+                changes.push(self.change_from_wire(wire, &path)?);
             }
             let Some(next) = page.next_link.take() else {
                 tracing::debug!(pages, entries = changes.len(), "Graph listing complete");
+                // Stored and sent with a token on the next run: it must
+                // point at the configured Graph origin too.
+                if let Some(link) = &page.delta_link {
+                    self.checked_link(link, "@odata.deltaLink")?;
+                }
                 return Ok(page.delta_link);
             };
             if !seen.insert(next.clone()) {
@@ -377,12 +523,46 @@ impl GraphSource {
                     format!(
                         "@odata.nextLink repeats after {pages} pages: the listing would never end"
                     ),
-                ));
+                )
+                .into());
+            }
+            if pages >= self.limits.max_pages {
+                return Err(self.limits.exceeded(System::Azure, &path).into());
             }
             let url = self.checked_link(&next, "@odata.nextLink")?;
-            page = self.get_page(&|| self.send_to(&url)).await?;
+            page = match self.get_page(&|| self.send_to(&url)).await {
+                Ok(page) => page,
+                Err(e) if is_expired_page_token(&e) => return Err(WalkStop::PageTokenExpired(e)),
+                Err(e) => return Err(e.into()),
+            };
             pages += 1;
         }
+    }
+
+    /// The listing's path for errors: `/users` or the group's members.
+    fn listing_path(&self) -> String {
+        let base = self.endpoint.path().trim_end_matches('/');
+        match &self.group_id {
+            Some(group) => format!("{base}/groups/{group}/transitiveMembers"),
+            None => format!("{base}/users"),
+        }
+    }
+
+    /// One entry of a users page (or of a delta page) as a change.
+    fn change_from_wire(&self, wire: WireUser, path: &str) -> Result<AadChange, SourceError> {
+        if let Some(removed) = wire.removed {
+            let id = wire.id.ok_or_else(|| {
+                SourceError::new(
+                    System::Azure,
+                    SourceErrorKind::InvalidPayload,
+                    "a removed entry in a delta page has no id",
+                )
+            })?;
+            let reason = removed.reason.unwrap_or_else(|| "deleted".to_string());
+            return Ok(AadChange::Removed { id, reason });
+        }
+        check_readable(&wire, path, self.group_id.is_some())?;
+        user_from_wire(wire, path).map(AadChange::Upsert)
     }
 
     /// One page: retried on throttling and transient errors, a new token
@@ -415,13 +595,10 @@ impl GraphSource {
         .await
     }
 
-    /// A single JSON object (not a collection).
-    async fn get_page_value<F, Fut>(&self, send: F) -> Result<serde_json::Value, SourceError>
-    where
-        F: Fn() -> Fut + Send + Sync,
-        Fut: Future<Output = GraphResult<reqwest::Response>> + Send,
-    {
-        self.get_page(&send).await
+    /// The users of a complete listing (last entry wins), guests dropped
+    /// unless included.
+    fn scoped_users(&self, changes: Vec<AadChange>) -> Vec<AadUser> {
+        self.scoped(apply_delta(Vec::new(), changes))
     }
 
     /// Drops guests unless they are included.
@@ -490,13 +667,53 @@ fn graph_failure(err: GraphFailure) -> AttemptError {
     }
 }
 
-/// 410 Gone or code `syncStateNotFound`/`resyncRequired`: the delta link
-/// has expired and a full round is needed.
+/// The error for a delta walk that ended without `@odata.deltaLink`.
+fn no_delta_link(url: &Url) -> SourceError {
+    let mut e = SourceError::new(
+        System::Azure,
+        SourceErrorKind::InvalidPayload,
+        "the last delta page carries no @odata.deltaLink",
+    );
+    e.path = Some(error_path(url));
+    e
+}
+
+/// `400 Directory_ExpiredPageToken`: the `$skiptoken` of a page expired.
+fn is_expired_page_token(err: &SourceError) -> bool {
+    err.status == Some(400)
+        && err
+            .code
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(EXPIRED_PAGE_TOKEN))
+}
+
+/// Whether a delta error is one of the forms Graph uses for a sync state
+/// (delta token) it no longer has: `410 Gone` (with a `Location` to start
+/// over), or a 4xx with a code such as `syncStateNotFound`,
+/// `syncStateInvalid` or `resyncRequired` (docs/external-apis.md, "Delta").
+pub fn is_delta_expiry(err: &SourceError) -> bool {
+    let Some(status) = err.status else {
+        return false;
+    };
+    if status == 410 {
+        return true;
+    }
+    if !(400..500).contains(&status) || matches!(status, 401 | 403 | 429) {
+        return false;
+    }
+    err.code.as_deref().is_some_and(|code| {
+        let code = code.to_ascii_lowercase();
+        code.contains("syncstate")
+            || code.contains("resync")
+            || code.contains("expireddeltatoken")
+            || code.contains("invaliddeltatoken")
+    })
+}
+
+/// Marks an expired delta link as [`SourceErrorKind::DeltaExpired`]: a
+/// full listing is needed.
 fn mark_delta_expired(mut err: SourceError) -> SourceError {
-    let expired_code = err.code.as_deref().is_some_and(|c| {
-        c.eq_ignore_ascii_case("syncStateNotFound") || c.eq_ignore_ascii_case("resyncRequired")
-    });
-    if err.status == Some(410) || expired_code {
+    if is_delta_expiry(&err) {
         err.kind = SourceErrorKind::DeltaExpired;
         err.message = format!(
             "the stored delta link has expired, a full listing is needed: {}",
@@ -506,42 +723,68 @@ fn mark_delta_expired(mut err: SourceError) -> SourceError {
     err
 }
 
-/// One entry of a users page (or of a delta page) as a change.
-fn change_from_value(value: serde_json::Value) -> Result<AadChange, SourceError> {
-    if let Some(removed) = value.get("@removed") {
-        let id = value
-            .get("id")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| {
-                SourceError::new(
-                    System::Azure,
-                    SourceErrorKind::InvalidPayload,
-                    "a removed entry in a delta page has no id",
-                )
-            })?
-            .to_string();
-        let reason = removed
-            .get("reason")
-            .and_then(|r| r.as_str())
-            .unwrap_or("deleted")
-            .to_string();
-        return Ok(AadChange::Removed { id, reason });
+/// Graph answers a member of a group with only `@odata.type` and `id`,
+/// every other property null or absent, when the app may read group
+/// memberships (`GroupMember.Read.All`) but not users (`User.Read.All`).
+/// That is a missing permission, never data: nothing is concluded from it.
+fn check_readable(wire: &WireUser, path: &str, group: bool) -> Result<(), SourceError> {
+    let unreadable = wire.user_principal_name.is_none()
+        && wire.account_enabled.is_none()
+        && wire.display_name.is_none()
+        && wire.mail.is_none();
+    if !unreadable {
+        return Ok(());
     }
-    user_from_value(value, "users").map(AadChange::Upsert)
+    let mut e = SourceError::new(
+        System::Azure,
+        SourceErrorKind::Auth,
+        format!(
+            "Graph sent user {} without any of its properties (only its id){}: the app registration lacks the application permission User.Read.All; grant it (with admin consent) and run again",
+            wire.id.as_deref().unwrap_or("(without id)"),
+            if group {
+                ", as it does for group members when only GroupMember.Read.All is granted"
+            } else {
+                ""
+            }
+        ),
+    );
+    e.path = Some(path.to_string());
+    Err(e)
 }
 
-/// A user from its JSON; errors name the user's id when it has one.
-fn user_from_value(value: serde_json::Value, context: &str) -> Result<AadUser, SourceError> {
-    let id = value.get("id").and_then(|v| v.as_str()).map(str::to_string);
-    serde_json::from_value::<AadUser>(value).map_err(|e| {
-        SourceError::new(
+/// A user from its wire form; errors name the user's id when it has one.
+fn user_from_wire(wire: WireUser, path: &str) -> Result<AadUser, SourceError> {
+    let invalid = |what: &str, id: Option<&str>| {
+        let mut e = SourceError::new(
             System::Azure,
             SourceErrorKind::InvalidPayload,
             format!(
-                "{context}: user {} is not a valid user object: {e}",
-                id.as_deref().unwrap_or("(without id)")
+                "user {} is not a valid user object: {what}",
+                id.unwrap_or("(without id)")
             ),
-        )
+        );
+        e.path = Some(path.to_string());
+        e
+    };
+    let id = match wire.id {
+        Some(id) if !id.trim().is_empty() => id,
+        _ => return Err(invalid("it has no id", None)),
+    };
+    let user_principal_name = match wire.user_principal_name {
+        Some(upn) if !upn.trim().is_empty() => upn,
+        _ => return Err(invalid("missing field `userPrincipalName`", Some(&id))),
+    };
+    Ok(AadUser {
+        id,
+        user_principal_name,
+        mail: wire.mail,
+        display_name: wire.display_name,
+        // Always set by Graph; absent only when never set, which Entra
+        // treats as enabled.
+        account_enabled: wire.account_enabled.unwrap_or(true),
+        employee_id: wire.employee_id,
+        on_premises_sam_account_name: wire.on_premises_sam_account_name,
+        user_type: wire.user_type,
     })
 }
 
@@ -549,21 +792,67 @@ fn user_from_value(value: serde_json::Value, context: &str) -> Result<AadUser, S
 mod tests {
     use super::*;
 
+    fn wire(json: serde_json::Value) -> WireUser {
+        serde_json::from_value(json).unwrap()
+    }
+
     #[test]
     fn removed_entries_and_bad_users() {
-        let removed = serde_json::json!({"id": "9", "@removed": {"reason": "changed"}});
+        let src = source_for("https://graph.microsoft.com").unwrap();
+        let removed = wire(serde_json::json!({"id": "9", "@removed": {"reason": "changed"}}));
         assert_eq!(
-            change_from_value(removed).unwrap(),
+            src.change_from_wire(removed, "/users").unwrap(),
             AadChange::Removed {
                 id: "9".into(),
                 reason: "changed".into()
             }
         );
-        let bad = serde_json::json!({"id": "7", "accountEnabled": true});
-        let err = change_from_value(bad).unwrap_err();
+        let bad = wire(serde_json::json!({"id": "7", "accountEnabled": true}));
+        let err = src.change_from_wire(bad, "/users").unwrap_err();
         assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
         assert!(err.message.contains("user 7"), "{err}");
         assert!(err.message.contains("userPrincipalName"), "{err}");
+    }
+
+    #[test]
+    fn id_only_members_are_a_missing_permission() {
+        let src = source_for("https://graph.microsoft.com").unwrap();
+        let bare = wire(serde_json::json!({
+            "@odata.type": "#microsoft.graph.user", "id": "5",
+            "userPrincipalName": null, "accountEnabled": null, "mail": null
+        }));
+        let err = src.change_from_wire(bare, "/users").unwrap_err();
+        assert_eq!(err.kind, SourceErrorKind::Auth);
+        assert!(err.message.contains("User.Read.All"), "{err}");
+    }
+
+    #[test]
+    fn every_documented_delta_expiry_form_is_recognised() {
+        let err = |status: u16, code: &str| {
+            let mut e = SourceError::new(System::Azure, SourceErrorKind::Http, "x");
+            e.status = Some(status);
+            e.code = Some(code.to_string()).filter(|c| !c.is_empty());
+            e
+        };
+        for (status, code) in [
+            (410, ""),
+            (410, "Gone"),
+            (400, "syncStateNotFound"),
+            (400, "syncStateInvalid"),
+            (400, "resyncRequired"),
+            (404, "syncStateNotFound"),
+            (409, "resyncRequired"),
+        ] {
+            assert!(is_delta_expiry(&err(status, code)), "{status} {code}");
+        }
+        for (status, code) in [
+            (400, "BadRequest"),
+            (403, "syncStateNotFound"),
+            (500, "syncStateNotFound"),
+            (429, "TooManyRequests"),
+        ] {
+            assert!(!is_delta_expiry(&err(status, code)), "{status} {code}");
+        }
     }
 
     struct NoTokens;

@@ -1,17 +1,23 @@
 //! IFS Cloud users through the OData `Users` entity set.
 //!
 //! Pages with `$top`/`$skip` ordered by `Identity`; when a response carries
-//! `@odata.nextLink`, that link is followed instead. `Active` comes either
-//! as a boolean or as the enum strings `"TRUE"`/`"FALSE"`.
+//! `@odata.nextLink`, that link is followed instead. A server may cap its
+//! pages below `$top` without saying so, so a short page is never taken as
+//! the end: only an empty page or the `@odata.count` of the first page
+//! (`$count=true`) ends a listing. With the count known, the remaining
+//! pages are fetched concurrently (`ifs.concurrency`). `Active` comes
+//! either as a boolean or as the enum strings `"TRUE"`/`"FALSE"`.
 
 use crate::auth::AccessTokenSource;
 use crate::config::IfsConfig;
-use crate::model::IfsUser;
+use crate::model::{IfsUser, NormalizedId};
 use crate::sources::http::{
     error_path, join_path, redacted_url, require_secure, same_origin, Auth, ErrorShape,
     HttpSettings, ServiceClient,
 };
-use crate::sources::{SourceError, SourceErrorKind, System};
+use crate::sources::ifs_row::{IfsRow, Scalar};
+use crate::sources::{ListingLimits, SourceError, SourceErrorKind, System};
+use futures::stream::{self, StreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -46,9 +52,18 @@ const QUERY_VALUE: &AsciiSet = &CONTROLS
 /// One OData page.
 #[derive(Deserialize)]
 struct ODataPage {
-    value: Vec<serde_json::Value>,
+    value: Vec<IfsRow>,
     #[serde(rename = "@odata.nextLink", default)]
     next_link: Option<String>,
+    #[serde(rename = "@odata.count", default)]
+    count: Option<u64>,
+}
+
+/// The users of one listing so far, unique by `Identity`.
+#[derive(Default)]
+struct Collected {
+    users: Vec<IfsUser>,
+    identities: HashSet<String>,
 }
 
 /// Reads IFS users.
@@ -59,6 +74,7 @@ pub struct IfsSource {
     directory_id_field: String,
     email_field: Option<String>,
     page_size: u32,
+    limits: ListingLimits,
 }
 
 impl fmt::Debug for IfsSource {
@@ -127,7 +143,15 @@ impl IfsSource {
                 .map(|f| check_field(f, "ifs.email_field"))
                 .transpose()?,
             page_size: cfg.page_size,
+            limits: ListingLimits::default(),
         })
+    }
+
+    /// The same reader with other listing bounds (`limits.max_pages`,
+    /// `ifs.concurrency`).
+    pub fn with_limits(mut self, limits: ListingLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     fn select(&self) -> String {
@@ -158,55 +182,199 @@ impl IfsSource {
 
     /// Every IFS user: `$top`/`$skip` pages ordered by `Identity`, or the
     /// service's `@odata.nextLink` chain when it sends one.
+    ///
+    /// The first page asks for `$count=true`. With the count known, the
+    /// other pages are fetched `ifs.concurrency` at a time, each at the
+    /// offset the first page's size implies; a short page before the count
+    /// is reached (a silent page cap) ends that and the listing goes on one
+    /// page at a time from the rows received. Without a count, only an
+    /// empty page ends it. The count is checked at the end.
     pub async fn fetch_all(&self) -> Result<Vec<IfsUser>, SourceError> {
-        let mut users = Vec::new();
-        let mut identities = HashSet::new();
-        let mut seen_links = HashSet::new();
-        let mut skip: u64 = 0;
-        let mut url = self.page_url(skip);
-        let mut link_mode = false;
-        loop {
-            let page: ODataPage = self
-                .api
-                .get_json(&url, Auth::Bearer(self.tokens.as_ref()))
+        let mut got = Collected::default();
+        let mut first_url = self.page_url(0, true);
+        let first = match self.get_page(&first_url).await {
+            // A service that refuses `$count` is paged to its empty page.
+            Err(e) if e.status == Some(400) => {
+                tracing::warn!(error = %e, "IFS refused $count=true; paging on to an empty page instead");
+                first_url = self.page_url(0, false);
+                self.get_page(&first_url).await?
+            }
+            other => other?,
+        };
+        let count = first.count;
+        let first_rows = first.value.len() as u64;
+        let mut requests = 1u64;
+        if let Some(next) = first.next_link.clone() {
+            self.add_page(&mut got, first, &first_url)?;
+            self.follow_links(&mut got, next, first_url, requests)
                 .await?;
-            let count = page.value.len();
-            for value in page.value {
-                let user = self.user_from_value(value, &url)?;
-                if !identities.insert(user.identity.clone()) {
-                    let mut e = SourceError::new(
-                        System::Ifs,
-                        SourceErrorKind::InvalidPayload,
-                        format!(
-                            "user {} was delivered twice: the service's paging is inconsistent",
-                            user.identity
-                        ),
-                    );
-                    e.path = Some(error_path(&url));
-                    return Err(e);
-                }
-                users.push(user);
-            }
-            if let Some(next) = page.next_link {
-                link_mode = true;
-                if !seen_links.insert(next.clone()) {
-                    return Err(SourceError::new(
-                        System::Ifs,
-                        SourceErrorKind::InvalidPayload,
-                        "@odata.nextLink repeats: the listing would never end",
-                    ));
-                }
-                url = self.checked_link(&next, &url)?;
-                continue;
-            }
-            if link_mode || count < self.page_size as usize {
-                break;
-            }
-            skip += u64::from(self.page_size);
-            url = self.page_url(skip);
+            self.check_count(&got, count)?;
+            return Ok(got.users);
         }
-        tracing::debug!(users = users.len(), "IFS listing complete");
-        Ok(users)
+        self.add_page(&mut got, first, &first_url)?;
+        let mut offset = first_rows;
+        if first_rows > 0 {
+            if let Some(total) = count.filter(|&c| c > first_rows) {
+                // The first page's size is what the server serves per page
+                // (capped or not): the other pages are at its multiples.
+                let step = first_rows;
+                let offsets: Vec<u64> =
+                    (1..).map(|k| k * step).take_while(|&o| o < total).collect();
+                if offsets.len() as u64 + 1 > self.limits.max_pages {
+                    return Err(self.limits.exceeded(System::Ifs, self.users_url.path()));
+                }
+                let concurrency = self.limits.ifs_concurrency.max(1);
+                let mut pages = stream::iter(offsets)
+                    .map(|skip| async move {
+                        let url = self.page_url(skip, false);
+                        self.get_page(&url).await.map(|page| (skip, url, page))
+                    })
+                    .buffered(concurrency);
+                while let Some(result) = pages.next().await {
+                    let (skip, url, page) = result?;
+                    requests += 1;
+                    if page.next_link.is_some() {
+                        return Err(self.inconsistent(
+                            &url,
+                            "the service sent @odata.nextLink on a $skip page only after the first page".to_string(),
+                        ));
+                    }
+                    let rows = page.value.len() as u64;
+                    self.add_page(&mut got, page, &url)?;
+                    offset = skip + rows;
+                    if rows < step && offset < total {
+                        // A silent cap below the first page's size: what
+                        // follows is at other offsets. Go on one by one.
+                        tracing::debug!(skip, rows, step, "IFS page shorter than the ones before; paging on from the rows received");
+                        break;
+                    }
+                }
+            }
+            offset = self.page_on(&mut got, offset, count, requests).await?;
+        }
+        self.check_count(&got, count)?;
+        tracing::debug!(users = got.users.len(), offset, "IFS listing complete");
+        Ok(got.users)
+    }
+
+    /// Pages one at a time from `offset`, each at the rows received so
+    /// far, until the count is reached or a page comes back empty.
+    async fn page_on(
+        &self,
+        got: &mut Collected,
+        mut offset: u64,
+        count: Option<u64>,
+        mut requests: u64,
+    ) -> Result<u64, SourceError> {
+        loop {
+            if count.is_some_and(|total| offset >= total) {
+                return Ok(offset);
+            }
+            if requests >= self.limits.max_pages {
+                return Err(self.limits.exceeded(System::Ifs, self.users_url.path()));
+            }
+            let url = self.page_url(offset, false);
+            let page = self.get_page(&url).await?;
+            requests += 1;
+            if page.next_link.is_some() {
+                return Err(self.inconsistent(
+                    &url,
+                    "the service sent @odata.nextLink on a $skip page only after the first page"
+                        .to_string(),
+                ));
+            }
+            let rows = page.value.len() as u64;
+            if rows == 0 {
+                return Ok(offset);
+            }
+            self.add_page(got, page, &url)?;
+            offset += rows;
+        }
+    }
+
+    /// Follows the server's `@odata.nextLink` chain to its end.
+    async fn follow_links(
+        &self,
+        got: &mut Collected,
+        mut next: String,
+        mut url: Url,
+        mut requests: u64,
+    ) -> Result<(), SourceError> {
+        let mut seen_links = HashSet::new();
+        loop {
+            if !seen_links.insert(next.clone()) {
+                return Err(self.inconsistent(
+                    &url,
+                    "@odata.nextLink repeats: the listing would never end".to_string(),
+                ));
+            }
+            if requests >= self.limits.max_pages {
+                return Err(self.limits.exceeded(System::Ifs, self.users_url.path()));
+            }
+            url = self.checked_link(&next, &url)?;
+            let page = self.get_page(&url).await?;
+            requests += 1;
+            let link = page.next_link.clone();
+            self.add_page(got, page, &url)?;
+            match link {
+                Some(link) => next = link,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn get_page(&self, url: &Url) -> Result<ODataPage, SourceError> {
+        self.api
+            .get_json(url, Auth::Bearer(self.tokens.as_ref()))
+            .await
+    }
+
+    /// Adds a page's users, de-duplicated by `Identity` (a user can move
+    /// between pages while they are read). A non-empty page of nothing but
+    /// users already seen means the service ignores `$skip`.
+    fn add_page(&self, got: &mut Collected, page: ODataPage, url: &Url) -> Result<(), SourceError> {
+        let rows = page.value.len();
+        let mut first_repeat = None;
+        let mut new = 0usize;
+        got.users.reserve(rows);
+        for value in page.value {
+            let user = self.user_from_row(value, url)?;
+            if got.identities.insert(user.identity.clone()) {
+                got.users.push(user);
+                new += 1;
+            } else if first_repeat.is_none() {
+                first_repeat = Some(user.identity);
+            }
+        }
+        match first_repeat {
+            Some(identity) if new == 0 => Err(self.inconsistent(
+                url,
+                format!(
+                    "user {identity} was delivered twice (a whole page of users already read): the service's paging is inconsistent"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The users listed must be as many as the first page's `@odata.count`.
+    fn check_count(&self, got: &Collected, count: Option<u64>) -> Result<(), SourceError> {
+        match count {
+            Some(total) if total != got.users.len() as u64 => Err(self.inconsistent(
+                &self.users_url,
+                format!(
+                    "the service counted {total} users (@odata.count) but its pages held {}: the listing is incomplete or changed while it was read",
+                    got.users.len()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn inconsistent(&self, url: &Url, message: String) -> SourceError {
+        let mut e = SourceError::new(System::Ifs, SourceErrorKind::InvalidPayload, message);
+        e.path = Some(error_path(url));
+        e
     }
 
     /// Reads one user (`$top=1`): proves that the token is accepted and
@@ -220,18 +388,22 @@ impl IfsSource {
             .await?;
         let count = page.value.len();
         for value in page.value {
-            self.user_from_value(value, &url)?;
+            self.user_from_row(value, &url)?;
         }
         Ok(count)
     }
 
-    fn page_url(&self, skip: u64) -> Url {
-        self.query_url(&[
+    fn page_url(&self, skip: u64, count: bool) -> Url {
+        let mut options = vec![
             ("$select", self.select()),
             ("$orderby", "Identity".to_string()),
             ("$top", self.page_size.to_string()),
             ("$skip", skip.to_string()),
-        ])
+        ];
+        if count {
+            options.push(("$count", "true".to_string()));
+        }
+        self.query_url(&options)
     }
 
     /// Resolves a next link (absolute or relative to the current page) and
@@ -259,44 +431,65 @@ impl IfsSource {
         Ok(url)
     }
 
-    /// The users whose Directory ID equals `id` (`$filter`, `'` doubled).
+    /// The users whose Directory ID equals `id` whatever the letter case
+    /// (`tolower(field) eq 'id in lower case'`, `'` doubled), exact matches
+    /// first, as a full listing compares them. A service that refuses
+    /// `tolower` (400) is asked for the exact value instead.
     pub async fn fetch_by_directory_id(&self, id: &str) -> Result<Vec<IfsUser>, SourceError> {
-        let url = self.query_url(&[
-            ("$select", self.select()),
-            (
-                "$filter",
-                format!(
-                    "{} eq {}",
-                    self.directory_id_field,
-                    odata_string_literal(id)
-                ),
-            ),
-        ]);
-        let page: ODataPage = self
-            .api
-            .get_json(&url, Auth::Bearer(self.tokens.as_ref()))
-            .await?;
-        page.value
-            .into_iter()
-            .map(|v| self.user_from_value(v, &url))
-            .collect()
+        let field = &self.directory_id_field;
+        let lower = id.to_lowercase();
+        // A full run compares Unicode case-folded IDs (`Straße` = `STRASSE`),
+        // which `tolower` alone does not give: ask for the folded form too.
+        let folded_id = NormalizedId::new(id);
+        let mut folded = format!("tolower({field}) eq {}", odata_string_literal(&lower));
+        if folded_id.as_str() != lower {
+            folded.push_str(&format!(
+                " or tolower({field}) eq {}",
+                odata_string_literal(folded_id.as_str())
+            ));
+        }
+        let mut users = match self.filtered(&folded).await {
+            Err(e) if e.status == Some(400) => {
+                tracing::warn!(error = %e, "IFS refused tolower() in $filter; looking up the exact Directory ID");
+                self.filtered(&format!("{field} eq {}", odata_string_literal(id)))
+                    .await?
+            }
+            other => other?,
+        };
+        // Stable: exact matches first, each group in the service's order.
+        users.sort_by_key(|u| u.directory_id.as_deref() != Some(id));
+        Ok(users)
     }
 
-    /// One user from its JSON. Errors name the Identity.
-    fn user_from_value(&self, value: serde_json::Value, url: &Url) -> Result<IfsUser, SourceError> {
+    /// Every user matching a `$filter`, following `@odata.nextLink`.
+    async fn filtered(&self, filter: &str) -> Result<Vec<IfsUser>, SourceError> {
+        let url = self.query_url(&[("$select", self.select()), ("$filter", filter.to_string())]);
+        let first = self.get_page(&url).await?;
+        let mut got = Collected::default();
+        let next = first.next_link.clone();
+        self.add_page(&mut got, first, &url)?;
+        if let Some(next) = next {
+            self.follow_links(&mut got, next, url, 1).await?;
+        }
+        Ok(got.users)
+    }
+
+    /// One user from its entity. Errors name the Identity.
+    fn user_from_row(&self, mut row: IfsRow, url: &Url) -> Result<IfsUser, SourceError> {
         let invalid = |message: String| {
             let mut e = SourceError::new(System::Ifs, SourceErrorKind::InvalidPayload, message);
             e.path = Some(error_path(url));
             e
         };
-        let identity = match value.get("Identity") {
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        let identity = match row.take("Identity") {
+            Some(Scalar::Text(s)) if !s.trim().is_empty() => s,
             _ => return Err(invalid("a user has no Identity (string)".to_string())),
         };
+        // Read, not taken: the configuration may name one property twice.
         let optional_text = |field: &str| -> Result<Option<String>, SourceError> {
-            match value.get(field) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            match row.get(field) {
+                None | Some(Scalar::Null) => Ok(None),
+                Some(Scalar::Text(s)) => Ok(Some(s.clone())),
                 Some(other) => Err(invalid(format!(
                     "user {identity}: {field} should be a string, got {other}"
                 ))),
@@ -308,10 +501,10 @@ impl IfsSource {
             Some(field) => optional_text(field)?,
             None => None,
         };
-        let active = match value.get("Active") {
-            Some(serde_json::Value::Bool(b)) => *b,
-            Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("TRUE") => true,
-            Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("FALSE") => false,
+        let active = match row.get("Active") {
+            Some(Scalar::Bool(b)) => *b,
+            Some(Scalar::Text(s)) if s.eq_ignore_ascii_case("TRUE") => true,
+            Some(Scalar::Text(s)) if s.eq_ignore_ascii_case("FALSE") => false,
             Some(other) => {
                 return Err(invalid(format!(
                 "user {identity}: Active should be true/false or \"TRUE\"/\"FALSE\", got {other}"

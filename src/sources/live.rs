@@ -14,7 +14,9 @@ use crate::sources::graph::GraphSource;
 use crate::sources::http::{build_client, HttpSettings};
 use crate::sources::ifs::IfsSource;
 use crate::sources::PersonFetch;
-use crate::sources::{AzureFetch, FlowWriter, SourceError, SourceErrorKind, Sources, System};
+use crate::sources::{
+    AzureFetch, FlowWriter, ListingLimits, SourceError, SourceErrorKind, Sources, System,
+};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ pub struct LiveSources {
     azure_tokens: Arc<ClientCredentials>,
     ifs: IfsSource,
     flow: FlowSource,
+    limits: ListingLimits,
 }
 
 impl LiveSources {
@@ -40,24 +43,36 @@ impl LiveSources {
         Self::with_settings(cfg, &HttpSettings::default())
     }
 
-    /// Builds the connectors with the given timeouts and retry policy.
+    /// Builds the connectors with the given timeouts and retry policy, and
+    /// the configured listing bounds (`[limits]`, `ifs.concurrency`).
     pub fn with_settings(
         cfg: &Config,
         settings: &HttpSettings,
+    ) -> Result<LiveSources, SourceError> {
+        Self::with_limits(cfg, settings, ListingLimits::from_config(cfg))
+    }
+
+    /// Builds the connectors with the given timeouts, retry policy and
+    /// listing bounds.
+    pub fn with_limits(
+        cfg: &Config,
+        settings: &HttpSettings,
+        limits: ListingLimits,
     ) -> Result<LiveSources, SourceError> {
         let http = build_client(System::Azure, settings)?;
         let azure_tokens = Arc::new(
             ClientCredentials::azure(&cfg.azure, http.clone())?.with_retry(settings.retry.clone()),
         );
-        let graph = GraphSource::new(&cfg.azure, azure_tokens.clone(), settings)?;
+        let graph =
+            GraphSource::new(&cfg.azure, azure_tokens.clone(), settings)?.with_limits(limits);
         let ifs_tokens = Arc::new(
             ClientCredentials::ifs(&cfg.ifs, http.clone())?.with_retry(settings.retry.clone()),
         );
-        let ifs = IfsSource::new(&cfg.ifs, ifs_tokens, http.clone(), settings)?;
+        let ifs = IfsSource::new(&cfg.ifs, ifs_tokens, http.clone(), settings)?.with_limits(limits);
         let flow = match cfg.flow.source {
-            FlowSourceKind::Http => {
-                FlowSource::Http(Arc::new(FlowHttp::new(&cfg.flow, http, settings)?))
-            }
+            FlowSourceKind::Http => FlowSource::Http(Arc::new(
+                FlowHttp::new(&cfg.flow, http, settings)?.with_limits(limits),
+            )),
             FlowSourceKind::Csv => {
                 let path = cfg.flow.csv_path.clone().ok_or_else(|| {
                     SourceError::new(
@@ -74,6 +89,7 @@ impl LiveSources {
             azure_tokens,
             ifs,
             flow,
+            limits,
         })
     }
 
@@ -104,38 +120,76 @@ impl LiveSources {
 
 #[async_trait]
 impl Sources for LiveSources {
-    /// Without a group scope: a delta query (initial round when no link is
-    /// stored, only the changes otherwise; an expired link falls back to a
-    /// new initial round). With a group scope: a full listing of the group.
+    /// Without a group scope: a delta query (a full listing with a new
+    /// delta link when no link is stored, only the changes otherwise; a link
+    /// that expired or no longer fits `graph_url` falls back to one full
+    /// listing, saying why). With a group scope: a full listing of the group.
     async fn fetch_azure(&self, delta_link: Option<&str>) -> Result<AzureFetch, SourceError> {
+        self.limits
+            .within_deadline(System::Azure, self.azure_listing(delta_link))
+            .await
+    }
+
+    async fn fetch_ifs(&self) -> Result<Vec<IfsUser>, SourceError> {
+        self.limits
+            .within_deadline(System::Ifs, self.ifs.fetch_all())
+            .await
+    }
+
+    async fn fetch_flow(&self) -> Result<Vec<FlowUser>, SourceError> {
+        self.limits
+            .within_deadline(System::Flow, self.flow_listing())
+            .await
+    }
+
+    async fn fetch_person(&self, upn_or_id: &str) -> Result<PersonFetch, SourceError> {
+        self.limits
+            .within_deadline(System::Azure, self.person(upn_or_id))
+            .await
+    }
+}
+
+impl LiveSources {
+    /// Without a group scope: a delta query (a full listing with a new
+    /// delta link when no link is stored, only the changes otherwise; a link
+    /// that expired or no longer fits `graph_url` falls back to one full
+    /// listing, saying why). With a group scope: a full listing of the group.
+    async fn azure_listing(&self, delta_link: Option<&str>) -> Result<AzureFetch, SourceError> {
         if self.graph.has_group_scope() {
             let users = self.graph.fetch_full().await?;
             return Ok(AzureFetch::Full {
                 users,
                 delta_link: None,
+                fallback: None,
             });
         }
         match self.graph.fetch_delta(delta_link).await {
             Err(e) if e.kind == SourceErrorKind::DeltaExpired && delta_link.is_some() => {
-                tracing::warn!(error = %e, "delta link expired; doing a full delta round");
-                self.graph.fetch_delta(None).await
+                tracing::warn!(error = %e, "the stored delta link cannot be used; listing all users once");
+                match self.graph.fetch_delta(None).await? {
+                    AzureFetch::Full {
+                        users, delta_link, ..
+                    } => Ok(AzureFetch::Full {
+                        users,
+                        delta_link,
+                        fallback: Some(e.to_string()),
+                    }),
+                    delta => Ok(delta),
+                }
             }
             other => other,
         }
     }
 
-    async fn fetch_ifs(&self) -> Result<Vec<IfsUser>, SourceError> {
-        self.ifs.fetch_all().await
-    }
-
-    async fn fetch_flow(&self) -> Result<Vec<FlowUser>, SourceError> {
+    async fn flow_listing(&self) -> Result<Vec<FlowUser>, SourceError> {
         match &self.flow {
             FlowSource::Http(flow) => flow.fetch_all().await,
             FlowSource::Csv(csv) => csv.fetch_all().await,
         }
     }
 
-    async fn fetch_person(&self, upn_or_id: &str) -> Result<PersonFetch, SourceError> {
+    /// One person: Azure by key, IFS by Directory ID, every Flow user.
+    async fn person(&self, upn_or_id: &str) -> Result<PersonFetch, SourceError> {
         let mut steps = Vec::new();
         let mut snapshots = Snapshots::default();
         let Some(user) = self.graph.fetch_one(upn_or_id).await? else {
@@ -181,7 +235,7 @@ impl Sources for LiveSources {
                 }
             }
         }
-        snapshots.flow = self.fetch_flow().await?;
+        snapshots.flow = self.flow_listing().await?;
         steps.push(format!(
             "Flow: read {} users (the Flow endpoint has no search)",
             snapshots.flow.len()

@@ -8,12 +8,83 @@ pub mod flow_csv;
 pub mod graph;
 pub mod http;
 pub mod ifs;
+pub mod ifs_row;
 pub mod live;
 pub mod retry;
 
+use crate::config::{Config, LimitsConfig, DEFAULT_IFS_CONCURRENCY};
 use crate::model::{AadUser, FlowUser, IfsUser};
 use async_trait::async_trait;
 use std::fmt;
+use std::time::Duration;
+
+/// Bounds every listing keeps (`limits.max_pages`, `limits.fetch_deadline`,
+/// `ifs.concurrency`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListingLimits {
+    /// Most pages one listing may take; more is an error, never a loop.
+    pub max_pages: u64,
+    /// Longest a run's fetch of one system may take, retries and waits
+    /// included (the three are fetched at once, so this bounds the phase).
+    pub fetch_deadline: Duration,
+    /// IFS `$skip` pages in flight at once (at least 1).
+    pub ifs_concurrency: usize,
+}
+
+impl Default for ListingLimits {
+    fn default() -> Self {
+        let limits = LimitsConfig::default();
+        ListingLimits {
+            max_pages: u64::from(limits.max_pages),
+            fetch_deadline: limits.fetch_deadline,
+            ifs_concurrency: DEFAULT_IFS_CONCURRENCY as usize,
+        }
+    }
+}
+
+impl ListingLimits {
+    /// `limits.max_pages`, `limits.fetch_deadline` and `ifs.concurrency`.
+    pub fn from_config(cfg: &Config) -> Self {
+        ListingLimits {
+            max_pages: u64::from(cfg.limits.max_pages),
+            fetch_deadline: cfg.limits.fetch_deadline,
+            ifs_concurrency: cfg.ifs.concurrency.max(1) as usize,
+        }
+    }
+
+    /// The error for a listing that went past `max_pages` pages.
+    pub fn exceeded(&self, system: System, path: &str) -> SourceError {
+        let mut e = SourceError::new(
+            system,
+            SourceErrorKind::InvalidPayload,
+            format!(
+                "the listing did not end within limits.max_pages = {} pages (the service keeps handing out next pages); nothing was concluded. Raise limits.max_pages only if the directory really is that large",
+                self.max_pages
+            ),
+        );
+        e.path = Some(path.to_string());
+        e
+    }
+
+    /// Runs one fetch of `system` within `fetch_deadline`.
+    pub async fn within_deadline<T>(
+        &self,
+        system: System,
+        fetch: impl std::future::Future<Output = Result<T, SourceError>>,
+    ) -> Result<T, SourceError> {
+        match tokio::time::timeout(self.fetch_deadline, fetch).await {
+            Ok(result) => result,
+            Err(_) => Err(SourceError::new(
+                system,
+                SourceErrorKind::Transport,
+                format!(
+                    "reading did not finish within limits.fetch_deadline = {:?}; nothing was concluded. The service is too slow or keeps the listing going",
+                    self.fetch_deadline
+                ),
+            )),
+        }
+    }
+}
 
 /// Which external system an error or a count belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
@@ -95,10 +166,14 @@ pub use idrecon_core::delta::AadChange;
 /// What `fetch_azure` delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AzureFetch {
-    /// A complete listing. `delta_link` is set when it came from `/users/delta`.
+    /// A complete listing. `delta_link` is the link for the next run's
+    /// delta query, when one was taken. `fallback` says why a stored delta
+    /// link could not be used (expired, or no longer on `graph_url`), when
+    /// this full listing replaced a delta query.
     Full {
         users: Vec<AadUser>,
         delta_link: Option<String>,
+        fallback: Option<String>,
     },
     /// Only the changes since the given delta link; apply them to the stored snapshot.
     Delta {

@@ -317,3 +317,23 @@ async fn csv_structural_problems_are_named() {
     assert_eq!(err.kind, SourceErrorKind::File);
     assert!(err.message.contains("/nonexistent/flow-users.csv"), "{err}");
 }
+
+#[tokio::test]
+async fn an_endless_fresh_cursor_stops_at_max_pages() {
+    let mock = start(|r: &Recorded| {
+        let n: u64 = r.param("cursor").map(|c| c.parse().unwrap()).unwrap_or(0);
+        Reply::json(
+            200,
+            json!({"users": [flow_user(&format!("u{n}"), None)], "nextCursor": (n + 1).to_string()}),
+        )
+    })
+    .await;
+    let src = flow(&mock).with_limits(idrecon::sources::ListingLimits {
+        max_pages: 30,
+        ..Default::default()
+    });
+    let err = src.fetch_all().await.unwrap_err();
+    assert_eq!(err.system, System::Flow);
+    assert!(err.message.contains("limits.max_pages = 30"), "{err}");
+    assert_eq!(mock.hits("/flow/users").len(), 30);
+}

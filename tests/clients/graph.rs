@@ -8,7 +8,7 @@ use clients_support::*;
 use idrecon::auth::ClientCredentials;
 use idrecon::config::AzureConfig;
 use idrecon::sources::graph::GraphSource;
-use idrecon::sources::{AadChange, AzureFetch, SourceErrorKind, System};
+use idrecon::sources::{AadChange, AzureFetch, ListingLimits, SourceErrorKind, System};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -314,35 +314,50 @@ fn delta_path(r: &Recorded) -> bool {
 }
 
 #[tokio::test]
-async fn delta_initial_round_returns_everything_and_the_delta_link() {
+async fn first_listing_takes_a_latest_delta_link_then_lists_users_by_999() {
     let mock = start(|r: &Recorded| {
-        if !delta_path(r) {
+        if delta_path(r) {
+            assert_eq!(r.param("$deltatoken").as_deref(), Some("latest"));
+            assert!(r.param("$select").unwrap().contains("onPremisesSamAccountName"));
+            return Reply::json(200, json!({
+                "value": [],
+                "@odata.deltaLink": format!("{}/graph/v1.0/users/delta?$deltatoken=T1", r.origin())
+            }));
+        }
+        if r.path != USERS {
             return graph_error(404, "Request_ResourceNotFound");
         }
         match r.param("$skiptoken").as_deref() {
             None => {
-                assert!(r.param("$select").unwrap().contains("onPremisesSamAccountName"));
-                let mut body = json!({"value": [graph_user("1", "a@contoso.com"), graph_user("2", "old@contoso.com")]});
-                body["@odata.nextLink"] = json!(format!("{}/graph/v1.0/users/delta()?$skiptoken=D2", r.origin()));
-                Reply::json(200, body)
+                assert_eq!(r.param("$top").as_deref(), Some("999"));
+                page(r, vec![graph_user("1", "a@contoso.com"), graph_user("2", "b@contoso.com")], Some("P2"))
             }
-            Some(_) => Reply::json(200, json!({
-                "value": [graph_user("2", "new@contoso.com"), graph_user("3", "c@contoso.com")],
-                "@odata.deltaLink": format!("{}/graph/v1.0/users/delta()?$deltatoken=T1", r.origin())
-            })),
+            Some(_) => page(r, vec![graph_user("3", "c@contoso.com")], None),
         }
     })
     .await;
     let fetched = source(&mock).fetch_delta(None).await.unwrap();
-    let AzureFetch::Full { users, delta_link } = fetched else {
-        panic!("initial round is a full listing")
+    let AzureFetch::Full {
+        users,
+        delta_link,
+        fallback,
+    } = fetched
+    else {
+        panic!("a first round is a full listing")
     };
     assert_eq!(ids(&users), ["1", "2", "3"]);
-    assert_eq!(
-        users[1].user_principal_name, "new@contoso.com",
-        "last one wins"
-    );
     assert!(delta_link.unwrap().ends_with("$deltatoken=T1"));
+    assert_eq!(fallback, None);
+    // The "from now on" link comes first, so no change made during the
+    // listing is missed; then two listing pages.
+    let graph: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/graph"))
+        .collect();
+    assert_eq!(graph.len(), 3);
+    assert!(delta_path(&graph[0]));
+    assert_eq!(graph[1].path, USERS);
 }
 
 #[tokio::test]
@@ -412,16 +427,158 @@ async fn expired_delta_links_say_so() {
     assert_eq!(err.code.as_deref(), Some("syncStateNotFound"));
 }
 
+/// Every documented way Graph says a delta token is gone (external-apis.md,
+/// "Delta"): each is a delta expiry, so the caller lists in full once.
 #[tokio::test]
-async fn a_stored_delta_link_for_another_host_is_refused() {
-    let mock = start(|_| graph_error(500, "unused")).await;
-    let err = source(&mock)
-        .fetch_delta(Some(
-            "https://elsewhere.example/v1.0/users/delta()?$deltatoken=x",
-        ))
-        .await
-        .unwrap_err();
+async fn every_delta_expiry_form_is_a_delta_expiry() {
+    for (status, code, location) in [
+        (410, "Gone", true),
+        (410, "syncStateNotFound", false),
+        (400, "syncStateNotFound", false),
+        (400, "syncStateInvalid", false),
+        (400, "resyncRequired", false),
+        (404, "syncStateNotFound", false),
+        (409, "resyncRequired", false),
+    ] {
+        let mock = start(move |r: &Recorded| {
+            let reply = graph_error(status, code);
+            if location {
+                let fresh = format!("{}/graph/v1.0/users/delta", r.origin());
+                reply.header("location", &fresh)
+            } else {
+                reply
+            }
+        })
+        .await;
+        let link = format!("{}graph/v1.0/users/delta?$deltatoken=OLD", mock.base);
+        let err = source(&mock).fetch_delta(Some(&link)).await.unwrap_err();
+        assert_eq!(
+            err.kind,
+            SourceErrorKind::DeltaExpired,
+            "{status} {code}: {err}"
+        );
+    }
+    // Other client errors stay what they are.
+    let mock = start(|_| graph_error(400, "Request_BadRequest")).await;
+    let link = format!("{}graph/v1.0/users/delta?$deltatoken=OLD", mock.base);
+    let err = source(&mock).fetch_delta(Some(&link)).await.unwrap_err();
+    assert_eq!(err.kind, SourceErrorKind::Http);
+}
+
+/// Graph pages whose `$skiptoken` is `P2` answer `Directory_ExpiredPageToken`
+/// the first `expired` times they are asked for.
+fn listing_with_expiring_page(expired: usize) -> impl Fn(&Recorded) -> Reply + Send + Sync {
+    let left = AtomicUsize::new(expired);
+    move |r: &Recorded| match r.param("$skiptoken").as_deref() {
+        None => page(r, vec![graph_user("1", "a@contoso.com")], Some("P2")),
+        Some("P2") => {
+            if left.load(Ordering::SeqCst) > 0 {
+                left.fetch_sub(1, Ordering::SeqCst);
+                return graph_error(400, "Directory_ExpiredPageToken");
+            }
+            page(r, vec![graph_user("2", "b@contoso.com")], None)
+        }
+        Some(_) => graph_error(400, "BadRequest"),
+    }
+}
+
+#[tokio::test]
+async fn an_expired_page_token_restarts_the_walk_from_its_first_page() {
+    let mock = start(listing_with_expiring_page(1)).await;
+    let users = source(&mock).fetch_full().await.unwrap();
+    assert_eq!(ids(&users), ["1", "2"], "nothing twice, nothing lost");
+    let firsts = mock
+        .hits(USERS)
+        .iter()
+        .filter(|r| r.param("$skiptoken").is_none())
+        .count();
+    assert_eq!(firsts, 2, "the walk started again from its first page");
+}
+
+#[tokio::test]
+async fn page_tokens_that_keep_expiring_end_the_listing_after_two_restarts() {
+    let mock = start(listing_with_expiring_page(usize::MAX)).await;
+    let err = source(&mock).fetch_full().await.unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("Directory_ExpiredPageToken"));
+    assert!(err.message.contains("2 fresh starts"), "{err}");
+    assert_eq!(mock.hits(USERS).len(), 6, "three walks of two pages");
+}
+
+#[tokio::test]
+async fn an_endless_next_link_chain_stops_at_max_pages() {
+    let mock = start(|r: &Recorded| {
+        let n: u64 = r
+            .param("$skiptoken")
+            .map(|t| t.parse().unwrap())
+            .unwrap_or(0);
+        page(
+            r,
+            vec![graph_user(&n.to_string(), &format!("u{n}@contoso.com"))],
+            Some(&(n + 1).to_string()),
+        )
+    })
+    .await;
+    let src = source(&mock).with_limits(ListingLimits {
+        max_pages: 25,
+        ..ListingLimits::default()
+    });
+    let err = src.fetch_full().await.unwrap_err();
     assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
+    assert!(err.message.contains("limits.max_pages = 25"), "{err}");
+    assert_eq!(mock.hits(USERS).len(), 25);
+}
+
+#[tokio::test]
+async fn a_stored_delta_link_for_another_origin_is_never_sent_and_asks_for_a_full_listing() {
+    let mock = start(|_| graph_error(500, "unused")).await;
+    // The same server under another name (graph_url changed from 127.0.0.1 to localhost).
+    let port = mock.base.port().unwrap();
+    for link in [
+        "https://elsewhere.example/v1.0/users/delta()?$deltatoken=x".to_string(),
+        format!("http://localhost:{port}/graph/v1.0/users/delta?$deltatoken=x"),
+    ] {
+        let err = source(&mock).fetch_delta(Some(&link)).await.unwrap_err();
+        assert_eq!(err.kind, SourceErrorKind::DeltaExpired, "{err}");
+        assert!(
+            err.message.contains("instead of the configured Graph URL"),
+            "{err}"
+        );
+    }
+    assert!(mock.hits("/graph").is_empty());
+}
+
+#[tokio::test]
+async fn id_only_group_members_name_the_missing_permission() {
+    let gid = "0f0e0d0c-1111-2222-3333-444455556666";
+    let mock = start(|r: &Recorded| {
+        Reply::json(
+            200,
+            json!({"value": [{
+            "@odata.type": "#microsoft.graph.user", "id": "7",
+            "userPrincipalName": null, "mail": null, "displayName": null,
+            "accountEnabled": null, "employeeId": null,
+            "onPremisesSamAccountName": null, "userType": null
+        }], "@odata.context": format!("{}/x", r.origin())}),
+        )
+    })
+    .await;
+    let src = source_with(&mock, |c| c.group_id = Some(gid.to_string()));
+    for err in [
+        src.fetch_full().await.unwrap_err(),
+        src.probe().await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind, SourceErrorKind::Auth);
+        assert!(err.message.contains("User.Read.All"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn dot_segments_are_never_user_keys() {
+    let mock = start(|_| graph_error(500, "unused")).await;
+    for key in [".", "..", "...", " .. "] {
+        let err = source(&mock).fetch_one(key).await.unwrap_err();
+        assert_eq!(err.kind, SourceErrorKind::Config, "{key}");
+    }
     assert!(mock.hits("/graph").is_empty());
 }
 
@@ -468,4 +625,26 @@ async fn fetch_one_encodes_guest_upns() {
     );
     let with_guests = source_with(&mock, |c| c.include_guests = true);
     assert_eq!(with_guests.fetch_one(upn).await.unwrap().unwrap().id, "9");
+}
+
+#[tokio::test]
+async fn a_delta_link_for_another_origin_is_never_stored() {
+    let mock = start(|r: &Recorded| {
+        if delta_path(r) {
+            return Reply::json(
+                200,
+                json!({"value": [], "@odata.deltaLink": "https://elsewhere.example/v1.0/users/delta?$deltatoken=T1"}),
+            );
+        }
+        page(r, vec![graph_user("1", "a@contoso.com")], None)
+    })
+    .await;
+    let err = source(&mock).fetch_delta(None).await.unwrap_err();
+    assert_eq!(err.kind, SourceErrorKind::InvalidPayload);
+    assert!(
+        err.message
+            .contains("@odata.deltaLink points at https://elsewhere.example"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("T1"), "{err}");
 }

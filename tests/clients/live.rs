@@ -57,20 +57,28 @@ async fn everything() -> Mock {
             return token_reply("ifs-token", 300);
         }
         if path.starts_with("/graph/v1.0/users/delta") {
-            if r.param("$deltatoken").as_deref() == Some("OLD") {
-                return Reply::json(410, json!({"error": {"code": "syncStateNotFound", "message": "expired"}}));
-            }
-            return Reply::json(200, json!({
-                "value": [graph_user("1", "jdoe@contoso.com")],
-                "@odata.deltaLink": format!("{}/graph/v1.0/users/delta()?$deltatoken=NEW", r.origin())
-            }))
-            .delayed(std::time::Duration::from_millis(300));
+            return match r.param("$deltatoken").as_deref() {
+                Some("OLD") => Reply::json(410, json!({"error": {"code": "syncStateNotFound", "message": "expired"}})),
+                Some("latest") => Reply::json(200, json!({
+                    "value": [],
+                    "@odata.deltaLink": format!("{}/graph/v1.0/users/delta()?$deltatoken=NEW", r.origin())
+                })),
+                _ => Reply::json(200, json!({
+                    "value": [],
+                    "@odata.deltaLink": format!("{}/graph/v1.0/users/delta()?$deltatoken=NEW", r.origin())
+                })),
+            };
+        }
+        if path == "/graph/v1.0/users" {
+            return Reply::json(200, json!({"value": [graph_user("1", "jdoe@contoso.com")]}))
+                .delayed(std::time::Duration::from_millis(300));
         }
         if path.starts_with("/graph/v1.0/groups/") {
             return Reply::json(200, json!({"value": [graph_user("2", "member@contoso.com")]}));
         }
         if path == IFS_USERS_PATH {
-            return Reply::json(200, json!({"value": [{"Identity": "JDOE", "Description": "John", "WebUser": "jdoe@contoso.com", "Active": true}]}))
+            // One user, and the count that says so (no second page needed).
+            return Reply::json(200, json!({"@odata.count": 1, "value": [{"Identity": "JDOE", "Description": "John", "WebUser": "jdoe@contoso.com", "Active": true}]}))
                 .delayed(std::time::Duration::from_millis(300));
         }
         if path == "/flow/users" {
@@ -102,7 +110,9 @@ async fn the_three_systems_are_fetched_concurrently() {
         started.elapsed()
     );
     match azure.unwrap() {
-        AzureFetch::Full { users, delta_link } => {
+        AzureFetch::Full {
+            users, delta_link, ..
+        } => {
             assert_eq!(users[0].user_principal_name, "jdoe@contoso.com");
             assert!(delta_link.unwrap().ends_with("$deltatoken=NEW"));
         }
@@ -121,9 +131,15 @@ async fn an_expired_delta_link_falls_back_to_a_full_round() {
     let live = LiveSources::with_settings(&config(&mock), &fast_settings()).unwrap();
     let old = format!("{}graph/v1.0/users/delta()?$deltatoken=OLD", mock.base);
     match live.fetch_azure(Some(&old)).await.unwrap() {
-        AzureFetch::Full { users, delta_link } => {
+        AzureFetch::Full {
+            users,
+            delta_link,
+            fallback,
+        } => {
             assert_eq!(users.len(), 1);
             assert!(delta_link.unwrap().ends_with("NEW"));
+            let why = fallback.expect("the reason for the full listing");
+            assert!(why.contains("syncStateNotFound"), "{why}");
         }
         other => panic!("expected a full round, got {other:?}"),
     }
@@ -145,7 +161,9 @@ async fn a_group_scope_lists_the_group_in_full() {
         "group:0f0e0d0c-1111-2222-3333-444455556666"
     );
     match live.fetch_azure(Some("ignored")).await.unwrap() {
-        AzureFetch::Full { users, delta_link } => {
+        AzureFetch::Full {
+            users, delta_link, ..
+        } => {
             assert_eq!(users[0].id, "2");
             assert_eq!(delta_link, None);
         }
@@ -181,4 +199,53 @@ async fn insecure_remote_urls_are_refused() {
     assert!(err.message.contains("allow_insecure_http"), "{err}");
     cfg.flow.allow_insecure_http = true;
     assert!(LiveSources::with_settings(&cfg, &fast_settings()).is_ok());
+}
+
+/// A Graph that hands out a fresh nextLink for ever, slowly.
+async fn endless_graph() -> Mock {
+    Mock::start(|r| {
+        if r.path == azure_token_path() {
+            return token_reply("aad-token", 3599);
+        }
+        if r.path.starts_with("/graph/v1.0/users/delta") {
+            return Reply::json(200, json!({"value": [], "@odata.deltaLink": format!("{}/graph/v1.0/users/delta?$deltatoken=NEW", r.origin())}));
+        }
+        let n: u64 = r.param("$skiptoken").map(|t| t.parse().unwrap()).unwrap_or(0);
+        Reply::json(200, json!({
+            "value": [graph_user(&n.to_string(), &format!("u{n}@contoso.com"))],
+            "@odata.nextLink": format!("{}/graph/v1.0/users?$skiptoken={}", r.origin(), n + 1)
+        }))
+        .delayed(std::time::Duration::from_millis(20))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_listing_that_never_ends_stops_at_the_fetch_deadline() {
+    let mock = endless_graph().await;
+    let limits = idrecon::sources::ListingLimits {
+        fetch_deadline: std::time::Duration::from_millis(400),
+        ..Default::default()
+    };
+    let live = LiveSources::with_limits(&config(&mock), &fast_settings(), limits).unwrap();
+    let err = live.fetch_azure(None).await.unwrap_err();
+    assert_eq!(err.system, idrecon::sources::System::Azure);
+    assert!(err.message.contains("limits.fetch_deadline"), "{err}");
+}
+
+#[tokio::test]
+async fn a_listing_that_never_ends_stops_at_max_pages() {
+    let mock = endless_graph().await;
+    let limits = idrecon::sources::ListingLimits {
+        max_pages: 12,
+        ..Default::default()
+    };
+    let live = LiveSources::with_limits(&config(&mock), &fast_settings(), limits).unwrap();
+    let err = live.fetch_azure(None).await.unwrap_err();
+    assert!(err.message.contains("limits.max_pages = 12"), "{err}");
+    assert_eq!(
+        mock.hits("/graph/v1.0/users").len(),
+        1 + 12,
+        "the latest link, then 12 pages"
+    );
 }

@@ -22,7 +22,8 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::time::Duration;
 
-const PEOPLE: usize = 300;
+/// Over 999 Azure users, so the Graph listing (pages of 999) has a page 2.
+const PEOPLE: usize = 1100;
 const SEED: u64 = 11;
 
 /// Several pages per listing (about 3 each), wide fix limits.

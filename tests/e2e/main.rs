@@ -14,4 +14,5 @@ mod delta;
 mod faults;
 mod findings;
 mod flow_csv;
+mod listings;
 mod mail;

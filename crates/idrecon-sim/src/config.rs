@@ -67,6 +67,12 @@ pub struct SimSettings {
     pub flow_page_size: usize,
     /// Flow compares user IDs case-insensitively (rename 409 / lookups).
     pub flow_ids_case_insensitive: bool,
+    /// In `$skip` paging, serve at most this many users per page whatever
+    /// `$top` asks, without a nextLink (a server's silent page cap).
+    pub ifs_silent_page_cap: Option<usize>,
+    /// Group members come back as `@odata.type` + `id` only, every other
+    /// property null: the app has `GroupMember.Read.All` but not `User.Read.All`.
+    pub group_members_id_only: bool,
 }
 
 impl Default for SimSettings {
@@ -80,6 +86,8 @@ impl Default for SimSettings {
             ifs_max_page_size: 5000,
             flow_page_size: 500,
             flow_ids_case_insensitive: true,
+            ifs_silent_page_cap: None,
+            group_members_id_only: false,
         }
     }
 }

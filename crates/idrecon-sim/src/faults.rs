@@ -36,6 +36,7 @@
 //! | `truncate` | `200` whose JSON body is cut off halfway |
 //! | `expire-token` | the presented access token expires now: `401` in the service's shape (once per firing) |
 //! | `expire-delta` | `graph` only: a delta-token request answers `410 syncStateNotFound` |
+//! | `expire-page` | `graph` only: a page after the first answers `400 Directory_ExpiredPageToken` (its `$skiptoken` expired) |
 //! | `empty` | listing only: a complete-looking listing with no users |
 //!
 //! **`@N`** restricts the rule to page (or request) N; without it any page
@@ -139,6 +140,8 @@ pub enum FaultKind {
     ExpireToken,
     /// A Graph delta-token request answers `410 syncStateNotFound`.
     ExpireDelta,
+    /// A Graph page after the first answers `400 Directory_ExpiredPageToken`.
+    ExpirePage,
     /// A complete-looking listing without users.
     Empty,
 }
@@ -280,6 +283,12 @@ fn parse_rule(item: &str) -> Result<FaultRule, String> {
             }
             no_arg(arg, FaultKind::ExpireDelta)?
         }
+        "expire-page" => {
+            if target != FaultTarget::Graph {
+                return Err("expire-page applies to graph only".into());
+            }
+            no_arg(arg, FaultKind::ExpirePage)?
+        }
         "empty" => {
             if !target.is_listing() {
                 return Err("empty applies to listings only (graph, ifs, flow)".into());
@@ -305,7 +314,7 @@ fn parse_rule(item: &str) -> Result<FaultRule, String> {
         }
         other => {
             return Err(format!(
-                "unknown kind '{other}' (a status like 429, slow=MS, drop, drop-after, badjson, truncate, expire-token, expire-delta, empty)"
+                "unknown kind '{other}' (a status like 429, slow=MS, drop, drop-after, badjson, truncate, expire-token, expire-delta, expire-page, empty)"
             ))
         }
     };
@@ -358,6 +367,7 @@ impl fmt::Display for FaultRule {
             FaultKind::Truncate => f.write_str("truncate")?,
             FaultKind::ExpireToken => f.write_str("expire-token")?,
             FaultKind::ExpireDelta => f.write_str("expire-delta")?,
+            FaultKind::ExpirePage => f.write_str("expire-page")?,
             FaultKind::Empty => f.write_str("empty")?,
         }
         if let Some(p) = self.page {
@@ -521,6 +531,7 @@ mod tests {
             ("graph:500@a", "not a number"),
             ("graph:500x0", "at least 1"),
             ("ifs:expire-delta", "graph only"),
+            ("flow:expire-page", "graph only"),
             ("login:empty", "listings only"),
             ("graph:drop=3", "no argument"),
         ] {

@@ -192,6 +192,28 @@ impl Serialize for SelectedUser<'_> {
     }
 }
 
+/// A group member as Graph shows it to an app with `GroupMember.Read.All`
+/// but without `User.Read.All`: `@odata.type` and `id`, every other
+/// selected property null (docs/simulator.md, "Group members").
+struct IdOnlyMember<'a> {
+    id: &'a str,
+    props: &'a [GraphProp],
+}
+
+impl Serialize for IdOnlyMember<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("@odata.type", "#microsoft.graph.user")?;
+        for &prop in self.props {
+            match prop {
+                GraphProp::Id => map.serialize_entry("id", self.id)?,
+                other => map.serialize_entry(other.name(), &None::<&str>)?,
+            }
+        }
+        map.end()
+    }
+}
+
 /// One entry of a delta page.
 enum DeltaItem<'a> {
     User(SelectedUser<'a>),
@@ -324,8 +346,11 @@ async fn listing_faults(
     page: u32,
     delta_token_request: bool,
 ) -> Result<LateFault, Response> {
-    let decision = state.fault_for_page(FaultTarget::Graph, page, |k| {
-        delta_token_request || !matches!(k, FaultKind::ExpireDelta)
+    let decision = state.fault_for_page(FaultTarget::Graph, page, |k| match k {
+        FaultKind::ExpireDelta => delta_token_request,
+        // Only a `$skiptoken` (a page after the first) can expire.
+        FaultKind::ExpirePage => page > 1,
+        _ => true,
     });
     let presented = bearer(headers).map(str::to_owned);
     apply_early_fault(decision, ErrorShape::Graph, || {
@@ -498,6 +523,24 @@ async fn group_members(
         };
         let next = (end < members.len())
             .then(|| next_link(&path, select_raw, top, &format!("g|{end}|{}", page + 1)));
+        if state.settings().group_members_id_only {
+            let value: Vec<IdOnlyMember> = members[start..end]
+                .iter()
+                .filter_map(|id| azure.find_by_id(id))
+                .map(|i| IdOnlyMember {
+                    id: &azure.users[i].id,
+                    props: &props,
+                })
+                .collect();
+            let body = serde_json::to_vec(&PageBody {
+                context: context(&origin, &props),
+                next_link: next,
+                delta_link: None,
+                value,
+            })
+            .unwrap_or_default();
+            return listing_response(body, late);
+        }
         let value: Vec<SelectedUser> = members[start..end]
             .iter()
             .filter_map(|id| azure.find_by_id(id))

@@ -383,7 +383,10 @@ async fn users(
         }
     }
     let page_size = match settings.ifs_paging {
-        IfsPaging::Skip => top,
+        IfsPaging::Skip => match settings.ifs_silent_page_cap {
+            Some(cap) => Some(top.unwrap_or(cap).min(cap)),
+            None => top,
+        },
         IfsPaging::NextLink => Some(
             top.unwrap_or(settings.ifs_max_page_size)
                 .min(settings.ifs_max_page_size),

@@ -217,6 +217,7 @@ pub(crate) async fn apply_early_fault(
             });
         }
         Some(FaultKind::ExpireDelta) => late.expire_delta = true,
+        Some(FaultKind::ExpirePage) => return Err(expired_page_token(shape)),
         Some(FaultKind::Empty) => late.empty = true,
         Some(k @ (FaultKind::BadJson | FaultKind::Truncate)) => late.corrupt = Some(k),
         Some(FaultKind::Slow(_)) => {}
@@ -237,6 +238,17 @@ pub(crate) fn unauthorized_flow() -> Response {
         HeaderValue::from_static("Basic realm=\"Flow\""),
     );
     response
+}
+
+/// Graph's answer to a `$skiptoken` that expired in the middle of a walk
+/// (docs/simulator.md, "Faults").
+fn expired_page_token(shape: ErrorShape) -> Response {
+    error_response(
+        shape,
+        StatusCode::BAD_REQUEST,
+        "Directory_ExpiredPageToken",
+        "The specified page token value has expired and can no longer be included in your request.",
+    )
 }
 
 fn status_fault(shape: ErrorShape, status: u16, retry_after: Option<RetryAfter>) -> Response {
