@@ -3,7 +3,9 @@
 #   - systemd units: `systemd-analyze verify` (any warning fails) and
 #     `systemd-analyze security --offline` (exposure must stay <= 2.0);
 #   - Kubernetes manifests: YAML parses and the safety settings are present;
-#   - Windows task: XML is well-formed.
+#   - Windows task: XML is well-formed, one instance at a time, and the
+#     findings exit code is 0 (scripts/windows-check.sh runs its arguments
+#     through the Windows binary).
 # Needs systemd-analyze (Debian package "systemd"; works without systemd as
 # PID 1) and python3 with PyYAML (Debian "python3-yaml").
 #
@@ -69,6 +71,9 @@ need(spec.get("concurrencyPolicy") == "Forbid", "concurrencyPolicy must be Forbi
 pod = spec["jobTemplate"]["spec"]["template"]["spec"]
 need(pod["securityContext"].get("runAsNonRoot") is True, "pod runAsNonRoot")
 (container,) = pod["containers"]
+args = container["args"]
+need("--findings-exit-code" in args and args[args.index("--findings-exit-code") + 1] == "0",
+     "the Job must run with --findings-exit-code 0 (a night with findings is not a failed Job)")
 sc = container["securityContext"]
 need(sc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem")
 need(sc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation false")
@@ -97,6 +102,9 @@ if policy is None or policy.text != "IgnoreNew":
 command = root.find("t:Actions/t:Exec/t:Command", ns)
 if command is None or not command.text.endswith("idrecon.exe"):
     sys.exit("verify.sh: windows task: Exec/Command must run idrecon.exe")
+arguments = root.find("t:Actions/t:Exec/t:Arguments", ns)
+if arguments is None or "--findings-exit-code 0" not in arguments.text:
+    sys.exit("verify.sh: windows task: Arguments must pass --findings-exit-code 0")
 print("  ok")
 PY
 

@@ -22,13 +22,14 @@ pub const MAX_SIM_USERS: u32 = 1_000_000;
 #[derive(Debug, Parser)]
 #[command(name = "idrecon", version, about, long_about = None)]
 pub struct Cli {
-    /// Config file.
+    /// Config file (default: ./idrecon.toml; on Windows
+    /// %ProgramData%\idrecon\idrecon.toml).
     #[arg(
         long,
         global = true,
         value_name = "PATH",
         env = "IDRECON_CONFIG",
-        default_value = "./idrecon.toml"
+        default_value_os_t = crate::paths::default_config_path()
     )]
     pub config: PathBuf,
 
@@ -106,6 +107,23 @@ pub struct ReconcileArgs {
     /// Override fix.max_changes for this run.
     #[arg(long, value_name = "N")]
     pub max_changes: Option<u32>,
+    /// Exit code of a completed run with findings open (default
+    /// report.findings_exit_code, else 2). 0 makes such a night green in
+    /// schedulers that count every non-zero exit as failed; 1, 3 and 4 keep
+    /// their meaning and may not be used.
+    #[arg(long, value_name = "N", value_parser = parse_findings_exit_code)]
+    pub findings_exit_code: Option<u8>,
+    /// Terminal table: list every finding, not only the first 20 of each kind.
+    #[arg(long)]
+    pub all: bool,
+}
+
+fn parse_findings_exit_code(s: &str) -> Result<u8, String> {
+    let n: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    crate::error::check_findings_exit_code(n)
 }
 
 /// `idrecon history`.
@@ -132,6 +150,9 @@ pub struct ShowArgs {
     /// Write the report to this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// Terminal table: list every finding, not only the first 20 of each kind.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `idrecon demo`.
@@ -154,6 +175,9 @@ pub struct DemoArgs {
     /// Report format (default: table on a terminal, json otherwise).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Terminal table: list every finding, not only the first 20 of each kind.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `idrecon sim`.

@@ -16,12 +16,14 @@ pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod notify;
+pub mod paths;
 pub mod progress;
 pub mod report;
 pub mod schedule;
 pub mod server;
 pub mod sources;
 pub mod store;
+pub mod web;
 pub mod worker;
 
 // The pure core and the simulator live in their own crates (the compiler

@@ -9,10 +9,14 @@
 //! ```
 //!
 //! `/metrics` is the OpenMetrics text of [`crate::metrics::Metrics`].
+//!
+//! With [`StatusServer::with_history`], the same listener also serves the
+//! read-only run history pages of [`crate::web`] (`/`, `/runs/{id}`).
 
 use crate::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
 use crate::report::{Report, RunStatus};
 use crate::sources::System;
+use crate::web::HistoryPages;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -170,6 +174,7 @@ async fn metrics(State(state): State<StatusState>) -> Response {
 pub struct StatusServer {
     listener: TcpListener,
     local_addr: SocketAddr,
+    history: Option<HistoryPages>,
 }
 
 impl StatusServer {
@@ -185,7 +190,14 @@ impl StatusServer {
         Ok(StatusServer {
             listener,
             local_addr,
+            history: None,
         })
+    }
+
+    /// Also serves the run history pages (`/`, `/runs/{id}[.csv|.json]`).
+    pub fn with_history(mut self, pages: HistoryPages) -> Self {
+        self.history = Some(pages);
+        self
     }
 
     /// The address actually bound (the real port when bound to port 0).
@@ -195,8 +207,17 @@ impl StatusServer {
 
     /// Serves until `shutdown` is cancelled, then finishes open requests and returns.
     pub async fn run(self, state: StatusState, shutdown: CancellationToken) -> std::io::Result<()> {
-        tracing::info!(listen = %self.local_addr, "status server listening (/healthz, /metrics)");
-        axum::serve(self.listener, router(state))
+        let app = match self.history {
+            Some(pages) => {
+                tracing::info!(listen = %self.local_addr, "status server listening (/healthz, /metrics, run history at /)");
+                router(state).merge(pages.router())
+            }
+            None => {
+                tracing::info!(listen = %self.local_addr, "status server listening (/healthz, /metrics)");
+                router(state)
+            }
+        };
+        axum::serve(self.listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
     }

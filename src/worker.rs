@@ -19,7 +19,10 @@ use crate::server::{StatusServer, StatusState};
 use crate::sources::http::{build_client, HttpSettings};
 use crate::sources::live::LiveSources;
 use crate::sources::{SourceError, SourceErrorKind, System};
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
+use crate::web::auth::Access;
+use crate::web::HistoryPages;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Everything the scheduled worker runs with, built once and shared by every run.
@@ -117,19 +120,28 @@ pub fn graph_sender(sources: &LiveSources) -> Option<GraphSender> {
 }
 
 /// `idrecon run` once the configuration and the store are open: builds
-/// the connectors, binds the status server, then [`work`]s at every time
-/// of `schedule.cron` until SIGINT or SIGTERM.
-pub async fn run_until_signalled(cfg: &Config, store: &dyn Store) -> Result<(), AppError> {
+/// the connectors, binds the status server (`/healthz`, `/metrics` and the
+/// run history pages), then [`work`]s at every time of `schedule.cron`
+/// until SIGINT or SIGTERM.
+pub async fn run_until_signalled(cfg: &Config, store: &SqliteStore) -> Result<(), AppError> {
     let sources = live_sources(cfg)?;
     let shutdown = CancellationToken::new();
     install_signal_handlers(shutdown.clone())
         .map_err(|e| AppError::Other(anyhow::anyhow!("cannot listen for SIGINT/SIGTERM: {e}")))?;
     let server = match cfg.server.listen {
-        Some(listen) => Some(
-            StatusServer::bind(listen)
+        Some(listen) => {
+            let server = StatusServer::bind(listen)
                 .await
-                .map_err(|e| AppError::Other(anyhow::anyhow!("{e}")))?,
-        ),
+                .map_err(|e| AppError::Other(anyhow::anyhow!("{e}")))?;
+            let access = Access::for_listener(server.local_addr(), cfg.server.auth_token.clone());
+            if matches!(access, Access::Refused) {
+                tracing::warn!(
+                    listen = %server.local_addr(),
+                    "the run history pages are refused on a non-loopback address without server.auth_token"
+                );
+            }
+            Some(server.with_history(HistoryPages::new(Arc::new(store.clone()), access)))
+        }
         None => None,
     };
     let worker = Worker {

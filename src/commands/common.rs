@@ -4,7 +4,7 @@
 use crate::cli::Cli;
 use crate::config::{self, Config, ConfigError};
 use crate::error::{AppError, ExitCode};
-use crate::report::{Format, Report, RunStatus};
+use crate::report::{table, Format, Report, RunStatus};
 use crate::store::{SqliteStore, StoreError};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -81,10 +81,23 @@ pub fn write_output(text: &str, output: Option<&Path>) -> Result<(), AppError> {
     }
 }
 
-/// Renders and writes a report.
-pub fn emit_report(report: &Report, format: Format, output: Option<&Path>) -> Result<(), AppError> {
-    let text = crate::report::render(report, format)
-        .map_err(|e| AppError::Other(anyhow::anyhow!("rendering the report: {e}")))?;
+/// Renders and writes a report; `all` lists every finding in the terminal
+/// table (the other formats always have every finding).
+pub fn emit_report(
+    report: &Report,
+    format: Format,
+    output: Option<&Path>,
+    all: bool,
+) -> Result<(), AppError> {
+    let text = match format {
+        Format::Table => table::render_with(
+            report,
+            table::terminal_width(),
+            table::Shown::from_all_flag(all),
+        ),
+        other => crate::report::render(report, other)
+            .map_err(|e| AppError::Other(anyhow::anyhow!("rendering the report: {e}")))?,
+    };
     write_output(&text, output)
 }
 

@@ -41,7 +41,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode, AppError> {
     let report = reconcile_now(&cfg, &store, &sources, &request)
         .await?
         .report;
-    emit_report(&report, report_format(args.format), None)?;
+    emit_report(&report, report_format(args.format), None, args.all)?;
     store.close().await;
     sim.shutdown().await;
     Ok(exit_code_for(&report))

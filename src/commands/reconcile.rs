@@ -27,10 +27,19 @@ pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> 
     if let Some(reason) = &report.abort_reason {
         eprintln!("idrecon: run {} {}: {reason}", report.run_id, report.status);
     }
-    emit_report(&report, report_format(args.format), args.output.as_deref())?;
+    emit_report(
+        &report,
+        report_format(args.format),
+        args.output.as_deref(),
+        args.all,
+    )?;
     if args.email {
         let graph = graph_sender(&sources);
         notify::mail_run(&cfg, &store, &report, graph.as_ref()).await;
     }
-    Ok(exit_code_for(&report))
+    // The flag wins over report.findings_exit_code (default 2).
+    let findings_exit_code = args
+        .findings_exit_code
+        .unwrap_or(cfg.report.findings_exit_code);
+    Ok(exit_code_for(&report).with_findings_code(findings_exit_code))
 }

@@ -21,6 +21,11 @@ pub async fn run(cli: &Cli, args: &ShowArgs) -> Result<ExitCode, AppError> {
         }
         Err(e) => return Err(store_error(e, "loading the run")),
     };
-    emit_report(&report, report_format(args.format), args.output.as_deref())?;
+    emit_report(
+        &report,
+        report_format(args.format),
+        args.output.as_deref(),
+        args.all,
+    )?;
     Ok(ExitCode::Ok)
 }

@@ -1,5 +1,6 @@
-//! `idrecon run`: the long-running worker ([`crate::worker`]). Exits 0 once
-//! stopped by SIGINT/SIGTERM.
+//! `idrecon run`: the long-running worker ([`crate::worker`]): reconciles on
+//! `schedule.cron`, serves `/healthz`, `/metrics` and the run history pages
+//! on `server.listen` when set. Exits 0 once stopped by SIGINT/SIGTERM.
 
 use super::common::{load_config, open_store};
 use crate::cli::Cli;

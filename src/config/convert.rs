@@ -264,7 +264,7 @@ impl Context<'_> {
     // ----- sections -----
 
     fn store(&self, raw: RawStore) -> Result<StoreConfig, ConfigError> {
-        let url = text(raw.url).unwrap_or_else(|| DEFAULT_STORE_URL.to_string());
+        let url = text(raw.url).unwrap_or_else(crate::paths::default_store_url);
         validate_store_url(&url).map_err(|m| self.err("store.url", m))?;
         Ok(StoreConfig { url })
     }

@@ -1,6 +1,10 @@
 //! The HTML rendering: one self-contained page (embedded CSS, no scripts,
 //! no external resources) built from simple tables, so it reads the same in
-//! a browser and in mail clients such as Outlook.
+//! a browser and in mail clients such as Outlook. The advice comes first
+//! after the figures; the findings are grouped by kind, each group a
+//! `<details>` element that collapses without JavaScript; tables take the
+//! page width and wrap long values, so the page reads at 1,280 px without
+//! horizontal scrolling.
 //!
 //! The page is a minijinja template (`templates/report.html`, compiled into
 //! the binary) with HTML auto-escaping: every value from the directories is
@@ -36,6 +40,19 @@ struct SourceRow {
     complete: bool,
     completeness: &'static str,
 }
+
+/// The findings of one kind: a collapsible `<details>` group.
+#[derive(Serialize)]
+struct Group<'a> {
+    kind: &'static str,
+    /// Small groups start open; large ones start collapsed, so the page
+    /// opens on the summary. Readers without `<details>` (Outlook) show all.
+    open: bool,
+    findings: Vec<&'a crate::model::Finding>,
+}
+
+/// Groups of at most this many findings start open.
+const OPEN_GROUP_MAX: usize = 25;
 
 /// Renders `report` as a complete HTML document (UTF-8, final newline).
 pub fn render(report: &Report) -> Result<String, ReportError> {
@@ -84,7 +101,17 @@ pub fn render(report: &Report) -> Result<String, ReportError> {
         })
         .collect();
 
+    let groups: Vec<Group> = labels::findings_by_kind(report)
+        .into_iter()
+        .map(|(kind, findings)| Group {
+            kind: kind.as_str(),
+            open: findings.len() <= OPEN_GROUP_MAX,
+            findings,
+        })
+        .collect();
+
     let mut html = template.render(context! {
+        groups => groups,
         report => report,
         headline => labels::headline(report),
         times => labels::times(report),

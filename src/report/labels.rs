@@ -2,8 +2,9 @@
 //! that they describe a run in the same words.
 
 use super::{Mode, Report, RunStatus, SourceSummary, Trigger};
-use crate::model::{Action, Finding};
+use crate::model::{Action, Finding, FindingKind};
 use chrono::SecondsFormat;
+use std::collections::BTreeMap;
 
 /// `completed`, `aborted` or `failed`.
 pub(crate) fn status(status: RunStatus) -> &'static str {
@@ -133,6 +134,17 @@ pub(crate) fn action_change(a: &Action) -> String {
         Some(to) => format!("{} {} → {}", a.kind.as_str(), a.flow_user_id, to),
         None => format!("{} {}", a.kind.as_str(), a.flow_user_id),
     }
+}
+
+/// The findings of `report` grouped by kind, in the kinds' order (the
+/// order of the summary), each group in report order. Linear in the number
+/// of findings.
+pub(crate) fn findings_by_kind(report: &Report) -> Vec<(FindingKind, Vec<&Finding>)> {
+    let mut groups: BTreeMap<FindingKind, Vec<&Finding>> = BTreeMap::new();
+    for f in &report.findings {
+        groups.entry(f.kind).or_default().push(f);
+    }
+    groups.into_iter().collect()
 }
 
 #[cfg(test)]

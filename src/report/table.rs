@@ -1,14 +1,18 @@
-//! The terminal rendering: a summary, the advice, then the findings and the
-//! actions as tables (comfy-table), wrapped to fit the given width.
+//! The terminal rendering: the summary and the advice first, then the
+//! sources, the findings grouped by kind and the actions as tables
+//! (comfy-table), wrapped to fit the given width.
 //!
-//! Every finding is listed (the admin asked for them). Rows are built once
-//! and laid out by comfy-table in one pass, so 100 000 findings cost linear
-//! time and memory.
+//! A terminal is read by a person, so each kind shows its first
+//! [`DEFAULT_FINDINGS_PER_KIND`] findings and a line saying how many more
+//! there are and how to see them all (`--all`, or `--format html` / `csv`).
+//! Rows are built once and laid out by comfy-table in one pass, so 100 000
+//! findings with `--all` cost linear time and memory.
 
 use super::{labels, Report};
-use crate::model::Finding;
+use crate::model::{Finding, FindingKind};
 use comfy_table::presets::{NOTHING, UTF8_FULL, UTF8_FULL_CONDENSED};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use strum::IntoEnumIterator;
 
 /// Width used when standard output is not a terminal.
 pub const DEFAULT_WIDTH: u16 = 80;
@@ -26,11 +30,49 @@ pub fn terminal_width() -> u16 {
 /// ones get the compact layout that stacks related fields in one cell.
 pub const WIDE_LAYOUT_MIN_WIDTH: u16 = 120;
 
-/// Renders `report` for a terminal `width` columns wide (at least 40).
-/// Text is wrapped so that no line is wider than `width` display columns.
+/// How many findings of each kind the terminal shows unless `--all`.
+pub const DEFAULT_FINDINGS_PER_KIND: usize = 20;
+
+/// How many findings of each kind to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// The first N of each kind, then a line saying how many more there are.
+    FirstOfEachKind(usize),
+    /// Every finding (`--all`).
+    All,
+}
+
+impl Shown {
+    /// `--all` given or not.
+    pub fn from_all_flag(all: bool) -> Shown {
+        if all {
+            Shown::All
+        } else {
+            Shown::FirstOfEachKind(DEFAULT_FINDINGS_PER_KIND)
+        }
+    }
+}
+
+/// Renders `report` for a terminal `width` columns wide (at least 40), with
+/// the first [`DEFAULT_FINDINGS_PER_KIND`] findings of each kind.
 pub fn render(report: &Report, width: u16) -> String {
+    render_with(
+        report,
+        width,
+        Shown::FirstOfEachKind(DEFAULT_FINDINGS_PER_KIND),
+    )
+}
+
+/// Renders `report` for a terminal `width` columns wide (at least 40),
+/// listing the findings `shown` says. Text is wrapped so that no line is
+/// wider than `width` display columns.
+pub fn render_with(report: &Report, width: u16, shown: Shown) -> String {
     let width = width.max(MIN_WIDTH);
-    let mut out = String::with_capacity(2048 + 320 * report.findings.len());
+    let listed = match shown {
+        Shown::All => report.findings.len(),
+        Shown::FirstOfEachKind(n) => report.findings.len().min(n * FindingKind::iter().count()),
+    };
+    let mut out = String::with_capacity(2048 + 320 * listed);
 
     push_wrapped(&mut out, &labels::headline(report), width);
     push_wrapped(&mut out, &labels::times(report), width);
@@ -39,9 +81,6 @@ pub fn render(report: &Report, width: u16) -> String {
         out.push('\n');
         push_table(&mut out, &banner_table(&banner, width));
     }
-
-    out.push_str("\nSources\n");
-    push_table(&mut out, &sources_table(report, width));
 
     out.push_str("\nSummary\n");
     push_table(&mut out, &summary_table(report, width));
@@ -54,16 +93,43 @@ pub fn render(report: &Report, width: u16) -> String {
         push_table(&mut out, &advice_table(report, width));
     }
 
+    out.push_str("\nSources\n");
+    push_table(&mut out, &sources_table(report, width));
+
     if report.findings.is_empty() {
         out.push_str("\nNo findings.\n");
     } else {
         out.push_str(&format!("\nFindings ({})\n", report.findings.len()));
-        let table = if width >= WIDE_LAYOUT_MIN_WIDTH {
-            findings_table_wide(report, width)
-        } else {
-            findings_table_compact(report, width)
-        };
-        push_table(&mut out, &table);
+        for (kind, findings) in labels::findings_by_kind(report) {
+            let limit = match shown {
+                Shown::All => findings.len(),
+                Shown::FirstOfEachKind(n) => n.min(findings.len()),
+            };
+            let heading = if limit < findings.len() {
+                format!("\n{kind} ({}, first {limit} shown)\n", findings.len())
+            } else {
+                format!("\n{kind} ({})\n", findings.len())
+            };
+            out.push_str(&heading);
+            let rows = &findings[..limit];
+            let table = if width >= WIDE_LAYOUT_MIN_WIDTH {
+                findings_table_wide(rows, width)
+            } else {
+                findings_table_compact(rows, width)
+            };
+            push_table(&mut out, &table);
+            let more = findings.len() - limit;
+            if more > 0 {
+                push_wrapped(
+                    &mut out,
+                    &format!(
+                        "… {more} more {kind} not shown. See every finding with --all, \
+                         or --format html or --format csv."
+                    ),
+                    width,
+                );
+            }
+        }
     }
 
     if !report.actions.is_empty() {
@@ -197,12 +263,11 @@ fn advice_table(report: &Report, width: u16) -> Table {
     table
 }
 
-/// One column per field: kind, cause, status, person, Flow ID, expected
-/// Flow ID, action.
-fn findings_table_wide(report: &Report, width: u16) -> Table {
+/// One column per field: cause, status, person, Flow ID, expected Flow ID,
+/// action (the kind is the group's heading).
+fn findings_table_wide(findings: &[&Finding], width: u16) -> Table {
     let mut table = new_table(width);
     table.set_header(vec![
-        "Kind",
         "Cause",
         "Status",
         "Person",
@@ -210,9 +275,8 @@ fn findings_table_wide(report: &Report, width: u16) -> Table {
         "Expected Flow ID",
         "Action",
     ]);
-    for f in &report.findings {
+    for f in findings {
         table.add_row(vec![
-            f.kind.as_str(),
             f.cause.map(|c| c.as_str()).unwrap_or(""),
             f.status.as_str(),
             &person_cell(f),
@@ -224,20 +288,20 @@ fn findings_table_wide(report: &Report, width: u16) -> Table {
     table
 }
 
-/// Four columns for narrow terminals: kind with cause and status, person,
-/// Flow ID with the expected one, action with its status.
-fn findings_table_compact(report: &Report, width: u16) -> Table {
+/// Four columns for narrow terminals: cause and status, person, Flow ID
+/// with the expected one, action with its status.
+fn findings_table_compact(findings: &[&Finding], width: u16) -> Table {
     let mut table = new_table(width);
     table.set_header(vec![
-        "Kind\nCause, status",
+        "Cause\nstatus",
         "Person",
         "Flow ID\n→ expected",
         "Action",
     ]);
-    for f in &report.findings {
+    for f in findings {
         let finding = match f.cause {
-            Some(cause) => format!("{}\n{}, {}", f.kind, cause, f.status.as_str()),
-            None => format!("{}\n{}", f.kind, f.status.as_str()),
+            Some(cause) => format!("{}\n{}", cause, f.status.as_str()),
+            None => f.status.as_str().to_string(),
         };
         let ids = match (
             f.flow_user_id.as_deref(),

@@ -1,13 +1,23 @@
 //! Where the database lives: parsing `store.url` and creating the file
 //! with owner-only permissions before SQLite opens it.
+//!
+//! On Unix the file gets mode 0600. On Windows a new file inherits the ACL
+//! of its directory; idrecon does not rewrite ACLs itself (that needs the
+//! Win32 security API, i.e. unsafe code, which this crate forbids). The
+//! install step in deploy/windows/README.md restricts
+//! `%ProgramData%\idrecon\data` to SYSTEM, Administrators and the service
+//! account with inheritance, so the store file is owner-only from birth
+//! (docs/windows.md, "Store file permissions").
 
 use super::error::StoreError;
 use std::fs::{self, OpenOptions};
 use std::io::ErrorKind;
+#[cfg(unix)]
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Owner read/write only: the database holds names and e-mail addresses.
+#[cfg(unix)]
 pub(crate) const FILE_MODE: u32 = 0o600;
 
 /// The file path of a store URL: `sqlite://relative.db`,
@@ -57,6 +67,7 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// Creates the database file with mode 0600 when it is missing. An existing
 /// file readable or writable by others is narrowed to 0600 (with a warning).
+#[cfg(unix)]
 pub(crate) fn prepare_file(path: &Path) -> Result<(), StoreError> {
     let file_error = |action: &'static str| {
         move |source: std::io::Error| StoreError::File {
@@ -100,6 +111,39 @@ pub(crate) fn prepare_file(path: &Path) -> Result<(), StoreError> {
                 );
             }
             Ok(())
+        }
+        Err(e) => Err(file_error("create")(e)),
+    }
+}
+
+/// Creates the database file when it is missing; it inherits the ACL of its
+/// directory (see the module documentation for why no ACL is written here).
+/// An existing path that is not a regular file is refused.
+#[cfg(not(unix))]
+pub(crate) fn prepare_file(path: &Path) -> Result<(), StoreError> {
+    let file_error = |action: &'static str| {
+        move |source: std::io::Error| StoreError::File {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(_) => {
+            tracing::info!(path = %path.display(), "created database file (ACL inherited from its directory)");
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            let meta = fs::metadata(path).map_err(file_error("inspect"))?;
+            if meta.is_file() {
+                Ok(())
+            } else {
+                Err(StoreError::File {
+                    action: "open",
+                    path: path.to_path_buf(),
+                    source: std::io::Error::new(ErrorKind::InvalidInput, "not a regular file"),
+                })
+            }
         }
         Err(e) => Err(file_error("create")(e)),
     }

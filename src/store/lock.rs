@@ -1,9 +1,6 @@
 //! Who holds the run lock, and when a holder may be taken over.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use nix::errno::Errno;
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
 use serde::Serialize;
 use std::fmt;
 
@@ -67,7 +64,12 @@ fn this_host() -> String {
 /// Whether a process with this ID exists on this machine. IDs that cannot be
 /// a process (0, or beyond `i32`) are not alive; a process we may not signal
 /// (`EPERM`) is.
+#[cfg(unix)]
 pub fn pid_is_alive(pid: u32) -> bool {
+    use nix::errno::Errno;
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+
     let Ok(raw) = i32::try_from(pid) else {
         return false;
     };
@@ -79,6 +81,15 @@ pub fn pid_is_alive(pid: u32) -> bool {
         Err(Errno::ESRCH) => false,
         Err(_) => true,
     }
+}
+
+/// Without Unix signals a process cannot be probed without unsafe Win32
+/// calls, so every holder counts as alive except IDs that cannot be a
+/// process: a lock left by a crashed run is taken over when its lease
+/// expires, never early.
+#[cfg(not(unix))]
+pub fn pid_is_alive(pid: u32) -> bool {
+    pid != 0 && pid != u32::MAX
 }
 
 /// Whether `asking` may take the lock from the stored `current` at `now`:

@@ -11,6 +11,7 @@ pub mod smtp_support;
 
 mod binary;
 mod delta;
+mod exit_codes;
 mod faults;
 mod findings;
 mod flow_csv;

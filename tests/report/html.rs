@@ -68,7 +68,9 @@ fn every_finding_and_action_appears() {
     let (findings_part, actions_part) = findings_part
         .split_once("Actions (7)")
         .expect("actions heading after findings");
-    assert_eq!(findings_part.matches("<tr>").count(), 1 + 14);
+    // One header row per kind group, one row per finding.
+    let groups = report.summary.by_kind.len();
+    assert_eq!(findings_part.matches("<tr>").count(), groups + 14);
     assert_eq!(actions_part.matches("<tr>").count(), 1 + 7);
     for f in &report.findings {
         assert!(findings_part.contains(f.kind.as_str()));
@@ -98,4 +100,60 @@ fn aborted_run_shows_the_banner_and_no_findings() {
     assert!(!page.contains("Actions ("));
     let completed = rendered(&report_fixture::completed());
     assert!(!completed.contains("RUN ABORTED") && !completed.contains("RUN FAILED"));
+}
+
+#[test]
+fn findings_are_grouped_by_kind_in_collapsible_details() {
+    let report = report_fixture::completed();
+    let page = rendered(&report);
+    assert_eq!(
+        page.matches("<details class=\"group\"").count(),
+        report.summary.by_kind.len()
+    );
+    assert_eq!(
+        page.matches("</details>").count(),
+        report.summary.by_kind.len()
+    );
+    let mut last = 0;
+    for (kind, count) in &report.summary.by_kind {
+        let summary = format!("<span class=\"code\">{kind}</span> ({count})</summary>");
+        let at = page.find(&summary).unwrap_or_else(|| panic!("{summary}"));
+        assert!(at > last, "{kind} out of order");
+        last = at;
+    }
+    assert!(!page.contains("<script"), "collapsing needs no JavaScript");
+}
+
+#[test]
+fn large_groups_start_collapsed_small_ones_open() {
+    let page = rendered(&report_fixture::many(100));
+    assert!(page.contains("<details class=\"group\" id=\"kind-id_mismatch\" style="));
+    let small = rendered(&report_fixture::completed());
+    assert!(small.contains("<details class=\"group\" id=\"kind-id_mismatch\" open style="));
+}
+
+#[test]
+fn advice_comes_before_sources_and_findings() {
+    let page = rendered(&report_fixture::completed());
+    let advice = page.find(">Advice</h2>").expect("advice heading");
+    assert!(advice < page.find(">Sources</h2>").expect("sources heading"));
+    assert!(advice < page.find(">Findings (").expect("findings heading"));
+}
+
+#[test]
+fn tables_take_the_page_width_and_wrap_long_values() {
+    // Readable at 1,280 px: the findings and actions tables are 100 % wide
+    // and cells break long IDs (the browser test measures the real width).
+    let page = rendered(&report_fixture::completed());
+    assert!(page.contains("td.id, td.detail { overflow-wrap: anywhere; }"));
+    assert!(
+        page.contains("<td class=\"code id\">"),
+        "IDs may break anywhere"
+    );
+    let findings = &page[page.find(">Findings (").expect("findings")..];
+    for table in findings.split("<table").skip(1) {
+        let tag = &table[..table.find('>').expect("tag end")];
+        assert!(tag.contains("width:100%"), "{tag}");
+    }
+    assert!(!page.contains("nowrap"), "nothing forbids wrapping");
 }

@@ -1,5 +1,6 @@
 //! The terminal table rendering: layout at 80 columns, the aborted banner,
-//! every finding listed, and linear cost for large reports.
+//! summary and advice first, findings grouped by kind with the first 20 of
+//! each (every one with `--all`), and linear cost for large reports.
 
 use crate::report_fixture;
 
@@ -94,16 +95,83 @@ fn every_finding_and_action_is_listed_when_wide_enough() {
 }
 
 #[test]
-fn every_one_of_a_hundred_thousand_findings_is_listed() {
+fn with_all_every_one_of_a_hundred_thousand_findings_is_listed() {
     // Speed is measured in the benchmarks, not here; this pins completeness.
     let large = report_fixture::many(100_000);
-    let out_large = table::render(&large, 120);
+    let out_large = table::render_with(&large, 120, table::Shown::All);
     let rows = out_large
         .lines()
-        .filter(|l| l.contains("id_mismatch"))
+        .filter(|l| l.contains("User Number "))
         .count();
-    assert_eq!(rows, 100_000 + 1, "100 000 rows plus the by-kind summary");
+    assert_eq!(rows, 100_000, "one row per finding");
     assert!(out_large.contains("User Number 99999"));
+    assert!(
+        out_large.contains("\nid_mismatch (100000)\n"),
+        "group heading"
+    );
+    assert!(!out_large.contains("not shown"), "nothing left out");
+}
+
+#[test]
+fn by_default_the_first_twenty_of_each_kind_and_how_to_see_the_rest() {
+    let large = report_fixture::many(1_000);
+    let out = table::render(&large, 120);
+    assert_eq!(table::DEFAULT_FINDINGS_PER_KIND, 20);
+    assert!(
+        out.contains("User Number 19\n") || out.contains("User Number 19 "),
+        "{out}"
+    );
+    assert!(
+        !out.contains("User Number 20"),
+        "the 21st is not listed\n{out}"
+    );
+    assert!(
+        out.contains("\nid_mismatch (1000, first 20 shown)\n"),
+        "{out}"
+    );
+    let more = out
+        .lines()
+        .find(|l| l.contains("more id_mismatch not shown"))
+        .expect("a line saying how many more");
+    assert!(
+        more.starts_with("… 980 more id_mismatch not shown."),
+        "{more}"
+    );
+    assert!(out.contains("--all"), "{out}");
+    assert!(out.contains("--format html"), "{out}");
+    assert!(out.contains("--format csv"), "{out}");
+    assert!(
+        out.lines().count() < 150,
+        "readable: {} lines",
+        out.lines().count()
+    );
+}
+
+#[test]
+fn summary_and_advice_come_before_sources_and_findings() {
+    let out = table::render(&report_fixture::completed(), 100);
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle}\n{out}"))
+    };
+    assert!(at("\nSummary\n") < at("\nAdvice\n"));
+    assert!(at("\nAdvice\n") < at("\nSources\n"));
+    assert!(at("\nSources\n") < at("\nFindings ("));
+}
+
+#[test]
+fn findings_are_grouped_by_kind_in_the_summary_order() {
+    let report = report_fixture::completed();
+    let out = table::render(&report, 120);
+    let mut last = 0;
+    for (kind, count) in &report.summary.by_kind {
+        let heading = format!("\n{kind} ({count})\n");
+        let at = out
+            .find(&heading)
+            .unwrap_or_else(|| panic!("{heading}\n{out}"));
+        assert!(at > last, "{kind} out of order");
+        last = at;
+    }
 }
 
 #[test]
@@ -113,7 +181,7 @@ fn wide_terminals_get_one_column_per_field() {
         .lines()
         .find(|l| l.contains("Expected Flow ID"))
         .expect("findings header");
-    for column in ["Kind", "Cause", "Status", "Person", "Flow ID", "Action"] {
+    for column in ["Cause", "Status", "Person", "Flow ID", "Action"] {
         assert!(header.contains(column), "{column} missing in {header}");
     }
     assert!(out.contains("Åsa.Öberg@contoso.se"), "{out}");

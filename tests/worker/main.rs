@@ -9,6 +9,7 @@ pub mod clock_support;
 #[path = "../support/worker.rs"]
 pub mod worker_support;
 
+mod history_browser;
 mod ops_schedule;
 mod ops_server;
 mod ops_signals;

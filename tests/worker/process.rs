@@ -1,5 +1,6 @@
-//! `idrecon run` as a real process: serves `/healthz` on `server.listen`,
-//! stops with exit 0 on SIGTERM; a bad schedule is a configuration error.
+//! `idrecon run` as a real process: serves `/healthz` on `server.listen`
+//! and the run history behind `server.auth_token`, stops with exit 0 on
+//! SIGTERM; a bad schedule is a configuration error.
 
 use crate::app_support::TestApp;
 use crate::worker_support;
@@ -20,11 +21,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+const TOKEN: &str = "history-page-token-7f3a";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_healthz_and_exits_0_on_sigterm() {
     let port = free_port();
     let env = TestApp::builder(20, 1)
-        .edit(|t| format!("{t}\n[server]\nlisten = \"127.0.0.1:{port}\"\n"))
+        .edit(|t| {
+            format!("{t}\n[server]\nlisten = \"127.0.0.1:{port}\"\nauth_token = \"{TOKEN}\"\n")
+        })
         .start()
         .await;
     let mut child = Command::new(cargo_bin("idrecon"))
@@ -66,6 +71,14 @@ async fn run_serves_healthz_and_exits_0_on_sigterm() {
     assert_eq!(health["status"], "starting", "{body}");
     assert!(health["next_run"].is_string(), "{body}");
 
+    // server.auth_token guards the run history page.
+    let page = format!("http://127.0.0.1:{port}/");
+    let refused = client.get(&page).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let shown = client.get(&page).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(shown.status(), 200);
+    assert!(shown.text().await.unwrap().contains("idrecon run history"));
+
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let stopped = Instant::now();
     let status = loop {
@@ -83,6 +96,7 @@ async fn run_serves_healthz_and_exits_0_on_sigterm() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("SIGTERM"), "{stderr}");
     assert!(stderr.contains("worker stopped"), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "the token is never logged");
     // Nothing ran (the schedule is nightly), so no run was recorded.
     assert_eq!(env.sim.handle().request_count("/graph"), 0);
 }
