@@ -350,7 +350,9 @@ impl ClientCredentials {
         Ok(form)
     }
 
-    /// A JWT signed with the certificate's key (RS256, `x5t#S256`).
+    /// A JWT signed with the certificate's key, formed as MSAL forms it:
+    /// PS256 with `x5t#S256` (RS256 with only `x5t#S256` has been reported
+    /// to fail with AADSTS700027; docs/external-apis.md).
     fn client_assertion(
         &self,
         cert: &CertificateKey,
@@ -369,7 +371,7 @@ impl ClientCredentials {
             iat: now,
             exp: now + ASSERTION_LIFETIME_SECS,
         };
-        let mut header = Header::new(Algorithm::RS256);
+        let mut header = Header::new(Algorithm::PS256);
         header.typ = Some("JWT".to_string());
         header.x5t_s256 = Some(cert.x5t_s256.clone());
         jsonwebtoken::encode(&header, &claims, &cert.key).map_err(|e| {

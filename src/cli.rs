@@ -74,6 +74,33 @@ pub enum Command {
     Sim(SimArgs),
     /// Apply store migrations and exit.
     Migrate,
+    /// Record what a run reads, to replay it with `sim --from`.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+/// `idrecon snapshot …`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Write what one run reads from Azure AD, IFS and Flow to a JSON file
+    /// (nothing is stored, nothing is changed).
+    Export(SnapshotExportArgs),
+}
+
+/// `idrecon snapshot export`.
+#[derive(Debug, Args)]
+pub struct SnapshotExportArgs {
+    /// The JSON file to write.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Replace names and addresses by keyed pseudonyms (consistent across
+    /// the three systems, so the drift patterns survive).
+    #[arg(long)]
+    pub pseudonymise: bool,
+    /// The pseudonymisation key, read from this file (default: a random
+    /// key that is never shown).
+    #[arg(long, value_name = "PATH", requires = "pseudonymise")]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Formats of `history`.
@@ -196,6 +223,13 @@ pub struct SimArgs {
     /// Faults to inject (format defined by the simulator).
     #[arg(long, value_name = "SPEC", value_parser = NonEmptyStringValueParser::new())]
     pub faults: Option<String>,
+    /// Serve a file written by `snapshot export` instead of generated people.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["users", "seed"])]
+    pub from: Option<PathBuf>,
+    /// Register the app's certificate (PEM): client assertions must then be
+    /// signed with its key.
+    #[arg(long, value_name = "PEM")]
+    pub certificate: Option<PathBuf>,
 }
 
 impl Cli {

@@ -21,6 +21,7 @@ pub mod progress;
 pub mod report;
 pub mod schedule;
 pub mod server;
+pub mod snapshot;
 pub mod sources;
 pub mod store;
 pub mod web;

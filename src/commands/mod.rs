@@ -11,6 +11,7 @@ pub mod reconcile;
 pub mod show;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod snapshot;
 pub mod worker;
 
 pub use common::{exit_code_for, load_config, open_store, store_url};
@@ -32,6 +33,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         #[cfg(feature = "sim")]
         Command::Sim(args) => sim::run(args).await,
         Command::Migrate => migrate::run(&cli).await,
+        Command::Snapshot(command) => snapshot::run(&cli, command).await,
     };
     match result {
         Ok(code) => code,

@@ -60,7 +60,8 @@ fn verify_assertion(
     token_url: &str,
 ) -> Result<AssertionClaims, String> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|e| format!("header: {e}"))?;
-    if header.alg != Algorithm::RS256 {
+    // PS256 with x5t#S256: one of the two forms MSAL sends.
+    if header.alg != Algorithm::PS256 {
         return Err(format!("alg {:?}", header.alg));
     }
     let expected_thumb =
@@ -75,7 +76,7 @@ fn verify_assertion(
         x509_parser::parse_x509_certificate(cert_der).map_err(|e| format!("cert: {e}"))?;
     let public_key =
         DecodingKey::from_rsa_der(&cert.tbs_certificate.subject_pki.subject_public_key.data);
-    let mut validation = Validation::new(Algorithm::RS256);
+    let mut validation = Validation::new(Algorithm::PS256);
     validation.set_audience(&[token_url]);
     validation.set_issuer(&[CLIENT_ID]);
     validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);

@@ -17,3 +17,4 @@ mod findings;
 mod flow_csv;
 mod listings;
 mod mail;
+mod snapshot;

@@ -6,6 +6,7 @@
 pub mod sim_support;
 
 mod faults;
+mod fidelity;
 mod generate;
 mod scale;
 mod services;

@@ -289,6 +289,10 @@ fn assertion(
 ) -> String {
     let mut header = jsonwebtoken::Header::new(alg);
     header.x5t_s256 = Some(thumbprint.to_string());
+    signed(key_pem, header, aud, lifetime)
+}
+
+fn signed(key_pem: &str, header: jsonwebtoken::Header, aud: &str, lifetime: u64) -> String {
     let claims = json!({
         "aud": aud, "iss": AZURE_CLIENT_ID, "sub": AZURE_CLIENT_ID,
         "jti": uuid::Uuid::new_v4().to_string(),
@@ -332,10 +336,10 @@ async fn azure_login_accepts_certificate_assertions() {
     };
     use jsonwebtoken::Algorithm::{PS256, RS256};
     // Nothing registered: structure only.
-    let (status, body) = post(assertion(app, &thumb, RS256, &aud, 300)).await;
+    let (status, body) = post(assertion(app, &thumb, PS256, &aud, 300)).await;
     assert_eq!(status, 200, "{body}");
     // Lifetime over 10 minutes, wrong audience.
-    let (status, body) = post(assertion(app, &thumb, RS256, &aud, 900)).await;
+    let (status, body) = post(assertion(app, &thumb, PS256, &aud, 900)).await;
     assert_eq!(
         (status, body["error_codes"][0].as_u64()),
         (401, Some(700024))
@@ -343,7 +347,7 @@ async fn azure_login_accepts_certificate_assertions() {
     let (status, body) = post(assertion(
         app,
         &thumb,
-        RS256,
+        PS256,
         "https://login.microsoftonline.com/x/oauth2/v2.0/token",
         300,
     ))
@@ -354,20 +358,30 @@ async fn azure_login_accepts_certificate_assertions() {
     );
 
     sim.handle().register_certificate(app).unwrap();
-    for alg in [RS256, PS256] {
-        let (status, body) = post(assertion(app, &thumb, alg, &aud, 300)).await;
-        assert_eq!(status, 200, "{alg:?}: {body}");
-        assert!(body["access_token"].is_string());
-    }
+    // The two forms MSAL sends: PS256 + x5t#S256, RS256 + x5t (SHA-1).
+    let (status, body) = post(assertion(app, &thumb, PS256, &aud, 300)).await;
+    assert_eq!(status, 200, "PS256 + x5t#S256: {body}");
+    assert!(body["access_token"].is_string());
+    let mut rs256_sha1 = jsonwebtoken::Header::new(RS256);
+    rs256_sha1.x5t = Some(idrecon::sim::thumbprint_sha1(&cert_der(app)));
+    let (status, body) = post(signed(app, rs256_sha1, &aud, 300)).await;
+    assert_eq!(status, 200, "RS256 + x5t: {body}");
+    // RS256 with only x5t#S256: never sent by MSAL, reported to fail.
+    let (status, body) = post(assertion(app, &thumb, RS256, &aud, 300)).await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (401, Some(700027)),
+        "{body}"
+    );
     // Signed by another key, claiming the registered thumbprint.
-    let (status, body) = post(assertion(other, &thumb, RS256, &aud, 300)).await;
+    let (status, body) = post(assertion(other, &thumb, PS256, &aud, 300)).await;
     assert_eq!(status, 401);
     assert!(body["error_description"]
         .as_str()
         .unwrap()
         .contains("signature"));
     // A certificate that is not registered.
-    let (status, body) = post(assertion(other, &other_thumb, RS256, &aud, 300)).await;
+    let (status, body) = post(assertion(other, &other_thumb, PS256, &aud, 300)).await;
     assert_eq!(status, 401);
     assert!(body["error_description"]
         .as_str()
@@ -380,14 +394,30 @@ async fn azure_login_accepts_certificate_assertions() {
 
 #[tokio::test]
 async fn graph_delta_initial_changes_removals_and_expiry() {
-    let sim = start(small_tenant()).await;
+    // Pages of 2, without the replays and initial removals (fidelity.rs
+    // covers those), so every entry can be counted.
+    let settings = idrecon::sim::SimSettings {
+        graph_delta_page_size: 2,
+        graph_delta_replay_every: 0,
+        graph_delta_initial_removed: 0,
+        ..Default::default()
+    };
+    let sim = idrecon::sim::Simulator::start_with_settings(
+        small_tenant(),
+        Default::default(),
+        settings,
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     let base = sim.base_url();
     let client = client();
     let token = graph_token(&client, &base).await;
     let handle = sim.handle();
 
-    // Initial round, 2 per page via Prefer, graph-rs-sdk's `delta()` spelling.
-    let mut url = format!("{base}/graph/v1.0/users/delta()?$select=id,displayName");
+    // Initial round in the service's pages of 2 whatever $top and Prefer
+    // say, graph-rs-sdk's `delta()` spelling.
+    let mut url = format!("{base}/graph/v1.0/users/delta()?$select=id,displayName&$top=999");
     let mut seen = Vec::new();
     let mut delta_link = None;
     let mut pages = 0;
@@ -395,7 +425,7 @@ async fn graph_delta_initial_changes_removals_and_expiry() {
         let page: Value = client
             .get(&url)
             .bearer_auth(&token)
-            .header("Prefer", "odata.maxpagesize=2")
+            .header("Prefer", "odata.maxpagesize=999")
             .send()
             .await
             .unwrap()
@@ -432,7 +462,8 @@ async fn graph_delta_initial_changes_removals_and_expiry() {
         .unwrap();
     assert_eq!(page["value"], json!([]));
 
-    // Change one, delete one, add one, soft-delete one.
+    // Change one, delete one, add one, soft-delete one (one page each).
+    handle.update_settings(|s| s.graph_delta_page_size = 100);
     handle.update_azure(|users| {
         users
             .iter_mut()
@@ -1017,7 +1048,16 @@ async fn flow_rename_and_deactivate_semantics() {
         response.json::<Value>().await.unwrap(),
         json!({"userId": "jdoe@contoso.com"})
     );
-    // Source unknown now (renamed away).
+    // The same rename again (a retry after a lost answer): 200 with the new
+    // ID and no second write (deploy/flow/README.md §3).
+    let response = rename("jdoe", "jdoe@contoso.com").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"userId": "jdoe@contoso.com"})
+    );
+    assert_eq!(handle.rename_count("jdoe@contoso.com"), 1);
+    // Source unknown now (renamed away), target not there either.
     let response = rename("jdoe", "x@contoso.com").await.unwrap();
     assert_eq!(response.status(), 404);
     assert!(response.json::<Value>().await.unwrap()["error"].is_string());
@@ -1070,7 +1110,7 @@ async fn flow_rename_and_deactivate_semantics() {
     assert!(!users.iter().find(|u| u.user_id == "bjones").unwrap().active);
     assert!(users.iter().any(|u| u.user_id == "jdoe@contoso.com"));
     assert_eq!(handle.flow_writes().len(), 3);
-    assert_eq!(handle.request_count("/flow/users/rename"), 5);
+    assert_eq!(handle.request_count("/flow/users/rename"), 6);
     sim.shutdown().await;
 }
 

@@ -1,11 +1,18 @@
 //! Checks an Azure AD client assertion (the JWT a client signs with its
 //! certificate instead of sending a client secret), as Azure's token
 //! endpoint does.
+//!
+//! Header forms (docs/simulator.md, "Credentials"): the two that Microsoft's
+//! MSAL libraries send are accepted — `PS256` with `x5t#S256` and `RS256`
+//! with `x5t` (SHA-1) — and `RS256` with only `x5t#S256` is refused with
+//! AADSTS700027, as reported against Entra ID. `nbf` is optional and
+//! NumericDates may be fractional (RFC 7519 §2), as MSAL Python writes them.
 
 use super::state::RegisteredCert;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -71,11 +78,31 @@ pub(crate) fn validate(
         }
         None => return Err(malformed("header has no alg")),
     };
-    let thumbprint = header
-        .get("x5t#S256")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| malformed("header has no x5t#S256 (certificate thumbprint)"))?;
+    // Thumbprints are compared without base64 padding: MSAL Python pads
+    // them (`…=`) and Entra accepts that.
+    let text_header = |name: &str| {
+        header
+            .get(name)
+            .and_then(Value::as_str)
+            .map(|t| t.trim_end_matches('='))
+            .filter(|t| !t.is_empty())
+    };
+    let x5t_s256 = text_header("x5t#S256");
+    let x5t = text_header("x5t");
+    if x5t_s256.is_none() && x5t.is_none() {
+        return Err(malformed(
+            "header has neither x5t#S256 nor x5t (certificate thumbprint)",
+        ));
+    }
+    if algorithm == Algorithm::RS256 && x5t.is_none() {
+        // MSAL never sends this combination; Entra has been reported to
+        // answer it with AADSTS700027 (docs/simulator.md, "Credentials").
+        return Err(AssertionError {
+            unauthorized: true,
+            aadsts: 700027,
+            message: "Client assertion failed signature validation: RS256 needs the SHA-1 thumbprint header x5t (use PS256 with x5t#S256).".into(),
+        });
+    }
 
     let text_claim = |name: &str| claims.get(name).and_then(Value::as_str);
     let aud_ok = match claims.get("aud") {
@@ -107,9 +134,18 @@ pub(crate) fn validate(
         .filter(|j| !j.is_empty())
         .ok_or_else(|| malformed("claim jti is missing"))?;
 
-    let number = |name: &str| claims.get(name).and_then(Value::as_i64);
-    let exp = number("exp").ok_or_else(|| malformed("claim exp is missing"))?;
-    let nbf = number("nbf").ok_or_else(|| malformed("claim nbf is missing"))?;
+    // NumericDate: seconds, possibly fractional (RFC 7519 §2).
+    let number = |name: &str| -> Result<Option<i64>, AssertionError> {
+        match claims.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(|f| Some(f.floor() as i64))
+                .ok_or_else(|| malformed(format!("claim {name} is not a number"))),
+        }
+    };
+    let exp = number("exp")?.ok_or_else(|| malformed("claim exp is missing"))?;
+    let nbf = number("nbf")?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -122,18 +158,20 @@ pub(crate) fn validate(
     if exp <= now {
         return Err(time_error(format!("exp {exp} is in the past (now {now}).")));
     }
-    if nbf > now + CLOCK_SKEW_SECS {
-        return Err(time_error(format!(
-            "nbf {nbf} is in the future (now {now})."
-        )));
+    if let Some(nbf) = nbf {
+        if nbf > now + CLOCK_SKEW_SECS {
+            return Err(time_error(format!(
+                "nbf {nbf} is in the future (now {now})."
+            )));
+        }
+        if exp - nbf > MAX_ASSERTION_LIFETIME_SECS {
+            return Err(time_error(format!(
+                "exp is {} s after nbf; at most {MAX_ASSERTION_LIFETIME_SECS} s are allowed.",
+                exp - nbf
+            )));
+        }
     }
-    if exp - nbf > MAX_ASSERTION_LIFETIME_SECS {
-        return Err(time_error(format!(
-            "exp is {} s after nbf; at most {MAX_ASSERTION_LIFETIME_SECS} s are allowed.",
-            exp - nbf
-        )));
-    }
-    if let Some(iat) = number("iat") {
+    if let Some(iat) = number("iat")? {
         if exp - iat > MAX_ASSERTION_LIFETIME_SECS {
             return Err(time_error(format!(
                 "exp is {} s after iat; at most {MAX_ASSERTION_LIFETIME_SECS} s are allowed.",
@@ -145,12 +183,17 @@ pub(crate) fn validate(
     if !certificates.is_empty() {
         let cert = certificates
             .iter()
-            .find(|c| c.thumbprint_s256 == thumbprint)
+            .find(|c| {
+                x5t_s256.is_some_and(|t| t == c.thumbprint_s256)
+                    || x5t.is_some_and(|t| t == c.thumbprint_sha1)
+            })
             .ok_or_else(|| AssertionError {
                 unauthorized: true,
                 aadsts: 700027,
                 message: format!(
-                    "The certificate with identifier used to sign the client assertion is not registered on application. [x5t#S256 {thumbprint}]"
+                    "The certificate with identifier used to sign the client assertion is not registered on application. [x5t#S256 {}, x5t {}]",
+                    x5t_s256.unwrap_or("-"),
+                    x5t.unwrap_or("-")
                 ),
             })?;
         let message = format!("{header_b64}.{claims_b64}");
@@ -205,8 +248,14 @@ pub(crate) fn register_certificate(pem_text: &str) -> Result<RegisteredCert, Str
     };
     Ok(RegisteredCert {
         thumbprint_s256: thumbprint_s256(&der),
+        thumbprint_sha1: thumbprint_sha1(&der),
         key,
     })
+}
+
+/// base64url SHA-1 of a DER certificate: the `x5t` header value.
+pub fn thumbprint_sha1(der: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha1::digest(der))
 }
 
 /// base64url SHA-256 of a DER certificate: the `x5t#S256` header value.
@@ -235,7 +284,7 @@ mod tests {
     #[test]
     fn structural_checks_without_registered_certificate() {
         let url = vec!["http://h/azure-login/t/oauth2/v2.0/token".to_string()];
-        let header = serde_json::json!({"alg":"RS256","typ":"JWT","x5t#S256":"abc"});
+        let header = serde_json::json!({"alg":"PS256","typ":"JWT","x5t#S256":"abc"});
         let good = serde_json::json!({"aud":url[0],"iss":"c","sub":"c","jti":"1","nbf":now(),"exp":now()+600});
         let mut jtis = HashSet::new();
         assert_eq!(
@@ -268,6 +317,12 @@ mod tests {
                 50027,
             ),
             (serde_json::json!({"alg":"RS256"}), good.clone(), 50027),
+            // RS256 with only the SHA-256 thumbprint: never sent by MSAL.
+            (
+                serde_json::json!({"alg":"RS256","x5t#S256":"abc"}),
+                serde_json::json!({"aud":url[0],"iss":"c","sub":"c","jti":"rs","exp":now()+60}),
+                700027,
+            ),
             (
                 header.clone(),
                 serde_json::json!({"aud":"x","iss":"c","sub":"c","jti":"2","nbf":now(),"exp":now()+60}),
@@ -298,6 +353,14 @@ mod tests {
             let err = validate(&jwt(h, c.clone()), "c", &url, &[], &mut jtis).unwrap_err();
             assert_eq!(err.aadsts, code, "{c}: {}", err.message);
         }
+        // MSAL Python's shapes: RS256 + x5t, no nbf, fractional dates.
+        let msal_rs = serde_json::json!({"alg":"RS256","typ":"JWT","x5t":"sha1="});
+        let msal_claims = serde_json::json!({"aud":url[0],"iss":"c","sub":"c","jti":"m1",
+            "iat": now() as f64 + 0.25, "exp": now() as f64 + 600.25});
+        assert_eq!(
+            validate(&jwt(msal_rs, msal_claims), "c", &url, &[], &mut jtis),
+            Ok(())
+        );
         assert_eq!(
             validate("a.b", "c", &url, &[], &mut jtis)
                 .unwrap_err()

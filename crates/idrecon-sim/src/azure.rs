@@ -13,14 +13,56 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 pub(crate) fn routes() -> Router<Shared> {
-    Router::new().route("/azure-login/{tenant}/oauth2/v2.0/token", post(token))
+    Router::new()
+        .route("/azure-login/{tenant}/oauth2/v2.0/token", post(token))
+        .route(
+            "/azure-login/{tenant}/v2.0/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+}
+
+fn known_tenant(tenant: &str) -> bool {
+    tenant.eq_ignore_ascii_case(TENANT) || tenant.eq_ignore_ascii_case(TENANT_GUID)
+}
+
+/// The tenant's OpenID configuration (Microsoft identity platform v2.0),
+/// which MSAL reads to find the token endpoint.
+async fn openid_configuration(
+    State(state): State<Shared>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !known_tenant(&tenant) {
+        return aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        );
+    }
+    let base = format!("{}/azure-login/{tenant}", origin(&headers, &state));
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "issuer": format!("{base}/v2.0"),
+            "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+            "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+            "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "tenant_region_scope": "EU",
+        }),
+    )
 }
 
 /// An AADSTS error body, as `login.microsoftonline.com` sends it.
@@ -63,7 +105,7 @@ async fn token(
     if let Err(response) = apply_early_fault(decision, ErrorShape::OAuth, || {}).await {
         return response;
     }
-    if !tenant.eq_ignore_ascii_case(TENANT) && !tenant.eq_ignore_ascii_case(TENANT_GUID) {
+    if !known_tenant(&tenant) {
         return aadsts(
             StatusCode::BAD_REQUEST,
             "invalid_request",

@@ -55,9 +55,25 @@ pub struct SimSettings {
     pub azure_token_lifetime: Duration,
     /// Lifetime of IFS IAM access tokens (300 s by default).
     pub ifs_token_lifetime: Duration,
-    /// Page size of `/users/delta` when the client asks for none
-    /// (`$top` or `Prefer: odata.maxpagesize`); Graph's own default is about 100.
+    /// Page size of `/users/delta`: the service's own, whatever `$top` or
+    /// `Prefer: odata.maxpagesize` say (Graph does not support `$top` on
+    /// users delta; its pages hold about 100–200 entries).
     pub graph_delta_page_size: usize,
+    /// Every N-th user of a delta round is sent a second time (Graph may
+    /// return the same user more than once in a round; the last one wins).
+    /// 0: no replays.
+    pub graph_delta_replay_every: usize,
+    /// `@removed` entries of recently deleted users that an initial delta
+    /// round carries besides every removal recorded so far (`@removed` can
+    /// occur in any round, the first included).
+    pub graph_delta_initial_removed: usize,
+    /// Delta pages omit properties that were never set (no key) instead of
+    /// sending `null`, as Graph does.
+    pub graph_delta_omit_unset: bool,
+    /// Age (of simulated time, see `SimHandle::advance_clock`) after which a
+    /// delta token has expired and answers `410 syncStateNotFound`: Graph
+    /// keeps delta tokens for 7 days.
+    pub graph_delta_token_max_age: Duration,
     pub ifs_active_format: IfsActiveFormat,
     pub ifs_paging: IfsPaging,
     /// Largest IFS page (also used when the client sends no `$top` in
@@ -81,6 +97,10 @@ impl Default for SimSettings {
             azure_token_lifetime: Duration::from_secs(3599),
             ifs_token_lifetime: Duration::from_secs(300),
             graph_delta_page_size: 100,
+            graph_delta_replay_every: 50,
+            graph_delta_initial_removed: 3,
+            graph_delta_omit_unset: true,
+            graph_delta_token_max_age: Duration::from_secs(7 * 24 * 3600),
             ifs_active_format: IfsActiveFormat::Mixed,
             ifs_paging: IfsPaging::Skip,
             ifs_max_page_size: 5000,

@@ -170,7 +170,15 @@ async fn rename(State(state): State<Shared>, headers: HeaderMap, body: Bytes) ->
         Err(r) => return r,
     };
     let ci = state.settings().flow_ids_case_insensitive;
-    let outcome = write(&state.flow).rename(&user_id, &new_user_id, ci);
+    let outcome = {
+        let mut flow = write(&state.flow);
+        match flow.rename(&user_id, &new_user_id, ci) {
+            // deploy/flow/README.md §3: a repeated rename (the source is
+            // gone, the new ID exists) answers 200 with the new ID.
+            FlowWriteOutcome::NotFound if flow.has_user(&new_user_id, ci) => FlowWriteOutcome::Done,
+            other => other,
+        }
+    };
     if drop_after {
         return dropped_connection();
     }

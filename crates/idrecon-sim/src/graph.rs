@@ -148,10 +148,14 @@ fn parse_select_names(names: &str) -> Vec<GraphProp> {
 }
 
 /// A user rendered with only the selected properties.
+#[derive(Clone, Copy)]
 pub(crate) struct SelectedUser<'a> {
     pub user: &'a AadUser,
     pub props: &'a [GraphProp],
     pub odata_type: bool,
+    /// Leave out properties that were never set (delta pages) instead of
+    /// sending `null` (listings).
+    pub omit_unset: bool,
 }
 
 impl Serialize for SelectedUser<'_> {
@@ -164,28 +168,31 @@ impl Serialize for SelectedUser<'_> {
         let display = u.display_name.as_deref();
         for &prop in self.props {
             let key = prop.name();
-            match prop {
-                GraphProp::Id => map.serialize_entry(key, &u.id)?,
-                GraphProp::UserPrincipalName => map.serialize_entry(key, &u.user_principal_name)?,
-                GraphProp::Mail => map.serialize_entry(key, &u.mail)?,
-                GraphProp::DisplayName => map.serialize_entry(key, &u.display_name)?,
-                GraphProp::AccountEnabled => map.serialize_entry(key, &u.account_enabled)?,
-                GraphProp::EmployeeId => map.serialize_entry(key, &u.employee_id)?,
-                GraphProp::OnPremisesSamAccountName => {
-                    map.serialize_entry(key, &u.on_premises_sam_account_name)?
+            let text = match prop {
+                GraphProp::Id => Some(u.id.as_str()),
+                GraphProp::UserPrincipalName => Some(u.user_principal_name.as_str()),
+                GraphProp::AccountEnabled => {
+                    map.serialize_entry(key, &u.account_enabled)?;
+                    continue;
                 }
-                GraphProp::UserType => map.serialize_entry(key, &u.user_type)?,
-                GraphProp::GivenName => {
-                    map.serialize_entry(key, &display.and_then(|d| d.split(' ').next()))?
+                GraphProp::BusinessPhones => {
+                    map.serialize_entry(key, &[] as &[&str])?;
+                    continue;
                 }
-                GraphProp::Surname => {
-                    map.serialize_entry(key, &display.and_then(|d| d.split_once(' ').map(|x| x.1)))?
-                }
-                GraphProp::BusinessPhones => map.serialize_entry(key, &[] as &[&str])?,
+                GraphProp::Mail => u.mail.as_deref(),
+                GraphProp::DisplayName => display,
+                GraphProp::EmployeeId => u.employee_id.as_deref(),
+                GraphProp::OnPremisesSamAccountName => u.on_premises_sam_account_name.as_deref(),
+                GraphProp::UserType => u.user_type.as_deref(),
+                GraphProp::GivenName => display.and_then(|d| d.split(' ').next()),
+                GraphProp::Surname => display.and_then(|d| d.split_once(' ').map(|x| x.1)),
                 GraphProp::JobTitle
                 | GraphProp::MobilePhone
                 | GraphProp::OfficeLocation
-                | GraphProp::PreferredLanguage => map.serialize_entry(key, &None::<&str>)?,
+                | GraphProp::PreferredLanguage => None,
+            };
+            if text.is_some() || !self.omit_unset {
+                map.serialize_entry(key, &text)?;
             }
         }
         map.end()
@@ -215,6 +222,7 @@ impl Serialize for IdOnlyMember<'_> {
 }
 
 /// One entry of a delta page.
+#[derive(Clone, Copy)]
 enum DeltaItem<'a> {
     User(SelectedUser<'a>),
     Removed { id: &'a str, reason: &'static str },
@@ -445,6 +453,7 @@ async fn list_users(
                 user,
                 props: &props,
                 odata_type: false,
+                omit_unset: false,
             })
             .collect();
         serde_json::to_vec(&PageBody {
@@ -548,6 +557,7 @@ async fn group_members(
                 user: &azure.users[i],
                 props: &props,
                 odata_type: cast.is_empty(),
+                omit_unset: false,
             })
             .collect();
         serde_json::to_vec(&PageBody {
@@ -582,33 +592,34 @@ struct DeltaCursor {
     props: Vec<GraphProp>,
 }
 
-fn sync_state_not_found() -> Response {
-    error_response(
+/// How a round is shaped (from `SimSettings` and the simulated clock).
+struct DeltaShape {
+    epoch: u64,
+    /// Simulated Unix time the delta link of this round is issued at.
+    now: u64,
+    replay_every: usize,
+    initial_removed: usize,
+    omit_unset: bool,
+}
+
+/// The answer to an expired delta token: `410 Gone`, code
+/// `syncStateNotFound`, with a `Location` header naming a fresh initial
+/// round (docs/simulator.md, "Delta").
+fn delta_expired(fresh_round: &str) -> Response {
+    let mut response = error_response(
         ErrorShape::Graph,
         StatusCode::GONE,
         "syncStateNotFound",
         "The sync state generation is not found. Please restart the sync without a state token.",
-    )
+    );
+    if let Ok(value) = HeaderValue::from_str(fresh_round) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }
 
-/// Page size of a delta round: `$top`, else `Prefer: odata.maxpagesize`,
-/// else the configured default.
-fn delta_page_size(
-    query: &[(String, String)],
-    headers: &HeaderMap,
-    default: usize,
-) -> Result<usize, Response> {
-    if query_param(query, "$top").is_some() {
-        return parse_top(query_param(query, "$top"));
-    }
-    let preferred = headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
-        .find_map(|n| n.trim().parse::<usize>().ok());
-    Ok(preferred.unwrap_or(default).clamp(1, 999))
+fn invalid_skiptoken() -> Response {
+    bad_request("Request_BadRequest", "Invalid $skiptoken value.")
 }
 
 async fn delta(
@@ -624,30 +635,42 @@ async fn delta(
     if let Err(r) = check_options(&query) {
         return r;
     }
-    let epoch = *lock(&state.delta_epoch);
+    let settings = state.settings();
+    let shape = DeltaShape {
+        epoch: *lock(&state.delta_epoch),
+        now: state.now_secs(),
+        replay_every: settings.graph_delta_replay_every,
+        initial_removed: settings.graph_delta_initial_removed,
+        omit_unset: settings.graph_delta_omit_unset,
+    };
+    let epoch = shape.epoch;
+    let origin = origin(&headers, &state);
+    let path = format!("{origin}{}", uri.path());
     let select_raw = query_param(&query, "$select");
 
     let start = if let Some(token) = query_param(&query, "$deltatoken") {
         if token == "latest" {
             DeltaStart::Latest
         } else {
-            match decode_token(token)
-                .as_deref()
-                .map(|t| t.split('|').collect::<Vec<_>>())
-            {
-                Some(parts) if parts.len() == 4 && parts[0] == "l" => {
-                    if parts[1].parse::<u64>().ok() != Some(epoch) {
-                        return sync_state_not_found();
-                    }
-                    match parts[2].parse() {
-                        Ok(since) => DeltaStart::Changes {
-                            since,
-                            props: parse_select_names(parts[3]),
-                        },
-                        Err(_) => return sync_state_not_found(),
-                    }
-                }
-                _ => return sync_state_not_found(),
+            // l|epoch|version|issued|select
+            let parts: Vec<String> = decode_token(token)
+                .map(|t| t.split('|').map(str::to_owned).collect())
+                .unwrap_or_default();
+            let props = parts.get(4).map(|p| parse_select_names(p));
+            let fresh = match &props {
+                Some(p) => format!("{path}?$select={}", encode_query_value(&select_names(p))),
+                None => path.clone(),
+            };
+            let max_age = settings.graph_delta_token_max_age.as_secs();
+            let valid = parts.len() == 5
+                && parts[0] == "l"
+                && parts[1].parse::<u64>().ok() == Some(epoch)
+                && parts[3]
+                    .parse::<u64>()
+                    .is_ok_and(|issued| shape.now.saturating_sub(issued) <= max_age);
+            match (valid, parts.get(2).and_then(|v| v.parse().ok()), props) {
+                (true, Some(since), Some(props)) => DeltaStart::Changes { since, props },
+                _ => return delta_expired(&fresh),
             }
         }
     } else if let Some(token) = query_param(&query, "$skiptoken") {
@@ -655,10 +678,10 @@ async fn delta(
             .map(|t| t.split('|').map(str::to_owned).collect())
             .unwrap_or_default();
         if parts.len() != 8 || parts[0] != "d" {
-            return bad_request("Request_BadRequest", "Invalid $skiptoken value.");
+            return invalid_skiptoken();
         }
         if parts[1].parse::<u64>().ok() != Some(epoch) {
-            return sync_state_not_found();
+            return delta_expired(&path);
         }
         let cursor = (|| {
             Some(DeltaCursor {
@@ -676,19 +699,17 @@ async fn delta(
         })();
         match cursor {
             Some(c) => DeltaStart::Resume(c),
-            None => return bad_request("Request_BadRequest", "Invalid $skiptoken value."),
+            None => return invalid_skiptoken(),
         }
     } else {
         DeltaStart::Initial
     };
 
-    let default_size = state.settings().graph_delta_page_size;
+    // Graph's own page size: `$top` and `Prefer: odata.maxpagesize` are
+    // not supported on users delta and change nothing.
     let size = match &start {
         DeltaStart::Resume(c) => c.size,
-        _ => match delta_page_size(&query, &headers, default_size) {
-            Ok(s) => s,
-            Err(r) => return r,
-        },
+        _ => settings.graph_delta_page_size.clamp(1, 999),
     };
     let select_props = match parse_select(select_raw) {
         Ok(p) => p,
@@ -704,11 +725,9 @@ async fn delta(
         Err(r) => return r,
     };
     if late.expire_delta {
-        return sync_state_not_found();
+        return delta_expired(&path);
     }
 
-    let origin = origin(&headers, &state);
-    let path = format!("{origin}{}", uri.path());
     let body = {
         let azure = read(&state.azure);
         let cursor = match start {
@@ -738,16 +757,37 @@ async fn delta(
             },
             DeltaStart::Resume(c) => c,
         };
-        delta_page(&azure, &cursor, epoch, &origin, &path, late.empty)
+        delta_page(&azure, &cursor, &shape, &origin, &path, late.empty)
     };
     listing_response(body, late)
+}
+
+/// Object IDs of users deleted shortly before the simulation started: an
+/// initial round reports them as `@removed` although the client never saw them.
+fn recently_deleted_id(n: usize) -> String {
+    format!("0de1e7ed-0000-4000-8000-{n:012}")
+}
+
+/// The `i`-th entry of a sequence of `n` users in which every `every`-th
+/// user is followed by a replay of itself: (user index, is replay).
+fn with_replays(i: usize, every: usize) -> usize {
+    if every == 0 {
+        return i;
+    }
+    let (block, rest) = (i / (every + 1), i % (every + 1));
+    block * every + rest.min(every - 1)
+}
+
+/// How many entries `n` users take with replays.
+fn replayed_len(n: usize, every: usize) -> usize {
+    n + n.checked_div(every).unwrap_or(0)
 }
 
 /// Serialises one page of a delta round.
 fn delta_page(
     azure: &AzureStore,
     cursor: &DeltaCursor,
-    epoch: u64,
+    shape: &DeltaShape,
     origin: &str,
     path: &str,
     empty: bool,
@@ -758,21 +798,55 @@ fn delta_page(
             user: &azure.users[i],
             props,
             odata_type: false,
+            omit_unset: shape.omit_unset,
         })
     };
+    let every = shape.replay_every;
+    let start = cursor.offset;
     let (items, total): (Vec<DeltaItem>, usize) =
         if empty {
             (Vec::new(), 0)
         } else {
             match cursor.since {
                 None => {
-                    let total = azure.users.len();
-                    let start = cursor.offset.min(total);
-                    let end = cursor.offset.saturating_add(cursor.size).min(total);
-                    ((start..end).map(user).collect(), total)
+                    // Removals first (recently deleted users, then every
+                    // recorded removal), then every user with replays.
+                    let synthetic: Vec<String> = (1..=shape.initial_removed)
+                        .map(recently_deleted_id)
+                        .collect();
+                    let removed: Vec<DeltaItem> = synthetic
+                        .iter()
+                        .map(|id| DeltaItem::Removed {
+                            id,
+                            reason: "deleted",
+                        })
+                        .chain(
+                            azure
+                                .tombstones
+                                .iter()
+                                .filter(|t| t.version <= cursor.upto)
+                                .map(|t| DeltaItem::Removed {
+                                    id: &t.id,
+                                    reason: t.reason.as_str(),
+                                }),
+                        )
+                        .collect();
+                    let users = replayed_len(azure.users.len(), every);
+                    let total = removed.len() + users;
+                    let end = start.saturating_add(cursor.size).min(total);
+                    let items = (start.min(end)..end)
+                        .map(|e| match removed.get(e) {
+                            Some(item) => *item,
+                            None => user(with_replays(e - removed.len(), every)),
+                        })
+                        .collect();
+                    // Serialised here: the items borrow `synthetic`.
+                    return page_bytes(items, total, cursor, shape, origin, path);
                 }
                 Some(since) => {
-                    // Every change in (since, upto], in the order it happened.
+                    // Every change in (since, upto], in the order it happened;
+                    // a present user's version is newer than any removal of it,
+                    // so replaying users (never removals) keeps "last one wins".
                     let in_range = |v: u64| v > since && v <= cursor.upto;
                     let mut events: Vec<(u64, DeltaItem)> =
                         azure
@@ -794,23 +868,44 @@ fn delta_page(
                             ))
                             .collect();
                     events.sort_by_key(|(v, _)| *v);
-                    let total = events.len();
-                    let start = cursor.offset.min(total);
-                    let end = cursor.offset.saturating_add(cursor.size).min(total);
-                    (
-                        events
-                            .into_iter()
-                            .skip(start)
-                            .take(end - start)
-                            .map(|(_, item)| item)
-                            .collect(),
-                        total,
-                    )
+                    let mut all = Vec::with_capacity(events.len());
+                    let mut users_seen = 0usize;
+                    for (_, item) in events {
+                        all.push(item);
+                        if let DeltaItem::User(_) = item {
+                            users_seen += 1;
+                            if every > 0 && users_seen % every == 0 {
+                                all.push(item);
+                            }
+                        }
+                    }
+                    let total = all.len();
+                    let end = start.saturating_add(cursor.size).min(total);
+                    let items = all
+                        .into_iter()
+                        .skip(start)
+                        .take(end.saturating_sub(start))
+                        .collect();
+                    (items, total)
                 }
             }
         };
+    page_bytes(items, total, cursor, shape, origin, path)
+}
+
+/// A delta page's JSON: the items and the next or delta link.
+fn page_bytes(
+    items: Vec<DeltaItem>,
+    total: usize,
+    cursor: &DeltaCursor,
+    shape: &DeltaShape,
+    origin: &str,
+    path: &str,
+) -> Vec<u8> {
+    let props = &cursor.props;
     let end = cursor.offset.saturating_add(cursor.size);
     let names = select_names(props);
+    let epoch = shape.epoch;
     let (next_link, delta_link) = if end < total {
         let token = format!(
             "d|{epoch}|{}|{}|{end}|{}|{}|{names}",
@@ -824,7 +919,7 @@ fn delta_page(
             None,
         )
     } else {
-        let token = format!("l|{epoch}|{}|{names}", cursor.upto);
+        let token = format!("l|{epoch}|{}|{}|{names}", cursor.upto, shape.now);
         (
             None,
             Some(format!("{path}?$deltatoken={}", encode_token(&token))),
@@ -871,6 +966,7 @@ async fn single_user(
                 user: &azure.users[i],
                 props: &props,
                 odata_type: false,
+                omit_unset: false,
             })
         })
     };
@@ -925,6 +1021,7 @@ mod tests {
             user: &user,
             props: &props,
             odata_type: false,
+            omit_unset: false,
         })
         .unwrap();
         assert_eq!(

@@ -105,8 +105,17 @@ fn validate(body: &Value) -> Result<(), Response> {
         }
     }
     if let Some(save) = object.get("saveToSentItems") {
-        if !save.is_boolean() {
-            return Err(bad("BadRequest", "saveToSentItems must be a boolean."));
+        // Graph reads `"false"`/`"true"` strings as booleans: Microsoft's
+        // own sendMail example sends `"saveToSentItems": "false"`.
+        let boolean = save.is_boolean()
+            || save
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false"));
+        if !boolean {
+            return Err(bad(
+                "BadRequest",
+                format!("Cannot convert the literal '{save}' to the expected type 'Edm.Boolean'."),
+            ));
         }
     }
     let message = object
@@ -222,6 +231,18 @@ mod tests {
     #[test]
     fn accepts_the_documented_shape() {
         assert!(validate(&good()).is_ok());
+    }
+
+    #[test]
+    fn accepts_save_to_sent_items_as_microsofts_example_sends_it() {
+        for save in [json!("false"), json!("True"), json!(true)] {
+            let mut v = good();
+            v["saveToSentItems"] = save.clone();
+            assert!(validate(&v).is_ok(), "{save}");
+        }
+        let mut v = good();
+        v["saveToSentItems"] = json!("nope");
+        assert!(validate(&v).is_err());
     }
 
     #[test]

@@ -30,7 +30,7 @@ mod ifs_filter;
 mod server;
 mod state;
 
-pub use assertion::thumbprint_s256;
+pub use assertion::{thumbprint_s256, thumbprint_sha1};
 pub use config::{
     IfsActiveFormat, IfsPaging, SimSettings, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, FLOW_PASSWORD,
     FLOW_USERNAME, IFS_CLIENT_ID, IFS_CLIENT_SECRET, IFS_REALM, MAIL_RECIPIENT, MAIL_SENDER,
@@ -260,6 +260,18 @@ impl SimHandle {
         *lock(&self.state.delta_epoch) += 1;
     }
 
+    /// Moves the simulated clock forward: delta tokens older than
+    /// `SimSettings::graph_delta_token_max_age` then answer `410
+    /// syncStateNotFound`. Access tokens keep real time.
+    pub fn advance_clock(&self, by: Duration) {
+        *lock(&self.state.clock_offset) += by;
+    }
+
+    /// The simulated time in Unix seconds.
+    pub fn now_secs(&self) -> u64 {
+        self.state.now_secs()
+    }
+
     /// Forgets every issued access token (Azure and IFS).
     pub fn revoke_access_tokens(&self) {
         *lock(&self.state.azure_tokens) = Default::default();
@@ -302,33 +314,36 @@ impl SimHandle {
     }
 }
 
-/// `idrecon sim`: generates `people` people with `seed`, serves them on
-/// `listen` with `faults`, prints a ready configuration to stdout and
-/// serves until Ctrl-C.
+/// `idrecon sim`: serves `tenant` on `listen` with `faults` (and the app
+/// certificates given as PEM text registered), prints a ready configuration
+/// to stdout and serves until Ctrl-C. `expected_findings` is what the
+/// generator promised, when the tenant was generated.
 pub async fn serve_standalone(
     listen: SocketAddr,
-    people: usize,
-    seed: u64,
+    tenant: Tenant,
+    expected_findings: Option<usize>,
     faults: FaultPlan,
+    certificates: &[String],
 ) -> anyhow::Result<()> {
-    let generated = generate::generate(people, seed);
-    let counts = (
-        generated.tenant.azure.len(),
-        generated.tenant.ifs.len(),
-        generated.tenant.flow.len(),
-    );
-    let expected = generated.expected.len();
-    let sim = Simulator::start(generated.tenant, faults.clone(), listen)
+    let counts = (tenant.azure.len(), tenant.ifs.len(), tenant.flow.len());
+    let sim = Simulator::start(tenant, faults.clone(), listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    for pem in certificates {
+        sim.handle()
+            .register_certificate(pem)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     println!("{}", sim.config_toml("sqlite://idrecon-sim.db"));
+    let expected = expected_findings
+        .map(|n| format!("; {n} expected findings"))
+        .unwrap_or_default();
     eprintln!(
-        "simulator listening on {} ({} Azure, {} IFS, {} Flow users; {} expected findings; faults: {}). Ctrl-C stops it.",
+        "simulator listening on {} ({} Azure, {} IFS, {} Flow users{expected}; faults: {}). Ctrl-C stops it.",
         sim.base_url(),
         counts.0,
         counts.1,
         counts.2,
-        expected,
         faults
     );
     tokio::signal::ctrl_c()

@@ -38,10 +38,28 @@ async fn count_requests(State(state): State<Shared>, request: Request, next: Nex
 }
 
 async fn not_found(request: Request) -> Response {
-    json_response(
-        StatusCode::NOT_FOUND,
-        &json!({"error": format!("no simulated endpoint at {} {}", request.method(), request.uri().path())}),
-    )
+    let message = format!(
+        "no simulated endpoint at {} {}",
+        request.method(),
+        request.uri().path()
+    );
+    // Graph answers unknown segments in its own error shape.
+    if request.uri().path().starts_with("/graph/") {
+        return error_response(
+            ErrorShape::Graph,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("Resource not found for the segment. ({message})"),
+        );
+    }
+    json_response(StatusCode::NOT_FOUND, &json!({ "error": message }))
+}
+
+/// `innerError.date` as Graph writes it: ISO 8601 without a zone, e.g.
+/// `2022-12-22T08:00:18` (never an HTTP-date; Microsoft's SDKs parse it as
+/// a date-time).
+pub(crate) fn graph_error_date() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 /// Which service's error body to use.
@@ -153,7 +171,7 @@ pub(crate) fn error_response(
             "code": code,
             "message": message,
             "innerError": {
-                "date": httpdate::fmt_http_date(SystemTime::now()),
+                "date": graph_error_date(),
                 "request-id": uuid::Uuid::new_v4().to_string(),
                 "client-request-id": uuid::Uuid::new_v4().to_string(),
             }

@@ -323,6 +323,11 @@ impl FlowStore {
         FlowWriteOutcome::Done
     }
 
+    /// Whether a user has this ID (compared the way Flow compares).
+    pub fn has_user(&mut self, id: &str, ci: bool) -> bool {
+        self.locate(id, ci).is_some()
+    }
+
     pub fn deactivate(&mut self, id: &str, ci: bool) -> FlowWriteOutcome {
         let Some(pos) = self.locate(id, ci) else {
             return FlowWriteOutcome::NotFound;
@@ -416,6 +421,8 @@ pub(crate) fn random_token() -> String {
 pub(crate) struct RegisteredCert {
     /// base64url SHA-256 of the DER certificate (`x5t#S256`).
     pub thumbprint_s256: String,
+    /// base64url SHA-1 of the DER certificate (`x5t`).
+    pub thumbprint_sha1: String,
     pub key: jsonwebtoken::DecodingKey,
 }
 
@@ -443,6 +450,9 @@ pub(crate) struct SimState {
     pub used_jtis: Mutex<HashSet<String>>,
     /// Delta tokens carry this epoch; bumping it expires them all.
     pub delta_epoch: Mutex<u64>,
+    /// How far the simulated clock is ahead of the real one
+    /// (`SimHandle::advance_clock`): delta tokens age by it.
+    pub clock_offset: Mutex<Duration>,
     faults: Mutex<ActiveFaults>,
     /// Requests per fault target (numbering for non-listing targets).
     target_requests: Mutex<[u32; 7]>,
@@ -474,6 +484,7 @@ impl SimState {
             certificates: RwLock::new(Vec::new()),
             used_jtis: Mutex::new(HashSet::new()),
             delta_epoch: Mutex::new(1),
+            clock_offset: Mutex::new(Duration::ZERO),
             faults: Mutex::new(ActiveFaults::new(faults)),
             target_requests: Mutex::new([0; 7]),
             requests_by_path: Mutex::new(HashMap::new()),
@@ -483,6 +494,14 @@ impl SimState {
 
     pub fn settings(&self) -> SimSettings {
         read(&self.settings).clone()
+    }
+
+    /// Simulated time: the real clock plus every `advance_clock`, in Unix seconds.
+    pub fn now_secs(&self) -> u64 {
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        (real + *lock(&self.clock_offset)).as_secs()
     }
 
     pub fn set_faults(&self, plan: FaultPlan) {
