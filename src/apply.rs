@@ -14,11 +14,11 @@
 //! While applying, the run lock's lease is renewed as time goes on; a run
 //! that finds it no longer holds the lock stops sending at once.
 
+use crate::clock::Clock;
 use crate::model::{Action, ActionKind, ActionStatus, FlowUser, NormalizedId};
 use crate::report::Report;
 use crate::sources::{FlowWriteError, FlowWriter, SourceErrorKind};
 use crate::store::{JournalEntry, JournalState, LockHolder, Store, StoreError};
-use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 /// Why applying could not go on (single action failures are not errors:
@@ -59,9 +59,6 @@ pub struct ApplyOptions<'a> {
     pub lock: HeldLock<'a>,
 }
 
-/// The clock and stop signal of a run.
-pub type Clock<'a> = &'a (dyn Fn() -> DateTime<Utc> + Send + Sync);
-
 /// Sends every `planned` action of `report` in order, journalling each one,
 /// and records the outcome on the action and on its finding. `should_stop`
 /// is checked between actions: once it says stop, the remaining actions are
@@ -73,12 +70,12 @@ pub async fn execute(
     store: &dyn Store,
     writer: &dyn FlowWriter,
     report: &mut Report,
-    clock: Clock<'_>,
+    clock: &dyn Clock,
     should_stop: &(dyn Fn() -> bool + Send + Sync),
     options: &ApplyOptions<'_>,
 ) -> Result<ApplyCounts, ApplyError> {
     let mut counts = ApplyCounts::default();
-    let mut renewed_at = clock();
+    let mut renewed_at = clock.now();
     for seq in 0..report.actions.len() {
         if report.actions[seq].status != ActionStatus::Planned {
             continue;
@@ -93,7 +90,7 @@ pub async fn execute(
             break;
         }
         let lock = &options.lock;
-        let now = clock();
+        let now = clock.now();
         if now - renewed_at >= lock.renew_after() {
             if let Err(e) = store.renew_lock(lock.holder, now, lock.lease).await {
                 let reason = format!("not sent: the run lock was lost ({e})");
@@ -104,7 +101,7 @@ pub async fn execute(
         }
         let action = report.actions[seq].clone();
         let journal_id = match store
-            .journal_pending(lock.holder, report.run_id, seq as i64, &action, clock())
+            .journal_pending(lock.holder, report.run_id, seq as i64, &action, clock.now())
             .await
         {
             Ok(id) => id,
@@ -133,7 +130,7 @@ pub async fn execute(
         };
         if let Some((state, journal_error)) = journalled {
             if let Err(e) = store
-                .journal_finish(lock.holder, journal_id, state, journal_error, clock())
+                .journal_finish(lock.holder, journal_id, state, journal_error, clock.now())
                 .await
             {
                 // Flow has answered; the entry stays pending and the next
@@ -320,7 +317,7 @@ pub async fn resume_pending(
     store: &dyn Store,
     holder: &LockHolder,
     writer: &dyn FlowWriter,
-    clock: Clock<'_>,
+    clock: &dyn Clock,
     flow_case_insensitive: bool,
 ) -> Result<Vec<(JournalEntry, Resumed)>, ApplyError> {
     let pending = store.pending_journal().await?;
@@ -356,7 +353,7 @@ pub async fn resume_pending(
         };
         if let Some((state, error)) = journalled {
             store
-                .journal_finish(holder, entry.id, state, error, clock())
+                .journal_finish(holder, entry.id, state, error, clock.now())
                 .await?;
             if state == JournalState::Applied {
                 index.apply(&entry.action);

@@ -6,6 +6,7 @@
 
 use crate::error::ExitCode;
 use crate::logging::LogFormat;
+use crate::report::Format;
 use clap::builder::NonEmptyStringValueParser;
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -102,26 +103,6 @@ pub struct SnapshotExportArgs {
     pub key_file: Option<PathBuf>,
 }
 
-/// Report formats (mapped to the report module's format by `main.rs`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
-    Csv,
-    Html,
-}
-
-impl OutputFormat {
-    /// The format to use when none was given: a table on a terminal, JSON otherwise.
-    pub fn or_default(given: Option<OutputFormat>, stdout_is_terminal: bool) -> OutputFormat {
-        given.unwrap_or(if stdout_is_terminal {
-            OutputFormat::Table
-        } else {
-            OutputFormat::Json
-        })
-    }
-}
-
 /// Formats of `history`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum HistoryFormat {
@@ -137,7 +118,7 @@ pub struct ReconcileArgs {
     pub apply: bool,
     /// Report format (default: table on a terminal, json otherwise).
     #[arg(long, value_enum)]
-    pub format: Option<OutputFormat>,
+    pub format: Option<Format>,
     /// Write the report to this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
@@ -196,7 +177,7 @@ pub struct ShowArgs {
     pub run_id: i64,
     /// Report format (default: table on a terminal, json otherwise).
     #[arg(long, value_enum)]
-    pub format: Option<OutputFormat>,
+    pub format: Option<Format>,
     /// Write the report to this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
@@ -224,7 +205,7 @@ pub struct DemoArgs {
     pub max_changes: Option<u32>,
     /// Report format (default: table on a terminal, json otherwise).
     #[arg(long, value_enum)]
-    pub format: Option<OutputFormat>,
+    pub format: Option<Format>,
     /// Terminal table: list every finding, not only the first 20 of each kind.
     #[arg(long)]
     pub all: bool,

@@ -6,6 +6,7 @@
 //! [`run_once`].
 
 use crate::apply;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::model::{AadUser, ActionStatus, Snapshots};
 use crate::progress::{Fetched, RunProgress, Stage};
@@ -56,7 +57,8 @@ pub struct RunContext<'a> {
     pub flow_writer: Option<&'a dyn FlowWriter>,
     /// `users` or `group:<id>`: which stored Azure snapshot a delta applies to.
     pub azure_scope: String,
-    pub clock: &'a (dyn Fn() -> DateTime<Utc> + Send + Sync),
+    /// The time of the lock's lease, the journal and the run.
+    pub clock: &'a dyn Clock,
     /// Checked between actions: a shutdown request stops taking new work.
     pub should_stop: &'a (dyn Fn() -> bool + Send + Sync),
     /// Told about sources read, reconciling and applying (terminal
@@ -113,7 +115,11 @@ pub async fn run_once(ctx: &RunContext<'_>, req: &RunRequest) -> Result<RunOutco
         Trigger::Schedule => "scheduled run",
     });
     let lease = chrono::Duration::minutes(LOCK_LEASE_MINUTES);
-    match ctx.store.acquire_lock(&holder, (ctx.clock)(), lease).await {
+    match ctx
+        .store
+        .acquire_lock(&holder, ctx.clock.now(), lease)
+        .await
+    {
         Ok(()) => {}
         Err(e @ StoreError::LockHeld { .. }) => return Err(RunError::LockHeld(e)),
         Err(e) => return Err(e.into()),
@@ -142,7 +148,7 @@ async fn run_locked(
     lease: chrono::Duration,
 ) -> Result<RunOutcome, RunError> {
     let mode = if req.apply { Mode::Apply } else { Mode::Report };
-    let started_at = (ctx.clock)();
+    let started_at = ctx.clock.now();
     let run_id = ctx
         .store
         .begin_run(holder, req.trigger, mode, started_at)
@@ -217,7 +223,7 @@ async fn run_started(
             "Run(s) {runs} ended without finishing (the process was killed or crashed) and are now marked failed; actions they had journalled are settled by the next applying run."
         ));
     }
-    report.finished_at = Some(trunc((ctx.clock)()));
+    report.finished_at = Some(trunc(ctx.clock.now()));
     match ctx.store.finish_run(holder, &report).await {
         Ok(()) => {}
         Err(e @ StoreError::LockLost { .. }) => {
@@ -433,7 +439,7 @@ async fn reconcile_and_apply(
         return Err(Stop::Failed(CSV_IS_READ_ONLY.to_string()));
     };
     ctx.store
-        .renew_lock(holder, (ctx.clock)(), lease)
+        .renew_lock(holder, ctx.clock.now(), lease)
         .await
         .map_err(Stop::from)?;
     // `execute` asks `should_stop` once before each action it sends, so

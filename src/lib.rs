@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod snapshot;
 pub mod sources;
 pub mod store;
 pub mod web;
+pub mod worker;
 
 // The token sources live in the HTTP layer; `idrecon::auth` stays their path.
 pub use net::auth;

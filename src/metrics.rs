@@ -19,6 +19,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
+use strum::IntoEnumIterator;
 
 /// The content type of [`Metrics::encode`]'s output. Prometheus asks for
 /// OpenMetrics first in its `Accept` header and parses the body by this type.
@@ -52,15 +53,8 @@ pub struct Metrics {
     last_success_timestamp_seconds: Gauge<f64, AtomicU64>,
 }
 
-const RUN_STATUSES: [RunStatus; 3] = [RunStatus::Completed, RunStatus::Aborted, RunStatus::Failed];
-const SYSTEMS: [System; 3] = [System::Azure, System::Ifs, System::Flow];
-
 fn run_status_label(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Completed => "completed",
-        RunStatus::Aborted => "aborted",
-        RunStatus::Failed => "failed",
-    }
+    status.as_str()
 }
 
 impl Default for Metrics {
@@ -115,12 +109,12 @@ impl Metrics {
             last_success_timestamp_seconds.clone(),
         );
 
-        for status in RUN_STATUSES {
+        for status in RunStatus::iter() {
             let _ = runs_total.get_or_create(&StatusLabel {
                 status: run_status_label(status),
             });
         }
-        for kind in FindingKind::ALL {
+        for kind in FindingKind::iter() {
             let _ = findings.get_or_create(&KindLabel {
                 kind: kind.as_str(),
             });
@@ -168,7 +162,7 @@ impl Metrics {
         if report.status != RunStatus::Completed {
             return;
         }
-        for kind in FindingKind::ALL {
+        for kind in FindingKind::iter() {
             let count = report.summary.by_kind.get(&kind).copied().unwrap_or(0);
             self.findings
                 .get_or_create(&KindLabel {
@@ -176,7 +170,7 @@ impl Metrics {
                 })
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
-        for system in SYSTEMS {
+        for system in System::iter() {
             let source = match system {
                 System::Azure => &report.sources.azure,
                 System::Ifs => &report.sources.ifs,

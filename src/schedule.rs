@@ -16,12 +16,11 @@
 //!   repeated hour it hands back that earlier (already past) instant, which
 //!   [`Schedule::next_after`] skips instead of firing twice.
 
-use async_trait::async_trait;
+use crate::clock::Clock;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use std::future::Future;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -147,46 +146,6 @@ impl Schedule {
             from = candidate;
         }
         None
-    }
-}
-
-/// The source of "now" and of waiting, injected so the worker loop can be
-/// tested without waiting real hours.
-#[async_trait]
-pub trait Clock: Send + Sync {
-    /// The current wall-clock time.
-    fn now(&self) -> DateTime<Utc>;
-    /// Returns once [`Clock::now`] has reached `deadline` (at once if it has).
-    async fn sleep_until(&self, deadline: DateTime<Utc>);
-}
-
-/// The real clock.
-///
-/// Sleeps in naps of at most 30 seconds and re-reads the wall clock after
-/// each, so a clock step (NTP) or a suspended machine does not make a run
-/// late by the time the machine was asleep.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-const LONGEST_NAP: Duration = Duration::from_secs(30);
-
-#[async_trait]
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-
-    async fn sleep_until(&self, deadline: DateTime<Utc>) {
-        loop {
-            let remaining = deadline - Utc::now();
-            let Ok(remaining) = remaining.to_std() else {
-                return; // deadline reached (negative remaining)
-            };
-            if remaining.is_zero() {
-                return;
-            }
-            tokio::time::sleep(remaining.min(LONGEST_NAP)).await;
-        }
     }
 }
 

@@ -24,17 +24,12 @@ use crate::sources::http::{build_client, HttpSettings};
 use crate::sources::ifs::IfsSource;
 use crate::sources::retry::RetryPolicy;
 use crate::sources::{SourceError, SourceErrorKind, System};
+use crate::store::{schema_status, SchemaStatus};
 use chrono::{DateTime, Utc};
-use sqlx::migrate::Migrator;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection};
-use std::collections::BTreeSet;
+use std::error::Error as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The migrations this build knows (the same files the store applies).
-static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// How many scheduled times `check` prints.
 pub const UPCOMING_RUNS: usize = 5;
@@ -388,71 +383,40 @@ async fn check_store(url: &str) -> CheckLine {
             )
         };
     }
-    match applied_migrations(&path).await {
-        Err(e) => CheckLine::fail(NAME, format!("cannot open {}: {e}", path.display())),
-        Ok(applied) => {
-            let known: BTreeSet<i64> = MIGRATOR
-                .iter()
-                .filter(|m| !m.migration_type.is_down_migration())
-                .map(|m| m.version)
-                .collect();
-            let pending = known.difference(&applied).count();
-            let unknown = applied.difference(&known).count();
-            if unknown > 0 {
-                CheckLine::fail(
-                    NAME,
-                    format!(
-                        "{} was migrated by a newer idrecon ({unknown} migration{} this version does not know); use that version",
-                        path.display(),
-                        if unknown == 1 { "" } else { "s" }
-                    ),
-                )
-            } else if pending > 0 {
-                CheckLine::fail(
-                    NAME,
-                    format!(
-                        "{} opens, but {pending} migration{} pending: run `idrecon migrate`",
-                        path.display(),
-                        if pending == 1 { " is" } else { "s are" }
-                    ),
-                )
-            } else {
-                CheckLine::pass(
-                    NAME,
-                    format!(
-                        "{} opens, schema up to date ({} migrations)",
-                        path.display(),
-                        known.len()
-                    ),
-                )
-            }
-        }
+    match schema_status(&path).await {
+        // The database's own words (not this crate's wrapping of them).
+        Err(e) => CheckLine::fail(
+            NAME,
+            format!(
+                "cannot open {}: {}",
+                path.display(),
+                e.source().map_or_else(|| e.to_string(), |s| s.to_string())
+            ),
+        ),
+        Ok(SchemaStatus::Newer { unknown }) => CheckLine::fail(
+            NAME,
+            format!(
+                "{} was migrated by a newer idrecon ({unknown} migration{} this version does not know); use that version",
+                path.display(),
+                if unknown == 1 { "" } else { "s" }
+            ),
+        ),
+        Ok(SchemaStatus::Pending { pending }) => CheckLine::fail(
+            NAME,
+            format!(
+                "{} opens, but {pending} migration{} pending: run `idrecon migrate`",
+                path.display(),
+                if pending == 1 { " is" } else { "s are" }
+            ),
+        ),
+        Ok(SchemaStatus::UpToDate { migrations }) => CheckLine::pass(
+            NAME,
+            format!(
+                "{} opens, schema up to date ({migrations} migrations)",
+                path.display()
+            ),
+        ),
     }
-}
-
-/// The versions of the migrations applied to the database at `path`, read
-/// over a read-only connection.
-async fn applied_migrations(path: &Path) -> Result<BTreeSet<i64>, sqlx::Error> {
-    let mut conn = SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true)
-        .busy_timeout(Duration::from_secs(5))
-        .connect()
-        .await?;
-    let has_table: Option<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-    )
-    .fetch_optional(&mut conn)
-    .await?;
-    let versions: Vec<i64> = if has_table.is_some() {
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
-            .fetch_all(&mut conn)
-            .await?
-    } else {
-        Vec::new()
-    };
-    conn.close().await?;
-    Ok(versions.into_iter().collect())
 }
 
 // ------------------------------------------------------------ explanations

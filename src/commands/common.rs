@@ -1,7 +1,7 @@
 //! Pieces several commands share: loading the config with `--db`, opening
 //! the store, writing output, mapping a report to its exit code.
 
-use crate::cli::{Cli, OutputFormat};
+use crate::cli::Cli;
 use crate::config::{self, Config, ConfigError};
 use crate::error::{AppError, ExitCode};
 use crate::report::{table, Format, Report, RunStatus};
@@ -59,13 +59,8 @@ pub fn store_error(e: StoreError, doing: &str) -> AppError {
 }
 
 /// The report format to use: the one given, else a table on a terminal and JSON otherwise.
-pub fn report_format(given: Option<OutputFormat>) -> Format {
-    match OutputFormat::or_default(given, std::io::stdout().is_terminal()) {
-        OutputFormat::Table => Format::Table,
-        OutputFormat::Json => Format::Json,
-        OutputFormat::Csv => Format::Csv,
-        OutputFormat::Html => Format::Html,
-    }
+pub fn report_format(given: Option<Format>) -> Format {
+    Format::or_default(given, std::io::stdout().is_terminal())
 }
 
 /// Writes `text` to `output` (a new owner-only file, see

@@ -2,7 +2,6 @@
 //! temporary store. Needs no config and no network beyond loopback.
 
 use super::common::{emit_report, exit_code_for, report_format};
-use super::reconcile::{live_sources, run_with};
 use crate::cli::DemoArgs;
 use crate::config::Config;
 use crate::error::{AppError, ExitCode};
@@ -10,6 +9,7 @@ use crate::job::RunRequest;
 use crate::sim::faults::FaultPlan;
 use crate::sim::{generate, Simulator};
 use crate::store::SqliteStore;
+use crate::worker::{live_sources, reconcile_now};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -38,7 +38,9 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode, AppError> {
         max_changes_override: args.max_changes,
         ..RunRequest::manual()
     };
-    let report = run_with(&cfg, &store, &sources, &request).await?.report;
+    let report = reconcile_now(&cfg, &store, &sources, &request)
+        .await?
+        .report;
     emit_report(&report, report_format(args.format), None, args.all)?;
     store.close().await;
     sim.shutdown().await;

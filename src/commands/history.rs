@@ -3,7 +3,7 @@
 use super::common::{open_store, store_error, store_url, write_output};
 use crate::cli::{Cli, HistoryArgs, HistoryFormat};
 use crate::error::{AppError, ExitCode};
-use crate::report::{Mode, Trigger};
+use crate::report::labels;
 use crate::store::{RunRow, Store};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use std::io::IsTerminal;
@@ -65,7 +65,7 @@ pub fn table(runs: &[RunRow]) -> String {
             ),
             None => r.status.as_str().to_string(),
         };
-        let mut how = format!("{} {}", trigger_name(r.trigger), mode_name(r.mode));
+        let mut how = format!("{} {}", labels::trigger(r.trigger), r.mode.as_str());
         if let Some(person) = &r.person {
             how.push_str(&format!(" (only {})", escape_controls(person)));
         }
@@ -81,20 +81,6 @@ pub fn table(runs: &[RunRow]) -> String {
         ]);
     }
     format!("{t}\n")
-}
-
-fn trigger_name(t: Trigger) -> &'static str {
-    match t {
-        Trigger::Manual => "manual",
-        Trigger::Schedule => "scheduled",
-    }
-}
-
-fn mode_name(m: Mode) -> &'static str {
-    match m {
-        Mode::Report => "report",
-        Mode::Apply => "apply",
-    }
 }
 
 /// The first `max` characters of `text`, with `…` when cut.

@@ -2,12 +2,12 @@
 //! a JSON file for `idrecon sim --from` (src/snapshot/).
 
 use super::common::load_config;
-use super::reconcile::live_sources;
 use crate::cli::{Cli, SnapshotCommand, SnapshotExportArgs};
 use crate::config::ConfigError;
 use crate::error::{AppError, ExitCode};
 use crate::snapshot::pseudonymise::Pseudonymiser;
 use crate::snapshot::{export, SnapshotError};
+use crate::worker::live_sources;
 
 pub async fn run(cli: &Cli, command: &SnapshotCommand) -> Result<ExitCode, AppError> {
     match command {

@@ -2,34 +2,49 @@
 //! one entry point that renders a report in any of them.
 
 use super::{csv, html, json, table, Report};
-use std::fmt;
 use std::str::FromStr;
+use strum::IntoEnumIterator;
 
 /// A rendering of a [`Report`], as chosen with `--format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    clap::ValueEnum,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum Format {
-    /// Terminal tables (comfy-table), as wide as the terminal.
+    // Plain comments, not doc comments: clap would show doc comments as
+    // help for each value and change `--help`.
+    // Terminal tables (comfy-table), as wide as the terminal.
     Table,
-    /// Pretty JSON exactly as docs/contract.md describes (`schema_version` 1).
+    // Pretty JSON exactly as docs/contract.md describes (`schema_version` 1).
     Json,
-    /// One row per finding, RFC 4180, UTF-8.
+    // One row per finding, RFC 4180, UTF-8.
     Csv,
-    /// A self-contained HTML page (inline CSS, no scripts), fit for mail.
+    // A self-contained HTML page (inline CSS, no scripts), fit for mail.
     Html,
 }
 
 impl Format {
-    /// Every format, in the order the CLI lists them.
-    pub const ALL: [Format; 4] = [Format::Table, Format::Json, Format::Csv, Format::Html];
-
     /// The name used on the command line (`table`, `json`, `csv`, `html`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Table => "table",
-            Format::Json => "json",
-            Format::Csv => "csv",
-            Format::Html => "html",
-        }
+        self.into()
+    }
+
+    /// The format to use when none was given: a table on a terminal, JSON otherwise.
+    pub fn or_default(given: Option<Format>, stdout_is_terminal: bool) -> Format {
+        given.unwrap_or(if stdout_is_terminal {
+            Format::Table
+        } else {
+            Format::Json
+        })
     }
 
     /// The usual file extension of this format (`txt` for the table).
@@ -40,12 +55,6 @@ impl Format {
             Format::Csv => "csv",
             Format::Html => "html",
         }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -63,8 +72,7 @@ impl FromStr for Format {
     /// Parses a format name; case and surrounding blanks are ignored.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = s.trim();
-        Format::ALL
-            .into_iter()
+        Format::iter()
             .find(|f| f.as_str().eq_ignore_ascii_case(wanted))
             .ok_or_else(|| UnknownFormat {
                 given: s.to_string(),
@@ -109,7 +117,7 @@ mod tests {
 
     #[test]
     fn parses_and_displays_every_format() {
-        for f in Format::ALL {
+        for f in Format::iter() {
             assert_eq!(f.to_string().parse::<Format>(), Ok(f));
             assert_eq!(f.as_str().to_uppercase().parse::<Format>(), Ok(f));
         }

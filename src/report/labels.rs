@@ -8,11 +8,7 @@ use std::collections::BTreeMap;
 
 /// `completed`, `aborted` or `failed`.
 pub(crate) fn status(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Completed => "completed",
-        RunStatus::Aborted => "aborted",
-        RunStatus::Failed => "failed",
-    }
+    status.as_str()
 }
 
 /// `report mode` or `apply mode`.

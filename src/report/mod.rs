@@ -10,26 +10,53 @@ pub mod email;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum Trigger {
     Manual,
     Schedule,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum Mode {
     Report,
     Apply,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum RunStatus {
     Completed,
     Aborted,
     Failed,
+}
+
+impl Trigger {
+    /// The snake_case name of the JSON report and the store.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl Mode {
+    /// The snake_case name of the JSON report and the store.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl RunStatus {
+    /// The snake_case name of the JSON report and the store.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -146,7 +173,7 @@ pub mod csv;
 pub mod format;
 pub mod html;
 pub mod json;
-mod labels;
+pub(crate) mod labels;
 pub mod table;
 pub mod terminal;
 pub mod text;

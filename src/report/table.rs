@@ -12,6 +12,7 @@ use super::{labels, Report};
 use crate::model::{Finding, FindingKind};
 use comfy_table::presets::{NOTHING, UTF8_FULL, UTF8_FULL_CONDENSED};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use strum::IntoEnumIterator;
 
 /// Width used when standard output is not a terminal.
 pub const DEFAULT_WIDTH: u16 = 80;
@@ -72,7 +73,7 @@ pub fn render_with(report: &Report, width: u16, shown: Shown) -> String {
     let width = width.max(MIN_WIDTH);
     let listed = match shown {
         Shown::All => report.findings.len(),
-        Shown::FirstOfEachKind(n) => report.findings.len().min(n * FindingKind::ALL.len()),
+        Shown::FirstOfEachKind(n) => report.findings.len().min(n * FindingKind::iter().count()),
     };
     let mut out = String::with_capacity(2048 + 320 * listed);
 

@@ -93,7 +93,8 @@ impl ListingLimits {
 }
 
 /// Which external system an error or a count belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "lowercase")]
 pub enum System {
     Azure,
     Ifs,
@@ -101,12 +102,10 @@ pub enum System {
 }
 
 impl System {
+    /// The config section and metrics label (`azure`, `ifs`, `flow`);
+    /// [`fmt::Display`] is the name people know (`Azure AD`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            System::Azure => "azure",
-            System::Ifs => "ifs",
-            System::Flow => "flow",
-        }
+        self.into()
     }
 }
 

@@ -1,62 +1,41 @@
-//! The snake_case names the store writes for enums of the shared model,
-//! and the checked conversions between counts and SQLite integers.
+//! How values of the shared model are kept in SQLite: enums as their derived
+//! snake_case names (the names of the JSON report, spelled once by strum's
+//! derives on the enums), read back through [`Stored`]; counts as checked
+//! SQLite integers.
 
 use super::error::StoreError;
-use crate::model::{ActionKind, ActionStatus, Cause, FindingKind, FindingStatus};
-use crate::report::{Mode, Trigger};
+use sqlx::error::BoxDynError;
+use sqlx::sqlite::{SqliteTypeInfo, SqliteValueRef};
+use sqlx::{Decode, Sqlite, Type};
+use std::str::FromStr;
 
-pub(crate) fn trigger_str(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::Manual => "manual",
-        Trigger::Schedule => "schedule",
+/// An enum of the model in a TEXT column, decoded through its derived
+/// [`FromStr`]: a name this version does not know is a decode error that
+/// names the value (and sqlx adds the column).
+pub(crate) struct Stored<T>(pub T);
+
+impl<T> Type<Sqlite> for Stored<T> {
+    fn type_info() -> SqliteTypeInfo {
+        <str as Type<Sqlite>>::type_info()
+    }
+
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <str as Type<Sqlite>>::compatible(ty)
     }
 }
 
-pub(crate) fn parse_trigger(s: &str) -> Result<Trigger, StoreError> {
-    match s {
-        "manual" => Ok(Trigger::Manual),
-        "schedule" => Ok(Trigger::Schedule),
-        _ => Err(corrupt("runs.trigger_kind", s)),
+impl<'r, T: FromStr> Decode<'r, Sqlite> for Stored<T> {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<Sqlite>>::decode(value)?;
+        text.parse()
+            .map(Stored)
+            .map_err(|_| format!("unexpected value {text:?}").into())
     }
 }
 
-pub(crate) fn mode_str(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Report => "report",
-        Mode::Apply => "apply",
-    }
-}
-
-pub(crate) fn parse_mode(s: &str) -> Result<Mode, StoreError> {
-    match s {
-        "report" => Ok(Mode::Report),
-        "apply" => Ok(Mode::Apply),
-        _ => Err(corrupt("runs.mode", s)),
-    }
-}
-
-pub(crate) fn parse_finding_status(s: &str) -> Result<FindingStatus, StoreError> {
-    match s {
-        "new" => Ok(FindingStatus::New),
-        "persisting" => Ok(FindingStatus::Persisting),
-        _ => Err(corrupt("findings.status", s)),
-    }
-}
-
-pub(crate) fn parse_finding_kind(what: &'static str, s: &str) -> Result<FindingKind, StoreError> {
-    FindingKind::parse(s).ok_or_else(|| corrupt(what, s))
-}
-
-pub(crate) fn parse_cause(what: &'static str, s: &str) -> Result<Cause, StoreError> {
-    Cause::parse(s).ok_or_else(|| corrupt(what, s))
-}
-
-pub(crate) fn parse_action_kind(what: &'static str, s: &str) -> Result<ActionKind, StoreError> {
-    ActionKind::parse(s).ok_or_else(|| corrupt(what, s))
-}
-
-pub(crate) fn parse_action_status(what: &'static str, s: &str) -> Result<ActionStatus, StoreError> {
-    ActionStatus::parse(s).ok_or_else(|| corrupt(what, s))
+/// `text` as the enum `T`; an unknown name is [`StoreError::Corrupt`] naming `what`.
+pub(crate) fn parse_name<T: FromStr>(what: &'static str, text: &str) -> Result<T, StoreError> {
+    text.parse().map_err(|_| corrupt(what, text))
 }
 
 pub(crate) fn corrupt(what: &'static str, value: &str) -> StoreError {

@@ -128,7 +128,7 @@ pub(crate) fn may_take_over(current: &LockInfo, now: DateTime<Utc>) -> bool {
 pub async fn hold_with_heartbeat<T>(
     store: &dyn Store,
     holder: &LockHolder,
-    clock: &(dyn Fn() -> DateTime<Utc> + Send + Sync),
+    clock: &dyn crate::clock::Clock,
     interval: Duration,
     work: impl Future<Output = T>,
 ) -> T {
@@ -137,7 +137,7 @@ pub async fn hold_with_heartbeat<T>(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match store.heartbeat_lock(holder, clock()).await {
+            match store.heartbeat_lock(holder, clock.now()).await {
                 Ok(()) => {}
                 Err(e @ StoreError::LockLost { .. }) => {
                     tracing::error!(error = %e, "the run lock was taken over; this run's writes will be refused");

@@ -12,6 +12,7 @@ mod error;
 mod location;
 mod lock;
 mod rows;
+mod schema;
 mod sqlite;
 
 pub use error::StoreError;
@@ -19,6 +20,7 @@ pub use location::database_path;
 pub use lock::{
     hold_with_heartbeat, LockHolder, LockInfo, HEARTBEAT_INTERVAL, HEARTBEAT_STALE_AFTER,
 };
+pub use schema::{schema_status, SchemaStatus};
 pub use sqlite::SqliteStore;
 
 use crate::model::{AadUser, Action};
@@ -40,6 +42,8 @@ pub struct AzureSnapshot {
 /// Where a journalled action stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum JournalState {
     /// Written before the action was sent; no outcome recorded (yet).
     Pending,
@@ -52,22 +56,7 @@ pub enum JournalState {
 impl JournalState {
     /// The snake_case name stored in the database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            JournalState::Pending => "pending",
-            JournalState::Applied => "applied",
-            JournalState::Failed => "failed",
-        }
-    }
-
-    /// The inverse of [`JournalState::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            JournalState::Pending,
-            JournalState::Applied,
-            JournalState::Failed,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
+        self.into()
     }
 }
 
@@ -89,6 +78,8 @@ pub struct JournalEntry {
 /// The state of a stored run: still running, or how it ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum RunState {
     /// Begun and not finished: in progress, or killed before it finished.
     Running,
@@ -100,24 +91,7 @@ pub enum RunState {
 impl RunState {
     /// The snake_case name stored in the database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RunState::Running => "running",
-            RunState::Completed => "completed",
-            RunState::Aborted => "aborted",
-            RunState::Failed => "failed",
-        }
-    }
-
-    /// The inverse of [`RunState::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            RunState::Running,
-            RunState::Completed,
-            RunState::Aborted,
-            RunState::Failed,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
+        self.into()
     }
 
     /// The outcome of a finished run; `None` while running.
@@ -144,6 +118,8 @@ impl From<RunStatus> for RunState {
 /// Whether the report of a run was mailed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum MailStatus {
     Sent,
     /// The last attempt failed; the next run retries it.
@@ -153,17 +129,7 @@ pub enum MailStatus {
 impl MailStatus {
     /// The snake_case name stored in the database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            MailStatus::Sent => "sent",
-            MailStatus::Failed => "failed",
-        }
-    }
-
-    /// The inverse of [`MailStatus::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        [MailStatus::Sent, MailStatus::Failed]
-            .into_iter()
-            .find(|status| status.as_str() == s)
+        self.into()
     }
 }
 

@@ -1,27 +1,47 @@
-//! Rows as SQLite returns them (`FromRow`), and their checked conversion
-//! into the shared model. Every enum is read back through its parser, so a
-//! value this version does not know is an error naming the column.
+//! Rows decoded straight into the domain types (atuin's `FromRow` on a
+//! newtype: the model crate knows nothing of sqlx). Enums are read through
+//! [`Stored`], so a value this version does not know is an error naming the
+//! column and the value; negative counts are errors too.
 
-use super::codes::{
-    corrupt, from_db, parse_action_kind, parse_action_status, parse_cause, parse_finding_kind,
-    parse_finding_status, parse_mode, parse_trigger,
-};
-use super::error::StoreError;
+use super::codes::{corrupt, from_db, Stored};
 use super::lock::{LockHolder, LockInfo};
-use super::{JournalEntry, JournalState, MailStatus, RunRow, RunState};
+use super::{JournalEntry, RunRow, RunState};
 use crate::model::{Action, Finding};
-use crate::report::{SourceSummary, SourcesSummary};
+use crate::report::{Mode, SourceSummary, SourcesSummary, Trigger};
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Row};
+use std::str::FromStr;
+
+/// The enum `T` stored in column `column`.
+fn name<T: FromStr>(row: &SqliteRow, column: &str) -> sqlx::Result<T> {
+    Ok(row.try_get::<Stored<T>, _>(column)?.0)
+}
+
+/// The enum `T` stored in the nullable column `column`.
+fn optional_name<T: FromStr>(row: &SqliteRow, column: &str) -> sqlx::Result<Option<T>> {
+    Ok(row
+        .try_get::<Option<Stored<T>>, _>(column)?
+        .map(|stored| stored.0))
+}
+
+/// A non-negative count stored in column `column`.
+fn count(row: &SqliteRow, column: &'static str) -> sqlx::Result<u64> {
+    let value: i64 = row.try_get(column)?;
+    from_db(column, value).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(e),
+    })
+}
 
 /// A full row of `runs`.
 #[derive(FromRow)]
 pub(crate) struct RunRecord {
     pub id: i64,
     pub schema_version: i64,
-    pub trigger_kind: String,
-    pub mode: String,
-    pub status: String,
+    pub trigger_kind: Stored<Trigger>,
+    pub mode: Stored<Mode>,
+    pub status: Stored<RunState>,
     pub abort_reason: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -43,11 +63,7 @@ pub(crate) struct RunRecord {
 }
 
 impl RunRecord {
-    pub fn state(&self) -> Result<RunState, StoreError> {
-        RunState::parse(&self.status).ok_or_else(|| corrupt("runs.status", &self.status))
-    }
-
-    pub fn sources(&self) -> Result<SourcesSummary, StoreError> {
+    pub fn sources(&self) -> Result<SourcesSummary, super::StoreError> {
         Ok(SourcesSummary {
             azure: SourceSummary {
                 users: from_db("runs.azure_users", self.azure_users)?,
@@ -69,53 +85,29 @@ impl RunRecord {
 }
 
 /// A line of the run history (`runs` plus action counts).
-#[derive(FromRow)]
-pub(crate) struct RunListRecord {
-    pub id: i64,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub trigger_kind: String,
-    pub mode: String,
-    pub status: String,
-    pub abort_reason: Option<String>,
-    pub people: i64,
-    pub findings_total: i64,
-    pub findings_new: i64,
-    pub findings_persisting: i64,
-    pub findings_resolved: i64,
-    pub actions_applied: i64,
-    pub actions_failed: i64,
-    pub mail_status: Option<String>,
-    pub mail_error: Option<String>,
-    pub person: Option<String>,
-}
+pub(crate) struct DbRunRow(pub RunRow);
 
-impl TryFrom<RunListRecord> for RunRow {
-    type Error = StoreError;
-
-    fn try_from(r: RunListRecord) -> Result<Self, StoreError> {
-        Ok(RunRow {
-            id: r.id,
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-            trigger: parse_trigger(&r.trigger_kind)?,
-            mode: parse_mode(&r.mode)?,
-            status: RunState::parse(&r.status).ok_or_else(|| corrupt("runs.status", &r.status))?,
-            abort_reason: r.abort_reason,
-            people: from_db("runs.people", r.people)?,
-            findings: from_db("runs.findings_total", r.findings_total)?,
-            new: from_db("runs.findings_new", r.findings_new)?,
-            persisting: from_db("runs.findings_persisting", r.findings_persisting)?,
-            resolved: from_db("runs.findings_resolved", r.findings_resolved)?,
-            actions_applied: from_db("actions_applied", r.actions_applied)?,
-            actions_failed: from_db("actions_failed", r.actions_failed)?,
-            mail_status: r
-                .mail_status
-                .map(|s| MailStatus::parse(&s).ok_or_else(|| corrupt("runs.mail_status", &s)))
-                .transpose()?,
-            mail_error: r.mail_error,
-            person: r.person,
-        })
+impl<'r> FromRow<'r, SqliteRow> for DbRunRow {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
+        Ok(DbRunRow(RunRow {
+            id: row.try_get("id")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            trigger: name(row, "trigger_kind")?,
+            mode: name(row, "mode")?,
+            status: name(row, "status")?,
+            abort_reason: row.try_get("abort_reason")?,
+            people: count(row, "people")?,
+            findings: count(row, "findings_total")?,
+            new: count(row, "findings_new")?,
+            persisting: count(row, "findings_persisting")?,
+            resolved: count(row, "findings_resolved")?,
+            actions_applied: count(row, "actions_applied")?,
+            actions_failed: count(row, "actions_failed")?,
+            mail_status: optional_name(row, "mail_status")?,
+            mail_error: row.try_get("mail_error")?,
+            person: row.try_get("person")?,
+        }))
     }
 }
 
@@ -128,113 +120,64 @@ pub(crate) struct CountRecord {
 }
 
 /// A row of `findings`.
-#[derive(FromRow)]
-pub(crate) struct FindingRecord {
-    pub kind: String,
-    pub cause: Option<String>,
-    pub status: String,
-    pub aad_id: Option<String>,
-    pub upn: Option<String>,
-    pub display_name: Option<String>,
-    pub ifs_identity: Option<String>,
-    pub ifs_directory_id: Option<String>,
-    pub flow_user_id: Option<String>,
-    pub expected_flow_user_id: Option<String>,
-    pub action: String,
-    pub action_status: Option<String>,
-    pub detail: String,
-}
+pub(crate) struct DbFinding(pub Finding);
 
-impl TryFrom<FindingRecord> for Finding {
-    type Error = StoreError;
-
-    fn try_from(r: FindingRecord) -> Result<Self, StoreError> {
-        Ok(Finding {
-            kind: parse_finding_kind("findings.kind", &r.kind)?,
-            cause: r
-                .cause
-                .map(|c| parse_cause("findings.cause", &c))
-                .transpose()?,
-            status: parse_finding_status(&r.status)?,
-            aad_id: r.aad_id,
-            upn: r.upn,
-            display_name: r.display_name,
-            ifs_identity: r.ifs_identity,
-            ifs_directory_id: r.ifs_directory_id,
-            flow_user_id: r.flow_user_id,
-            expected_flow_user_id: r.expected_flow_user_id,
-            action: parse_action_kind("findings.action", &r.action)?,
-            action_status: r
-                .action_status
-                .map(|s| parse_action_status("findings.action_status", &s))
-                .transpose()?,
-            detail: r.detail,
-        })
+impl<'r> FromRow<'r, SqliteRow> for DbFinding {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
+        Ok(DbFinding(Finding {
+            kind: name(row, "kind")?,
+            cause: optional_name(row, "cause")?,
+            status: name(row, "status")?,
+            aad_id: row.try_get("aad_id")?,
+            upn: row.try_get("upn")?,
+            display_name: row.try_get("display_name")?,
+            ifs_identity: row.try_get("ifs_identity")?,
+            ifs_directory_id: row.try_get("ifs_directory_id")?,
+            flow_user_id: row.try_get("flow_user_id")?,
+            expected_flow_user_id: row.try_get("expected_flow_user_id")?,
+            action: name(row, "action")?,
+            action_status: optional_name(row, "action_status")?,
+            detail: row.try_get("detail")?,
+        }))
     }
 }
 
 /// A row of `run_actions`.
-#[derive(FromRow)]
-pub(crate) struct ActionRecord {
-    pub kind: String,
-    pub flow_user_id: String,
-    pub new_flow_user_id: Option<String>,
-    pub status: String,
-    pub error: Option<String>,
-}
+pub(crate) struct DbAction(pub Action);
 
-impl TryFrom<ActionRecord> for Action {
-    type Error = StoreError;
-
-    fn try_from(r: ActionRecord) -> Result<Self, StoreError> {
-        Ok(Action {
-            kind: parse_action_kind("run_actions.kind", &r.kind)?,
-            flow_user_id: r.flow_user_id,
-            new_flow_user_id: r.new_flow_user_id,
-            status: parse_action_status("run_actions.status", &r.status)?,
-            error: r.error,
-        })
+impl<'r> FromRow<'r, SqliteRow> for DbAction {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
+        Ok(DbAction(Action {
+            kind: name(row, "kind")?,
+            flow_user_id: row.try_get("flow_user_id")?,
+            new_flow_user_id: row.try_get("new_flow_user_id")?,
+            status: name(row, "status")?,
+            error: row.try_get("error")?,
+        }))
     }
 }
 
 /// A row of `action_journal`.
-#[derive(FromRow)]
-pub(crate) struct JournalRecord {
-    pub id: i64,
-    pub run_id: i64,
-    pub seq: i64,
-    pub kind: String,
-    pub flow_user_id: String,
-    pub new_flow_user_id: Option<String>,
-    pub action_status: String,
-    pub action_error: Option<String>,
-    pub state: String,
-    pub error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
+pub(crate) struct DbJournalEntry(pub JournalEntry);
 
-impl TryFrom<JournalRecord> for JournalEntry {
-    type Error = StoreError;
-
-    fn try_from(r: JournalRecord) -> Result<Self, StoreError> {
-        Ok(JournalEntry {
-            id: r.id,
-            run_id: r.run_id,
-            seq: r.seq,
+impl<'r> FromRow<'r, SqliteRow> for DbJournalEntry {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
+        Ok(DbJournalEntry(JournalEntry {
+            id: row.try_get("id")?,
+            run_id: row.try_get("run_id")?,
+            seq: row.try_get("seq")?,
             action: Action {
-                kind: parse_action_kind("action_journal.kind", &r.kind)?,
-                flow_user_id: r.flow_user_id,
-                new_flow_user_id: r.new_flow_user_id,
-                status: parse_action_status("action_journal.action_status", &r.action_status)?,
-                error: r.action_error,
+                kind: name(row, "kind")?,
+                flow_user_id: row.try_get("flow_user_id")?,
+                new_flow_user_id: row.try_get("new_flow_user_id")?,
+                status: name(row, "action_status")?,
+                error: row.try_get("action_error")?,
             },
-            state: JournalState::parse(&r.state)
-                .ok_or_else(|| corrupt("action_journal.state", &r.state))?,
-            error: r.error,
-            created_at: r.created_at,
-            finished_at: r.finished_at,
-        })
+            state: name(row, "state")?,
+            error: row.try_get("error")?,
+            created_at: row.try_get("created_at")?,
+            finished_at: row.try_get("finished_at")?,
+        }))
     }
 }
 
@@ -252,9 +195,9 @@ pub(crate) struct LockRecord {
 }
 
 impl TryFrom<LockRecord> for LockInfo {
-    type Error = StoreError;
+    type Error = super::StoreError;
 
-    fn try_from(r: LockRecord) -> Result<Self, StoreError> {
+    fn try_from(r: LockRecord) -> Result<Self, super::StoreError> {
         Ok(LockInfo {
             holder: LockHolder {
                 instance_id: r.instance_id,

@@ -5,15 +5,14 @@
 //! pool and never wait for writers (WAL). Other processes are held off by
 //! the busy timeout and, for the run lock, by `BEGIN IMMEDIATE`.
 
-use super::codes::{
-    corrupt, from_db, mode_str, parse_mode, parse_trigger, seq, to_db, trigger_str,
-};
+use super::codes::{corrupt, from_db, parse_name, seq, to_db};
 use super::error::{QueryContext, StoreError};
 use super::location::{database_path, prepare_file};
 use super::lock::{may_take_over, LockHolder, LockInfo};
 use super::rows::{
-    ActionRecord, CountRecord, FindingRecord, JournalRecord, LockRecord, RunListRecord, RunRecord,
+    CountRecord, DbAction, DbFinding, DbJournalEntry, DbRunRow, LockRecord, RunRecord,
 };
+use super::schema::MIGRATOR;
 use super::{
     AzureSnapshot, JournalEntry, JournalState, MailStatus, RunRow, RunState, SourceCounts, Store,
 };
@@ -21,7 +20,6 @@ use crate::model::{AadUser, Action, Cause, Finding, FindingKind};
 use crate::report::{Mode, Report, Summary, Trigger, SCHEMA_VERSION};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -29,9 +27,6 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The migrations in `migrations/`, embedded at build time.
-static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -401,8 +396,8 @@ impl Store for SqliteStore {
              VALUES (?, ?, ?, 'running', ?)",
         )
         .bind(i64::from(SCHEMA_VERSION))
-        .bind(trigger_str(trigger))
-        .bind(mode_str(mode))
+        .bind(trigger.as_str())
+        .bind(mode.as_str())
         .bind(started_at)
         .execute(&mut *tx)
         .await
@@ -427,8 +422,8 @@ impl Store for SqliteStore {
              WHERE id = ?",
         )
         .bind(i64::from(report.schema_version))
-        .bind(trigger_str(report.trigger))
-        .bind(mode_str(report.mode))
+        .bind(report.trigger.as_str())
+        .bind(report.mode.as_str())
         .bind(RunState::from(report.status).as_str())
         .bind(report.abort_reason.as_deref())
         .bind(report.started_at)
@@ -484,7 +479,8 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let status = run
-            .state()?
+            .status
+            .0
             .finished()
             .ok_or(StoreError::RunNotFinished(run_id))?;
 
@@ -501,13 +497,11 @@ impl Store for SqliteStore {
             let count = from_db("run_counts.count", c.count)?;
             match c.dimension.as_str() {
                 "kind" => {
-                    let kind = FindingKind::parse(&c.name)
-                        .ok_or_else(|| corrupt("run_counts.name", &c.name))?;
+                    let kind: FindingKind = parse_name("run_counts.name", &c.name)?;
                     by_kind.insert(kind, count);
                 }
                 "cause" => {
-                    let cause =
-                        Cause::parse(&c.name).ok_or_else(|| corrupt("run_counts.name", &c.name))?;
+                    let cause = parse_name("run_counts.name", &c.name)?;
                     by_cause.insert(cause, count);
                 }
                 other => return Err(corrupt("run_counts.dimension", other)),
@@ -521,7 +515,7 @@ impl Store for SqliteStore {
                 .await
                 .during("reading the advice of a run")?;
 
-        let findings = sqlx::query_as::<_, FindingRecord>(&format!(
+        let findings = sqlx::query_as::<_, DbFinding>(&format!(
             "SELECT {FINDING_COLUMNS} FROM findings WHERE run_id = ? ORDER BY seq"
         ))
         .bind(run_id)
@@ -529,10 +523,10 @@ impl Store for SqliteStore {
         .await
         .during("reading the findings of a run")?
         .into_iter()
-        .map(Finding::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|row| row.0)
+        .collect::<Vec<Finding>>();
 
-        let actions = sqlx::query_as::<_, ActionRecord>(
+        let actions = sqlx::query_as::<_, DbAction>(
             "SELECT kind, flow_user_id, new_flow_user_id, status, error \
              FROM run_actions WHERE run_id = ? ORDER BY seq",
         )
@@ -541,16 +535,16 @@ impl Store for SqliteStore {
         .await
         .during("reading the actions of a run")?
         .into_iter()
-        .map(Action::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|row| row.0)
+        .collect::<Vec<Action>>();
         tx.commit().await.during("reading a run")?;
 
         Ok(Some(Report {
             schema_version: u32::try_from(run.schema_version)
                 .map_err(|_| corrupt("runs.schema_version", &run.schema_version.to_string()))?,
             run_id: run.id,
-            trigger: parse_trigger(&run.trigger_kind)?,
-            mode: parse_mode(&run.mode)?,
+            trigger: run.trigger_kind.0,
+            mode: run.mode.0,
             status,
             abort_reason: run.abort_reason.clone(),
             started_at: run.started_at,
@@ -603,25 +597,26 @@ impl Store for SqliteStore {
     }
 
     async fn list_runs(&self, limit: u32) -> Result<Vec<RunRow>, StoreError> {
-        sqlx::query_as::<_, RunListRecord>(&format!("{RUN_LIST_SELECT} ORDER BY r.id DESC LIMIT ?"))
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await
-            .during("listing runs")?
-            .into_iter()
-            .map(RunRow::try_from)
-            .collect()
+        Ok(
+            sqlx::query_as::<_, DbRunRow>(&format!("{RUN_LIST_SELECT} ORDER BY r.id DESC LIMIT ?"))
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await
+                .during("listing runs")?
+                .into_iter()
+                .map(|row| row.0)
+                .collect(),
+        )
     }
 
     async fn last_finished_run(&self) -> Result<Option<RunRow>, StoreError> {
-        sqlx::query_as::<_, RunListRecord>(&format!(
+        Ok(sqlx::query_as::<_, DbRunRow>(&format!(
             "{RUN_LIST_SELECT} WHERE r.status <> 'running' ORDER BY r.id DESC LIMIT 1"
         ))
         .fetch_optional(&self.reader)
         .await
         .during("reading the last finished run")?
-        .map(RunRow::try_from)
-        .transpose()
+        .map(|row| row.0))
     }
 
     async fn set_run_person(
@@ -843,19 +838,19 @@ impl Store for SqliteStore {
     }
 
     async fn pending_journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
-        sqlx::query_as::<_, JournalRecord>(&format!(
+        Ok(sqlx::query_as::<_, DbJournalEntry>(&format!(
             "SELECT {JOURNAL_COLUMNS} FROM action_journal WHERE state = 'pending' ORDER BY id"
         ))
         .fetch_all(&self.reader)
         .await
         .during("reading pending journal entries")?
         .into_iter()
-        .map(JournalEntry::try_from)
-        .collect()
+        .map(|row| row.0)
+        .collect())
     }
 
     async fn journal_for_run(&self, run_id: i64) -> Result<Vec<JournalEntry>, StoreError> {
-        sqlx::query_as::<_, JournalRecord>(&format!(
+        Ok(sqlx::query_as::<_, DbJournalEntry>(&format!(
             "SELECT {JOURNAL_COLUMNS} FROM action_journal WHERE run_id = ? ORDER BY id"
         ))
         .bind(run_id)
@@ -863,8 +858,8 @@ impl Store for SqliteStore {
         .await
         .during("reading the journal of a run")?
         .into_iter()
-        .map(JournalEntry::try_from)
-        .collect()
+        .map(|row| row.0)
+        .collect())
     }
 
     async fn record_mail(

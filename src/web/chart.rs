@@ -6,6 +6,7 @@
 use crate::model::FindingKind;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use strum::IntoEnumIterator;
 
 /// How many runs the chart shows at most.
 pub const CHART_RUNS: usize = 30;
@@ -73,10 +74,7 @@ fn color(kind: FindingKind) -> &'static str {
         "#d55e00", "#0072b2", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#6f42c1", "#8c564b",
         "#000000", "#7f7f7f",
     ];
-    let index = FindingKind::ALL
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or(0);
+    let index = FindingKind::iter().position(|k| k == kind).unwrap_or(0);
     PALETTE[index % PALETTE.len()]
 }
 
@@ -106,8 +104,7 @@ pub fn build(runs: &[ChartRun]) -> Chart {
     };
     let y_of = |count: u64| TOP + plot_h * (1.0 - count as f64 / max as f64);
 
-    let series = FindingKind::ALL
-        .into_iter()
+    let series = FindingKind::iter()
         .filter(|kind| {
             runs.iter()
                 .any(|r| r.by_kind.get(kind).copied().unwrap_or(0) > 0)

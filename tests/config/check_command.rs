@@ -3,6 +3,7 @@
 //! the store's migration state, an SMTP conversation, config errors — and
 //! that nothing is changed.
 
+use crate::app_support::TestApp;
 use crate::smtp_support;
 use crate::worker_support;
 
@@ -16,7 +17,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use worker_support::{replace, Env};
+use worker_support::replace;
 
 struct Checked {
     code: Option<i32>,
@@ -71,7 +72,7 @@ const CHECKS: [&str; 9] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_green_exits_0_prints_five_times_and_changes_nothing() {
-    let env = Env::start(30, 4, |t| t).await;
+    let env = TestApp::builder(30, 4).start().await;
     let db = env.dir.path().join("idrecon.db");
     let out = check(&env.config_path).await;
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
@@ -133,14 +134,16 @@ async fn all_green_exits_0_prints_five_times_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_azure_secret_is_named_in_plain_words() {
     let wrong = "not-the-right-secret-value";
-    let env = Env::start(10, 4, |t| {
-        replace(
-            t,
-            &format!("client_secret = \"{AZURE_CLIENT_SECRET}\""),
-            &format!("client_secret = \"{wrong}\""),
-        )
-    })
-    .await;
+    let env = TestApp::builder(10, 4)
+        .edit(|t| {
+            replace(
+                t,
+                &format!("client_secret = \"{AZURE_CLIENT_SECRET}\""),
+                &format!("client_secret = \"{wrong}\""),
+            )
+        })
+        .start()
+        .await;
     let out = check(&env.config_path).await;
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
     let login = line(&out.stdout, "Azure AD sign-in");
@@ -162,7 +165,7 @@ async fn wrong_azure_secret_is_named_in_plain_words() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_permissions_are_explained() {
-    let env = Env::start(10, 4, |t| t).await;
+    let env = TestApp::builder(10, 4).start().await;
     let sim = env.sim.handle();
 
     // Graph answers 403 to the listing (the simulator's status fault).
@@ -193,14 +196,16 @@ async fn missing_permissions_are_explained() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_flow_password_is_explained() {
-    let env = Env::start(10, 4, |t| {
-        replace(
-            t,
-            &format!("password = \"{FLOW_PASSWORD}\""),
-            "password = \"wrong-flow-password\"",
-        )
-    })
-    .await;
+    let env = TestApp::builder(10, 4)
+        .edit(|t| {
+            replace(
+                t,
+                &format!("password = \"{FLOW_PASSWORD}\""),
+                "password = \"wrong-flow-password\"",
+            )
+        })
+        .start()
+        .await;
     let out = check(&env.config_path).await;
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     let flow = line(&out.stdout, "Flow endpoint");
@@ -214,7 +219,7 @@ async fn rejected_flow_password_is_explained() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_behind_on_migrations_is_reported_and_left_alone() {
-    let env = Env::start(10, 4, |t| t).await;
+    let env = TestApp::builder(10, 4).start().await;
     // An empty file is an SQLite database without any migration applied.
     let db = env.dir.path().join("idrecon.db");
     std::fs::write(&db, b"").unwrap();
@@ -230,14 +235,16 @@ async fn a_store_behind_on_migrations_is_reported_and_left_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_error_exits_3_naming_the_key() {
-    let env = Env::start(5, 4, |t| {
-        replace(
-            t,
-            "max_change_percent = 5.0",
-            "max_change_percent = \"lots\"",
-        )
-    })
-    .await;
+    let env = TestApp::builder(5, 4)
+        .edit(|t| {
+            replace(
+                t,
+                "max_change_percent = 5.0",
+                "max_change_percent = \"lots\"",
+            )
+        })
+        .start()
+        .await;
     let out = check(&env.config_path).await;
     assert_eq!(out.code, Some(3), "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -307,7 +314,10 @@ fn smtp_config(text: String, addr: SocketAddr, password: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_login_is_tested_without_sending() {
     let (addr, data_seen) = start_smtp("relay-user", "relay-pass").await;
-    let env = Env::start(5, 4, |t| smtp_config(t, addr, "relay-pass")).await;
+    let env = TestApp::builder(5, 4)
+        .edit(|t| smtp_config(t, addr, "relay-pass"))
+        .start()
+        .await;
     let out = check(&env.config_path).await;
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     let mail = line(&out.stdout, "report mail");
@@ -318,7 +328,10 @@ async fn smtp_login_is_tested_without_sending() {
     );
     assert!(!*data_seen.lock().unwrap(), "check sent a mail");
 
-    let env = Env::start(5, 4, |t| smtp_config(t, addr, "wrong-pass")).await;
+    let env = TestApp::builder(5, 4)
+        .edit(|t| smtp_config(t, addr, "wrong-pass"))
+        .start()
+        .await;
     let out = check(&env.config_path).await;
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
     let mail = line(&out.stdout, "report mail");
@@ -342,7 +355,10 @@ fn graph_url_with_version(text: String) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_mail_checks_the_sender_mailbox_whatever_form_graph_url_takes() {
-    let env = Env::start(5, 4, graph_url_with_version).await;
+    let env = TestApp::builder(5, 4)
+        .edit(graph_url_with_version)
+        .start()
+        .await;
     assert!(
         env.config_text.contains("/graph/v1.0\""),
         "{}",
@@ -359,14 +375,16 @@ async fn graph_mail_checks_the_sender_mailbox_whatever_form_graph_url_takes() {
     assert!(sim.request_count("/graph/v1.0/v1.0") == 0);
     assert!(sim.sent_mail().is_empty());
 
-    let env = Env::start(5, 4, |t| {
-        replace(
-            t,
-            "from = \"idrecon@contoso.com\"",
-            "from = \"nobody@contoso.com\"",
-        )
-    })
-    .await;
+    let env = TestApp::builder(5, 4)
+        .edit(|t| {
+            replace(
+                t,
+                "from = \"idrecon@contoso.com\"",
+                "from = \"nobody@contoso.com\"",
+            )
+        })
+        .start()
+        .await;
     let out = check(&env.config_path).await;
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
     let mail = line(&out.stdout, "report mail");

@@ -2,9 +2,10 @@
 //! exit codes.
 
 use clap::Parser;
-use idrecon::cli::{usage_exit_code, Cli, Command, HistoryFormat, OutputFormat, MAX_SIM_USERS};
+use idrecon::cli::{usage_exit_code, Cli, Command, HistoryFormat, MAX_SIM_USERS};
 use idrecon::error::ExitCode;
 use idrecon::logging::LogFormat;
+use idrecon::report::Format;
 use std::path::Path;
 
 fn parse(args: &[&str]) -> Cli {
@@ -86,15 +87,15 @@ fn reconcile_options() {
         panic!()
     };
     assert!(a.apply && a.email && a.full);
-    assert_eq!(a.format, Some(OutputFormat::Csv));
+    assert_eq!(a.format, Some(Format::Csv));
     assert_eq!(a.output.as_deref(), Some(Path::new("out.csv")));
     assert_eq!(a.user.as_deref(), Some("jdoe@contoso.com"));
     assert_eq!(a.max_changes, Some(7));
 
     for (name, format) in [
-        ("table", OutputFormat::Table),
-        ("json", OutputFormat::Json),
-        ("html", OutputFormat::Html),
+        ("table", Format::Table),
+        ("json", Format::Json),
+        ("html", Format::Html),
     ] {
         let Command::Reconcile(a) = parse(&["reconcile", "--format", name]).command else {
             panic!()
@@ -105,12 +106,9 @@ fn reconcile_options() {
 
 #[test]
 fn output_format_default_depends_on_terminal() {
-    assert_eq!(OutputFormat::or_default(None, true), OutputFormat::Table);
-    assert_eq!(OutputFormat::or_default(None, false), OutputFormat::Json);
-    assert_eq!(
-        OutputFormat::or_default(Some(OutputFormat::Html), true),
-        OutputFormat::Html
-    );
+    assert_eq!(Format::or_default(None, true), Format::Table);
+    assert_eq!(Format::or_default(None, false), Format::Json);
+    assert_eq!(Format::or_default(Some(Format::Html), true), Format::Html);
 }
 
 #[test]
@@ -132,7 +130,7 @@ fn history_and_show() {
         panic!()
     };
     assert_eq!(s.run_id, 42);
-    assert_eq!(s.format, Some(OutputFormat::Html));
+    assert_eq!(s.format, Some(Format::Html));
     assert_eq!(s.output.as_deref(), Some(Path::new("r.html")));
 }
 
@@ -151,7 +149,7 @@ fn demo_and_sim() {
     };
     assert_eq!(
         (d.users, d.seed, d.apply, d.format),
-        (50, 9, true, Some(OutputFormat::Json))
+        (50, 9, true, Some(Format::Json))
     );
 
     let Command::Sim(s) = parse(&["sim"]).command else {

@@ -4,26 +4,25 @@
 //! (library, global subscriber) and in stdout/stderr of the binary at
 //! `-vvv --log-format json` — which also must carry no progress output.
 
+use crate::app_support::TestApp;
 use crate::worker_support;
 
 use assert_cmd::cargo::cargo_bin;
 use base64::Engine as _;
-use idrecon::commands::reconcile::{graph_sender, run_with};
 use idrecon::job::RunRequest;
 use idrecon::logging::{self, LogFormat};
 use idrecon::notify::{self, MailOutcome};
 use idrecon::sim::{
     SimHandle, AZURE_CLIENT_SECRET, FLOW_PASSWORD, FLOW_USERNAME, IFS_CLIENT_SECRET,
 };
-use idrecon::sources::live::LiveSources;
-use idrecon::store::SqliteStore;
+use idrecon::worker::{graph_sender, reconcile_now};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
-use worker_support::{enable_fixes, fast_http, Env};
+use worker_support::{enable_fixes, fast_http};
 
 /// Every secret value the simulator knows, including the tokens it issued.
 fn secrets(sim: &SimHandle) -> Vec<String> {
@@ -97,15 +96,19 @@ async fn trace_logs_of_a_run_with_fixes_and_mail_hold_no_secret() {
     .try_init()
     .expect("no other subscriber in this test binary");
 
-    let env = Env::start(120, 8, enable_fixes).await;
+    let env = TestApp::builder(120, 8)
+        .edit(enable_fixes)
+        .http(fast_http())
+        .start()
+        .await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let request = RunRequest {
         apply: true,
         ..RunRequest::manual()
     };
-    let report = run_with(&cfg, &store, &sources, &request)
+    let report = reconcile_now(&cfg, &store, &sources, &request)
         .await
         .unwrap()
         .report;
@@ -122,7 +125,7 @@ async fn trace_logs_of_a_run_with_fixes_and_mail_hold_no_secret() {
         MailOutcome::Sent
     );
     // A second run goes through the delta link and the cached tokens.
-    run_with(&cfg, &store, &sources, &RunRequest::manual())
+    reconcile_now(&cfg, &store, &sources, &RunRequest::manual())
         .await
         .unwrap();
     store.close().await;
@@ -156,7 +159,7 @@ fn idrecon(config: &Path, args: &[&str]) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_at_vvv_prints_no_secret_and_no_progress() {
-    let env = Env::start(120, 8, enable_fixes).await;
+    let env = TestApp::builder(120, 8).edit(enable_fixes).start().await;
     let config = env.config_path.clone();
     let outputs = tokio::task::spawn_blocking(move || {
         vec![

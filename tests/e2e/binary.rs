@@ -3,14 +3,12 @@
 //! `history` and `show` of the stored run, configuration errors, `migrate`,
 //! and a held lock.
 
+use crate::app_support::TestApp;
 use assert_cmd::Command;
-use idrecon::report::Report;
+use idrecon::report::{csv as report_csv, Report};
 use idrecon::sim::generate::generate;
-use idrecon::sim::{FaultPlan, Simulator};
-use idrecon::store::{LockHolder, SqliteStore, Store};
+use idrecon::store::{LockHolder, Store};
 use serde_json::Value;
-use std::net::SocketAddr;
-use std::path::Path;
 
 fn idrecon() -> Command {
     let mut cmd = Command::cargo_bin("idrecon").expect("the idrecon binary");
@@ -47,22 +45,6 @@ fn sorted(mut k: Vec<&str>) -> Vec<&str> {
     k.sort_unstable();
     k
 }
-
-const FINDING_FIELDS: [&str; 13] = [
-    "kind",
-    "cause",
-    "status",
-    "aad_id",
-    "upn",
-    "display_name",
-    "ifs_identity",
-    "ifs_directory_id",
-    "flow_user_id",
-    "expected_flow_user_id",
-    "action",
-    "action_status",
-    "detail",
-];
 
 /// Every key of docs/contract.md's report is present, with the right shapes.
 fn assert_contract_report(v: &Value) {
@@ -137,7 +119,7 @@ fn assert_contract_report(v: &Value) {
         Some(findings.len() as u64)
     );
     for f in findings {
-        assert_eq!(keys(f), sorted(FINDING_FIELDS.to_vec()), "{f}");
+        assert_eq!(keys(f), sorted(report_csv::COLUMNS.to_vec()), "{f}");
     }
     let actions = v["actions"].as_array().expect("actions array");
     assert!(!actions.is_empty(), "report mode lists the planned actions");
@@ -194,38 +176,23 @@ fn demo_prints_csv_with_the_header_row() {
         .iter()
         .map(str::to_string)
         .collect();
-    assert_eq!(header, FINDING_FIELDS);
+    assert_eq!(header, report_csv::COLUMNS);
     let rows = reader
         .records()
         .collect::<Result<Vec<_>, _>>()
         .expect("rows");
     assert!(rows.len() > 100, "{} rows", rows.len());
-    assert!(rows.iter().all(|r| r.len() == FINDING_FIELDS.len()));
-}
-
-async fn start_sim(people: usize) -> Simulator {
-    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
-    Simulator::start(generate(people, 3).tenant, FaultPlan::none(), loopback)
-        .await
-        .expect("simulator starts")
-}
-
-fn write_config(sim: &Simulator, dir: &Path) -> (std::path::PathBuf, String) {
-    let store_url = format!("sqlite://{}", dir.join("bin.db").display());
-    let path = dir.join("idrecon.toml");
-    std::fs::write(&path, sim.config_toml(&store_url)).expect("config written");
-    (path, store_url)
+    assert!(rows.iter().all(|r| r.len() == report_csv::COLUMNS.len()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_then_history_and_show() {
-    let sim = start_sim(500).await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (config, _) = write_config(&sim, dir.path());
+    let app = TestApp::builder(500, 3).start().await;
+    let config = &app.config_path;
 
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["reconcile", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(
@@ -240,7 +207,7 @@ async fn reconcile_then_history_and_show() {
 
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["history", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0));
@@ -252,9 +219,27 @@ async fn reconcile_then_history_and_show() {
     assert_eq!(runs[0]["findings"], reconciled["summary"]["findings"]);
     assert_eq!(runs[0]["people"], reconciled["summary"]["people"]);
 
+    // The table says how the run was started, in words (the cell may wrap at 80 columns).
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
+        .args(["history", "--format", "table"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = table
+        .lines()
+        .flat_map(|l| l.split(['│', '┆']))
+        .map(str::trim)
+        .collect();
+    assert!(
+        words.contains(&"manual") && words.contains(&"report"),
+        "{table}"
+    );
+
+    let mut cmd = idrecon();
+    cmd.arg("--config")
+        .arg(config)
         .args(["show", "1", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(0));
@@ -264,12 +249,12 @@ async fn reconcile_then_history_and_show() {
     // An unknown run is an error, not an empty report.
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["show", "99", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("99"));
-    sim.shutdown().await;
+    app.sim.shutdown().await;
 }
 
 #[test]
@@ -335,10 +320,9 @@ fn a_bad_db_url_is_a_configuration_error_for_every_store_command() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_lock_makes_reconcile_exit_4_naming_the_holder() {
-    let sim = start_sim(100).await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (config, store_url) = write_config(&sim, dir.path());
-    let store = SqliteStore::open(&store_url).await.expect("store");
+    let app = TestApp::builder(100, 3).start().await;
+    let config = &app.config_path;
+    let store = app.store().await;
     let holder = LockHolder::current("e2e test holding the lock");
     store
         .acquire_lock(&holder, chrono::Utc::now(), chrono::Duration::minutes(5))
@@ -347,7 +331,7 @@ async fn a_held_lock_makes_reconcile_exit_4_naming_the_holder() {
 
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["reconcile", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(4));
@@ -357,36 +341,38 @@ async fn a_held_lock_makes_reconcile_exit_4_naming_the_holder() {
         "{stderr}"
     );
     assert!(store.list_runs(10).await.expect("runs").is_empty());
-    assert_eq!(sim.handle().request_count("/graph"), 0, "nothing was read");
+    assert_eq!(app.handle.request_count("/graph"), 0, "nothing was read");
 
     // Released, the same command runs.
     store.release_lock(&holder).await.expect("released");
     let mut cmd = idrecon();
     cmd.arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["reconcile", "--format", "json"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(2));
-    sim.shutdown().await;
+    app.sim.shutdown().await;
 }
 
 /// `reconcile --user` prints its lookup steps to the terminal: a display
 /// name carrying ESC/OSC sequences is shown escaped, never raw.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_steps_show_control_sequences_escaped() {
-    let sim = start_sim(50).await;
+    let app = TestApp::builder(50, 3).start().await;
     let hostile = "Mallory\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}1m";
     let mut upn = String::new();
-    sim.handle().update_azure(|users| {
+    app.handle.update_azure(|users| {
         users[0].display_name = Some(hostile.to_string());
         upn = users[0].user_principal_name.clone();
     });
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (config, _) = write_config(&sim, dir.path());
     let mut cmd = idrecon();
-    cmd.arg("--config")
-        .arg(&config)
-        .args(["reconcile", "--format", "table", "--user", &upn]);
+    cmd.arg("--config").arg(&app.config_path).args([
+        "reconcile",
+        "--format",
+        "table",
+        "--user",
+        &upn,
+    ]);
     let out = run(cmd).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -3,8 +3,9 @@
 //! resolved and the rest as persisting; `--full` and an expired delta link
 //! list everything again.
 
-use crate::e2e_support;
+use crate::{app_support, e2e_support};
 
+use app_support::*;
 use e2e_support::*;
 use idrecon::job::RunRequest;
 use idrecon::model::{AadUser, Cause, Finding, FindingKind, FindingStatus, FlowUser, IfsUser};
@@ -62,8 +63,9 @@ fn keys(report: &Report) -> BTreeSet<String> {
 }
 
 /// The Azure user of an expected finding of `kind` (and `cause`).
-fn person_with(app: &App, kind: FindingKind, cause: Option<Cause>) -> AadUser {
+fn person_with(app: &TestApp, kind: FindingKind, cause: Option<Cause>) -> AadUser {
     let f = app
+        .generated
         .expected
         .iter()
         .find(|f| f.kind == kind && f.cause == cause && f.key.contains("|aad:"))
@@ -83,7 +85,7 @@ async fn second_run_reads_only_changes_and_classifies_them() {
 
     // Run 1: the initial delta round lists everyone and stores the link.
     let before = h.request_count("/graph/v1.0/users");
-    let run1 = app.run().await;
+    let run1 = app.report_only().await;
     let run1_requests = h.request_count("/graph/v1.0/users") - before;
     assert_eq!(run1.status, RunStatus::Completed, "{:?}", run1.abort_reason);
     assert_eq!(run1.sources.azure.delta, Some(false));
@@ -191,7 +193,7 @@ async fn second_run_reads_only_changes_and_classifies_them() {
 
     // Run 2: only the changes are read.
     let before = h.request_count("/graph/v1.0/users");
-    let run2 = app.run().await;
+    let run2 = app.report_only().await;
     let run2_requests = h.request_count("/graph/v1.0/users") - before;
     assert_eq!(run2.status, RunStatus::Completed, "{:?}", run2.abort_reason);
     assert_eq!(run2.sources.azure.delta, Some(true));
@@ -244,7 +246,7 @@ async fn second_run_reads_only_changes_and_classifies_them() {
     // `--full` lists everyone again and concludes the same.
     let before = h.request_count("/graph/v1.0/users");
     let run3 = app
-        .run_request(&RunRequest {
+        .reconcile(&RunRequest {
             full: true,
             ..RunRequest::manual()
         })
@@ -263,7 +265,7 @@ async fn second_run_reads_only_changes_and_classifies_them() {
     assert_eq!(run3.summary.resolved_since_last_run, 0);
 
     // And the run after `--full` is a delta run again, with nothing changed.
-    let run4 = app.run().await;
+    let run4 = app.report_only().await;
     assert_eq!(run4.sources.azure.delta, Some(true));
     assert_same_findings(
         "delta after --full",
@@ -276,7 +278,7 @@ async fn second_run_reads_only_changes_and_classifies_them() {
 async fn expired_delta_link_resyncs_in_full() {
     let app = spawn_app(PEOPLE, SEED + 1).await;
     let h = app.handle.clone();
-    let run1 = app.run().await;
+    let run1 = app.report_only().await;
     assert_eq!(run1.status, RunStatus::Completed);
     let keys1 = keys(&run1);
     let consistent = consistent_people(&h, &keys1);
@@ -293,7 +295,7 @@ async fn expired_delta_link_resyncs_in_full() {
     h.expire_delta_tokens();
 
     let before = h.request_count("/graph/v1.0/users");
-    let run2 = app.run().await;
+    let run2 = app.report_only().await;
     let requests = h.request_count("/graph/v1.0/users") - before;
     assert_eq!(run2.status, RunStatus::Completed, "{:?}", run2.abort_reason);
     assert_eq!(run2.sources.azure.delta, Some(false), "a full resync");
@@ -313,7 +315,7 @@ async fn expired_delta_link_resyncs_in_full() {
 
     // The resync stored a fresh link: the next run is a delta run again.
     let before = h.request_count("/graph/v1.0/users");
-    let run3 = app.run().await;
+    let run3 = app.report_only().await;
     assert_eq!(run3.sources.azure.delta, Some(true));
     assert_eq!(h.request_count("/graph/v1.0/users") - before, 1);
     assert_eq!(keys(&run3), keys(&run2));
@@ -328,7 +330,7 @@ async fn expired_delta_link_resyncs_in_full() {
 async fn full_listing_over_a_stored_snapshot_stores_exactly_azure() {
     let app = spawn_app(PEOPLE, SEED + 2).await;
     let h = app.handle.clone();
-    let run1 = app.run().await;
+    let run1 = app.report_only().await;
     assert_eq!(run1.status, RunStatus::Completed, "{:?}", run1.abort_reason);
     let consistent = consistent_people(&h, &keys(&run1));
     let (changed, deleted) = (&consistent[0].0, &consistent[1].0);
@@ -353,7 +355,7 @@ async fn full_listing_over_a_stored_snapshot_stores_exactly_azure() {
     });
 
     let run2 = app
-        .run_request(&RunRequest {
+        .reconcile(&RunRequest {
             full: true,
             ..RunRequest::manual()
         })
@@ -369,8 +371,9 @@ async fn full_listing_over_a_stored_snapshot_stores_exactly_azure() {
         .collect();
     azure.sort_by(|a, b| a.id.cmp(&b.id));
     let stored = app
-        .store
-        .load_azure_snapshot(&app.sources.azure_scope())
+        .store()
+        .await
+        .load_azure_snapshot(&app.sources().azure_scope())
         .await
         .unwrap()
         .expect("a stored snapshot");
@@ -378,7 +381,7 @@ async fn full_listing_over_a_stored_snapshot_stores_exactly_azure() {
     assert!(stored.users == azure, "the stored snapshot is not Azure's");
     assert!(stored.delta_link.is_some());
 
-    let run3 = app.run().await;
+    let run3 = app.report_only().await;
     assert_eq!(run3.sources.azure.delta, Some(true));
     assert_eq!(keys(&run3), keys(&run2));
 }

@@ -6,8 +6,9 @@
 //! The runs are apply runs (with limits wide enough for the whole plan), so
 //! "nothing written to Flow" is something an aborted run could get wrong.
 
-use crate::e2e_support;
+use crate::{app_support, e2e_support};
 
+use app_support::*;
 use e2e_support::*;
 use futures::future::join_all;
 use idrecon::commands::exit_code_for;
@@ -26,8 +27,8 @@ const PEOPLE: usize = 1100;
 const SEED: u64 = 11;
 
 /// Several pages per listing (about 3 each), wide fix limits.
-fn fault_app(spec: &str) -> AppBuilder {
-    app(PEOPLE, SEED)
+fn fault_app(spec: &str) -> TestAppBuilder<'static> {
+    TestApp::builder(PEOPLE, SEED)
         .faults(spec)
         .settings(|s| s.flow_page_size = 100)
         .env("IDRECON__IFS__PAGE_SIZE", "100")
@@ -83,7 +84,7 @@ fn outcome(report: &Report, writes: (u64, u64)) -> Outcome {
 
 async fn baseline() -> Outcome {
     let app = fault_app("none").start().await;
-    let report = app.run_request(&apply()).await.report;
+    let report = app.reconcile(&apply()).await.report;
     assert_eq!(
         report.status,
         RunStatus::Completed,
@@ -98,7 +99,7 @@ async fn baseline() -> Outcome {
 
 /// Checks an aborted run: reason names `system`, no findings anywhere,
 /// exit 4, nothing written to Flow.
-async fn check_aborted(app: &App, report: &Report, system: &str) -> Result<(), String> {
+async fn check_aborted(app: &TestApp, report: &Report, system: &str) -> Result<(), String> {
     let fail = |m: String| Err(m);
     if report.status != RunStatus::Aborted {
         return fail(format!(
@@ -118,7 +119,8 @@ async fn check_aborted(app: &App, report: &Report, system: &str) -> Result<(), S
         ));
     }
     let stored = app
-        .store
+        .store()
+        .await
         .load_report(report.run_id)
         .await
         .map_err(|e| e.to_string())?
@@ -198,7 +200,7 @@ const CASES: &[(&str, Expect)] = &[
 async fn run_case(spec: &'static str, expect: Expect, base: &Outcome) -> Result<(), String> {
     let app = fault_app(spec).start().await;
     let report = app
-        .try_run(&apply())
+        .try_reconcile(&apply())
         .await
         .map_err(|e| format!("run did not start: {e}"))?
         .report;
@@ -253,18 +255,18 @@ async fn a_request_slower_than_the_timeout_is_retried() {
     let mut http = test_http_settings();
     http.request_timeout = Duration::from_millis(800);
     let app = fault_app("ifs:slow=1500@2").http(http).start().await;
-    let report = app.run_request(&apply()).await.report;
+    let report = app.reconcile(&apply()).await.report;
     assert_eq!(outcome(&report, app.handle.write_counts()), base);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_delta_fault_resyncs_in_full() {
     let app = fault_app("none").start().await;
-    let first = app.run().await;
+    let first = app.report_only().await;
     assert_eq!(first.status, RunStatus::Completed);
     app.handle
         .set_faults(FaultPlan::from_str("graph:expire-delta").expect("spec"));
-    let second = app.run().await;
+    let second = app.report_only().await;
     assert_eq!(
         second.status,
         RunStatus::Completed,
@@ -279,7 +281,7 @@ async fn expired_delta_fault_resyncs_in_full() {
         s
     });
     // The fault fired once; the fresh link works.
-    let third = app.run().await;
+    let third = app.report_only().await;
     assert_eq!(third.sources.azure.delta, Some(true));
     assert_eq!(finding_ids(&third), finding_ids(&first));
 }
@@ -296,12 +298,12 @@ async fn sudden_empty_listing_aborts() {
         ("graph:empty", "Azure AD", true),
     ] {
         let app = fault_app("none").start().await;
-        let first = app.run().await;
+        let first = app.report_only().await;
         assert_eq!(first.status, RunStatus::Completed);
         app.handle
             .set_faults(FaultPlan::from_str(&format!("{spec}x*")).expect("spec"));
         let report = app
-            .run_request(&RunRequest {
+            .reconcile(&RunRequest {
                 apply: true,
                 full,
                 ..RunRequest::manual()
@@ -315,7 +317,7 @@ async fn sudden_empty_listing_aborts() {
         assert!(reason.contains("0 users"), "{spec}: {reason}");
         // The next clean run still compares with the last completed one.
         app.handle.set_faults(FaultPlan::none());
-        let after = app.run().await;
+        let after = app.report_only().await;
         assert_eq!(
             after.status,
             RunStatus::Completed,
@@ -335,7 +337,7 @@ async fn sudden_empty_listing_aborts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_that_shrinks_past_the_limit_aborts_until_allowed_once() {
     let app = fault_app("none").start().await;
-    let first = app.run().await;
+    let first = app.report_only().await;
     assert_eq!(first.status, RunStatus::Completed);
     let azure_before = first.sources.azure.users;
     let ifs_before = first.sources.ifs.users;
@@ -351,7 +353,7 @@ async fn a_source_that_shrinks_past_the_limit_aborts_until_allowed_once() {
         full: true,
         ..RunRequest::manual()
     };
-    let report = app.run_request(&request).await.report;
+    let report = app.reconcile(&request).await.report;
     if let Err(e) = check_aborted(&app, &report, "Azure AD").await {
         panic!("{e}");
     }
@@ -378,12 +380,12 @@ async fn a_source_that_shrinks_past_the_limit_aborts_until_allowed_once() {
     assert!(reason.contains("reconcile --allow-drop"), "{reason}");
 
     // Still refused while nobody allows it: the last completed run is the baseline.
-    let again = app.run().await;
+    let again = app.report_only().await;
     assert_eq!(again.status, RunStatus::Aborted, "{:?}", again.abort_reason);
 
     // Allowed for one run: it completes and becomes the new baseline.
     let allowed = app
-        .run_request(&RunRequest {
+        .reconcile(&RunRequest {
             allow_drop: true,
             ..RunRequest::manual()
         })
@@ -396,7 +398,7 @@ async fn a_source_that_shrinks_past_the_limit_aborts_until_allowed_once() {
         allowed.abort_reason
     );
     assert_eq!(allowed.sources.azure.users, 1);
-    let after = app.run().await;
+    let after = app.report_only().await;
     assert_eq!(
         after.status,
         RunStatus::Completed,
@@ -409,13 +411,13 @@ async fn a_source_that_shrinks_past_the_limit_aborts_until_allowed_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_drop_within_the_limit_goes_on() {
     let app = fault_app("none").start().await;
-    let first = app.run().await;
+    let first = app.report_only().await;
     assert_eq!(first.status, RunStatus::Completed);
     app.handle.update_flow(|users| {
         let keep = users.len() * 9 / 10;
         users.truncate(keep);
     });
-    let second = app.run().await;
+    let second = app.report_only().await;
     assert_eq!(
         second.status,
         RunStatus::Completed,
@@ -431,13 +433,13 @@ async fn the_drop_limit_is_configurable() {
         .env("IDRECON__SAFETY__MAX_SOURCE_DROP_PERCENT", "5")
         .start()
         .await;
-    let first = app.run().await;
+    let first = app.report_only().await;
     assert_eq!(first.status, RunStatus::Completed);
     app.handle.update_flow(|users| {
         let keep = users.len() * 9 / 10;
         users.truncate(keep);
     });
-    let second = app.run().await;
+    let second = app.report_only().await;
     assert_eq!(second.status, RunStatus::Aborted);
     let reason = second.abort_reason.unwrap_or_default();
     assert!(reason.contains("Flow listed"), "{reason}");
@@ -451,10 +453,10 @@ async fn the_drop_limit_is_configurable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_delta_round_means_no_changes() {
     let app = fault_app("none").start().await;
-    let first = app.run().await;
+    let first = app.report_only().await;
     app.handle
         .set_faults(FaultPlan::from_str("graph:emptyx*").expect("spec"));
-    let second = app.run().await;
+    let second = app.report_only().await;
     assert_eq!(
         second.status,
         RunStatus::Completed,
@@ -473,7 +475,7 @@ async fn empty_delta_round_means_no_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_with_an_empty_flow_completes() {
     let app = fault_app("flow:emptyx*").start().await;
-    let report = app.run_request(&apply()).await.report;
+    let report = app.reconcile(&apply()).await.report;
     assert_eq!(
         report.status,
         RunStatus::Completed,
@@ -497,7 +499,7 @@ async fn first_run_with_an_empty_flow_completes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_with_an_empty_azure_aborts() {
     let app = fault_app("graph:emptyx*").start().await;
-    let report = app.run_request(&apply()).await.report;
+    let report = app.reconcile(&apply()).await.report;
     assert_eq!(report.status, RunStatus::Aborted);
     let reason = report.abort_reason.clone().unwrap_or_default();
     assert!(reason.contains("Azure AD returned 0 users"), "{reason}");
@@ -533,10 +535,10 @@ async fn flow_write_faults_neither_repeat_nor_lose_a_rename() {
         "flow-write:drop-after@3,flow-write:500@4",
     ] {
         let app = fault_app(spec).start().await;
-        let first = app.run_request(&apply()).await.report;
+        let first = app.reconcile(&apply()).await.report;
         let first_status = first.status;
         app.handle.set_faults(FaultPlan::none());
-        let second = app.run_request(&apply()).await.report;
+        let second = app.reconcile(&apply()).await.report;
         let problems: Vec<String> = renames
             .iter()
             .filter_map(|(from, to)| {

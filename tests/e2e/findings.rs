@@ -2,8 +2,9 @@
 //! through the live connectors into a real SQLite store, finds exactly what
 //! the generator says docs/semantics.md predicts.
 
-use crate::e2e_support;
+use crate::{app_support, e2e_support};
 
+use app_support::*;
 use e2e_support::*;
 use idrecon::commands::exit_code_for;
 use idrecon::error::ExitCode;
@@ -13,7 +14,7 @@ use idrecon::store::Store;
 
 async fn check(people: usize, seed: u64) {
     let app = spawn_app(people, seed).await;
-    let report = app.run().await;
+    let report = app.report_only().await;
     assert_eq!(
         report.status,
         RunStatus::Completed,
@@ -49,7 +50,8 @@ async fn check(people: usize, seed: u64) {
     assert_eq!(exit_code_for(&report), ExitCode::FindingsOpen);
     // The stored report is the report.
     let stored = app
-        .store
+        .store()
+        .await
         .load_report(report.run_id)
         .await
         .expect("load")
@@ -84,11 +86,11 @@ async fn large_tenant_finds_exactly_the_expected() {
 /// them (they may be a real employee's accounts).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ambiguous_person_owns_its_free_flow_candidates() {
-    let app = app(300, 1)
+    let app = TestApp::builder(300, 1)
         .env("IDRECON__FIX__DEACTIVATE_ORPHANS", "true")
         .start()
         .await;
-    let report = app.run().await;
+    let report = app.report_only().await;
     assert_expected_findings("300 people, seed 1", &app, &report);
     let ambiguous: Vec<&Finding> = report
         .findings
@@ -150,7 +152,7 @@ async fn ambiguous_person_owns_its_free_flow_candidates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_machine_user_holding_the_expected_id_is_a_conflict_not_a_rename() {
     let app = spawn_app(300, 2).await;
-    let report = app.run().await;
+    let report = app.report_only().await;
     assert_expected_findings("300 people, seed 2", &app, &report);
     let conflicts: Vec<&Finding> = report
         .findings

@@ -1,8 +1,9 @@
 //! `flow.source = "csv"`: Flow users from an export file give the same
 //! findings as the Flow endpoint, and fixing is refused with a clear message.
 
-use crate::e2e_support;
+use crate::{app_support, e2e_support};
 
+use app_support::*;
 use e2e_support::*;
 use idrecon::commands::exit_code_for;
 use idrecon::config::FlowSourceKind;
@@ -45,17 +46,17 @@ fn csv_overrides(path: &Path) -> HashMap<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_export_gives_the_same_findings_as_the_endpoint() {
     let mut app = spawn_app(2_000, 8).await;
-    let over_http = app.run().await;
+    let over_http = app.report_only().await;
     assert_eq!(over_http.status, RunStatus::Completed);
 
     let export = app.path("flow-users.csv");
     write_export(&export, &app.handle.flow_users());
     app.reconfigure(&csv_overrides(&export));
-    assert_eq!(app.cfg.flow.source, FlowSourceKind::Csv);
-    assert!(app.sources.flow_writer().is_none());
+    assert_eq!(app.config().flow.source, FlowSourceKind::Csv);
+    assert!(app.sources().flow_writer().is_none());
 
     let flow_requests = app.handle.request_count("/flow");
-    let from_csv = app.run().await;
+    let from_csv = app.report_only().await;
     assert_eq!(
         from_csv.status,
         RunStatus::Completed,
@@ -101,7 +102,7 @@ async fn apply_with_a_csv_source_is_refused_clearly() {
     app.reconfigure(&csv_overrides(&export));
 
     let outcome = app
-        .try_run(&RunRequest {
+        .try_reconcile(&RunRequest {
             apply: true,
             ..RunRequest::manual()
         })
@@ -137,7 +138,7 @@ async fn a_bad_export_aborts_naming_the_line() {
     text.push_str("broken.user@contoso.com,Broken,,maybe,Full,\n");
     std::fs::write(&export, text).expect("written");
     app.reconfigure(&csv_overrides(&export));
-    let report = app.run().await;
+    let report = app.report_only().await;
     assert_eq!(report.status, RunStatus::Aborted);
     let reason = report.abort_reason.unwrap_or_default();
     assert!(

@@ -4,6 +4,7 @@
 //! expire mid-walk, IFS silent page caps, `--user` whatever the letter case,
 //! and group members Graph shows without their properties.
 
+use crate::app_support::*;
 use crate::e2e_support::*;
 use idrecon::job::RunRequest;
 use idrecon::model::FindingKind;
@@ -20,7 +21,7 @@ async fn the_first_listing_takes_a_latest_delta_link_then_lists_by_999_and_the_n
     let app = spawn_app(PEOPLE, SEED).await;
     let h = app.handle.clone();
     let azure = h.azure_users().len() as u64;
-    let run1 = app.run().await;
+    let run1 = app.report_only().await;
     assert_eq!(run1.status, RunStatus::Completed, "{:?}", run1.abort_reason);
     assert_expected_findings("first run", &app, &run1);
     assert_eq!(run1.sources.azure.delta, Some(false));
@@ -31,7 +32,7 @@ async fn the_first_listing_takes_a_latest_delta_link_then_lists_by_999_and_the_n
     assert_eq!(delta, 1);
     assert_eq!(all - delta, azure.div_ceil(999));
 
-    let run2 = app.run().await;
+    let run2 = app.report_only().await;
     assert_eq!(run2.sources.azure.delta, Some(true));
     assert_eq!(finding_ids(&run2), finding_ids(&run1));
 }
@@ -40,7 +41,7 @@ async fn the_first_listing_takes_a_latest_delta_link_then_lists_by_999_and_the_n
 async fn a_delta_link_stored_for_another_graph_origin_leads_to_one_full_listing() {
     let mut app = spawn_app(PEOPLE, SEED + 1).await;
     let h = app.handle.clone();
-    let run1 = app.run().await;
+    let run1 = app.report_only().await;
     assert_eq!(run1.status, RunStatus::Completed);
 
     // The admin rewrites graph_url from 127.0.0.1 to localhost.
@@ -50,7 +51,7 @@ async fn a_delta_link_stored_for_another_graph_origin_leads_to_one_full_listing(
         format!("http://localhost:{port}/graph"),
     )]);
     app.reconfigure(&env);
-    let run2 = app.run().await;
+    let run2 = app.report_only().await;
     assert_eq!(run2.status, RunStatus::Completed, "{:?}", run2.abort_reason);
     assert_eq!(run2.sources.azure.delta, Some(false), "one full listing");
     let why = run2
@@ -63,7 +64,7 @@ async fn a_delta_link_stored_for_another_graph_origin_leads_to_one_full_listing(
 
     // The new link fits the new URL: delta again, no permanent abort.
     let before = h.request_count("/graph/v1.0/users");
-    let run3 = app.run().await;
+    let run3 = app.report_only().await;
     assert_eq!(run3.status, RunStatus::Completed, "{:?}", run3.abort_reason);
     assert_eq!(run3.sources.azure.delta, Some(true));
     assert_eq!(h.request_count("/graph/v1.0/users") - before, 1);
@@ -73,10 +74,10 @@ async fn a_delta_link_stored_for_another_graph_origin_leads_to_one_full_listing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_delta_link_is_explained_in_the_report() {
     let app = spawn_app(PEOPLE, SEED + 2).await;
-    let run1 = app.run().await;
+    let run1 = app.report_only().await;
     assert_eq!(run1.status, RunStatus::Completed);
     app.handle.expire_delta_tokens();
-    let run2 = app.run().await;
+    let run2 = app.report_only().await;
     assert_eq!(run2.status, RunStatus::Completed, "{:?}", run2.abort_reason);
     assert_eq!(run2.sources.azure.delta, Some(false));
     assert!(
@@ -90,11 +91,11 @@ async fn an_expired_delta_link_is_explained_in_the_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_token_that_expires_mid_walk_restarts_the_listing() {
-    let app = app(PEOPLE * 3, SEED + 3)
+    let app = TestApp::builder(PEOPLE * 3, SEED + 3)
         .faults("graph:expire-page@2")
         .start()
         .await;
-    let run = app.run().await;
+    let run = app.report_only().await;
     assert_eq!(run.status, RunStatus::Completed, "{:?}", run.abort_reason);
     assert_expected_findings("after a restarted walk", &app, &run);
 
@@ -105,7 +106,7 @@ async fn a_page_token_that_expires_mid_walk_restarts_the_listing() {
         full: true,
         ..RunRequest::manual()
     };
-    let run = app.run_request(&full).await.report;
+    let run = app.reconcile(&full).await.report;
     assert_eq!(run.status, RunStatus::Aborted);
     let reason = run.abort_reason.unwrap();
     assert!(reason.contains("Directory_ExpiredPageToken"), "{reason}");
@@ -114,13 +115,13 @@ async fn a_page_token_that_expires_mid_walk_restarts_the_listing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_ifs_page_cap_below_top_loses_nobody() {
-    let app = app(PEOPLE, SEED + 4)
+    let app = TestApp::builder(PEOPLE, SEED + 4)
         .settings(|s| s.ifs_silent_page_cap = Some(70))
         .start()
         .await;
     let ifs = app.handle.ifs_users().len();
     assert!(ifs > 140, "{ifs}");
-    let run = app.run().await;
+    let run = app.report_only().await;
     assert_eq!(run.status, RunStatus::Completed, "{:?}", run.abort_reason);
     assert_eq!(run.sources.ifs.users, ifs as u64);
     assert_expected_findings("with a silent page cap", &app, &run);
@@ -130,7 +131,7 @@ async fn a_silent_ifs_page_cap_below_top_loses_nobody() {
 async fn the_user_lookup_finds_the_ifs_user_whatever_the_letter_case() {
     let app = spawn_app(PEOPLE, SEED + 5).await;
     let h = app.handle.clone();
-    let baseline = app.run().await;
+    let baseline = app.report_only().await;
     let with_findings: std::collections::HashSet<String> = baseline
         .findings
         .iter()
@@ -162,7 +163,7 @@ async fn the_user_lookup_finds_the_ifs_user_whatever_the_letter_case() {
         }
     });
     // A full run compares case-insensitively: still nothing to report.
-    let full = app.run().await;
+    let full = app.report_only().await;
     assert!(full
         .findings
         .iter()
@@ -171,7 +172,7 @@ async fn the_user_lookup_finds_the_ifs_user_whatever_the_letter_case() {
         person: Some(person.user_principal_name.clone()),
         ..RunRequest::manual()
     };
-    let outcome = app.run_request(&request).await;
+    let outcome = app.reconcile(&request).await;
     assert_eq!(outcome.report.status, RunStatus::Completed);
     assert!(
         outcome
@@ -188,12 +189,12 @@ async fn the_user_lookup_finds_the_ifs_user_whatever_the_letter_case() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_members_without_properties_abort_the_run_naming_user_read_all() {
-    let app = app(PEOPLE, SEED + 6)
+    let app = TestApp::builder(PEOPLE, SEED + 6)
         .settings(|s| s.group_members_id_only = true)
         .env("IDRECON__AZURE__GROUP_ID", FLOW_USERS_GROUP_ID)
         .start()
         .await;
-    let run = app.run().await;
+    let run = app.report_only().await;
     assert_eq!(run.status, RunStatus::Aborted);
     assert_eq!(
         idrecon::commands::exit_code_for(&run),
@@ -203,7 +204,7 @@ async fn group_members_without_properties_abort_the_run_naming_user_read_all() {
     let reason = run.abort_reason.unwrap();
     assert!(reason.contains("User.Read.All"), "{reason}");
 
-    let lines = idrecon::commands::check::check_all(&app.cfg, &test_http_settings())
+    let lines = idrecon::commands::check::check_all(&app.config(), &test_http_settings())
         .await
         .unwrap();
     let graph = lines
@@ -216,13 +217,13 @@ async fn group_members_without_properties_abort_the_run_naming_user_read_all() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_max_pages_from_the_configuration_aborts_a_long_listing() {
-    let app = app(PEOPLE, SEED + 7)
+    let app = TestApp::builder(PEOPLE, SEED + 7)
         .env("IDRECON__IFS__PAGE_SIZE", "50")
         .env("IDRECON__IFS__CONCURRENCY", "2")
         .env("IDRECON__LIMITS__MAX_PAGES", "3")
         .start()
         .await;
-    let run = app.run().await;
+    let run = app.report_only().await;
     assert_eq!(run.status, RunStatus::Aborted);
     assert!(run.findings.is_empty());
     let reason = run.abort_reason.unwrap();

@@ -2,17 +2,17 @@
 //! (subject, escaped HTML, CSV attachment), and an SMTP mail that fails
 //! (closed port), is shown in the history and is sent with the next run.
 
-use crate::e2e_support;
+use crate::app_support;
 use crate::smtp_support;
 
+use app_support::*;
 use base64::Engine;
-use e2e_support::*;
-use idrecon::commands::reconcile::graph_sender;
 use idrecon::model::{AadUser, IfsUser};
 use idrecon::notify::{mail_run, MailOutcome};
 use idrecon::report::{csv as report_csv, email};
 use idrecon::sim::{MAIL_RECIPIENT, MAIL_SENDER};
 use idrecon::store::{MailStatus, Store};
+use idrecon::worker::graph_sender;
 use mailin::{Handler, Response, SessionBuilder};
 use smtp_support::serve_connection;
 use std::collections::HashMap;
@@ -26,7 +26,7 @@ const TRICKY_NAME: &str = "<b>Bobby & \"Tables\"</b> O'Brien";
 
 /// Adds a person whose display name needs escaping (Azure + IFS, no Flow:
 /// `missing_in_flow`, so the name is in the report).
-fn add_tricky_person(app: &App) {
+fn add_tricky_person(app: &TestApp) {
     let upn = "bobby.tables9001@contoso.com";
     app.handle.update_azure(|users| {
         users.push(AadUser {
@@ -55,15 +55,15 @@ fn add_tricky_person(app: &App) {
 async fn graph_send_mail_carries_subject_escaped_html_and_csv() {
     let app = spawn_app(300, 4).await;
     add_tricky_person(&app);
-    let report = app.run().await;
+    let report = app.report_only().await;
     assert!(report
         .findings
         .iter()
         .any(|f| f.display_name.as_deref() == Some(TRICKY_NAME)));
 
-    let graph = graph_sender(&app.sources);
+    let graph = graph_sender(&app.sources());
     assert!(graph.is_some());
-    let outcome = mail_run(&app.cfg, &app.store, &report, graph.as_ref()).await;
+    let outcome = mail_run(&app.config(), &app.store().await, &report, graph.as_ref()).await;
     assert_eq!(outcome, MailOutcome::Sent);
 
     let sent = app.handle.sent_mail_with_sender();
@@ -71,7 +71,7 @@ async fn graph_send_mail_carries_subject_escaped_html_and_csv() {
     assert!(sent[0].sender.eq_ignore_ascii_case(MAIL_SENDER));
     let message = &sent[0].body["message"];
     let subject = message["subject"].as_str().expect("subject");
-    let label = app.cfg.report.tenant_label.clone().unwrap_or_default();
+    let label = app.config().report.tenant_label.clone().unwrap_or_default();
     assert_eq!(subject, email::subject(&report, &label));
     assert!(
         subject.starts_with(&format!(
@@ -108,10 +108,11 @@ async fn graph_send_mail_carries_subject_escaped_html_and_csv() {
     assert_eq!(rows.len(), report.findings.len());
     assert!(rows.iter().any(|r| r.iter().any(|c| c == TRICKY_NAME)));
 
-    let runs = app.store.list_runs(5).await.expect("runs");
+    let runs = app.store().await.list_runs(5).await.expect("runs");
     assert_eq!(runs[0].mail_status, Some(MailStatus::Sent));
     assert!(app
-        .store
+        .store()
+        .await
         .runs_with_unsent_mail()
         .await
         .expect("unsent")
@@ -190,20 +191,21 @@ async fn failed_mail_is_recorded_and_sent_with_the_next_run() {
     };
     app.reconfigure(&smtp_overrides(closed));
 
-    let first = app.run().await;
-    let outcome = mail_run(&app.cfg, &app.store, &first, None).await;
+    let first = app.report_only().await;
+    let outcome = mail_run(&app.config(), &app.store().await, &first, None).await;
     assert!(matches!(outcome, MailOutcome::Failed(_)), "{outcome:?}");
 
     // The run is stored; the history says the mail failed, and why.
     assert_eq!(
-        app.store
+        app.store()
+            .await
             .load_report(first.run_id)
             .await
             .expect("load")
             .as_ref(),
         Some(&first)
     );
-    let runs = app.store.list_runs(5).await.expect("runs");
+    let runs = app.store().await.list_runs(5).await.expect("runs");
     assert_eq!(runs[0].id, first.run_id);
     assert_eq!(runs[0].mail_status, Some(MailStatus::Failed));
     assert!(runs[0].mail_error.as_deref().is_some_and(|e| !e.is_empty()));
@@ -218,15 +220,19 @@ async fn failed_mail_is_recorded_and_sent_with_the_next_run() {
         listed[0]
     );
     assert_eq!(
-        app.store.runs_with_unsent_mail().await.expect("unsent"),
+        app.store()
+            .await
+            .runs_with_unsent_mail()
+            .await
+            .expect("unsent"),
         vec![first.run_id]
     );
 
     // The server is back: the next run mails its own report and the earlier one.
     let (addr, mailbox) = start_smtp_server().await;
     app.reconfigure(&smtp_overrides(addr.port()));
-    let second = app.run().await;
-    let outcome = mail_run(&app.cfg, &app.store, &second, None).await;
+    let second = app.report_only().await;
+    let outcome = mail_run(&app.config(), &app.store().await, &second, None).await;
     assert_eq!(outcome, MailOutcome::Sent);
 
     let messages = mailbox.0.lock().expect("mailbox").clone();
@@ -240,7 +246,7 @@ async fn failed_mail_is_recorded_and_sent_with_the_next_run() {
             parsed.subject().unwrap_or_default().to_string()
         })
         .collect();
-    let label = app.cfg.report.tenant_label.clone().unwrap_or_default();
+    let label = app.config().report.tenant_label.clone().unwrap_or_default();
     assert!(
         subjects.contains(&email::subject(&first, &label)),
         "{subjects:?}"
@@ -250,12 +256,13 @@ async fn failed_mail_is_recorded_and_sent_with_the_next_run() {
         "{subjects:?}"
     );
     assert!(app
-        .store
+        .store()
+        .await
         .runs_with_unsent_mail()
         .await
         .expect("unsent")
         .is_empty());
-    let runs = app.store.list_runs(5).await.expect("runs");
+    let runs = app.store().await.list_runs(5).await.expect("runs");
     assert!(runs.iter().all(|r| r.mail_status == Some(MailStatus::Sent)));
 }
 
@@ -272,8 +279,8 @@ async fn only_the_newest_unsent_mail_is_retried_and_older_ones_are_given_up() {
     app.reconfigure(&smtp_overrides(closed));
     let mut failed = Vec::new();
     for _ in 0..4 {
-        let report = app.run().await;
-        let outcome = mail_run(&app.cfg, &app.store, &report, None).await;
+        let report = app.report_only().await;
+        let outcome = mail_run(&app.config(), &app.store().await, &report, None).await;
         assert!(matches!(outcome, MailOutcome::Failed(_)), "{outcome:?}");
         failed.push(report);
     }
@@ -281,15 +288,19 @@ async fn only_the_newest_unsent_mail_is_retried_and_older_ones_are_given_up() {
     // the two oldest were given up along the way.
     let newest_failed = failed.last().unwrap();
     assert_eq!(
-        app.store.runs_with_unsent_mail().await.expect("unsent"),
+        app.store()
+            .await
+            .runs_with_unsent_mail()
+            .await
+            .expect("unsent"),
         vec![failed[2].run_id, newest_failed.run_id]
     );
 
     let (addr, mailbox) = start_smtp_server().await;
     app.reconfigure(&smtp_overrides(addr.port()));
-    let now = app.run().await;
+    let now = app.report_only().await;
     assert_eq!(
-        mail_run(&app.cfg, &app.store, &now, None).await,
+        mail_run(&app.config(), &app.store().await, &now, None).await,
         MailOutcome::Sent
     );
     let subjects: Vec<String> = mailbox
@@ -306,19 +317,20 @@ async fn only_the_newest_unsent_mail_is_retried_and_older_ones_are_given_up() {
                 .to_string()
         })
         .collect();
-    let label = app.cfg.report.tenant_label.clone().unwrap_or_default();
+    let label = app.config().report.tenant_label.clone().unwrap_or_default();
     assert_eq!(subjects.len(), 2, "{subjects:?}");
     assert!(subjects.contains(&email::subject(&now, &label)));
     assert!(subjects.contains(&email::subject(newest_failed, &label)));
     assert!(app
-        .store
+        .store()
+        .await
         .runs_with_unsent_mail()
         .await
         .expect("unsent")
         .is_empty());
 
     // History: the superseded ones stay failed, saying they were given up.
-    let runs = app.store.list_runs(10).await.expect("runs");
+    let runs = app.store().await.list_runs(10).await.expect("runs");
     for old in &failed[..3] {
         let row = runs.iter().find(|r| r.id == old.run_id).unwrap();
         assert_eq!(row.mail_status, Some(MailStatus::Failed));
@@ -328,8 +340,8 @@ async fn only_the_newest_unsent_mail_is_retried_and_older_ones_are_given_up() {
     }
 
     // A later run sends only its own report.
-    let later = app.run().await;
-    mail_run(&app.cfg, &app.store, &later, None).await;
+    let later = app.report_only().await;
+    mail_run(&app.config(), &app.store().await, &later, None).await;
     assert_eq!(mailbox.0.lock().expect("mailbox").len(), 3);
 }
 
@@ -337,29 +349,33 @@ async fn only_the_newest_unsent_mail_is_retried_and_older_ones_are_given_up() {
 /// recorded as a failed mail and retried with the next run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_mail_faults_are_retried_or_recorded() {
-    let app = app(300, 4).faults("mail:503@1").start().await;
-    let graph = graph_sender(&app.sources);
-    let first = app.run().await;
+    let app = TestApp::builder(300, 4).faults("mail:503@1").start().await;
+    let graph = graph_sender(&app.sources());
+    let first = app.report_only().await;
     assert_eq!(
-        mail_run(&app.cfg, &app.store, &first, graph.as_ref()).await,
+        mail_run(&app.config(), &app.store().await, &first, graph.as_ref()).await,
         MailOutcome::Sent
     );
     assert_eq!(app.handle.sent_mail().len(), 1);
 
     app.handle
         .set_faults(idrecon::sim::FaultPlan::from_str("mail:400x*").expect("spec"));
-    let second = app.run().await;
-    let outcome = mail_run(&app.cfg, &app.store, &second, graph.as_ref()).await;
+    let second = app.report_only().await;
+    let outcome = mail_run(&app.config(), &app.store().await, &second, graph.as_ref()).await;
     assert!(matches!(outcome, MailOutcome::Failed(_)), "{outcome:?}");
     assert_eq!(
-        app.store.runs_with_unsent_mail().await.expect("unsent"),
+        app.store()
+            .await
+            .runs_with_unsent_mail()
+            .await
+            .expect("unsent"),
         vec![second.run_id]
     );
 
     app.handle.set_faults(idrecon::sim::FaultPlan::none());
-    let third = app.run().await;
+    let third = app.report_only().await;
     assert_eq!(
-        mail_run(&app.cfg, &app.store, &third, graph.as_ref()).await,
+        mail_run(&app.config(), &app.store().await, &third, graph.as_ref()).await,
         MailOutcome::Sent
     );
     assert_eq!(
@@ -368,7 +384,8 @@ async fn graph_mail_faults_are_retried_or_recorded() {
         "run 1, run 3 and the retried run 2"
     );
     assert!(app
-        .store
+        .store()
+        .await
         .runs_with_unsent_mail()
         .await
         .expect("unsent")

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/app.rs"]
+pub mod app_support;
 #[path = "../support/e2e.rs"]
 pub mod e2e_support;
 #[path = "../support/smtp.rs"]

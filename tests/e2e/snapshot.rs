@@ -2,9 +2,9 @@
 //! again by the simulator (`sim --from`), gives the same findings; with
 //! `--pseudonymise` the same kinds and causes, and none of the people.
 
-use crate::e2e_support::{assert_same_findings, finding_ids, spawn_app, test_http_settings};
+use crate::app_support::{spawn_app, test_http_settings};
+use crate::e2e_support::{assert_same_findings, finding_ids};
 use assert_cmd::Command;
-use idrecon::commands::reconcile::run_with;
 use idrecon::config::Config;
 use idrecon::job::RunRequest;
 use idrecon::model::{Cause, FindingKind};
@@ -14,6 +14,7 @@ use idrecon::snapshot::pseudonymise::Pseudonymiser;
 use idrecon::snapshot::{export, SnapshotFile};
 use idrecon::sources::live::LiveSources;
 use idrecon::store::SqliteStore;
+use idrecon::worker::reconcile_now;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
@@ -33,7 +34,7 @@ async fn replay(file: SnapshotFile, dir: &Path) -> Report {
     let cfg = Config::from_toml_str(&sim.config_toml(&store_url), &HashMap::new(), dir).unwrap();
     let store = SqliteStore::open(&store_url).await.unwrap();
     let sources = LiveSources::with_settings(&cfg, &test_http_settings()).unwrap();
-    let report = run_with(&cfg, &store, &sources, &RunRequest::manual())
+    let report = reconcile_now(&cfg, &store, &sources, &RunRequest::manual())
         .await
         .unwrap()
         .report;
@@ -54,10 +55,10 @@ fn kind_counts(report: &Report) -> KindCounts {
 #[tokio::test]
 async fn export_then_replay_gives_the_same_findings_plain_and_pseudonymised() {
     let app = spawn_app(600, 21).await;
-    let original = app.run().await;
+    let original = app.report_only().await;
     assert!(original.findings.len() > 20);
 
-    let file = export(&app.cfg, &app.sources).await.unwrap();
+    let file = export(&app.config(), &app.sources()).await.unwrap();
     let path = app.path("tenant.json");
     file.write(&path).unwrap();
     let read = SnapshotFile::read(&path).unwrap();
@@ -110,7 +111,7 @@ async fn output(mut cmd: Command) -> std::process::Output {
 #[tokio::test]
 async fn binary_export_and_sim_from_replay_a_pseudonymised_tenant() {
     let app = spawn_app(300, 8).await;
-    let original = app.run().await;
+    let original = app.report_only().await;
     let config = app.path("idrecon.toml");
     std::fs::write(&config, &app.config_text).unwrap();
     let file = app.path("pseudo.json");

@@ -26,7 +26,7 @@ fn by_id(users: &[FlowUser]) -> HashMap<String, FlowUser> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_renames_each_mismatch_to_the_exact_directory_id_and_nothing_else() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let original = env.handle.flow_users();
 
     let before = env.report_only().await;
@@ -218,7 +218,7 @@ async fn deactivate_orphans_deactivates_exactly_the_orphans() {
         deactivate_orphans: true,
         ..Tweaks::default()
     };
-    let env = Env::start(PEOPLE, SEED, "", tweaks).await;
+    let env = fix_app(PEOPLE, SEED, "", tweaks).await;
     let original = env.handle.flow_users();
     let before = env.report_only().await;
     let renames = planned_renames(&before);
@@ -304,7 +304,7 @@ async fn over_max_changes_nothing_is_applied_and_the_reason_says_how_to_allow_it
         max_change_percent: Some(100.0),
         ..Tweaks::default()
     };
-    let env = Env::start(PEOPLE, SEED, "", tweaks).await;
+    let env = fix_app(PEOPLE, SEED, "", tweaks).await;
     let before = env.report_only().await;
     let changes = planned_renames(&before).len();
     assert!(changes > 25);
@@ -364,7 +364,7 @@ async fn over_max_change_percent_nothing_is_applied() {
         max_change_percent: Some(1.0),
         ..Tweaks::default()
     };
-    let env = Env::start(PEOPLE, SEED, "", tweaks).await;
+    let env = fix_app(PEOPLE, SEED, "", tweaks).await;
     let report = env.apply(None).await;
     assert_eq!(report.status, RunStatus::Aborted);
     assert_eq!(exit_code_for(&report), ExitCode::Aborted);
@@ -389,7 +389,7 @@ async fn over_max_change_percent_nothing_is_applied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incomplete_source_never_leads_to_a_write() {
     for fault in ["ifs:500x*", "flow:503@2x*", "graph:drop@2x*"] {
-        let env = Env::start(PEOPLE, SEED, fault, Tweaks::default()).await;
+        let env = fix_app(PEOPLE, SEED, fault, Tweaks::default()).await;
         let report = env.apply(Some(10_000)).await;
         assert_eq!(report.status, RunStatus::Aborted, "{fault}");
         assert_eq!(exit_code_for(&report), ExitCode::Aborted, "{fault}");
@@ -410,7 +410,7 @@ async fn an_incomplete_source_never_leads_to_a_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_refused_action_fails_with_flows_message_and_the_others_go_on() {
     // The first write is slow, so Flow can change under the running apply.
-    let env = Env::start(PEOPLE, SEED, "flow-write:slow=400@1", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "flow-write:slow=400@1", Tweaks::default()).await;
     let original = env.handle.flow_users();
     let before = env.report_only().await;
     let renames = planned_renames(&before);

@@ -6,8 +6,9 @@
 //! completion. In the end Flow must look exactly as planned, every rename
 //! must have been executed exactly once, and the journal must agree.
 
-use crate::fix_support;
+use crate::{app_support, fix_support};
 
+use app_support::*;
 use fix_support::*;
 use idrecon::model::{ActionKind, FindingKind};
 use idrecon::sim::{FlowWrite, SimHandle};
@@ -99,7 +100,7 @@ impl Poller {
     }
 }
 
-fn spawn_apply(env: &Env, n: usize) -> Child {
+fn spawn_apply(env: &TestApp, n: usize) -> Child {
     let log = std::fs::File::create(env.dir.path().join(format!("child-{n}.log"))).unwrap();
     env.command(&[
         "reconcile",
@@ -141,7 +142,7 @@ fn kill_at_renames(handle: SimHandle, mut child: Child, target: u64) -> (Child, 
 
 /// Runs one child until `at`, kills it and records what the kill left.
 async fn kill_once(
-    env: &Env,
+    env: &TestApp,
     poller: &Poller,
     at: KillAt,
     n: usize,
@@ -242,7 +243,7 @@ fn assert_no_rename_twice(handle: &SimHandle) {
 /// restarting it each time, then runs it to completion and checks Flow,
 /// the simulator's counters and the journal.
 async fn scenario(kills: &[KillAt], stats: &mut Stats) {
-    let env = Env::start(PEOPLE, SEED, FAULTS, Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, FAULTS, Tweaks::default()).await;
     let original = env.handle.flow_users();
     let before = env.report_only().await;
     let renames = planned_renames(&before);

@@ -5,11 +5,13 @@
 //! so); the lock's lease is renewed during a long apply, and a run that
 //! loses its lock stops sending.
 
-use crate::fix_support;
+use crate::{app_support, fix_support};
 
+use app_support::*;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use fix_support::*;
+use idrecon::clock::Clock;
 use idrecon::job::{run_once, RunContext};
 use idrecon::model::{ActionKind, ActionStatus, FlowUser};
 use idrecon::report::RunStatus;
@@ -26,7 +28,7 @@ const SEED: u64 = 5;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_answer_is_lost_is_checked_against_flow() {
     // The 2nd write is performed, then the connection drops.
-    let env = Env::start(PEOPLE, SEED, "flow-write:drop-after@2", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "flow-write:drop-after@2", Tweaks::default()).await;
     let before = env.report_only().await;
     let renames = planned_renames(&before);
     let report = env.apply(Some(1000)).await;
@@ -54,7 +56,7 @@ async fn a_write_whose_answer_is_lost_is_checked_against_flow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unconfirmable_write_stays_pending_until_the_next_apply_settles_it() {
-    let env = Env::start(PEOPLE, SEED, "flow-write:slow=300@1", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "flow-write:slow=300@1", Tweaks::default()).await;
     let before = env.report_only().await;
     let renames = planned_renames(&before);
     // While the 1st write is slow: the 2nd write will lose its answer and
@@ -136,7 +138,7 @@ async fn an_unconfirmable_write_stays_pending_until_the_next_apply_settles_it() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_action_not_yet_done_is_sent_once_by_the_next_apply() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let before = env.report_only().await;
     let action = before
         .actions
@@ -211,10 +213,16 @@ struct SteppingClock {
     step: chrono::Duration,
 }
 
-impl SteppingClock {
+#[async_trait]
+impl Clock for SteppingClock {
     fn now(&self) -> DateTime<Utc> {
         let n = self.ticks.fetch_add(1, Ordering::SeqCst);
         self.t0 + self.step * n as i32
+    }
+
+    /// A run never sleeps; the loop that does uses its own clocks.
+    async fn sleep_until(&self, _deadline: DateTime<Utc>) {
+        unreachable!("run_once never sleeps")
     }
 }
 
@@ -271,7 +279,7 @@ impl FlowWriter for Watching {
 }
 
 async fn apply_with_watch(
-    env: &Env,
+    env: &TestApp,
     steal_after: Option<u64>,
 ) -> (idrecon::report::Report, Arc<Watching>) {
     let cfg = env.config();
@@ -291,10 +299,6 @@ async fn apply_with_watch(
         steal_after,
         seen: Mutex::new(Vec::new()),
     });
-    let now = {
-        let clock = clock.clone();
-        move || clock.now()
-    };
     let never = || false;
     let ctx = RunContext {
         config: &cfg,
@@ -302,7 +306,7 @@ async fn apply_with_watch(
         sources: &sources,
         flow_writer: Some(watching.as_ref()),
         azure_scope: sources.azure_scope(),
-        clock: &now,
+        clock: clock.as_ref(),
         should_stop: &never,
         progress: None,
     };
@@ -314,7 +318,7 @@ async fn apply_with_watch(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lock_lease_is_renewed_during_a_long_apply() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let renames = planned_renames(&env.report_only().await);
     let (report, watching) = apply_with_watch(&env, None).await;
     assert_eq!(
@@ -345,7 +349,7 @@ async fn the_lock_lease_is_renewed_during_a_long_apply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_lost_its_lock_stops_sending() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let renames = planned_renames(&env.report_only().await);
     assert!(renames.len() > 5);
     let (report, _) = apply_with_watch(&env, Some(3)).await;

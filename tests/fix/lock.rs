@@ -29,7 +29,7 @@ const APPLY: [&str; 6] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_apply_while_one_runs_exits_4_naming_the_holder() {
-    let env = Env::start(PEOPLE, SEED, "flow-write:slow=60x*", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "flow-write:slow=60x*", Tweaks::default()).await;
     let renames = planned_renames(&env.report_only().await);
     let mut first = env
         .command(&APPLY)
@@ -73,7 +73,7 @@ async fn a_second_apply_while_one_runs_exits_4_naming_the_holder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_held_by_a_live_process_refuses_even_report_runs() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let store = env.store().await;
     let me = LockHolder::current("test holding the lock");
     store
@@ -108,7 +108,7 @@ async fn a_lock_held_by_a_live_process_refuses_even_report_runs() {
 /// is taken over long before its hour-long lease ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_whose_heartbeat_stopped_is_taken_over_whatever_its_pid() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let renames = planned_renames(&env.report_only().await);
     let store = env.store().await;
     let dead = LockHolder {
@@ -147,7 +147,7 @@ async fn a_lock_whose_heartbeat_stopped_is_taken_over_whatever_its_pid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_of_another_host_is_kept_until_its_lease_ends() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let store = env.store().await;
     let elsewhere = LockHolder {
         instance_id: "batch-02-instance".into(),

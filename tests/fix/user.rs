@@ -13,7 +13,7 @@ const SEED: u64 = 11;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_person_with_an_apostrophe_is_fixed_alone_and_the_next_full_run_is_undisturbed() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let original = env.handle.flow_users();
     let baseline = env.report_only().await;
     assert_eq!(baseline.status, RunStatus::Completed);
@@ -114,7 +114,7 @@ async fn one_person_with_an_apostrophe_is_fixed_alone_and_the_next_full_run_is_u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_user_is_a_clear_error_and_changes_nothing() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let out = env.binary(&[
         "reconcile",
         "--user",
@@ -137,7 +137,7 @@ async fn an_unknown_user_is_a_clear_error_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_person_in_report_mode_explains_and_writes_nothing() {
-    let env = Env::start(PEOPLE, SEED, "", Tweaks::default()).await;
+    let env = fix_app(PEOPLE, SEED, "", Tweaks::default()).await;
     let baseline = env.report_only().await;
     let person = baseline
         .findings

@@ -8,8 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../support/e2e.rs"]
-pub mod e2e_support;
+#[path = "../support/app.rs"]
+pub mod app_support;
 
 mod config;
 mod flow_csv;

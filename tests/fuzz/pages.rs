@@ -4,7 +4,7 @@
 //! a link in the body cannot loop). Never a panic; a refusal starts with
 //! the source's name.
 
-use crate::e2e_support::test_http_settings;
+use crate::app_support::test_http_settings;
 use crate::{nasty_text, runner};
 use axum::body::Bytes;
 use axum::http::{header, StatusCode};

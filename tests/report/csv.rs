@@ -6,23 +6,6 @@ use crate::report_fixture;
 use idrecon::model::Finding;
 use idrecon::report::csv;
 
-/// The contract's finding fields, in order.
-const CONTRACT_COLUMNS: [&str; 13] = [
-    "kind",
-    "cause",
-    "status",
-    "aad_id",
-    "upn",
-    "display_name",
-    "ifs_identity",
-    "ifs_directory_id",
-    "flow_user_id",
-    "expected_flow_user_id",
-    "action",
-    "action_status",
-    "detail",
-];
-
 /// The CSV as a finding would read it without any guard.
 fn expected_row(f: &Finding) -> Vec<String> {
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -75,15 +58,27 @@ fn completed_run_snapshot() {
 #[test]
 fn aborted_run_is_the_header_only() {
     let text = csv::render(&report_fixture::aborted()).expect("CSV");
-    assert_eq!(text, format!("{}\r\n", CONTRACT_COLUMNS.join(",")));
+    assert_eq!(text, format!("{}\r\n", csv::COLUMNS.join(",")));
     insta::assert_snapshot!("csv_aborted", text);
 }
 
 #[test]
 fn header_is_the_contracts_finding_fields() {
-    assert_eq!(csv::COLUMNS, CONTRACT_COLUMNS);
+    // The finding fields of the JSON report, all of them, in the same order.
+    let json = serde_json::to_string(&Finding::new(idrecon::model::FindingKind::Conflict)).unwrap();
+    let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(fields.len(), 13);
+    assert_eq!(csv::COLUMNS.len(), fields.len());
+    let positions: Vec<usize> = csv::COLUMNS
+        .iter()
+        .map(|c| {
+            json.find(&format!("\"{c}\":"))
+                .unwrap_or_else(|| panic!("{c} not in {json}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{json}");
     let (header, _) = read(&csv::render(&report_fixture::completed()).expect("CSV"));
-    assert_eq!(header, CONTRACT_COLUMNS);
+    assert_eq!(header, csv::COLUMNS);
 }
 
 #[test]

@@ -305,9 +305,8 @@ async fn hold_with_heartbeat_beats_while_the_work_runs() {
         .acquire_lock(&me, at(0), Duration::hours(1))
         .await
         .unwrap();
-    let ticks = std::sync::atomic::AtomicI64::new(0);
     // Each beat writes a later time.
-    let clock = || at(ticks.fetch_add(10, std::sync::atomic::Ordering::SeqCst) + 10);
+    let clock = TickingClock(std::sync::atomic::AtomicI64::new(0));
     let work = async {
         loop {
             // The work keeps writing too (as a run saving its snapshot does).
@@ -335,4 +334,18 @@ async fn hold_with_heartbeat_beats_while_the_work_runs() {
     .await
     .expect("the heartbeat advanced");
     assert!(beat >= at(30));
+}
+
+/// A clock 10 s later at each reading (the heartbeat's only use of it).
+struct TickingClock(std::sync::atomic::AtomicI64);
+
+#[async_trait::async_trait]
+impl idrecon::clock::Clock for TickingClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        at(self.0.fetch_add(10, std::sync::atomic::Ordering::SeqCst) + 10)
+    }
+
+    async fn sleep_until(&self, _deadline: chrono::DateTime<chrono::Utc>) {
+        unreachable!("the heartbeat never sleeps on the clock")
+    }
 }

@@ -11,4 +11,5 @@ mod journal;
 mod lock;
 mod open;
 mod runs;
+mod schema;
 mod snapshot;

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use idrecon::schedule::Clock;
+use idrecon::clock::Clock;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;

@@ -1,55 +1,11 @@
-//! Helpers shared by the worker, check and log tests: a simulator with a
-//! generated tenant, its configuration in a temporary directory, fast HTTP
-//! retries, and a manual clock for the scheduler.
+//! Helpers shared by the worker, check and log tests (which start the
+//! simulator through [`crate::app_support::TestApp`]): config edits, fast
+//! HTTP retries, polling, and a manual clock for the scheduler.
 
 use chrono::{DateTime, Utc};
-use idrecon::config::Config;
-use idrecon::sim::{generate, FaultPlan, Simulator};
 use idrecon::sources::http::HttpSettings;
 use idrecon::sources::retry::RetryPolicy;
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// A running simulator and a configuration (file on disk) pointing at it.
-pub struct Env {
-    pub sim: Simulator,
-    pub dir: tempfile::TempDir,
-    pub store_url: String,
-    pub config_path: PathBuf,
-    pub config_text: String,
-}
-
-impl Env {
-    /// `people` generated people (seed `seed`); `edit` changes the config text.
-    pub async fn start(people: usize, seed: u64, edit: impl FnOnce(String) -> String) -> Env {
-        let generated = generate::generate(people, seed);
-        let sim = Simulator::start(
-            generated.tenant,
-            FaultPlan::default(),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .expect("simulator starts");
-        let dir = tempfile::tempdir().unwrap();
-        let store_url = format!("sqlite://{}", dir.path().join("idrecon.db").display());
-        let config_text = edit(sim.config_toml(&store_url));
-        let config_path = dir.path().join("idrecon.toml");
-        std::fs::write(&config_path, &config_text).unwrap();
-        Env {
-            sim,
-            dir,
-            store_url,
-            config_path,
-            config_text,
-        }
-    }
-
-    pub fn config(&self) -> Config {
-        Config::from_toml_str(&self.config_text, &HashMap::new(), self.dir.path())
-            .expect("config is valid")
-    }
-}
 
 /// Replaces `from` (which must occur) with `to`.
 pub fn replace(text: String, from: &str, to: &str) -> String {
@@ -88,10 +44,6 @@ pub fn utc(s: &str) -> DateTime<Utc> {
         .unwrap_or_else(|e| panic!("bad test time {s}: {e}"))
         .with_timezone(&Utc)
 }
-
-use crate::clock_support;
-#[allow(unused_imports)]
-pub use clock_support::ManualClock;
 
 /// Polls `f` every 20 ms for at most 30 s.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {

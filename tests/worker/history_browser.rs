@@ -10,23 +10,24 @@
 //! Without Chromium the test is skipped loudly, unless
 //! IDRECON_REQUIRE_BROWSER is set (as .ci/run does): then it fails.
 
+use crate::app_support::TestApp;
+use crate::clock_support::ManualClock;
 use crate::worker_support;
 
-use idrecon::commands::worker::{work, Worker};
+use idrecon::clock::Clock;
 use idrecon::report::RunStatus;
-use idrecon::schedule::Clock;
 use idrecon::server::{StatusServer, StatusState};
-use idrecon::sources::live::LiveSources;
 use idrecon::store::{SqliteStore, Store};
 use idrecon::web::auth::Access;
 use idrecon::web::HistoryPages;
+use idrecon::worker::{work, Worker};
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use worker_support::{eventually, fast_http, utc, Env, ManualClock};
+use worker_support::{eventually, fast_http, utc};
 
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
 const LIMIT: Duration = Duration::from_secs(240);
@@ -107,10 +108,10 @@ async fn history_pages_in_headless_chromium() {
         );
         return;
     };
-    let env = Env::start(80, 11, |t| t).await;
+    let env = TestApp::builder(80, 11).http(fast_http()).start().await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc("2026-03-01T12:00:00Z"));
     let status = StatusState::new();

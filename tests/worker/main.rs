@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/app.rs"]
+pub mod app_support;
 #[path = "../support/clock.rs"]
 pub mod clock_support;
 #[path = "../support/worker.rs"]

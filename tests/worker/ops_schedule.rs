@@ -4,7 +4,8 @@
 use crate::clock_support;
 use chrono::{DateTime, Datelike, Utc, Weekday};
 use chrono_tz::Tz;
-use idrecon::schedule::{run_scheduled, Clock, Schedule, ScheduleError};
+use idrecon::clock::Clock;
+use idrecon::schedule::{run_scheduled, Schedule, ScheduleError};
 
 use clock_support::ManualClock;
 use std::io::Write;
@@ -519,7 +520,7 @@ async fn shutdown_while_idle_returns_without_running() {
 
 #[tokio::test]
 async fn system_clock_sleep_until_waits_for_the_wall_clock() {
-    use idrecon::schedule::SystemClock;
+    use idrecon::clock::SystemClock;
     let clock = SystemClock;
     let deadline = clock.now() + chrono::Duration::milliseconds(150);
     clock.sleep_until(deadline).await;

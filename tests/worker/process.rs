@@ -2,6 +2,7 @@
 //! and the run history behind `server.auth_token`, stops with exit 0 on
 //! SIGTERM; a bad schedule is a configuration error.
 
+use crate::app_support::TestApp;
 use crate::worker_support;
 
 use assert_cmd::cargo::cargo_bin;
@@ -9,7 +10,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use worker_support::{replace, Env};
+use worker_support::replace;
 
 /// A port that was free a moment ago (the worker binds it itself).
 fn free_port() -> u16 {
@@ -25,10 +26,12 @@ const TOKEN: &str = "history-page-token-7f3a";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_healthz_and_exits_0_on_sigterm() {
     let port = free_port();
-    let env = Env::start(20, 1, |t| {
-        format!("{t}\n[server]\nlisten = \"127.0.0.1:{port}\"\nauth_token = \"{TOKEN}\"\n")
-    })
-    .await;
+    let env = TestApp::builder(20, 1)
+        .edit(|t| {
+            format!("{t}\n[server]\nlisten = \"127.0.0.1:{port}\"\nauth_token = \"{TOKEN}\"\n")
+        })
+        .start()
+        .await;
     let mut child = Command::new(cargo_bin("idrecon"))
         .arg("--config")
         .arg(&env.config_path)
@@ -100,10 +103,10 @@ async fn run_serves_healthz_and_exits_0_on_sigterm() {
 
 #[tokio::test]
 async fn run_with_a_bad_schedule_exits_3_naming_the_key() {
-    let env = Env::start(5, 1, |t| {
-        replace(t, "cron = \"0 2 * * *\"", "cron = \"0 0 2 * * ?\"")
-    })
-    .await;
+    let env = TestApp::builder(5, 1)
+        .edit(|t| replace(t, "cron = \"0 2 * * *\"", "cron = \"0 0 2 * * ?\""))
+        .start()
+        .await;
     let out = assert_cmd::Command::new(cargo_bin("idrecon"))
         .arg("--config")
         .arg(&env.config_path)
@@ -115,7 +118,10 @@ async fn run_with_a_bad_schedule_exits_3_naming_the_key() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("schedule.cron"), "{stderr}");
 
-    let env = Env::start(5, 1, |t| replace(t, "Europe/Stockholm", "Europe/Stokholm")).await;
+    let env = TestApp::builder(5, 1)
+        .edit(|t| replace(t, "Europe/Stockholm", "Europe/Stokholm"))
+        .start()
+        .await;
     let out = assert_cmd::Command::new(cargo_bin("idrecon"))
         .arg("--config")
         .arg(&env.config_path)

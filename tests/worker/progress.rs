@@ -2,16 +2,17 @@
 //! each source started and finished with its count, then reconciling, then
 //! each action numbered as it is sent.
 
+use crate::app_support::TestApp;
 use crate::worker_support;
 
-use idrecon::job::{run_once, RunContext, RunRequest};
+use idrecon::clock::SystemClock;
+use idrecon::job::RunRequest;
 use idrecon::model::ActionStatus;
 use idrecon::progress::{Fetched, RunProgress, Stage};
-use idrecon::sources::live::LiveSources;
 use idrecon::sources::System;
-use idrecon::store::SqliteStore;
+use idrecon::worker::reconcile;
 use std::sync::Mutex;
-use worker_support::{enable_fixes, fast_http, Env};
+use worker_support::{enable_fixes, fast_http};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Event {
@@ -46,29 +47,32 @@ impl Recorder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_reports_sources_reconciling_and_each_action() {
-    let env = Env::start(150, 3, enable_fixes).await;
+    let env = TestApp::builder(150, 3)
+        .edit(enable_fixes)
+        .http(fast_http())
+        .start()
+        .await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
-    let writer = sources.flow_writer();
+    let store = env.store().await;
+    let sources = env.sources();
     let recorder = Recorder::default();
-    let clock = chrono::Utc::now;
     let go_on = || false;
-    let ctx = RunContext {
-        config: &cfg,
-        store: &store,
-        sources: &sources,
-        flow_writer: writer.as_deref(),
-        azure_scope: sources.azure_scope(),
-        clock: &clock,
-        should_stop: &go_on,
-        progress: Some(&recorder),
-    };
     let apply = RunRequest {
         apply: true,
         ..RunRequest::manual()
     };
-    let report = run_once(&ctx, &apply).await.unwrap().report;
+    let report = reconcile(
+        &cfg,
+        &store,
+        &sources,
+        &SystemClock,
+        &go_on,
+        Some(&recorder),
+        &apply,
+    )
+    .await
+    .unwrap()
+    .report;
     let events = recorder.take();
 
     // The three sources, each started before it finished, with its count.
@@ -104,7 +108,18 @@ async fn a_run_reports_sources_reconciling_and_each_action() {
     assert_eq!(events[7..], applying[..], "{events:?}");
 
     // A second run lists only Azure's changes since the first.
-    let report = run_once(&ctx, &RunRequest::manual()).await.unwrap().report;
+    let report = reconcile(
+        &cfg,
+        &store,
+        &sources,
+        &SystemClock,
+        &go_on,
+        Some(&recorder),
+        &RunRequest::manual(),
+    )
+    .await
+    .unwrap()
+    .report;
     assert_eq!(report.sources.azure.delta, Some(true));
     let events = recorder.take();
     assert!(

@@ -1,21 +1,22 @@
-//! The scheduled worker (`commands::worker::work`) against the simulator,
+//! The scheduled worker (`worker::work`) against the simulator,
 //! driven by a manual clock: runs at the scheduled times, delta runs,
 //! `/healthz` and `/metrics` over real HTTP, fixes when `fix.enabled`, a
 //! lock held by a manual run, and a clean stop in the middle of a run.
 
+use crate::app_support::TestApp;
 use crate::worker_support;
 
-use idrecon::commands::worker::{work, Worker};
+use crate::clock_support::ManualClock;
+use idrecon::clock::Clock;
 use idrecon::model::ActionStatus;
 use idrecon::report::{Mode, RunStatus, Trigger};
-use idrecon::schedule::Clock;
 use idrecon::server::{StatusServer, StatusState};
 use idrecon::sim::FaultPlan;
-use idrecon::sources::live::LiveSources;
-use idrecon::store::{JournalState, LockHolder, SqliteStore, Store};
+use idrecon::store::{JournalState, LockHolder, Store};
+use idrecon::worker::{work, Worker};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use worker_support::{enable_fixes, eventually, fast_http, get, utc, Env, ManualClock};
+use worker_support::{enable_fixes, eventually, fast_http, get, utc};
 
 const T0: &str = "2026-03-01T12:00:00Z";
 const LIMIT: Duration = Duration::from_secs(180);
@@ -35,10 +36,10 @@ async fn wait_done(status: &StatusState, next: chrono::DateTime<chrono::Utc>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_runs_delta_health_and_metrics() {
-    let env = Env::start(80, 11, |t| t).await;
+    let env = TestApp::builder(80, 11).http(fast_http()).start().await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
@@ -176,10 +177,14 @@ async fn scheduled_runs_delta_health_and_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_fix_enabled_a_scheduled_run_applies() {
-    let env = Env::start(120, 5, enable_fixes).await;
+    let env = TestApp::builder(120, 5)
+        .edit(enable_fixes)
+        .http(fast_http())
+        .start()
+        .await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
@@ -228,10 +233,14 @@ async fn with_fix_enabled_a_scheduled_run_applies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_during_a_run_finishes_the_current_action_and_returns() {
-    let env = Env::start(300, 9, enable_fixes).await;
+    let env = TestApp::builder(300, 9)
+        .edit(enable_fixes)
+        .http(fast_http())
+        .start()
+        .await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let worker = Worker {
@@ -291,10 +300,10 @@ async fn shutdown_during_a_run_finishes_the_current_action_and_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
-    let env = Env::start(40, 2, |t| t).await;
+    let env = TestApp::builder(40, 2).http(fast_http()).start().await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();
@@ -350,10 +359,10 @@ async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
 /// the next scheduled run works without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_the_run_visibly_and_the_next_run_recovers() {
-    let env = Env::start(40, 2, |t| t).await;
+    let env = TestApp::builder(40, 2).http(fast_http()).start().await;
     let cfg = env.config();
-    let store = SqliteStore::open(&env.store_url).await.unwrap();
-    let sources = LiveSources::with_settings(&cfg, &fast_http()).unwrap();
+    let store = env.store().await;
+    let sources = env.sources();
     let schedule = cfg.schedule.clone();
     let clock = ManualClock::new(utc(T0));
     let status = StatusState::new();

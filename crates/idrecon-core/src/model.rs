@@ -165,6 +165,8 @@ pub struct Snapshots {
 /// What is wrong with one person (docs/contract.md, "Finding kinds").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum FindingKind {
     IdMismatch,
     MissingInFlow,
@@ -179,48 +181,17 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 10] = [
-        FindingKind::IdMismatch,
-        FindingKind::MissingInFlow,
-        FindingKind::MissingInIfs,
-        FindingKind::NotInAzure,
-        FindingKind::DisabledInAzure,
-        FindingKind::Ambiguous,
-        FindingKind::Conflict,
-        FindingKind::DirectoryIdMissing,
-        FindingKind::DuplicateDirectoryId,
-        FindingKind::SyncManaged,
-    ];
-
+    /// The snake_case name of the JSON report, the CSV and the store.
     pub fn as_str(self) -> &'static str {
-        match self {
-            FindingKind::IdMismatch => "id_mismatch",
-            FindingKind::MissingInFlow => "missing_in_flow",
-            FindingKind::MissingInIfs => "missing_in_ifs",
-            FindingKind::NotInAzure => "not_in_azure",
-            FindingKind::DisabledInAzure => "disabled_in_azure",
-            FindingKind::Ambiguous => "ambiguous",
-            FindingKind::Conflict => "conflict",
-            FindingKind::DirectoryIdMissing => "directory_id_missing",
-            FindingKind::DuplicateDirectoryId => "duplicate_directory_id",
-            FindingKind::SyncManaged => "sync_managed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-impl fmt::Display for FindingKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
 /// Why a Flow ID differs from the IFS Directory ID (docs/contract.md, "Causes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum Cause {
     CaseOnly,
     DomainStripped,
@@ -231,40 +202,17 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 6] = [
-        Cause::CaseOnly,
-        Cause::DomainStripped,
-        Cause::MailVsUpn,
-        Cause::SamAccountName,
-        Cause::ObjectId,
-        Cause::Other,
-    ];
-
+    /// The snake_case name of the JSON report, the CSV and the store.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Cause::CaseOnly => "case_only",
-            Cause::DomainStripped => "domain_stripped",
-            Cause::MailVsUpn => "mail_vs_upn",
-            Cause::SamAccountName => "sam_account_name",
-            Cause::ObjectId => "object_id",
-            Cause::Other => "other",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
-
-impl fmt::Display for Cause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
 /// Whether a finding was already open after the previous completed run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum FindingStatus {
     #[default]
     New,
@@ -272,17 +220,17 @@ pub enum FindingStatus {
 }
 
 impl FindingStatus {
+    /// The snake_case name of the JSON report, the CSV and the store.
     pub fn as_str(self) -> &'static str {
-        match self {
-            FindingStatus::New => "new",
-            FindingStatus::Persisting => "persisting",
-        }
+        self.into()
     }
 }
 
 /// What idrecon would do (or did) about a finding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum ActionKind {
     Rename,
     Deactivate,
@@ -291,24 +239,17 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// The snake_case name of the JSON report, the CSV and the store.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ActionKind::Rename => "rename",
-            ActionKind::Deactivate => "deactivate",
-            ActionKind::None => "none",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [ActionKind::Rename, ActionKind::Deactivate, ActionKind::None]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        self.into()
     }
 }
 
 /// The state of an action as the report shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum ActionStatus {
     /// Planned but not (yet) applied: report mode, or not reached.
     Planned,
@@ -321,26 +262,9 @@ pub enum ActionStatus {
 }
 
 impl ActionStatus {
+    /// The snake_case name of the JSON report, the CSV and the store.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ActionStatus::Planned => "planned",
-            ActionStatus::Applied => "applied",
-            ActionStatus::Failed => "failed",
-            ActionStatus::Skipped => "skipped",
-            ActionStatus::Blocked => "blocked",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            ActionStatus::Planned,
-            ActionStatus::Applied,
-            ActionStatus::Failed,
-            ActionStatus::Skipped,
-            ActionStatus::Blocked,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        self.into()
     }
 }
 
@@ -417,6 +341,8 @@ pub struct Action {
 /// the order given by `matching.ifs_rules`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum IfsMatchRule {
     Upn,
     Mail,
@@ -437,6 +363,8 @@ impl IfsMatchRule {
 /// the order given by `matching.flow_rules`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum FlowMatchRule {
     IfsDirectoryId,
     Upn,
@@ -462,6 +390,43 @@ impl FlowMatchRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
+    use strum::IntoEnumIterator;
+
+    /// The derived string form of every variant is the serde name, and parses back.
+    fn names_agree<T>()
+    where
+        T: IntoEnumIterator + Serialize + FromStr + fmt::Display + PartialEq + fmt::Debug + Copy,
+        <T as FromStr>::Err: fmt::Debug,
+    {
+        for v in T::iter() {
+            let serde_name = serde_json::to_value(v).unwrap();
+            assert_eq!(
+                serde_name,
+                serde_json::Value::String(v.to_string()),
+                "{v:?}"
+            );
+            assert_eq!(T::from_str(&v.to_string()).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn string_forms_are_the_serde_names() {
+        names_agree::<FindingKind>();
+        names_agree::<Cause>();
+        names_agree::<FindingStatus>();
+        names_agree::<ActionKind>();
+        names_agree::<ActionStatus>();
+        names_agree::<IfsMatchRule>();
+        names_agree::<FlowMatchRule>();
+        assert_eq!(
+            FindingKind::DuplicateDirectoryId.as_str(),
+            "duplicate_directory_id"
+        );
+        assert_eq!(Cause::MailVsUpn.as_str(), "mail_vs_upn");
+        assert_eq!(FlowMatchRule::UpnLocalPart.to_string(), "upn_local_part");
+        assert!("IdMismatch".parse::<FindingKind>().is_err());
+    }
 
     #[test]
     fn normalized_id_folds_case_and_trims() {
