@@ -213,6 +213,16 @@ pub enum Auth<'a> {
     },
 }
 
+impl<'a> Auth<'a> {
+    /// The token source to refresh from after a 401 (bearer auth only).
+    fn token_source(&self) -> Option<&'a dyn AccessTokenSource> {
+        match *self {
+            Auth::Bearer(tokens) => Some(tokens),
+            _ => None,
+        }
+    }
+}
+
 /// What a request carries.
 #[derive(Clone)]
 pub enum Payload {
@@ -323,11 +333,7 @@ impl ServiceClient {
         auth: Auth<'_>,
         idempotency: Idempotency,
     ) -> Result<T, SourceError> {
-        let tokens = match auth {
-            Auth::Bearer(tokens) => Some(tokens),
-            _ => None,
-        };
-        run_authorized(tokens, &self.retry, || async {
+        run_authorized(auth.token_source(), &self.retry, || async {
             let response = self
                 .attempt(&method, url, payload, auth, idempotency)
                 .await?;
@@ -346,11 +352,7 @@ impl ServiceClient {
         auth: Auth<'_>,
         idempotency: Idempotency,
     ) -> Result<Vec<u8>, SourceError> {
-        let tokens = match auth {
-            Auth::Bearer(tokens) => Some(tokens),
-            _ => None,
-        };
-        run_authorized(tokens, &self.retry, || async {
+        run_authorized(auth.token_source(), &self.retry, || async {
             let response = self
                 .attempt(&method, url, payload, auth, idempotency)
                 .await?;
