@@ -138,9 +138,13 @@ async fn binary_export_and_sim_from_replay_a_pseudonymised_tenant() {
         .spawn()
         .unwrap();
     let stdout = sim.stdout.take().unwrap();
-    let sim_config = tokio::task::spawn_blocking(move || {
+    // The reader keeps draining stdout until the simulator exits: a pipe
+    // closed while it still prints would end the simulator mid-test.
+    let (config_tx, config_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut text = String::new();
-        for line in BufReader::new(stdout).lines() {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
             let line = line.unwrap();
             let last = line.starts_with("transport =");
             text.push_str(&line);
@@ -149,10 +153,12 @@ async fn binary_export_and_sim_from_replay_a_pseudonymised_tenant() {
                 break;
             }
         }
-        text
-    })
-    .await
-    .unwrap();
+        let _ = config_tx.send(text);
+        lines.for_each(drop);
+    });
+    let sim_config = tokio::task::spawn_blocking(move || config_rx.recv().unwrap())
+        .await
+        .unwrap();
     let replay_config = app.path("replay.toml");
     std::fs::write(&replay_config, sim_config).unwrap();
     let mut reconcile = idrecon();
