@@ -27,7 +27,15 @@ impl NormalizedId {
         if trimmed.is_ascii() {
             return Self(trimmed.to_ascii_lowercase());
         }
-        // Canonical caseless form (Unicode §3.13: NFD, fold, NFD), stored as NFC.
+        if let Some(folded) = latin::fold(trimmed) {
+            return Self(folded);
+        }
+        Self(Self::caseless(trimmed))
+    }
+
+    /// The canonical caseless form of any text (Unicode §3.13: NFD, fold,
+    /// NFD), stored as NFC: the definition the fast paths must equal.
+    fn caseless(raw: &str) -> String {
         // Folding can produce text that normalises differently, so repeat
         // until nothing changes; this makes the function idempotent.
         let mut current: String = raw.trim().to_string();
@@ -36,7 +44,7 @@ impl NormalizedId {
             let folded = caseless::default_case_fold_str(&decomposed);
             let next: String = folded.nfc().collect::<String>().trim().to_string();
             if next == current {
-                return Self(next);
+                return next;
             }
             current = next;
         }
@@ -45,8 +53,11 @@ impl NormalizedId {
     /// Case-sensitive normal form (`matching.case_sensitive = true`): trimmed and NFC only.
     pub fn case_sensitive(raw: &str) -> Self {
         let trimmed = raw.trim();
-        if trimmed.is_ascii() {
-            // NFC leaves ASCII unchanged.
+        if trimmed.is_ascii()
+            || unicode_normalization::is_nfc_quick(trimmed.chars())
+                == unicode_normalization::IsNormalized::Yes
+        {
+            // NFC leaves ASCII, and text the quick check finds in NFC, unchanged.
             return Self(trimmed.to_string());
         }
         Self(raw.trim().nfc().collect::<String>().trim().to_string())
@@ -73,6 +84,75 @@ impl NormalizedId {
 impl fmt::Display for NormalizedId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// The caseless form of text written in Latin letters, one character at a
+/// time: the fast path of [`NormalizedId::new`] for names like `Åsa.Öberg`.
+///
+/// Every character of U+00C0..=U+024F (Latin-1 letters, Latin Extended-A and
+/// -B) is a starter (canonical combining class 0) whose caseless form begins
+/// with a starter, and no canonical composition joins two starters outside
+/// Hangul and a few Indic scripts. So in a text of ASCII and these
+/// characters no character's decomposition, folding or composition reaches
+/// into its neighbour's, and the caseless form of the text is the caseless
+/// forms of its characters in a row. The table holds those forms, computed
+/// by [`NormalizedId::caseless`] itself; `tests::latin_fast_path_*` check
+/// every character and every pair against it.
+pub(crate) mod latin {
+    use std::sync::OnceLock;
+
+    const FIRST: u32 = 0xC0;
+    const LAST: u32 = 0x24F;
+
+    fn table() -> &'static [Box<str>] {
+        static TABLE: OnceLock<Vec<Box<str>>> = OnceLock::new();
+        TABLE.get_or_init(|| {
+            (FIRST..=LAST)
+                .map(|code| {
+                    char::from_u32(code)
+                        .map(|c| super::NormalizedId::caseless(c.encode_utf8(&mut [0; 4])))
+                        .unwrap_or_default()
+                        .into_boxed_str()
+                })
+                .collect()
+        })
+    }
+
+    /// The caseless form of `trimmed` (already trimmed), or `None` when it
+    /// holds a character outside ASCII and the table's range.
+    pub(super) fn fold(trimmed: &str) -> Option<String> {
+        let mut out = String::with_capacity(trimmed.len() + 4);
+        fold_into(trimmed, &mut out).then_some(out)
+    }
+
+    /// Appends the caseless form of `trimmed` to `out`; `false` (and `out`
+    /// as it was) when `trimmed` holds a character outside the range.
+    pub(crate) fn fold_into(trimmed: &str, out: &mut String) -> bool {
+        let table = table();
+        let start = out.len();
+        for c in trimmed.chars() {
+            if c.is_ascii() {
+                out.push(c.to_ascii_lowercase());
+                continue;
+            }
+            let folded = (c as u32)
+                .checked_sub(FIRST)
+                .and_then(|index| table.get(index as usize));
+            match folded {
+                Some(folded) => out.push_str(folded),
+                None => {
+                    out.truncate(start);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    #[cfg(test)]
+    pub(super) fn range() -> impl Iterator<Item = char> {
+        (FIRST..=LAST).filter_map(char::from_u32)
     }
 }
 
@@ -435,6 +515,55 @@ mod tests {
             NormalizedId::new("jdoe@contoso.com")
         );
         assert_eq!(NormalizedId::new("Straße"), NormalizedId::new("STRASSE"));
+    }
+
+    /// The fast path's premise, character by character and pair by pair:
+    /// every Latin character alone, and next to every other one or to ASCII,
+    /// folds as the general definition folds it.
+    #[test]
+    fn latin_fast_path_equals_the_definition_for_every_character_and_pair() {
+        let ascii = ['a', 'Z', 'i', 'I', 's', 'S', 'j', 'n', '.', '@', '0', ' '];
+        let mut checked = 0;
+        for x in latin::range() {
+            let one = x.to_string();
+            assert_eq!(
+                latin::fold(&one).as_deref(),
+                Some(NormalizedId::caseless(&one).as_str()),
+                "{x:?}"
+            );
+            for y in latin::range().chain(ascii) {
+                for text in [format!("{x}{y}"), format!("{y}{x}")] {
+                    let trimmed = text.trim();
+                    assert_eq!(
+                        latin::fold(trimmed).as_deref(),
+                        Some(NormalizedId::caseless(trimmed).as_str()),
+                        "{text:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 300_000, "{checked}");
+        // Outside the range the fast path declines.
+        assert_eq!(latin::fold("Ω"), None);
+        assert_eq!(latin::fold("e\u{301}"), None);
+        assert_eq!(latin::fold("\u{a0}x"), None);
+    }
+
+    proptest::proptest! {
+        /// Both fast paths return what the definitions return, on Latin text
+        /// mixed with combining marks, no-break spaces and other scripts.
+        #[test]
+        fn fast_paths_equal_the_definitions(
+            raw in "[a-zA-Z .@\u{a0}\u{c0}-\u{24f}\u{300}-\u{36f}\u{391}-\u{3c9}ßİı]{0,12}",
+            any in proptest::prelude::any::<String>(),
+        ) {
+            for text in [&raw, &any] {
+                proptest::prop_assert_eq!(NormalizedId::new(text).0, NormalizedId::caseless(text));
+                let nfc: String = text.trim().nfc().collect::<String>().trim().to_string();
+                proptest::prop_assert_eq!(NormalizedId::case_sensitive(text).0, nfc);
+            }
+        }
     }
 
     #[test]
