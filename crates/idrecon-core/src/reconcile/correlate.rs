@@ -216,9 +216,20 @@ impl Columns {
         let want_sam = Self::wants_ifs(opts, IfsMatchRule::SamAccountName)
             || Self::wants_flow(opts, FlowMatchRule::SamAccountName);
         let normal = |raw: &str, out: &mut String| push_normal(raw, cs, out);
-        let mut upn = ColumnBuilder::with_capacity(az.len());
-        let mut mail = ColumnBuilder::with_capacity(if want_mail { az.len() } else { 0 });
-        let mut sam = ColumnBuilder::with_capacity(if want_sam { az.len() } else { 0 });
+        let bytes = |field: fn(&AadUser) -> Option<&str>, wanted: bool| {
+            if wanted {
+                az.iter().filter_map(field).map(str::len).sum()
+            } else {
+                0
+            }
+        };
+        let upn_bytes = bytes(|a| Some(a.user_principal_name.as_str()), true);
+        let mail_bytes = bytes(|a| a.mail.as_deref(), want_mail);
+        let sam_bytes = bytes(|a| a.on_premises_sam_account_name.as_deref(), want_sam);
+        let rows = |wanted: bool| if wanted { az.len() } else { 0 };
+        let mut upn = ColumnBuilder::with_capacity(az.len(), upn_bytes);
+        let mut mail = ColumnBuilder::with_capacity(rows(want_mail), mail_bytes);
+        let mut sam = ColumnBuilder::with_capacity(rows(want_sam), sam_bytes);
         for (a, &keep) in az.iter().zip(in_scope) {
             upn.push(keep.then_some(a.user_principal_name.as_str()), normal);
             if want_mail {

@@ -1,12 +1,13 @@
 //! Normal forms computed once per record, stored compactly, and hash
 //! indexes over them. This is where the core spends most of its time on a
 //! large tenant, so it avoids one allocation per value: every normal form of
-//! one field lives in a single string ([`Column`]) and the indexes borrow
-//! from it ([`MultiIndex`]).
+//! one field lives in a single string ([`Column`]) and the indexes hold
+//! record numbers hashed by that text ([`MultiIndex`]).
 
 use crate::model::NormalizedId;
-use rustc_hash::{FxBuildHasher, FxHashMap};
-use std::collections::hash_map::Entry;
+use hashbrown::hash_table::{Entry, HashTable};
+use rustc_hash::FxBuildHasher;
+use std::hash::BuildHasher;
 
 /// "No record": the end of a chain, an unset owner.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -77,7 +78,8 @@ impl Column {
         value: impl Fn(usize) -> Option<&'a str>,
         form: impl Fn(&str, &mut String),
     ) -> Self {
-        let mut builder = ColumnBuilder::with_capacity(n);
+        let bytes = (0..n).filter_map(&value).map(str::len).sum();
+        let mut builder = ColumnBuilder::with_capacity(n, bytes);
         for i in 0..n {
             builder.push(value(i), &form);
         }
@@ -126,10 +128,15 @@ pub(crate) struct ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    /// Room for `n` records of typical length.
-    pub(crate) fn with_capacity(n: usize) -> Self {
+    /// Room for `n` records whose raw values are `bytes` long in all.
+    ///
+    /// Sized from the raw values (normal forms are about as long; a little
+    /// slack for the few that fold longer, like `ß` → `ss`): at a million
+    /// records a guess that is too small doubles a buffer of tens of MiB,
+    /// copying it and touching fresh pages.
+    pub(crate) fn with_capacity(n: usize, bytes: usize) -> Self {
         ColumnBuilder {
-            text: String::with_capacity(n.saturating_mul(24)),
+            text: String::with_capacity(bytes.saturating_add(bytes / 64)),
             ends: Vec::with_capacity(n),
         }
     }
@@ -143,7 +150,10 @@ impl ColumnBuilder {
     }
 
     pub(crate) fn finish(mut self) -> Column {
-        self.text.shrink_to_fit();
+        // Shrinking copies the buffer: only worth it when much is unused.
+        if self.text.capacity() - self.text.len() > self.text.len() / 8 {
+            self.text.shrink_to_fit();
+        }
         Column {
             text: self.text,
             ends: self.ends,
@@ -151,11 +161,18 @@ impl ColumnBuilder {
     }
 }
 
-/// Records by key, several records per key allowed: the map holds the most
-/// recently inserted record of each key and `next` chains to the others.
+/// Records by key, several records per key allowed: the table holds the
+/// most recently inserted record of each key and `next` chains to the
+/// others. Slots are record numbers; a key is the record's text in the
+/// column, so the table needs no strings of its own.
 pub(crate) struct MultiIndex<'c> {
-    heads: FxHashMap<&'c str, u32>,
+    column: &'c Column,
+    heads: HashTable<u32>,
     next: Vec<u32>,
+}
+
+fn hash(key: &str) -> u64 {
+    FxBuildHasher.hash_one(key)
 }
 
 impl<'c> MultiIndex<'c> {
@@ -168,24 +185,32 @@ impl<'c> MultiIndex<'c> {
             .iter()
             .filter(|&&end| std::mem::replace(&mut previous_end, end) != end)
             .count();
-        let mut heads = FxHashMap::with_capacity_and_hasher(filled, FxBuildHasher);
+        let mut heads = HashTable::with_capacity(filled);
         let mut next = vec![NONE; n];
         for i in 0..n as u32 {
             let key = column.get(i);
             if key.is_empty() {
                 continue;
             }
-            match heads.entry(key) {
+            let entry = heads.entry(
+                hash(key),
+                |&other| column.get(other) == key,
+                |&other| hash(column.get(other)),
+            );
+            match entry {
                 Entry::Occupied(mut e) => {
-                    next[i as usize] = *e.get();
-                    e.insert(i);
+                    next[i as usize] = std::mem::replace(e.get_mut(), i);
                 }
                 Entry::Vacant(e) => {
                     e.insert(i);
                 }
             }
         }
-        MultiIndex { heads, next }
+        MultiIndex {
+            column,
+            heads,
+            next,
+        }
     }
 
     /// Every record whose form is `key` (in no particular order).
@@ -193,7 +218,10 @@ impl<'c> MultiIndex<'c> {
         let head = if key.is_empty() {
             NONE
         } else {
-            self.heads.get(key).copied().unwrap_or(NONE)
+            self.heads
+                .find(hash(key), |&other| self.column.get(other) == key)
+                .copied()
+                .unwrap_or(NONE)
         };
         Chain {
             next: &self.next,
@@ -204,7 +232,7 @@ impl<'c> MultiIndex<'c> {
     /// One record of every key that more than one record shares.
     pub(crate) fn shared_keys(&self) -> impl Iterator<Item = u32> + '_ {
         self.heads
-            .values()
+            .iter()
             .copied()
             .filter(|&head| self.next.get(head as usize).is_some_and(|&n| n != NONE))
     }
