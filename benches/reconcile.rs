@@ -10,6 +10,7 @@
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
+use compact_str::format_compact;
 use idrecon::model::{AadUser, FlowUser, IfsUser, Snapshots};
 use idrecon::reconcile::{classify, correlate, reconcile, MatchOptions};
 use std::hint::black_box;
@@ -56,29 +57,29 @@ fn tenant(n: usize) -> Snapshots {
         };
         if drift != 9 {
             s.azure.push(AadUser {
-                id: id.clone(),
-                user_principal_name: upn.clone(),
-                mail: Some(mail),
-                display_name: Some(format!("John Doe {k}")),
+                id: id.as_str().into(),
+                user_principal_name: upn.as_str().into(),
+                mail: Some(mail.into()),
+                display_name: Some(format_compact!("John Doe {k}")),
                 account_enabled: drift != 10,
                 employee_id: None,
-                on_premises_sam_account_name: Some(sam),
+                on_premises_sam_account_name: Some(sam.into()),
                 user_type: Some("Member".into()),
             });
         }
         if drift != 8 {
             s.ifs.push(IfsUser {
-                identity: format!("JDOE{k}"),
-                description: Some(format!("John Doe {k}")),
-                directory_id: Some(dir),
+                identity: format_compact!("JDOE{k}"),
+                description: Some(format_compact!("John Doe {k}")),
+                directory_id: Some(dir.into()),
                 active: true,
                 email: None,
             });
         }
         if let Some(user_id) = flow_id {
             s.flow.push(FlowUser {
-                user_id,
-                name: Some(format!("John Doe {k}")),
+                user_id: user_id.into(),
+                name: Some(format_compact!("John Doe {k}")),
                 email: None,
                 active: true,
                 user_type: "Full".into(),
@@ -87,8 +88,8 @@ fn tenant(n: usize) -> Snapshots {
         }
         if k % 100 == 50 {
             s.azure.push(AadUser {
-                id: format!("ffffffff-0000-4000-8000-{k:012x}"),
-                user_principal_name: format!("nobody{k}@contoso.com"),
+                id: format_compact!("ffffffff-0000-4000-8000-{k:012x}"),
+                user_principal_name: format_compact!("nobody{k}@contoso.com"),
                 mail: None,
                 display_name: None,
                 account_enabled: true,
@@ -99,7 +100,7 @@ fn tenant(n: usize) -> Snapshots {
         }
         if k % 10_000 == 0 {
             s.flow.push(FlowUser {
-                user_id: format!("svc{k}"),
+                user_id: format_compact!("svc{k}"),
                 name: None,
                 email: None,
                 active: true,

@@ -483,7 +483,7 @@ impl FlowIndex {
             ActionKind::Rename => {
                 if let Some(target) = action.new_flow_user_id.clone() {
                     if let Some(mut user) = self.users.remove(&from) {
-                        user.user_id = target.clone();
+                        user.user_id = target.as_str().into();
                         let key = self.key(&target);
                         self.users.insert(key, user);
                     }

@@ -17,6 +17,7 @@
 //! Without the key the pseudonyms cannot be reversed or recomputed.
 
 use super::SnapshotFile;
+use compact_str::CompactString;
 use hmac::{Hmac, Mac};
 use idrecon_core::model::NormalizedId;
 use sha2::Sha256;
@@ -79,21 +80,21 @@ impl Pseudonymiser {
     /// Pseudonymises the whole snapshot in place.
     pub fn apply(&self, file: &mut SnapshotFile) {
         for u in &mut file.azure {
-            u.id = self.identifier(&u.id);
-            u.user_principal_name = self.identifier(&u.user_principal_name);
+            u.id = self.identifier(&u.id).into();
+            u.user_principal_name = self.identifier(&u.user_principal_name).into();
             self.opt(&mut u.mail, Self::identifier);
             self.opt(&mut u.display_name, Self::name);
             self.opt(&mut u.employee_id, Self::identifier);
             self.opt(&mut u.on_premises_sam_account_name, Self::identifier);
         }
         for u in &mut file.ifs {
-            u.identity = self.identifier(&u.identity);
+            u.identity = self.identifier(&u.identity).into();
             self.opt(&mut u.description, Self::name);
             self.opt(&mut u.directory_id, Self::identifier);
             self.opt(&mut u.email, Self::identifier);
         }
         for u in &mut file.flow {
-            u.user_id = self.identifier(&u.user_id);
+            u.user_id = self.identifier(&u.user_id).into();
             self.opt(&mut u.name, Self::name);
             self.opt(&mut u.email, Self::identifier);
         }
@@ -109,9 +110,9 @@ impl Pseudonymiser {
         file.pseudonymised = true;
     }
 
-    fn opt(&self, value: &mut Option<String>, f: fn(&Self, &str) -> String) {
+    fn opt(&self, value: &mut Option<CompactString>, f: fn(&Self, &str) -> String) {
         if let Some(v) = value.as_mut() {
-            *v = f(self, v);
+            *v = f(self, v).into();
         }
     }
 

@@ -12,6 +12,7 @@ use crate::sources::{
     FlowWriteError, FlowWriter, ListingLimits, SourceError, SourceErrorKind, System,
 };
 use async_trait::async_trait;
+use compact_str::CompactString;
 use reqwest::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -23,21 +24,21 @@ use url::Url;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct FlowUserWire {
-    user_id: String,
+    user_id: CompactString,
     #[serde(default)]
-    name: Option<String>,
+    name: Option<CompactString>,
     #[serde(default)]
-    email: Option<String>,
+    email: Option<CompactString>,
     active: bool,
     #[serde(rename = "type")]
-    user_type: String,
+    user_type: CompactString,
     #[serde(default)]
-    sync_source: Option<String>,
+    sync_source: Option<CompactString>,
 }
 
 impl From<FlowUserWire> for FlowUser {
     fn from(w: FlowUserWire) -> Self {
-        let non_empty = |s: Option<String>| s.filter(|v| !v.trim().is_empty());
+        let non_empty = |s: Option<CompactString>| s.filter(|v| !v.trim().is_empty());
         FlowUser {
             user_id: w.user_id,
             name: non_empty(w.name),

@@ -7,6 +7,7 @@
 
 use crate::model::FlowUser;
 use crate::sources::{SourceError, SourceErrorKind, System};
+use compact_str::CompactString;
 use std::path::{Path, PathBuf};
 
 /// The columns of the export, as spelled in docs/contract.md.
@@ -104,7 +105,7 @@ impl FlowCsv {
             let bad = |column: &str, problem: String| {
                 self.error(format!("{label} line {line}, column {column}: {problem}"))
             };
-            let optional = |i: usize| Some(field(i).to_string()).filter(|s| !s.is_empty());
+            let optional = |i: usize| Some(field(i)).filter(|s| !s.is_empty()).map(CompactString::from);
             let user_id = field(index.user_id);
             if user_id.is_empty() {
                 return Err(bad("userId", "is empty".to_string()));
@@ -129,11 +130,11 @@ impl FlowCsv {
                 ));
             }
             users.push(FlowUser {
-                user_id: user_id.to_string(),
+                user_id: user_id.into(),
                 name: optional(index.name),
                 email: optional(index.email),
                 active,
-                user_type: user_type.to_string(),
+                user_type: user_type.into(),
                 sync_source: optional(index.sync_source),
             });
         }

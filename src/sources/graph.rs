@@ -17,6 +17,7 @@ use crate::net::origin::{error_path, redacted_url, require_secure, same_origin};
 use crate::net::token::AccessTokenSource;
 use crate::sources::{AadChange, AzureFetch, ListingLimits, SourceError, SourceErrorKind, System};
 use idrecon_core::delta::apply_delta;
+use compact_str::CompactString;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -92,23 +93,23 @@ const EXPIRED_PAGE_TOKEN: &str = "Directory_ExpiredPageToken";
 #[serde(rename_all = "camelCase")]
 struct WireUser {
     #[serde(default)]
-    id: Option<String>,
+    id: Option<CompactString>,
     #[serde(rename = "@removed", default)]
     removed: Option<WireRemoved>,
     #[serde(default)]
-    user_principal_name: Option<String>,
+    user_principal_name: Option<CompactString>,
     #[serde(default)]
-    mail: Option<String>,
+    mail: Option<CompactString>,
     #[serde(default)]
-    display_name: Option<String>,
+    display_name: Option<CompactString>,
     #[serde(default)]
     account_enabled: Option<bool>,
     #[serde(default)]
-    employee_id: Option<String>,
+    employee_id: Option<CompactString>,
     #[serde(default)]
-    on_premises_sam_account_name: Option<String>,
+    on_premises_sam_account_name: Option<CompactString>,
     #[serde(default)]
-    user_type: Option<String>,
+    user_type: Option<CompactString>,
 }
 
 #[derive(Deserialize)]
@@ -491,7 +492,10 @@ impl GraphSource {
                 )
             })?;
             let reason = removed.reason.unwrap_or_else(|| "deleted".to_string());
-            return Ok(AadChange::Removed { id, reason });
+            return Ok(AadChange::Removed {
+                id: id.into(),
+                reason,
+            });
         }
         check_readable(&wire, path, self.group_id.is_some())?;
         let user = user_from_wire(wire, path)?;
@@ -552,7 +556,7 @@ impl GraphSource {
             .into_iter()
             .map(|change| match change {
                 AadChange::Upsert(user) if user.is_guest() => AadChange::Removed {
-                    id: user.id,
+                    id: user.id.into(),
                     reason: "guest".to_string(),
                 },
                 other => other,

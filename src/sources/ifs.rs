@@ -17,6 +17,7 @@ use crate::sources::http::{
 };
 use crate::sources::ifs_row::{IfsRow, Scalar};
 use crate::sources::{ListingLimits, SourceError, SourceErrorKind, System};
+use compact_str::CompactString;
 use futures::stream::{self, StreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::Deserialize;
@@ -63,7 +64,7 @@ struct ODataPage {
 #[derive(Default)]
 struct Collected {
     users: Vec<IfsUser>,
-    identities: HashSet<String>,
+    identities: HashSet<CompactString>,
 }
 
 /// Reads IFS users.
@@ -486,7 +487,7 @@ impl IfsSource {
             _ => return Err(invalid("a user has no Identity (string)".to_string())),
         };
         // Read, not taken: the configuration may name one property twice.
-        let optional_text = |field: &str| -> Result<Option<String>, SourceError> {
+        let optional_text = |field: &str| -> Result<Option<CompactString>, SourceError> {
             match row.get(field) {
                 None | Some(Scalar::Null) => Ok(None),
                 Some(Scalar::Text(s)) => Ok(Some(s.clone())),

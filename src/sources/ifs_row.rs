@@ -4,6 +4,7 @@
 //! the Directory ID (or the e-mail) is configuration, so every scalar
 //! property is kept by name and looked up afterwards.
 
+use compact_str::CompactString;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
 
@@ -12,7 +13,7 @@ use std::fmt;
 pub enum Scalar {
     Null,
     Bool(bool),
-    Text(String),
+    Text(CompactString),
     /// A number, an array or an object: kept only as its kind, for errors.
     Other(&'static str),
 }
@@ -46,10 +47,10 @@ impl<'de> Deserialize<'de> for Scalar {
                 Ok(Scalar::Bool(v))
             }
             fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v.to_string()))
+                Ok(Scalar::Text(v.into()))
             }
             fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v))
+                Ok(Scalar::Text(v.into()))
             }
             fn visit_i64<E>(self, _: i64) -> Result<Scalar, E> {
                 Ok(Scalar::Other("number"))
@@ -79,7 +80,7 @@ impl<'de> Deserialize<'de> for Scalar {
 /// The properties of one `Users` entity, by name, annotations left out.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct IfsRow {
-    properties: Vec<(String, Scalar)>,
+    properties: Vec<(CompactString, Scalar)>,
 }
 
 impl IfsRow {
@@ -113,7 +114,7 @@ impl<'de> Deserialize<'de> for IfsRow {
                         map.next_value::<IgnoredAny>()?;
                     } else {
                         let value = map.next_value::<Scalar>()?;
-                        properties.push((key.into_owned(), value));
+                        properties.push((CompactString::from(key), value));
                     }
                 }
                 Ok(IfsRow { properties })

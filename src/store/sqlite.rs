@@ -1199,7 +1199,8 @@ async fn load_aad_users(
         // makes it certain (and costs nothing on sorted input).
         rows.sort_by(|a, b| a.id.cmp(&b.id));
         let Some(last) = rows.last() else { break };
-        after.clone_from(&last.id);
+        after.clear();
+        after.push_str(&last.id);
         first = false;
         let full = rows.len() == SNAPSHOT_ROWS_PER_STATEMENT;
         users.append(&mut rows);

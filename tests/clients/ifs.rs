@@ -324,7 +324,7 @@ fn capped(
 }
 
 fn identities(users: &[idrecon::model::IfsUser]) -> Vec<String> {
-    let mut ids: Vec<String> = users.iter().map(|u| u.identity.clone()).collect();
+    let mut ids: Vec<String> = users.iter().map(|u| u.identity.to_string()).collect();
     ids.sort();
     ids
 }

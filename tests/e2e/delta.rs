@@ -122,8 +122,8 @@ async fn second_run_reads_only_changes_and_classifies_them() {
                 u.account_enabled = false;
             }
             if u.id == p_upn.0.id {
-                u.user_principal_name = renamed_upn.clone();
-                u.mail = Some(renamed_upn.clone());
+                u.user_principal_name = renamed_upn.as_str().into();
+                u.mail = Some(renamed_upn.as_str().into());
             }
         }
         users.retain(|u| u.id != p_delete.0.id);
@@ -178,7 +178,7 @@ async fn second_run_reads_only_changes_and_classifies_them() {
             if u.user_id.eq_ignore_ascii_case(&stripped_local) {
                 u.user_id = stripped_ifs.directory_id.clone().expect("directory id");
             } else if u.user_id == p_flow_strip.2.user_id {
-                u.user_id = strip_target.clone();
+                u.user_id = strip_target.as_str().into();
             }
         }
         users.push(FlowUser {

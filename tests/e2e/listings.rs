@@ -143,7 +143,7 @@ async fn the_user_lookup_finds_the_ifs_user_whatever_the_letter_case() {
     let person = azure
         .iter()
         .find(|u| {
-            !with_findings.contains(&u.user_principal_name)
+            !with_findings.contains(u.user_principal_name.as_str())
                 && u.user_principal_name
                     .chars()
                     .any(|c| c.is_ascii_lowercase())
@@ -169,7 +169,7 @@ async fn the_user_lookup_finds_the_ifs_user_whatever_the_letter_case() {
         .iter()
         .all(|f| f.upn.as_deref() != Some(person.user_principal_name.as_str())));
     let request = RunRequest {
-        person: Some(person.user_principal_name.clone()),
+        person: Some(person.user_principal_name.to_string()),
         ..RunRequest::manual()
     };
     let outcome = app.reconcile(&request).await;

@@ -75,7 +75,7 @@ async fn export_then_replay_gives_the_same_findings_plain_and_pseudonymised() {
     let text = serde_json::to_string(&pseudo).unwrap();
     for u in &read.azure {
         assert!(
-            !text.contains(&u.user_principal_name),
+            !text.contains(u.user_principal_name.as_str()),
             "{} leaked",
             u.user_principal_name
         );

@@ -11,13 +11,14 @@ use idrecon::error::ExitCode;
 use idrecon::model::{ActionKind, ActionStatus, FindingKind, FindingStatus, FlowUser};
 use idrecon::report::{Format, Mode, RunStatus};
 use idrecon::store::{JournalState, Store};
+use compact_str::CompactString;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 const PEOPLE: usize = 2000;
 const SEED: u64 = 7;
 
-fn by_id(users: &[FlowUser]) -> HashMap<String, FlowUser> {
+fn by_id(users: &[FlowUser]) -> HashMap<CompactString, FlowUser> {
     users
         .iter()
         .map(|u| (u.user_id.clone(), u.clone()))
@@ -86,7 +87,7 @@ async fn apply_renames_each_mismatch_to_the_exact_directory_id_and_nothing_else(
         renamed(&original, &renames)
     );
     // Each target is the IFS Directory ID as IFS stores it (raw, original casing).
-    let ifs: HashMap<String, Option<String>> = env
+    let ifs: HashMap<CompactString, Option<CompactString>> = env
         .handle
         .ifs_users()
         .into_iter()
@@ -101,7 +102,7 @@ async fn apply_renames_each_mismatch_to_the_exact_directory_id_and_nothing_else(
         let identity = f.ifs_identity.as_deref().expect("mismatch has an IFS user");
         let directory_id = ifs[identity].clone().expect("IFS user has a Directory ID");
         assert!(
-            now.contains_key(&directory_id),
+            now.contains_key(directory_id.as_str()),
             "Flow has no user '{directory_id}' (IFS {identity})"
         );
         assert_eq!(env.handle.rename_count(&directory_id), 1);
@@ -161,7 +162,7 @@ async fn apply_renames_each_mismatch_to_the_exact_directory_id_and_nothing_else(
             Some(holder),
             "machine user changed"
         );
-        assert!(now.contains_key(&own), "{own} still has its drifted ID");
+        assert!(now.contains_key(own.as_str()), "{own} still has its drifted ID");
     }
 
     // The JSON report and the stored report carry each action's status.
@@ -239,7 +240,7 @@ async fn deactivate_orphans_deactivates_exactly_the_orphans() {
             )
         })
         .filter_map(|f| f.flow_user_id.clone())
-        .filter(|id| active_before[id].active)
+        .filter(|id| active_before[id.as_str()].active)
         .collect();
     orphans.sort();
     assert!(!orphans.is_empty());
@@ -247,7 +248,7 @@ async fn deactivate_orphans_deactivates_exactly_the_orphans() {
     planned.sort();
     assert_eq!(planned, orphans);
     for id in &deactivations {
-        assert!(active_before[id].active, "{id} is already inactive");
+        assert!(active_before[id.as_str()].active, "{id} is already inactive");
     }
 
     let applied = env.apply(Some(10_000)).await;
@@ -428,7 +429,7 @@ async fn one_refused_action_fails_with_flows_message_and_the_others_go_on() {
         handle.update_flow(|users| {
             users.retain(|u| u.user_id != gone);
             users.push(FlowUser {
-                user_id: intruder_to,
+                user_id: intruder_to.into(),
                 name: Some("Someone Else".into()),
                 email: None,
                 active: true,
@@ -496,12 +497,12 @@ async fn one_refused_action_fails_with_flows_message_and_the_others_go_on() {
     let now = by_id(&env.handle.flow_users());
     for (from, to) in &ok {
         assert!(
-            now.contains_key(to) && !now.contains_key(from),
+            now.contains_key(to.as_str()) && !now.contains_key(from.as_str()),
             "{from} -> {to}"
         );
     }
-    assert!(now.contains_key(&taken_from));
-    assert_eq!(now[&taken_to].name.as_deref(), Some("Someone Else"));
+    assert!(now.contains_key(taken_from.as_str()));
+    assert_eq!(now[taken_to.as_str()].name.as_deref(), Some("Someone Else"));
     assert_eq!(original.len(), now.len());
     // The finding carries the refusal too.
     let finding = report

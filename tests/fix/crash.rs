@@ -16,6 +16,7 @@ use idrecon::store::{JournalState, Store};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use compact_str::CompactString;
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -204,7 +205,7 @@ async fn kill_once(
         pending.len() <= 1,
         "one action in flight at a time: {pending:?}"
     );
-    let now: HashSet<String> = env
+    let now: HashSet<CompactString> = env
         .handle
         .flow_users()
         .into_iter()
@@ -212,7 +213,7 @@ async fn kill_once(
         .collect();
     for entry in pending {
         let to = entry.action.new_flow_user_id.clone().unwrap();
-        if now.contains(&to) && !now.contains(&entry.action.flow_user_id) {
+        if now.contains(to.as_str()) && !now.contains(entry.action.flow_user_id.as_str()) {
             stats.sent_not_journalled += 1;
         } else {
             stats.journalled_not_sent += 1;

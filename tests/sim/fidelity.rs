@@ -6,6 +6,7 @@
 
 use crate::sim_support;
 
+use compact_str::format_compact;
 use idrecon::sim::generate::generate;
 use idrecon::sim::{AZURE_CLIENT_ID, MAIL_SENDER, TENANT};
 use serde_json::{json, Value};
@@ -113,7 +114,7 @@ async fn delta_rounds_have_service_pages_replays_removals_and_omitted_properties
     let handle = sim.handle();
     handle.update_azure(|users| {
         for u in users.iter_mut().take(120) {
-            u.display_name = Some(format!("{} (changed)", u.id));
+            u.display_name = Some(format_compact!("{} (changed)", u.id));
         }
     });
     let (pages, _) = delta_round(&client, &token, &delta_link).await;

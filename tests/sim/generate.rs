@@ -139,7 +139,7 @@ fn expected_findings_match_the_archetypes() {
         .tenant
         .azure
         .iter()
-        .map(|u| u.id.to_ascii_lowercase())
+        .map(|u| u.id.as_str().to_ascii_lowercase())
         .collect();
     let ifs: HashSet<String> = g
         .tenant

@@ -28,7 +28,7 @@ async fn graph_users_paging_returns_everyone_once_with_select() {
         .tenant
         .azure
         .iter()
-        .map(|u| u.id.clone())
+        .map(|u| u.id.to_string())
         .collect();
     let sim = start(generated.tenant).await;
     let base = sim.base_url();
@@ -805,7 +805,7 @@ async fn ifs_paging_select_and_active_formats() {
             .tenant
             .ifs
             .iter()
-            .map(|u| u.identity.clone())
+            .map(|u| u.identity.to_string())
             .collect();
         v.sort();
         v
@@ -969,7 +969,7 @@ async fn flow_paging_and_auth() {
         .tenant
         .flow
         .iter()
-        .map(|u| u.user_id.clone())
+        .map(|u| u.user_id.to_string())
         .collect();
     let sim = start(generated.tenant).await;
     let base = sim.base_url();

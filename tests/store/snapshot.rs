@@ -3,6 +3,7 @@
 
 use crate::store_support;
 
+use compact_str::{format_compact, CompactString};
 use idrecon::model::{AadUser, Finding, FindingKind};
 use idrecon::report::{Mode, Trigger};
 use idrecon::store::{SqliteStore, Store, StoreError};
@@ -43,7 +44,7 @@ async fn replace_then_delta_then_clear() {
             &me(),
             "users",
             &[changed.clone(), added.clone()],
-            &[aad_user(3).id, aad_user(5).id, "not-there".into()],
+            &[aad_user(3).id.into(), aad_user(5).id.into(), "not-there".into()],
             "https://graph/delta?token=2",
         )
         .await
@@ -97,7 +98,7 @@ async fn scopes_are_independent_and_delta_needs_a_snapshot() {
         .await
         .unwrap();
     store
-        .apply_azure_delta(&me(), group, &[], &[aad_user(2).id], "b2")
+        .apply_azure_delta(&me(), group, &[], &[aad_user(2).id.into()], "b2")
         .await
         .unwrap();
     assert_eq!(
@@ -176,7 +177,7 @@ async fn update_writes_only_the_given_rows_and_may_drop_the_link() {
     let mut changed = aad_user(3);
     changed.employee_id = None;
     store
-        .update_azure_snapshot(&me(), "users", &[changed.clone()], &[aad_user(1).id], None)
+        .update_azure_snapshot(&me(), "users", &[changed.clone()], &[aad_user(1).id.into()], None)
         .await
         .unwrap();
     let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
@@ -203,7 +204,7 @@ async fn every_character_survives_the_round_trip() {
     let mut odd = aad_user(1);
     odd.user_principal_name = "o'brien\"x\\y@contoso.com".into();
     odd.display_name = Some("Åsa Øster 李 🙂 \u{0}\u{1f}\t\n end ".into());
-    odd.mail = Some(String::new());
+    odd.mail = Some(CompactString::default());
     odd.employee_id = None;
     odd.on_premises_sam_account_name = Some("   ".into());
     odd.user_type = Some("1e5".into());
@@ -261,11 +262,11 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
         .step_by(step)
         .map(|n| {
             let mut u = aad_user(n);
-            u.display_name = Some(format!("Changed {n}"));
+            u.display_name = Some(format_compact!("Changed {n}"));
             u
         })
         .collect();
-    let removed: Vec<String> = (1..users).step_by(step).map(|n| aad_user(n).id).collect();
+    let removed: Vec<String> = (1..users).step_by(step).map(|n| aad_user(n).id.into()).collect();
     let t = Instant::now();
     store
         .apply_azure_delta(&me(), "users", &upserts, &removed, "link-3")

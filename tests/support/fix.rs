@@ -122,7 +122,7 @@ pub fn renamed(users: &[FlowUser], renames: &[(String, String)]) -> Vec<FlowUser
         .cloned()
         .map(|mut u| {
             if let Some(to) = map.get(u.user_id.as_str()) {
-                u.user_id = (*to).to_string();
+                u.user_id = (*to).into();
             }
             u
         })

@@ -1,5 +1,6 @@
 //! Helpers shared by the simulator's integration tests.
 
+use compact_str::format_compact;
 use idrecon::model::{AadUser, FlowUser, IfsUser};
 use idrecon::sim::{
     FaultPlan, Simulator, Tenant, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, FLOW_PASSWORD,
@@ -15,10 +16,10 @@ pub fn aad(id: &str, upn: &str) -> AadUser {
         id: id.into(),
         user_principal_name: upn.into(),
         mail: Some(upn.into()),
-        display_name: Some(format!("User {id}")),
+        display_name: Some(format_compact!("User {id}")),
         account_enabled: true,
         employee_id: None,
-        on_premises_sam_account_name: Some(format!("sam{id}")),
+        on_premises_sam_account_name: Some(format_compact!("sam{id}")),
         user_type: Some("Member".into()),
     }
 }
@@ -26,7 +27,7 @@ pub fn aad(id: &str, upn: &str) -> AadUser {
 pub fn ifs(identity: &str, web_user: Option<&str>, active: bool) -> IfsUser {
     IfsUser {
         identity: identity.into(),
-        description: Some(format!("Person {identity}")),
+        description: Some(format_compact!("Person {identity}")),
         directory_id: web_user.map(Into::into),
         active,
         email: None,
@@ -36,7 +37,7 @@ pub fn ifs(identity: &str, web_user: Option<&str>, active: bool) -> IfsUser {
 pub fn flow(id: &str) -> FlowUser {
     FlowUser {
         user_id: id.into(),
-        name: Some(format!("Flow {id}")),
+        name: Some(format_compact!("Flow {id}")),
         email: None,
         active: true,
         user_type: "Full".into(),

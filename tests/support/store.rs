@@ -1,6 +1,7 @@
 //! Shared helpers of the store tests: a store on a fresh file in a temp
 //! directory, and builders for reports, findings, actions and Azure users.
 
+use compact_str::format_compact;
 use chrono::{DateTime, TimeZone, Utc};
 use idrecon::model::{
     AadUser, Action, ActionKind, ActionStatus, Cause, Finding, FindingKind, FindingStatus,
@@ -134,13 +135,13 @@ pub fn report(run_id: i64, started_at: DateTime<Utc>, findings: Vec<Finding>) ->
 /// An enabled member user with every field set.
 pub fn aad_user(n: u64) -> AadUser {
     AadUser {
-        id: format!("{n:08x}-0000-4000-8000-{n:012x}"),
-        user_principal_name: format!("user{n}@contoso.com"),
-        mail: Some(format!("User{n}@contoso.com")),
-        display_name: Some(format!("User Number {n}")),
+        id: format_compact!("{n:08x}-0000-4000-8000-{n:012x}"),
+        user_principal_name: format_compact!("user{n}@contoso.com"),
+        mail: Some(format_compact!("User{n}@contoso.com")),
+        display_name: Some(format_compact!("User Number {n}")),
         account_enabled: n % 17 != 0,
-        employee_id: Some(format!("E{n:07}")),
-        on_premises_sam_account_name: (n % 3 == 0).then(|| format!("user{n}")),
-        user_type: Some(if n % 50 == 0 { "Guest" } else { "Member" }.to_string()),
+        employee_id: Some(format_compact!("E{n:07}")),
+        on_premises_sam_account_name: (n % 3 == 0).then(|| format_compact!("user{n}")),
+        user_type: Some(if n % 50 == 0 { "Guest" } else { "Member" }.into()),
     }
 }

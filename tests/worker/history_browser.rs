@@ -157,7 +157,7 @@ async fn history_pages_in_headless_chromium() {
             .expect("a finding about an Azure user");
         sim.update_azure(|users| {
             let user = users.iter_mut().find(|u| u.id == victim).unwrap();
-            user.display_name = Some(HOSTILE.to_string());
+            user.display_name = Some(HOSTILE.into());
         });
         clock.wait_for_sleeper(due2).await;
         clock.set(due2);

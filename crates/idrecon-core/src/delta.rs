@@ -158,7 +158,7 @@ pub fn diff_snapshots(stored: &[AadUser], listing: &[AadUser]) -> (Vec<AadUser>,
     let removed = stored
         .iter()
         .filter(|u| !now.contains(u.id.as_str()))
-        .map(|u| u.id.clone())
+        .map(|u| u.id.to_string())
         .collect();
     (upserts, removed)
 }

@@ -5,6 +5,7 @@
 //! from the source (for display and for writes); comparisons go through
 //! [`NormalizedId`].
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use unicode_normalization::UnicodeNormalization;
@@ -162,21 +163,21 @@ pub(crate) mod latin {
 #[serde(rename_all = "camelCase")]
 pub struct AadUser {
     /// Object ID (a GUID string).
-    pub id: String,
-    pub user_principal_name: String,
+    pub id: CompactString,
+    pub user_principal_name: CompactString,
     #[serde(default)]
-    pub mail: Option<String>,
+    pub mail: Option<CompactString>,
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub display_name: Option<CompactString>,
     #[serde(default = "default_true")]
     pub account_enabled: bool,
     #[serde(default)]
-    pub employee_id: Option<String>,
+    pub employee_id: Option<CompactString>,
     #[serde(default)]
-    pub on_premises_sam_account_name: Option<String>,
+    pub on_premises_sam_account_name: Option<CompactString>,
     /// `Member` or `Guest` (Graph's `userType`); may be absent.
     #[serde(default)]
-    pub user_type: Option<String>,
+    pub user_type: Option<CompactString>,
 }
 
 impl AadUser {
@@ -197,27 +198,27 @@ fn default_true() -> bool {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IfsUser {
     /// Key, upper case (e.g. `JDOE`).
-    pub identity: String,
+    pub identity: CompactString,
     /// Full name (`Description`).
-    pub description: Option<String>,
+    pub description: Option<CompactString>,
     /// The Directory ID (`FND_USER.WEB_USER`); `None` or empty when unset.
-    pub directory_id: Option<String>,
+    pub directory_id: Option<CompactString>,
     pub active: bool,
     /// Optional e-mail, when the configured projection exposes one.
-    pub email: Option<String>,
+    pub email: Option<CompactString>,
 }
 
 /// A user of Novacura Flow Server as delivered by the Flow endpoint or CSV.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowUser {
-    pub user_id: String,
-    pub name: Option<String>,
-    pub email: Option<String>,
+    pub user_id: CompactString,
+    pub name: Option<CompactString>,
+    pub email: Option<CompactString>,
     pub active: bool,
     /// Full, Machine, Transaction, Portal, Public or App.
-    pub user_type: String,
+    pub user_type: CompactString,
     /// Non-empty when the user is maintained by Flow's AD sync (e.g. `AzureAD`).
-    pub sync_source: Option<String>,
+    pub sync_source: Option<CompactString>,
 }
 
 impl FlowUser {

@@ -12,6 +12,7 @@
 
 use super::config::FLOW_USERNAME;
 use super::Tenant;
+use compact_str::{format_compact, CompactString};
 use idrecon_core::model::{AadUser, Cause, Finding, FindingKind, FlowUser, IfsUser};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -422,22 +423,22 @@ impl Person {
 
     fn aad(&self, enabled: bool) -> AadUser {
         AadUser {
-            id: self.id.clone(),
-            user_principal_name: self.upn.clone(),
-            mail: Some(self.mail.clone()),
-            display_name: Some(self.display.clone()),
+            id: self.id.as_str().into(),
+            user_principal_name: self.upn.as_str().into(),
+            mail: Some(self.mail.as_str().into()),
+            display_name: Some(self.display.as_str().into()),
             account_enabled: enabled,
-            employee_id: Some(format!("E{:07}", self.n)),
-            on_premises_sam_account_name: Some(self.sam.clone()),
+            employee_id: Some(format_compact!("E{:07}", self.n)),
+            on_premises_sam_account_name: Some(self.sam.as_str().into()),
             user_type: Some("Member".into()),
         }
     }
 
     fn ifs(&self, directory_id: Option<String>, active: bool) -> IfsUser {
         IfsUser {
-            identity: self.identity.clone(),
-            description: Some(self.display.clone()),
-            directory_id,
+            identity: self.identity.as_str().into(),
+            description: Some(self.display.as_str().into()),
+            directory_id: directory_id.map(CompactString::from),
             active,
             email: None,
         }
@@ -445,12 +446,12 @@ impl Person {
 
     fn flow(&self, user_id: String, active: bool, sync: bool) -> FlowUser {
         FlowUser {
-            user_id,
-            name: Some(self.display.clone()),
-            email: Some(self.mail.clone()),
+            user_id: user_id.into(),
+            name: Some(self.display.as_str().into()),
+            email: Some(self.mail.as_str().into()),
             active,
             user_type: "Full".into(),
-            sync_source: sync.then(|| "AzureAD".to_string()),
+            sync_source: sync.then(|| "AzureAD".into()),
         }
     }
 }
@@ -492,7 +493,7 @@ impl Builder {
 
     fn azure(&mut self, user: AadUser, in_group: bool) {
         if in_group {
-            self.group.push(user.id.clone());
+            self.group.push(user.id.to_string());
         }
         self.tenant.azure.push(user);
     }
@@ -535,13 +536,13 @@ impl Builder {
             A::Guest | A::GuestWithFlow => {
                 let external = format!("{}@fabrikam.com", ascii_fold(&p.local));
                 let guest = AadUser {
-                    id: p.id.clone(),
-                    user_principal_name: format!(
+                    id: p.id.as_str().into(),
+                    user_principal_name: format_compact!(
                         "{}_fabrikam.com#EXT#@contoso.onmicrosoft.com",
                         ascii_fold(&p.local)
                     ),
-                    mail: Some(external.clone()),
-                    display_name: Some(format!("{} (Fabrikam)", p.display)),
+                    mail: Some(external.as_str().into()),
+                    display_name: Some(format_compact!("{} (Fabrikam)", p.display)),
                     account_enabled: true,
                     employee_id: None,
                     on_premises_sam_account_name: None,
@@ -550,7 +551,7 @@ impl Builder {
                 self.azure(guest, false);
                 if a == A::GuestWithFlow {
                     let mut flow = p.flow(external.clone(), true, false);
-                    flow.email = Some(external.clone());
+                    flow.email = Some(external.as_str().into());
                     self.tenant.flow.push(flow);
                     self.expect_flow(K::NotInAzure, &external);
                 }
@@ -575,7 +576,7 @@ impl Builder {
             A::MailVsUpn | A::IfsMailFlowUpn => {
                 let mut user = p.aad(true);
                 let mail = format!("{}@contoso.se", capitalise_parts(&p.local));
-                user.mail = Some(mail.clone());
+                user.mail = Some(mail.as_str().into());
                 self.azure(user, true);
                 let (directory_id, flow_id) = if a == A::MailVsUpn {
                     (p.upn.clone(), mail.clone())
@@ -584,7 +585,7 @@ impl Builder {
                 };
                 self.tenant.ifs.push(p.ifs(Some(directory_id), true));
                 let mut flow = p.flow(flow_id, true, false);
-                flow.email = Some(mail);
+                flow.email = Some(mail.into());
                 self.tenant.flow.push(flow);
                 self.expect_aad(K::IdMismatch, Some(Cause::MailVsUpn), &p.id);
             }
@@ -682,7 +683,7 @@ impl Builder {
             A::DuplicateDirectoryId | A::DuplicateDirectoryIdLeaver => {
                 let first = p.ifs(Some(p.upn.clone()), true);
                 let mut second = p.ifs(Some(fold_safe_upper(&p.upn)), true);
-                second.identity = format!("{}_OLD", p.identity);
+                second.identity = format_compact!("{}_OLD", p.identity);
                 let mut identities = [first.identity.clone(), second.identity.clone()];
                 identities.sort();
                 self.tenant.ifs.push(first);
@@ -705,8 +706,8 @@ impl Builder {
                 self.expect_aad(K::Ambiguous, None, &p.id);
             }
             A::MachineUser => self.tenant.flow.push(FlowUser {
-                user_id: format!("svc_integration{n}"),
-                name: Some(format!("Integration {n}")),
+                user_id: format_compact!("svc_integration{n}"),
+                name: Some(format_compact!("Integration {n}")),
                 email: None,
                 active: true,
                 user_type: "Machine".into(),
@@ -720,8 +721,8 @@ impl Builder {
                 self.tenant.flow.push(p.flow(p.local.clone(), true, false));
                 // A service account under the person's UPN holds the expected ID.
                 self.tenant.flow.push(FlowUser {
-                    user_id: p.upn.clone(),
-                    name: Some(format!("{} (service)", p.display)),
+                    user_id: p.upn.as_str().into(),
+                    name: Some(format_compact!("{} (service)", p.display)),
                     email: None,
                     active: true,
                     user_type: "Machine".into(),
@@ -754,7 +755,7 @@ pub fn generate(people: usize, seed: u64) -> GeneratedTenant {
         expected: Vec::with_capacity(people / 8),
     };
     builder.tenant.flow.push(FlowUser {
-        user_id: FLOW_USERNAME.to_string(),
+        user_id: FLOW_USERNAME.into(),
         name: Some("idrecon (Flow endpoint)".into()),
         email: None,
         active: true,

@@ -7,6 +7,7 @@
 
 use super::config::SimSettings;
 use super::faults::{ActiveFaults, FaultDecision, FaultKind, FaultPlan, FaultTarget};
+use compact_str::CompactString;
 use idrecon_core::model::{AadUser, FlowUser, IfsUser, NormalizedId};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -106,7 +107,7 @@ impl AzureStore {
     /// Only IDs and 64-bit fingerprints of the old users are kept while `f`
     /// runs (not a copy of every user), so this stays cheap on large tenants.
     pub fn update(&mut self, f: impl FnOnce(&mut Vec<AadUser>)) {
-        let old: Vec<(String, u64)> = self
+        let old: Vec<(CompactString, u64)> = self
             .users
             .iter()
             .map(|u| (u.id.clone(), fingerprint(u)))
@@ -128,7 +129,7 @@ impl AzureStore {
             match ord {
                 Ordering::Less => {
                     self.tombstones.push(Tombstone {
-                        id: old[i].0.clone(),
+                        id: old[i].0.to_string(),
                         reason: RemovalReason::Deleted,
                         version: v,
                     });
@@ -161,7 +162,7 @@ impl AzureStore {
         let user = self.users.remove(idx);
         self.versions.remove(idx);
         self.tombstones.push(Tombstone {
-            id: user.id.clone(),
+            id: user.id.to_string(),
             reason: RemovalReason::Changed,
             version: self.version,
         });
@@ -299,7 +300,10 @@ impl FlowStore {
         if taken {
             return FlowWriteOutcome::Taken;
         }
-        let old_id = std::mem::replace(&mut self.users[pos].user_id, new_id.to_string());
+        let old_id = String::from(std::mem::replace(
+            &mut self.users[pos].user_id,
+            new_id.into(),
+        ));
         let old_key = Self::key(&old_id, ci);
         if let Some(index) = self.index.as_mut() {
             if let Some(ps) = index.get_mut(&old_key) {
@@ -333,7 +337,7 @@ impl FlowStore {
             return FlowWriteOutcome::NotFound;
         };
         self.users[pos].active = false;
-        let user_id = self.users[pos].user_id.clone();
+        let user_id = self.users[pos].user_id.to_string();
         self.counts
             .entry(user_id.clone())
             .or_default()

@@ -200,7 +200,7 @@ fn name_list(mut names: Vec<String>) -> String {
 fn ifs_name(u: &IfsUser) -> String {
     match u.directory_id.as_deref().map(str::trim) {
         Some(dir) if !dir.is_empty() => format!("{} ('{}')", u.identity, dir),
-        _ => u.identity.clone(),
+        _ => u.identity.to_string(),
     }
 }
 
@@ -212,7 +212,7 @@ fn azure_name(u: &AadUser) -> String {
     if u.user_principal_name.trim().is_empty() {
         format!("object {}", u.id)
     } else {
-        u.user_principal_name.clone()
+        u.user_principal_name.to_string()
     }
 }
 
@@ -245,13 +245,14 @@ fn finding(s: &Snapshots, p: &Person, kind: FindingKind, cause: Option<Cause>) -
     let mut f = Finding::new(kind);
     f.cause = cause;
     if let Some(a) = azure {
-        f.aad_id = Some(a.id.clone());
-        f.upn = Some(a.user_principal_name.clone());
+        f.aad_id = Some(a.id.to_string());
+        f.upn = Some(a.user_principal_name.to_string());
     }
     f.display_name = azure
-        .and_then(|a| a.display_name.clone())
-        .or_else(|| ifs.and_then(|u| u.description.clone()))
-        .or_else(|| flow.and_then(|u| u.name.clone()));
+        .and_then(|a| a.display_name.as_deref())
+        .or_else(|| ifs.and_then(|u| u.description.as_deref()))
+        .or_else(|| flow.and_then(|u| u.name.as_deref()))
+        .map(str::to_string);
     let dir = ifs
         .and_then(|u| u.directory_id.as_deref())
         .map(str::trim)
@@ -263,10 +264,10 @@ fn finding(s: &Snapshots, p: &Person, kind: FindingKind, cause: Option<Cause>) -
             .collect();
         f.ifs_identity = Some(identities.join(", "));
     } else {
-        f.ifs_identity = ifs.map(|u| u.identity.clone());
+        f.ifs_identity = ifs.map(|u| u.identity.to_string());
     }
-    f.ifs_directory_id = ifs.and_then(|u| u.directory_id.clone());
-    f.flow_user_id = flow.map(|u| u.user_id.clone());
+    f.ifs_directory_id = ifs.and_then(|u| u.directory_id.as_deref().map(str::to_string));
+    f.flow_user_id = flow.map(|u| u.user_id.to_string());
     f.expected_flow_user_id = dir.map(str::to_string);
     f.detail = detail(s, p, kind, cause, azure, ifs, flow, dir);
     f
@@ -348,7 +349,7 @@ fn detail(
         FindingKind::DuplicateDirectoryId => {
             let names: Vec<String> = p
                 .all_ifs()
-                .map(|i| s.ifs[i as usize].identity.clone())
+                .map(|i| s.ifs[i as usize].identity.to_string())
                 .collect();
             format!(
                 "IFS users {} share the Directory ID '{expected}': give each its own Directory \

@@ -6,6 +6,7 @@ use idrecon_core::delta::{apply_delta, diff_snapshots, AadChange};
 use idrecon_core::model::AadUser;
 use proptest::prelude::*;
 use proptest::sample::select;
+use compact_str::CompactString;
 use std::collections::HashMap;
 
 const IDS: &[&str] = &["a-1", "A-1", "b-2", "c-3", "C-3", "d-4", "e-5"];
@@ -50,7 +51,7 @@ fn changes() -> impl Strategy<Value = Vec<AadChange>> {
 /// its changes, new users appended at their first upsert).
 fn reference(users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadUser> {
     let mut slots: Vec<Option<AadUser>> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: HashMap<CompactString, usize> = HashMap::new();
     for user in users {
         index.insert(user.id.to_ascii_lowercase(), slots.len());
         slots.push(Some(user));
@@ -65,7 +66,7 @@ fn reference(users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadUser> {
                 }
             },
             AadChange::Removed { id, .. } => {
-                if let Some(&i) = index.get(&id.to_ascii_lowercase()) {
+                if let Some(&i) = index.get(id.to_ascii_lowercase().as_str()) {
                     slots[i] = None;
                 }
             }
@@ -92,10 +93,10 @@ proptest! {
         };
         let (stored, listing) = (unique(stored), unique(listing));
         let (upserts, removed) = diff_snapshots(&stored, &listing);
-        let mut after: HashMap<String, AadUser> =
+        let mut after: HashMap<CompactString, AadUser> =
             stored.into_iter().map(|u| (u.id.clone(), u)).collect();
         for id in &removed {
-            prop_assert!(after.remove(id).is_some());
+            prop_assert!(after.remove(id.as_str()).is_some());
         }
         for u in upserts {
             after.insert(u.id.clone(), u);

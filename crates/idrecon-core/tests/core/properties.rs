@@ -10,6 +10,7 @@ use idrecon_core::model::{
 use idrecon_core::reconcile::{
     classify, correlate, person_state, plan, reconcile, MatchOptions, PersonState, PlanOptions,
 };
+use compact_str::{format_compact, CompactString};
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 use std::collections::HashSet;
@@ -38,8 +39,8 @@ const NAMES: &[&str] = &[
 const OBJECT_IDS: &[&str] = &["obj-1", "OBJ-1", "obj-2", "jdoe", "g-3"];
 const IDENTITIES: &[&str] = &["A", "B", "C", "D", "E"];
 
-fn name() -> impl Strategy<Value = String> {
-    select(NAMES).prop_map(String::from)
+fn name() -> impl Strategy<Value = CompactString> {
+    select(NAMES).prop_map(CompactString::from)
 }
 
 fn aad() -> impl Strategy<Value = AadUser> {
@@ -59,7 +60,7 @@ fn aad() -> impl Strategy<Value = AadUser> {
             account_enabled: enabled,
             employee_id: None,
             on_premises_sam_account_name: sam,
-            user_type: user_type.map(String::from),
+            user_type: user_type.map(CompactString::from),
         })
 }
 
@@ -162,8 +163,8 @@ fn tenant() -> impl Strategy<Value = Snapshots> {
     (prop::collection::vec(person, 0..6), snapshots()).prop_map(|(people, mut s)| {
         for (id, upn, mail, identity, dir_kind, flow_kind, synced) in people {
             let mut a = core_common::az(id, upn);
-            a.mail = mail.map(String::from);
-            a.on_premises_sam_account_name = Some(format!("{identity}01"));
+            a.mail = mail.map(CompactString::from);
+            a.on_premises_sam_account_name = Some(format_compact!("{identity}01"));
             let dir = match dir_kind {
                 0 => Some(upn.to_string()),
                 1 => Some(upn.to_uppercase()),
@@ -245,7 +246,7 @@ fn apply(
                     "rename {} → {to} into a taken ID",
                     action.flow_user_id
                 );
-                flow[source].user_id = to.clone();
+                flow[source].user_id = to.as_str().into();
                 renamed.push(to);
             }
             ActionKind::Deactivate => flow[source].active = false,
