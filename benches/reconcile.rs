@@ -7,10 +7,10 @@
 //! the peak RSS after generating the snapshots and after reconciling is
 //! printed to stderr (Linux).
 
+use compact_str::format_compact;
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use compact_str::format_compact;
 use idrecon::model::{AadUser, FlowUser, IfsUser, Snapshots};
 use idrecon::reconcile::{classify, correlate, reconcile, MatchOptions};
 use std::hint::black_box;

@@ -105,7 +105,11 @@ impl FlowCsv {
             let bad = |column: &str, problem: String| {
                 self.error(format!("{label} line {line}, column {column}: {problem}"))
             };
-            let optional = |i: usize| Some(field(i)).filter(|s| !s.is_empty()).map(CompactString::from);
+            let optional = |i: usize| {
+                Some(field(i))
+                    .filter(|s| !s.is_empty())
+                    .map(CompactString::from)
+            };
             let user_id = field(index.user_id);
             if user_id.is_empty() {
                 return Err(bad("userId", "is empty".to_string()));

@@ -5,13 +5,13 @@
 
 use crate::fix_support;
 
+use compact_str::CompactString;
 use fix_support::*;
 use idrecon::commands::exit_code_for;
 use idrecon::error::ExitCode;
 use idrecon::model::{ActionKind, ActionStatus, FindingKind, FindingStatus, FlowUser};
 use idrecon::report::{Format, Mode, RunStatus};
 use idrecon::store::{JournalState, Store};
-use compact_str::CompactString;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -162,7 +162,10 @@ async fn apply_renames_each_mismatch_to_the_exact_directory_id_and_nothing_else(
             Some(holder),
             "machine user changed"
         );
-        assert!(now.contains_key(own.as_str()), "{own} still has its drifted ID");
+        assert!(
+            now.contains_key(own.as_str()),
+            "{own} still has its drifted ID"
+        );
     }
 
     // The JSON report and the stored report carry each action's status.
@@ -248,7 +251,10 @@ async fn deactivate_orphans_deactivates_exactly_the_orphans() {
     planned.sort();
     assert_eq!(planned, orphans);
     for id in &deactivations {
-        assert!(active_before[id.as_str()].active, "{id} is already inactive");
+        assert!(
+            active_before[id.as_str()].active,
+            "{id} is already inactive"
+        );
     }
 
     let applied = env.apply(Some(10_000)).await;

@@ -9,6 +9,7 @@
 use crate::{app_support, fix_support};
 
 use app_support::*;
+use compact_str::CompactString;
 use fix_support::*;
 use idrecon::model::{ActionKind, FindingKind};
 use idrecon::sim::{FlowWrite, SimHandle};
@@ -16,7 +17,6 @@ use idrecon::store::{JournalState, Store};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use compact_str::CompactString;
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Child, Stdio};

@@ -44,7 +44,11 @@ async fn replace_then_delta_then_clear() {
             &me(),
             "users",
             &[changed.clone(), added.clone()],
-            &[aad_user(3).id.into(), aad_user(5).id.into(), "not-there".into()],
+            &[
+                aad_user(3).id.into(),
+                aad_user(5).id.into(),
+                "not-there".into(),
+            ],
             "https://graph/delta?token=2",
         )
         .await
@@ -177,7 +181,13 @@ async fn update_writes_only_the_given_rows_and_may_drop_the_link() {
     let mut changed = aad_user(3);
     changed.employee_id = None;
     store
-        .update_azure_snapshot(&me(), "users", &[changed.clone()], &[aad_user(1).id.into()], None)
+        .update_azure_snapshot(
+            &me(),
+            "users",
+            &[changed.clone()],
+            &[aad_user(1).id.into()],
+            None,
+        )
         .await
         .unwrap();
     let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
@@ -266,7 +276,10 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
             u
         })
         .collect();
-    let removed: Vec<String> = (1..users).step_by(step).map(|n| aad_user(n).id.into()).collect();
+    let removed: Vec<String> = (1..users)
+        .step_by(step)
+        .map(|n| aad_user(n).id.into())
+        .collect();
     let t = Instant::now();
     store
         .apply_azure_delta(&me(), "users", &upserts, &removed, "link-3")

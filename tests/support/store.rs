@@ -1,8 +1,8 @@
 //! Shared helpers of the store tests: a store on a fresh file in a temp
 //! directory, and builders for reports, findings, actions and Azure users.
 
-use compact_str::format_compact;
 use chrono::{DateTime, TimeZone, Utc};
+use compact_str::format_compact;
 use idrecon::model::{
     AadUser, Action, ActionKind, ActionStatus, Cause, Finding, FindingKind, FindingStatus,
 };

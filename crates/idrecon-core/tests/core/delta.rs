@@ -2,11 +2,11 @@
 //! snapshot difference `diff_snapshots` against plain reference versions,
 //! on random rounds over a small pool of colliding IDs.
 
+use compact_str::CompactString;
 use idrecon_core::delta::{apply_delta, diff_snapshots, AadChange};
 use idrecon_core::model::AadUser;
 use proptest::prelude::*;
 use proptest::sample::select;
-use compact_str::CompactString;
 use std::collections::HashMap;
 
 const IDS: &[&str] = &["a-1", "A-1", "b-2", "c-3", "C-3", "d-4", "e-5"];

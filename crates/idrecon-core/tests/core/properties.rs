@@ -3,6 +3,7 @@
 
 use crate::common as core_common;
 
+use compact_str::{format_compact, CompactString};
 use idrecon_core::model::{
     AadUser, ActionKind, ActionStatus, Finding, FindingKind, FlowMatchRule, FlowUser, IfsMatchRule,
     IfsUser, NormalizedId, Snapshots,
@@ -10,7 +11,6 @@ use idrecon_core::model::{
 use idrecon_core::reconcile::{
     classify, correlate, person_state, plan, reconcile, MatchOptions, PersonState, PlanOptions,
 };
-use compact_str::{format_compact, CompactString};
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 use std::collections::HashSet;
