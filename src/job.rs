@@ -10,10 +10,14 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::model::{AadUser, ActionStatus, Snapshots};
 use crate::progress::{Fetched, RunProgress, Stage};
-use crate::reconcile::{self, MatchOptions, PlanOptions};
+use crate::reconcile::{
+    self, AzureForms, FlowForms, IfsForms, MatchOptions, PlanOptions, Prepared,
+};
 use crate::report::{Mode, Report, RunStatus, SourceSummary, Summary, Trigger};
 use crate::sources::{AzureFetch, FlowWriter, SourceError, Sources, System};
-use crate::store::{hold_with_heartbeat, LockHolder, Store, StoreError, HEARTBEAT_INTERVAL};
+use crate::store::{
+    hold_with_heartbeat, AzureSnapshot, LockHolder, Store, StoreError, HEARTBEAT_INTERVAL,
+};
 use chrono::{DateTime, Utc};
 use std::time::Instant;
 use tracing::Instrument;
@@ -302,6 +306,12 @@ async fn reconcile_and_apply(
         resumed_note = pending_note(&ctx.store.pending_journal().await?);
     }
 
+    let match_opts = MatchOptions {
+        case_sensitive: cfg.matching.case_sensitive,
+        include_guests: cfg.azure.include_guests,
+        ifs_rules: cfg.matching.ifs_rules.clone(),
+        flow_rules: cfg.matching.flow_rules.clone(),
+    };
     // The previous run's findings are read while the sources are fetched.
     let previous = ctx.store.previous_open_findings(report.run_id);
     let (fetched, previous) = match &req.person {
@@ -312,11 +322,12 @@ async fn reconcile_and_apply(
             let (fetched, previous) =
                 tokio::join!(fetch_person(ctx, person, report, steps), previous);
             let (snapshots, id) = fetched?;
-            ((snapshots, Some(id), None), previous?)
+            ((snapshots, Some(id), None, Prepared::default()), previous?)
         }
         None => {
-            let (fetched, previous) = tokio::join!(fetch_all(ctx, req, report, timings), previous);
-            let (snapshots, azure_update) = fetched?;
+            let (fetched, previous) =
+                tokio::join!(fetch_all(ctx, req, &match_opts, report, timings), previous);
+            let (snapshots, azure_update, prepared) = fetched?;
             let previous_counts = ctx.store.last_completed_source_counts().await?;
             if let Some(prev) = previous_counts {
                 refuse_sudden_empty("Azure AD", snapshots.azure.len(), prev.azure)?;
@@ -334,19 +345,13 @@ async fn reconcile_and_apply(
                 }
             }
             refuse_empty_azure(&snapshots)?;
-            ((snapshots, None, Some(azure_update)), previous?)
+            ((snapshots, None, Some(azure_update), prepared), previous?)
         }
     };
-    let (snapshots, person_id, azure_update) = fetched;
+    let (snapshots, person_id, azure_update, prepared) = fetched;
     crate::memory::log_phase("sources fetched and checked");
     let snapshots = std::sync::Arc::new(snapshots);
 
-    let match_opts = MatchOptions {
-        case_sensitive: cfg.matching.case_sensitive,
-        include_guests: cfg.azure.include_guests,
-        ifs_rules: cfg.matching.ifs_rules.clone(),
-        flow_rules: cfg.matching.flow_rules.clone(),
-    };
     // `--max-changes N` replaces both limits for this run. In report mode
     // nothing is sent, so the limits do not stop the run; the report says
     // whether applying would stop at them.
@@ -374,7 +379,7 @@ async fn reconcile_and_apply(
     let reconciled = {
         let snapshots = snapshots.clone();
         tokio::task::spawn_blocking(move || {
-            let mut outcome = reconcile::reconcile(&snapshots, &match_opts);
+            let mut outcome = reconcile::reconcile_prepared(&snapshots, &match_opts, prepared);
             let mut previous_keys = previous.map(|(_, keys)| keys).unwrap_or_default();
             if let Some(id) = &person_id {
                 reconcile::focus_on_person(&mut outcome, &mut previous_keys, id);
@@ -588,9 +593,10 @@ async fn store_azure_update(
 async fn fetch_all(
     ctx: &RunContext<'_>,
     req: &RunRequest,
+    opts: &MatchOptions,
     report: &mut Report,
     timings: &mut FetchTimings,
-) -> Result<(Snapshots, AzureUpdate), Stop> {
+) -> Result<(Snapshots, AzureUpdate, Prepared), Stop> {
     // The delta link is all the fetch needs to start; the stored users
     // (for a delta, or to write only what a full listing changed) load
     // while the sources are fetched.
@@ -624,6 +630,25 @@ async fn fetch_all(
         (result, timed(System::Azure, start))
     }
     .instrument(tracing::info_span!("source", system = "azure"));
+    // The run's Azure users need the stored ones too (a delta applies to
+    // them); as soon as both are there, their forms are prepared.
+    let azure = async {
+        let ((fetched, timing), stored) = tokio::join!(azure, stored);
+        let listing = match (fetched, stored) {
+            (_, Err(e)) => Err(AzureStop::Store(e)),
+            (Err(e), Ok(_)) => Err(AzureStop::Source(e)),
+            (Ok(fetched), Ok(stored)) => match azure_listing(fetched, stored) {
+                Ok(mut listing) => {
+                    let (users, forms) =
+                        prepared(std::mem::take(&mut listing.users), opts, AzureForms::new).await;
+                    listing.users = users;
+                    Ok((listing, forms))
+                }
+                Err(stop) => Err(AzureStop::Listing(stop)),
+            },
+        };
+        (listing, timing)
+    };
     let listed = |system: System, users: Option<usize>| {
         let fetched = users.map_or(Fetched::Failed, |n| Fetched::Users(n as u64));
         ctx.report_progress(|p| p.source_finished(system, fetched));
@@ -633,7 +658,12 @@ async fn fetch_all(
         ctx.report_progress(|p| p.source_started(System::Ifs));
         let result = ctx.sources.fetch_ifs().await;
         listed(System::Ifs, result.as_ref().ok().map(Vec::len));
-        (result, timed(System::Ifs, start))
+        let timing = timed(System::Ifs, start);
+        let result = match result {
+            Ok(users) => Ok(prepared(users, opts, IfsForms::new).await),
+            Err(e) => Err(e),
+        };
+        (result, timing)
     }
     .instrument(tracing::info_span!("source", system = "ifs"));
     let flow = async {
@@ -641,30 +671,42 @@ async fn fetch_all(
         ctx.report_progress(|p| p.source_started(System::Flow));
         let result = ctx.sources.fetch_flow().await;
         listed(System::Flow, result.as_ref().ok().map(Vec::len));
-        (result, timed(System::Flow, start))
+        let timing = timed(System::Flow, start);
+        let result = match result {
+            Ok(users) => Ok(prepared(users, opts, FlowForms::new).await),
+            Err(e) => Err(e),
+        };
+        (result, timing)
     }
     .instrument(tracing::info_span!("source", system = "flow"));
-    let ((azure, ta), (ifs, ti), (flow, tf), stored) = tokio::join!(azure, ifs, flow, stored);
-    let stored = stored?;
+    let ((azure, ta), (ifs, ti), (flow, tf)) = tokio::join!(azure, ifs, flow);
     timings.seconds = vec![ta, ti, tf];
 
     let mut errors: Vec<SourceError> = Vec::new();
-    let azure = azure.map_err(|e| errors.push(e)).ok();
+    let azure = match azure {
+        Err(AzureStop::Store(e)) => return Err(e.into()),
+        Err(AzureStop::Source(e)) => {
+            errors.push(e);
+            None
+        }
+        Err(AzureStop::Listing(stop)) => Some(Err(stop)),
+        Ok(listing) => Some(Ok(listing)),
+    };
     let ifs = ifs.map_err(|e| errors.push(e)).ok();
     let flow = flow.map_err(|e| errors.push(e)).ok();
 
     report.sources.ifs = SourceSummary {
-        users: ifs.as_ref().map_or(0, |v| v.len() as u64),
+        users: ifs.as_ref().map_or(0, |(v, _)| v.len() as u64),
         complete: ifs.is_some(),
         delta: None,
     };
     report.sources.flow = SourceSummary {
-        users: flow.as_ref().map_or(0, |v| v.len() as u64),
+        users: flow.as_ref().map_or(0, |(v, _)| v.len() as u64),
         complete: flow.is_some(),
         delta: None,
     };
     report.sources.azure.complete = azure.is_some();
-    report.sources.azure.delta = Some(matches!(azure, Some(AzureFetch::Delta { .. })));
+    report.sources.azure.delta = Some(matches!(&azure, Some(Ok((l, _))) if l.delta));
 
     if !errors.is_empty() {
         let reason = errors
@@ -676,21 +718,60 @@ async fn fetch_all(
             "incomplete source data, nothing was concluded or changed: {reason}"
         )));
     }
-    let (Some(azure), Some(ifs), Some(flow)) = (azure, ifs, flow) else {
+    let (Some(azure), Some((ifs, ifs_forms)), Some((flow, flow_forms))) = (azure, ifs, flow) else {
         return Err(Stop::Failed("a source delivered nothing".into()));
     };
+    let (listing, azure_forms) = azure?;
+    if let Some(why) = listing.fallback {
+        report.advice.push(format!(
+            "Azure AD was listed in full instead of by delta query (delta: false): {why}. The new delta link is stored; the next run reads only the changes."
+        ));
+    }
+    report.sources.azure.users = listing.users.len() as u64;
 
-    let (azure_users, update) = match azure {
+    Ok((
+        Snapshots {
+            azure: listing.users,
+            ifs,
+            flow,
+        },
+        listing.update,
+        Prepared {
+            azure: azure_forms,
+            ifs: ifs_forms,
+            flow: flow_forms,
+        },
+    ))
+}
+
+/// Why the Azure side of a fetch gave no users.
+enum AzureStop {
+    /// The stored snapshot could not be read.
+    Store(StoreError),
+    /// Graph failed (the run aborts with the other sources' errors).
+    Source(SourceError),
+    /// What Graph sent does not fit what is stored.
+    Listing(Stop),
+}
+
+/// A run's Azure users and what they change in the stored snapshot.
+struct AzureListing {
+    users: Vec<AadUser>,
+    update: AzureUpdate,
+    /// Read by delta query.
+    delta: bool,
+    /// Why a stored delta link was not used.
+    fallback: Option<String>,
+}
+
+/// The run's Azure users from what Graph sent and what is stored.
+fn azure_listing(fetched: AzureFetch, stored: Option<AzureSnapshot>) -> Result<AzureListing, Stop> {
+    match fetched {
         AzureFetch::Full {
             users,
             delta_link,
             fallback,
         } => {
-            if let Some(why) = fallback {
-                report.advice.push(format!(
-                    "Azure AD was listed in full instead of by delta query (delta: false): {why}. The new delta link is stored; the next run reads only the changes."
-                ));
-            }
             let update = match stored {
                 Some(stored) => {
                     let (upserts, removed) =
@@ -703,7 +784,12 @@ async fn fetch_all(
                 }
                 None => AzureUpdate::Replace { delta_link },
             };
-            (users, update)
+            Ok(AzureListing {
+                users,
+                update,
+                delta: false,
+                fallback,
+            })
         }
         AzureFetch::Delta {
             changes,
@@ -716,24 +802,43 @@ async fn fetch_all(
             };
             let (upserts, removed) = idrecon_core::delta::split_changes(&changes);
             let users = idrecon_core::delta::apply_delta(stored.users, changes);
-            let update = AzureUpdate::Changes {
-                upserts,
-                removed,
-                delta_link: Some(delta_link),
-            };
-            (users, update)
+            Ok(AzureListing {
+                users,
+                update: AzureUpdate::Changes {
+                    upserts,
+                    removed,
+                    delta_link: Some(delta_link),
+                },
+                delta: true,
+                fallback: None,
+            })
         }
-    };
-    report.sources.azure.users = azure_users.len() as u64;
+    }
+}
 
-    Ok((
-        Snapshots {
-            azure: azure_users,
-            ifs,
-            flow,
-        },
-        update,
-    ))
+/// One source's forms (see `reconcile::prepare`), computed on a blocking
+/// thread as soon as the source arrived, while the others are still on the
+/// wire. The records come back as they went (the forms are tied to them);
+/// if computing panicked, there are no forms and the core computes them.
+async fn prepared<T, F>(
+    records: Vec<T>,
+    opts: &MatchOptions,
+    forms: fn(&[T], &MatchOptions) -> F,
+) -> (Vec<T>, Option<F>)
+where
+    T: Clone + Send + Sync + 'static,
+    F: Send + 'static,
+{
+    let records = std::sync::Arc::new(records);
+    let task = {
+        let records = std::sync::Arc::clone(&records);
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || forms(&records, &opts))
+    };
+    let forms = task.await.ok();
+    // The task has finished and dropped its handle on the records.
+    let records = std::sync::Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
+    (records, forms)
 }
 
 /// Fetches one person (`--user`); returns the snapshots and the Azure object ID.

@@ -387,3 +387,68 @@ async fn user_steps_show_control_sequences_escaped() {
         );
     }
 }
+
+/// `idrecon sim` keeps serving when its stdout cannot be written (a reader
+/// that went away, a full disk behind a redirect): here stdout is
+/// /dev/full, so printing the configuration fails every time.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn sim_keeps_serving_when_its_stdout_fails() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut sim = std::process::Command::new(assert_cmd::cargo::cargo_bin("idrecon"))
+        .args([
+            "--log-format",
+            "text",
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--users",
+            "20",
+        ])
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = sim.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap_or_default();
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap_or("").to_string();
+                let _ = tx.send(Ok((url, seen.clone())));
+            }
+        }
+        let _ = tx.send(Err(seen));
+    });
+    let first = tokio::task::spawn_blocking(move || rx.recv().unwrap())
+        .await
+        .unwrap();
+    let (url, seen) = match first {
+        Ok(found) => found,
+        Err(seen) => {
+            let _ = sim.kill();
+            panic!("the simulator stopped before listening:\n{seen}");
+        }
+    };
+    assert!(
+        seen.contains("cannot print the configuration"),
+        "the failed print is reported: {seen}"
+    );
+    // It answers: Graph refuses a request without a token, as Graph does.
+    let answer = reqwest::get(format!("{url}/graph/v1.0/users")).await;
+    let still_running = sim.try_wait().unwrap().is_none();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let answer = answer.expect("the simulator answers HTTP");
+    assert_eq!(answer.status(), 401, "Graph without a token is refused");
+    assert!(still_running, "the simulator is still running");
+}

@@ -42,6 +42,7 @@ pub use state::{FlowWrite, RemovalReason, SentMail};
 use idrecon_core::model::{AadUser, FlowUser, IfsUser};
 use state::{lock, read, write, IfsStore, SimState};
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -334,11 +335,20 @@ pub async fn serve_standalone(
             .register_certificate(pem)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    println!("{}", sim.config_toml("sqlite://idrecon-sim.db"));
+    // The configuration is a convenience; serving is the point. A reader
+    // that closed its end of the pipe (or a full disk behind a redirect)
+    // must not end the simulator, as `println!` would by panicking.
+    let config = sim.config_toml("sqlite://idrecon-sim.db");
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{config}").and_then(|()| stdout.flush()) {
+        tracing::warn!(error = %e, "cannot print the configuration to stdout; serving anyway");
+    }
+    drop(stdout);
     let expected = expected_findings
         .map(|n| format!("; {n} expected findings"))
         .unwrap_or_default();
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "simulator listening on {} ({} Azure, {} IFS, {} Flow users{expected}; faults: {}). Ctrl-C stops it.",
         sim.base_url(),
         counts.0,

@@ -6,9 +6,8 @@
 //! computed once per record and every rule is a hash lookup, so the work is
 //! linear in the number of records.
 
-use super::index::{
-    local_part, push_ascii_key, push_normal, Column, ColumnBuilder, MultiIndex, NONE,
-};
+use super::index::{local_part, push_ascii_key, push_normal, Indexed, NONE};
+use super::prepare::{AzureForms, FlowForms, IfsForms, Prepared};
 use super::MatchOptions;
 use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser, Snapshots};
 use rustc_hash::FxHashMap;
@@ -99,13 +98,40 @@ const TAKEN: u32 = NONE - 1;
 
 /// Links the records of `snapshots` into people (docs/semantics.md §0–§4).
 pub fn correlate(snapshots: &Snapshots, opts: &MatchOptions) -> Vec<Person> {
-    let in_scope: Vec<bool> = snapshots
-        .azure
-        .iter()
-        .map(|a| opts.include_guests || !a.is_guest())
-        .collect();
-    let columns = Columns::build(snapshots, opts, &in_scope);
-    Correlator::new(snapshots, opts, &columns).run(&in_scope)
+    correlate_prepared(snapshots, opts, Prepared::default())
+}
+
+/// [`correlate`] with the per-source forms that were computed ahead (as
+/// each source arrived); missing ones, or ones made from other records or
+/// options, are computed here, the three sides on separate threads.
+pub fn correlate_prepared(
+    snapshots: &Snapshots,
+    opts: &MatchOptions,
+    prepared: Prepared,
+) -> Vec<Person> {
+    let Prepared { azure, ifs, flow } = prepared;
+    let (azure, ifs, flow) = std::thread::scope(|scope| {
+        let azure = scope.spawn(move || AzureForms::for_records(azure, &snapshots.azure, opts));
+        let flow = scope.spawn(move || FlowForms::for_records(flow, &snapshots.flow, opts));
+        let ifs = IfsForms::for_records(ifs, &snapshots.ifs, opts);
+        (join(azure), ifs, join(flow))
+    });
+    Correlator {
+        s: snapshots,
+        opts,
+        azure: &azure,
+        ifs: &ifs,
+        flow: &flow,
+    }
+    .run()
+}
+
+/// The result of a scoped thread, its panic passed on.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    match handle.join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
 
 /// The Azure ↔ Flow rules in the order they are tried: `ifs_directory_id`
@@ -158,136 +184,6 @@ pub(crate) fn flow_order(x: &FlowUser, y: &FlowUser) -> Ordering {
         .then_with(|| x.active.cmp(&y.active))
         .then_with(|| x.user_type.cmp(&y.user_type))
         .then_with(|| x.sync_source.cmp(&y.sync_source))
-}
-
-/// The normal forms of every field a rule compares, once per record.
-struct Columns {
-    az_upn: Column,
-    az_mail: Column,
-    az_sam: Column,
-    ifs_dir: Column,
-    /// Directory IDs as object-ID keys (only in case-sensitive mode with the object_id rule).
-    ifs_obj: Column,
-    flow_id: Column,
-    flow_email: Column,
-    /// User IDs as object-ID keys (only in case-sensitive mode with the object_id rule).
-    flow_obj: Column,
-}
-
-impl Columns {
-    /// Builds the Azure columns on a second thread while this one builds
-    /// the IFS and Flow columns.
-    fn build(s: &Snapshots, opts: &MatchOptions, in_scope: &[bool]) -> Self {
-        std::thread::scope(|scope| {
-            let azure = scope.spawn(|| Self::azure(s, opts, in_scope));
-            let (ifs_dir, ifs_obj, flow_id, flow_email, flow_obj) = Self::ifs_and_flow(s, opts);
-            let (az_upn, az_mail, az_sam) = match azure.join() {
-                Ok(columns) => columns,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            Columns {
-                az_upn,
-                az_mail,
-                az_sam,
-                ifs_dir,
-                ifs_obj,
-                flow_id,
-                flow_email,
-                flow_obj,
-            }
-        })
-    }
-
-    fn wants_ifs(opts: &MatchOptions, rule: IfsMatchRule) -> bool {
-        opts.ifs_rules.contains(&rule)
-    }
-
-    fn wants_flow(opts: &MatchOptions, rule: FlowMatchRule) -> bool {
-        opts.flow_rules.contains(&rule)
-    }
-
-    /// UPN, mail and sAMAccountName of the in-scope Azure users, in one pass.
-    fn azure(s: &Snapshots, opts: &MatchOptions, in_scope: &[bool]) -> (Column, Column, Column) {
-        let cs = opts.case_sensitive;
-        let az = &s.azure;
-        let want_mail = Self::wants_ifs(opts, IfsMatchRule::Mail)
-            || Self::wants_flow(opts, FlowMatchRule::Mail)
-            || Self::wants_flow(opts, FlowMatchRule::Email);
-        let want_sam = Self::wants_ifs(opts, IfsMatchRule::SamAccountName)
-            || Self::wants_flow(opts, FlowMatchRule::SamAccountName);
-        let normal = |raw: &str, out: &mut String| push_normal(raw, cs, out);
-        let bytes = |field: fn(&AadUser) -> Option<&str>, wanted: bool| {
-            if wanted {
-                az.iter().filter_map(field).map(str::len).sum()
-            } else {
-                0
-            }
-        };
-        let upn_bytes = bytes(|a| Some(a.user_principal_name.as_str()), true);
-        let mail_bytes = bytes(|a| a.mail.as_deref(), want_mail);
-        let sam_bytes = bytes(|a| a.on_premises_sam_account_name.as_deref(), want_sam);
-        let rows = |wanted: bool| if wanted { az.len() } else { 0 };
-        let mut upn = ColumnBuilder::with_capacity(az.len(), upn_bytes);
-        let mut mail = ColumnBuilder::with_capacity(rows(want_mail), mail_bytes);
-        let mut sam = ColumnBuilder::with_capacity(rows(want_sam), sam_bytes);
-        for (a, &keep) in az.iter().zip(in_scope) {
-            upn.push(keep.then_some(a.user_principal_name.as_str()), normal);
-            if want_mail {
-                mail.push(a.mail.as_deref().filter(|_| keep), normal);
-            }
-            if want_sam {
-                sam.push(
-                    a.on_premises_sam_account_name.as_deref().filter(|_| keep),
-                    normal,
-                );
-            }
-        }
-        (
-            upn.finish(),
-            if want_mail {
-                mail.finish()
-            } else {
-                Column::empty(az.len())
-            },
-            if want_sam {
-                sam.finish()
-            } else {
-                Column::empty(az.len())
-            },
-        )
-    }
-
-    /// Directory IDs, Flow user IDs and e-mails, and the object-ID keys when needed.
-    fn ifs_and_flow(
-        s: &Snapshots,
-        opts: &MatchOptions,
-    ) -> (Column, Column, Column, Column, Column) {
-        let cs = opts.case_sensitive;
-        let object_keys = cs
-            && (Self::wants_ifs(opts, IfsMatchRule::ObjectId)
-                || Self::wants_flow(opts, FlowMatchRule::ObjectId));
-        let ifs_dir_raw = |i: usize| s.ifs[i].directory_id.as_deref();
-        let flow_id_raw = |i: usize| Some(s.flow[i].user_id.as_str());
-        (
-            Column::normal(s.ifs.len(), ifs_dir_raw, cs),
-            if object_keys {
-                Column::build(s.ifs.len(), ifs_dir_raw, push_ascii_key)
-            } else {
-                Column::empty(0)
-            },
-            Column::normal(s.flow.len(), flow_id_raw, cs),
-            if Self::wants_flow(opts, FlowMatchRule::Email) {
-                Column::normal(s.flow.len(), |i| s.flow[i].email.as_deref(), cs)
-            } else {
-                Column::empty(s.flow.len())
-            },
-            if object_keys {
-                Column::build(s.flow.len(), flow_id_raw, push_ascii_key)
-            } else {
-                Column::empty(0)
-            },
-        )
-    }
 }
 
 /// The claims of one side (§2 or §3): each Azure user claims at most one
@@ -380,89 +276,19 @@ impl Claims {
 struct Correlator<'a> {
     s: &'a Snapshots,
     opts: &'a MatchOptions,
-    col: &'a Columns,
-    ifs_dir: MultiIndex<'a>,
-    ifs_obj: MultiIndex<'a>,
-    flow_id: MultiIndex<'a>,
-    flow_email: MultiIndex<'a>,
-    flow_obj: MultiIndex<'a>,
-    /// Duplicate group of each IFS user (`NONE` if none).
-    group_of: Vec<u32>,
-    /// Members of each duplicate group, sorted by identity.
-    groups: Vec<Vec<u32>>,
-    /// Whether each Flow user is a machine user (never matched).
-    machine: Vec<bool>,
+    azure: &'a AzureForms,
+    ifs: &'a IfsForms,
+    flow: &'a FlowForms,
 }
 
 impl<'a> Correlator<'a> {
-    /// Builds the Flow indexes on a second thread while this one builds the
-    /// IFS indexes and finds the duplicate groups.
-    fn new(s: &'a Snapshots, opts: &'a MatchOptions, col: &'a Columns) -> Self {
-        std::thread::scope(|scope| {
-            let flow = scope.spawn(|| {
-                (
-                    MultiIndex::build(&col.flow_id),
-                    MultiIndex::build(&col.flow_email),
-                    MultiIndex::build(&col.flow_obj),
-                    s.flow
-                        .iter()
-                        .map(FlowUser::is_machine)
-                        .collect::<Vec<bool>>(),
-                )
-            });
-            let ifs_dir = MultiIndex::build(&col.ifs_dir);
-            let ifs_obj = MultiIndex::build(&col.ifs_obj);
-            let (group_of, groups) = Self::duplicate_groups(s, col, &ifs_dir);
-            let (flow_id, flow_email, flow_obj, machine) = match flow.join() {
-                Ok(indexes) => indexes,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            Correlator {
-                s,
-                opts,
-                col,
-                ifs_dir,
-                ifs_obj,
-                flow_id,
-                flow_email,
-                flow_obj,
-                group_of,
-                groups,
-                machine,
-            }
-        })
-    }
-
-    /// §1: IFS users sharing a Directory ID, each group sorted by identity.
-    fn duplicate_groups(
-        s: &Snapshots,
-        col: &Columns,
-        ifs_dir: &MultiIndex<'_>,
-    ) -> (Vec<u32>, Vec<Vec<u32>>) {
-        let mut group_of = vec![NONE; s.ifs.len()];
-        let mut groups: Vec<Vec<u32>> = Vec::new();
-        for head in ifs_dir.shared_keys() {
-            let mut members: Vec<u32> = ifs_dir.get(col.ifs_dir.get(head)).collect();
-            members.sort_by(|&x, &y| ifs_order(&s.ifs[x as usize], &s.ifs[y as usize]));
-            groups.push(members);
-        }
-        // Group numbering independent of hash-map order.
-        groups.sort_by(|x, y| ifs_order(&s.ifs[x[0] as usize], &s.ifs[y[0] as usize]));
-        for (g, members) in groups.iter().enumerate() {
-            for &m in members {
-                group_of[m as usize] = g as u32;
-            }
-        }
-        (group_of, groups)
-    }
-
     fn n_ifs(&self) -> u32 {
         self.s.ifs.len() as u32
     }
 
     /// The claimable target of an IFS user: itself, or its duplicate group.
     fn ifs_target(&self, i: u32) -> u32 {
-        match self.group_of[i as usize] {
+        match self.ifs.group_of[i as usize] {
             NONE => i,
             g => self.n_ifs() + g,
         }
@@ -473,7 +299,7 @@ impl<'a> Correlator<'a> {
         if target < self.n_ifs() {
             target
         } else {
-            self.groups[(target - self.n_ifs()) as usize][0]
+            self.ifs.groups[(target - self.n_ifs()) as usize][0]
         }
     }
 
@@ -486,8 +312,8 @@ impl<'a> Correlator<'a> {
     fn object_id_matches(
         &self,
         id: &str,
-        normal: &MultiIndex<'_>,
-        object: &MultiIndex<'_>,
+        normal: &Indexed,
+        object: &Indexed,
         raw: impl Fn(u32) -> &'a str,
         scratch: &mut String,
         out: &mut Vec<u32>,
@@ -512,17 +338,16 @@ impl<'a> Correlator<'a> {
     }
 
     fn ifs_candidates(&self, rule: IfsMatchRule, a: u32, scratch: &mut String, out: &mut Vec<u32>) {
-        let col = self.col;
         match rule {
-            IfsMatchRule::Upn => out.extend(self.ifs_dir.get(col.az_upn.get(a))),
-            IfsMatchRule::Mail => out.extend(self.ifs_dir.get(col.az_mail.get(a))),
-            IfsMatchRule::SamAccountName => out.extend(self.ifs_dir.get(col.az_sam.get(a))),
+            IfsMatchRule::Upn => out.extend(self.ifs.dir.get(self.azure.upn.get(a))),
+            IfsMatchRule::Mail => out.extend(self.ifs.dir.get(self.azure.mail.get(a))),
+            IfsMatchRule::SamAccountName => out.extend(self.ifs.dir.get(self.azure.sam.get(a))),
             IfsMatchRule::ObjectId => {
                 let ifs = &self.s.ifs;
                 self.object_id_matches(
                     &self.s.azure[a as usize].id,
-                    &self.ifs_dir,
-                    &self.ifs_obj,
+                    &self.ifs.dir,
+                    &self.ifs.obj,
                     |i| ifs[i as usize].directory_id.as_deref().unwrap_or(""),
                     scratch,
                     out,
@@ -539,44 +364,44 @@ impl<'a> Correlator<'a> {
         scratch: &mut String,
         out: &mut Vec<u32>,
     ) {
-        let col = self.col;
         match rule {
             FlowMatchRule::IfsDirectoryId => {
                 if ifs_target != NONE {
-                    let key = col.ifs_dir.get(self.ifs_representative(ifs_target));
-                    out.extend(self.flow_id.get(key));
+                    let key = self.ifs.dir.text(self.ifs_representative(ifs_target));
+                    out.extend(self.flow.id.get(key));
                 }
             }
-            FlowMatchRule::Upn => out.extend(self.flow_id.get(col.az_upn.get(a))),
-            FlowMatchRule::Mail => out.extend(self.flow_id.get(col.az_mail.get(a))),
+            FlowMatchRule::Upn => out.extend(self.flow.id.get(self.azure.upn.get(a))),
+            FlowMatchRule::Mail => out.extend(self.flow.id.get(self.azure.mail.get(a))),
             FlowMatchRule::ObjectId => {
                 let flow = &self.s.flow;
                 self.object_id_matches(
                     &self.s.azure[a as usize].id,
-                    &self.flow_id,
-                    &self.flow_obj,
+                    &self.flow.id,
+                    &self.flow.obj,
                     |f| flow[f as usize].user_id.as_str(),
                     scratch,
                     out,
                 )
             }
             FlowMatchRule::UpnLocalPart => {
-                if let Some(local) = local_part(col.az_upn.get(a)) {
-                    out.extend(self.flow_id.get(local));
+                if let Some(local) = local_part(self.azure.upn.get(a)) {
+                    out.extend(self.flow.id.get(local));
                 }
             }
-            FlowMatchRule::SamAccountName => out.extend(self.flow_id.get(col.az_sam.get(a))),
-            FlowMatchRule::Email => out.extend(self.flow_email.get(col.az_mail.get(a))),
+            FlowMatchRule::SamAccountName => out.extend(self.flow.id.get(self.azure.sam.get(a))),
+            FlowMatchRule::Email => out.extend(self.flow.email.get(self.azure.mail.get(a))),
         }
-        out.retain(|&f| !self.machine[f as usize]);
+        out.retain(|&f| !self.flow.machine[f as usize]);
     }
 
     /// The only free, non-machine Flow user whose ID `≈ key` (§4), taken.
     fn take_leftover_flow(&self, key: &str, flow_owner: &mut [u32], owner: u32) -> Option<u32> {
         let mut free = self
-            .flow_id
+            .flow
+            .id
             .get(key)
-            .filter(|&f| !self.machine[f as usize] && flow_owner[f as usize] == NONE);
+            .filter(|&f| !self.flow.machine[f as usize] && flow_owner[f as usize] == NONE);
         let first = free.next()?;
         if free.next().is_some() {
             return None;
@@ -585,7 +410,8 @@ impl<'a> Correlator<'a> {
         Some(first)
     }
 
-    fn run(self, in_scope: &[bool]) -> Vec<Person> {
+    fn run(self) -> Vec<Person> {
+        let in_scope = &self.azure.in_scope;
         let s = self.s;
         let opts = self.opts;
         let n_az = s.azure.len();
@@ -596,7 +422,7 @@ impl<'a> Correlator<'a> {
         let mut scratch = String::new();
 
         // §2 Azure ↔ IFS: each Azure user's first hitting rule.
-        let mut claims = Claims::new(n_az, n_ifs + self.groups.len());
+        let mut claims = Claims::new(n_az, n_ifs + self.ifs.groups.len());
         for a in 0..n_az as u32 {
             if !in_scope[a as usize] {
                 continue;
@@ -689,7 +515,7 @@ impl<'a> Correlator<'a> {
             let mut m = More::default();
             if let Some(AmbiguousLink::Candidates { records, .. }) = &amb.ifs {
                 for &i in records {
-                    if self.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
+                    if self.ifs.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
                         ifs_owner[i as usize] = a;
                         m.other_ifs.push(i);
                     }
@@ -728,12 +554,12 @@ impl<'a> Correlator<'a> {
                 (Some(target), None)
             } else {
                 let g = (target as usize) - n_ifs;
-                (Some(self.groups[g][0]), Some(g))
+                (Some(self.ifs.groups[g][0]), Some(g))
             };
             if let Some(g) = group {
                 let m = m.get_or_insert_with(More::default);
                 m.other_ifs
-                    .splice(0..0, self.groups[g][1..].iter().copied());
+                    .splice(0..0, self.ifs.groups[g][1..].iter().copied());
             }
             let link = if m.as_ref().is_some_and(|m| m.ambiguity.is_some()) {
                 Link::Ambiguous
@@ -757,11 +583,11 @@ impl<'a> Correlator<'a> {
             }
             people.push(person);
         }
-        for (g, members) in self.groups.iter().enumerate() {
+        for (g, members) in self.ifs.groups.iter().enumerate() {
             if ifs_owner[n_ifs + g] != NONE {
                 continue;
             }
-            let key = self.col.ifs_dir.get(members[0]);
+            let key = self.ifs.dir.text(members[0]);
             let flow = self.take_leftover_flow(key, &mut flow_owner, TAKEN);
             let mut person = Person::only(None, Some(members[0]), flow, Link::DuplicateDirectoryId);
             person.more = Some(Box::new(More {
@@ -771,7 +597,7 @@ impl<'a> Correlator<'a> {
             people.push(person);
         }
         for i in 0..n_ifs as u32 {
-            let key = self.col.ifs_dir.get(i);
+            let key = self.ifs.dir.text(i);
             if key.is_empty() {
                 let link = if s.ifs[i as usize].active {
                     Link::DirectoryIdMissing
@@ -779,7 +605,7 @@ impl<'a> Correlator<'a> {
                     Link::Excluded(Exclusion::InactiveWithoutDirectoryId)
                 };
                 people.push(Person::only(None, Some(i), None, link));
-            } else if self.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
+            } else if self.ifs.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
                 let flow = self.take_leftover_flow(key, &mut flow_owner, TAKEN);
                 people.push(Person::only(None, Some(i), flow, Link::Orphan));
             }
@@ -788,7 +614,7 @@ impl<'a> Correlator<'a> {
             if flow_owner[f as usize] != NONE {
                 continue;
             }
-            let link = if self.machine[f as usize] {
+            let link = if self.flow.machine[f as usize] {
                 Link::Excluded(Exclusion::MachineUser)
             } else {
                 Link::Orphan
@@ -801,14 +627,15 @@ impl<'a> Correlator<'a> {
     /// Records whether the Flow ID `≈` the IFS Directory ID and, if not,
     /// which other Flow user already holds the expected ID (§5.5).
     fn compare_ids(&self, person: &mut Person, i: u32, f: u32) {
-        let expected = self.col.ifs_dir.get(i);
-        person.flow_id_agrees = self.col.flow_id.get(f) == expected;
+        let expected = self.ifs.dir.text(i);
+        person.flow_id_agrees = self.flow.id.text(f) == expected;
         if person.flow_id_agrees {
             return;
         }
         let flow = &self.s.flow;
         let holder = self
-            .flow_id
+            .flow
+            .id
             .get(expected)
             .filter(|&h| h != f)
             .min_by(|&x, &y| flow_order(&flow[x as usize], &flow[y as usize]));

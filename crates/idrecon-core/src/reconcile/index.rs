@@ -161,12 +161,16 @@ impl ColumnBuilder {
     }
 }
 
-/// Records by key, several records per key allowed: the table holds the
-/// most recently inserted record of each key and `next` chains to the
-/// others. Slots are record numbers; a key is the record's text in the
-/// column, so the table needs no strings of its own.
-pub(crate) struct MultiIndex<'c> {
-    column: &'c Column,
+/// A column and the index of its records by their text: every record whose
+/// form is a key, several records per key allowed.
+///
+/// The table holds the most recently inserted record of each key and
+/// `next` chains to the others. Slots are record numbers; a key is the
+/// record's text in the column, so the table needs no strings of its own
+/// (4 bytes a slot instead of a map of borrowed strings, 24) and the
+/// column and its index can live in one value.
+pub(crate) struct Indexed {
+    column: Column,
     heads: HashTable<u32>,
     next: Vec<u32>,
 }
@@ -175,9 +179,9 @@ fn hash(key: &str) -> u64 {
     FxBuildHasher.hash_one(key)
 }
 
-impl<'c> MultiIndex<'c> {
+impl Indexed {
     /// Indexes every record of `column` with a non-empty form.
-    pub(crate) fn build(column: &'c Column) -> Self {
+    pub(crate) fn new(column: Column) -> Self {
         let n = column.len();
         let mut previous_end = 0;
         let filled = column
@@ -206,11 +210,16 @@ impl<'c> MultiIndex<'c> {
                 }
             }
         }
-        MultiIndex {
+        Indexed {
             column,
             heads,
             next,
         }
+    }
+
+    /// The form of record `i` (empty when it has none).
+    pub(crate) fn text(&self, i: u32) -> &str {
+        self.column.get(i)
     }
 
     /// Every record whose form is `key` (in no particular order).
@@ -311,14 +320,14 @@ mod tests {
         assert_eq!(col.get(0), "a");
         assert_eq!(col.get(2), "");
         assert_eq!(col.get(4), "b");
-        let index = MultiIndex::build(&col);
+        let index = Indexed::new(col);
         let mut a: Vec<u32> = index.get("a").collect();
         a.sort_unstable();
         assert_eq!(a, vec![0, 3]);
         assert_eq!(index.get("").count(), 0);
         assert_eq!(index.get("c").collect::<Vec<_>>(), vec![5]);
         assert_eq!(index.get("zz").count(), 0);
-        let mut shared: Vec<&str> = index.shared_keys().map(|i| col.get(i)).collect();
+        let mut shared: Vec<&str> = index.shared_keys().map(|i| index.text(i)).collect();
         shared.sort_unstable();
         assert_eq!(shared, vec!["a", "b"]);
     }

@@ -14,14 +14,17 @@ pub mod classify;
 pub mod correlate;
 pub(crate) mod index;
 pub mod plan;
+pub mod prepare;
 pub mod status;
 
 pub use advice::advice;
 pub use classify::{classify, person_state, PersonState};
 pub use correlate::{
-    correlate, effective_flow_rules, Ambiguity, AmbiguousLink, Exclusion, Link, More, Person,
+    correlate, correlate_prepared, effective_flow_rules, Ambiguity, AmbiguousLink, Exclusion, Link,
+    More, Person,
 };
 pub use plan::{plan, Plan, PlanOptions, ThresholdExceeded};
+pub use prepare::{AzureForms, FlowForms, IfsForms, Prepared};
 pub use status::mark_new_and_persisting;
 
 use crate::model::{Finding, FlowMatchRule, IfsMatchRule, Snapshots};
@@ -67,7 +70,17 @@ pub struct Outcome {
 
 /// Correlates and classifies: the findings of one run.
 pub fn reconcile(snapshots: &Snapshots, opts: &MatchOptions) -> Outcome {
-    let people = correlate(snapshots, opts);
+    reconcile_prepared(snapshots, opts, Prepared::default())
+}
+
+/// [`reconcile`] with per-source forms computed ahead (see [`prepare`]):
+/// the same outcome, whatever was prepared.
+pub fn reconcile_prepared(
+    snapshots: &Snapshots,
+    opts: &MatchOptions,
+    prepared: Prepared,
+) -> Outcome {
+    let people = correlate_prepared(snapshots, opts, prepared);
     classify(snapshots, &people, opts)
 }
 

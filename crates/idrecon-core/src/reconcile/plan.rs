@@ -2,7 +2,7 @@
 //! renames ordered so each target is free when it runs, unsafe renames
 //! blocked with the reason, and the change limits checked.
 
-use super::index::{push_normal, Column, MultiIndex};
+use super::index::{push_normal, Column, Indexed};
 use crate::model::{Action, ActionKind, ActionStatus, Finding, FindingKind, FlowUser};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -151,7 +151,7 @@ pub fn plan(flow_users: &[FlowUser], findings: &mut [Finding], opts: &PlanOption
         |i| Some(flow_users[i].user_id.as_str()),
         case_sensitive,
     );
-    let holders = MultiIndex::build(&column);
+    let holders = Indexed::new(column);
     let find = |raw: &str| {
         holders
             .get(&flow_key(raw))
@@ -312,7 +312,7 @@ fn deactivate_action(id: &str, status: ActionStatus, error: Option<String>) -> A
 
 /// Blocks collisions and taken targets, and records which renames must run
 /// before which.
-fn order_renames(renames: &mut [Rename], holders: &MultiIndex<'_>, flow_users: &[FlowUser]) {
+fn order_renames(renames: &mut [Rename], holders: &Indexed, flow_users: &[FlowUser]) {
     // Two or more renames into one ID: all blocked.
     let mut by_target: FxHashMap<String, Vec<usize>> = FxHashMap::default();
     for (r, rename) in renames.iter().enumerate() {

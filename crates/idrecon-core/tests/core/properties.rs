@@ -9,7 +9,8 @@ use idrecon_core::model::{
     IfsUser, NormalizedId, Snapshots,
 };
 use idrecon_core::reconcile::{
-    classify, correlate, person_state, plan, reconcile, MatchOptions, PersonState, PlanOptions,
+    classify, correlate, person_state, plan, reconcile, reconcile_prepared, AzureForms, FlowForms,
+    IfsForms, MatchOptions, PersonState, PlanOptions, Prepared,
 };
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -274,6 +275,31 @@ fn open_plan(case_insensitive: bool, deactivate: bool) -> PlanOptions {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Forms computed ahead change nothing: the same outcome with all three
+    /// prepared, and when they were made from other records or with other
+    /// options (then they are ignored and computed again).
+    #[test]
+    fn prepared_forms_give_the_same_outcome(
+        s in any_tenant(),
+        other in any_tenant(),
+        opts in options(),
+        other_opts in options(),
+    ) {
+        let plain = reconcile(&s, &opts);
+        let prepared = Prepared {
+            azure: Some(AzureForms::new(&s.azure, &opts)),
+            ifs: Some(IfsForms::new(&s.ifs, &opts)),
+            flow: Some(FlowForms::new(&s.flow, &opts)),
+        };
+        prop_assert_eq!(&reconcile_prepared(&s, &opts, prepared), &plain);
+        let stale = Prepared {
+            azure: Some(AzureForms::new(&other.azure, &opts)),
+            ifs: Some(IfsForms::new(&s.ifs, &other_opts)),
+            flow: Some(FlowForms::new(&s.flow.clone(), &opts)),
+        };
+        prop_assert_eq!(&reconcile_prepared(&s, &opts, stale), &plain);
+    }
 
     #[test]
     fn every_record_in_exactly_one_person_and_one_state(s in any_tenant(), opts in options()) {

@@ -1,0 +1,251 @@
+//! The per-source half of correlation: the normal forms and indexes of one
+//! source's records (docs/semantics.md §0–§1). They need nothing from the
+//! other sources, so a run can compute each as soon as its source is
+//! fetched, while the others are still on the wire, and hand them to
+//! [`reconcile_prepared`](super::reconcile_prepared).
+//!
+//! Forms are only ever used with the records and options they were made
+//! from: each remembers which slice (address and length) and which
+//! [`MatchOptions`] it was built for, and a form that does not fit the
+//! snapshots it is given is ignored and computed again.
+
+use super::correlate::ifs_order;
+use super::index::{push_ascii_key, push_normal, Column, ColumnBuilder, Indexed, NONE};
+use super::MatchOptions;
+use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser};
+
+/// Which records and options a form was computed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Origin {
+    address: usize,
+    len: usize,
+    opts: MatchOptions,
+}
+
+impl Origin {
+    fn of<T>(records: &[T], opts: &MatchOptions) -> Self {
+        Origin {
+            address: records.as_ptr().addr(),
+            len: records.len(),
+            opts: opts.clone(),
+        }
+    }
+
+    fn fits<T>(&self, records: &[T], opts: &MatchOptions) -> bool {
+        self.address == records.as_ptr().addr() && self.len == records.len() && self.opts == *opts
+    }
+}
+
+fn wants_ifs(opts: &MatchOptions, rule: IfsMatchRule) -> bool {
+    opts.ifs_rules.contains(&rule)
+}
+
+fn wants_flow(opts: &MatchOptions, rule: FlowMatchRule) -> bool {
+    opts.flow_rules.contains(&rule)
+}
+
+/// Object-ID keys are needed only in case-sensitive mode with the
+/// object_id rule (otherwise the normal forms serve).
+fn wants_object_keys(opts: &MatchOptions) -> bool {
+    opts.case_sensitive
+        && (wants_ifs(opts, IfsMatchRule::ObjectId) || wants_flow(opts, FlowMatchRule::ObjectId))
+}
+
+/// The Azure side: which users are in scope, and the normal forms of the
+/// UPN, mail and sAMAccountName of those that are.
+pub struct AzureForms {
+    origin: Origin,
+    pub(crate) in_scope: Vec<bool>,
+    pub(crate) upn: Column,
+    pub(crate) mail: Column,
+    pub(crate) sam: Column,
+}
+
+impl AzureForms {
+    pub fn new(azure: &[AadUser], opts: &MatchOptions) -> Self {
+        let in_scope: Vec<bool> = azure
+            .iter()
+            .map(|a| opts.include_guests || !a.is_guest())
+            .collect();
+        let cs = opts.case_sensitive;
+        let want_mail = wants_ifs(opts, IfsMatchRule::Mail)
+            || wants_flow(opts, FlowMatchRule::Mail)
+            || wants_flow(opts, FlowMatchRule::Email);
+        let want_sam = wants_ifs(opts, IfsMatchRule::SamAccountName)
+            || wants_flow(opts, FlowMatchRule::SamAccountName);
+        let bytes = |field: fn(&AadUser) -> Option<&str>, wanted: bool| {
+            if wanted {
+                azure.iter().filter_map(field).map(str::len).sum()
+            } else {
+                0
+            }
+        };
+        let upn_bytes = bytes(|a| Some(a.user_principal_name.as_str()), true);
+        let mail_bytes = bytes(|a| a.mail.as_deref(), want_mail);
+        let sam_bytes = bytes(|a| a.on_premises_sam_account_name.as_deref(), want_sam);
+        let rows = |wanted: bool| if wanted { azure.len() } else { 0 };
+        let normal = |raw: &str, out: &mut String| push_normal(raw, cs, out);
+        let mut upn = ColumnBuilder::with_capacity(azure.len(), upn_bytes);
+        let mut mail = ColumnBuilder::with_capacity(rows(want_mail), mail_bytes);
+        let mut sam = ColumnBuilder::with_capacity(rows(want_sam), sam_bytes);
+        for (a, &keep) in azure.iter().zip(&in_scope) {
+            upn.push(keep.then_some(a.user_principal_name.as_str()), normal);
+            if want_mail {
+                mail.push(a.mail.as_deref().filter(|_| keep), normal);
+            }
+            if want_sam {
+                sam.push(
+                    a.on_premises_sam_account_name.as_deref().filter(|_| keep),
+                    normal,
+                );
+            }
+        }
+        let finish = |builder: ColumnBuilder, wanted: bool| {
+            if wanted {
+                builder.finish()
+            } else {
+                Column::empty(azure.len())
+            }
+        };
+        AzureForms {
+            origin: Origin::of(azure, opts),
+            in_scope,
+            upn: upn.finish(),
+            mail: finish(mail, want_mail),
+            sam: finish(sam, want_sam),
+        }
+    }
+
+    /// These forms if they were made from `azure` with `opts`, else new ones.
+    pub(crate) fn for_records(
+        prepared: Option<Self>,
+        azure: &[AadUser],
+        opts: &MatchOptions,
+    ) -> Self {
+        match prepared {
+            Some(forms) if forms.origin.fits(azure, opts) => forms,
+            _ => Self::new(azure, opts),
+        }
+    }
+}
+
+/// The IFS side: Directory IDs indexed by normal form (and by object-ID
+/// key when needed) and the groups of users sharing one (§1).
+pub struct IfsForms {
+    origin: Origin,
+    pub(crate) dir: Indexed,
+    /// Directory IDs as object-ID keys (only in case-sensitive mode with the object_id rule).
+    pub(crate) obj: Indexed,
+    /// Duplicate group of each IFS user (`NONE` if none).
+    pub(crate) group_of: Vec<u32>,
+    /// Members of each duplicate group, sorted by identity.
+    pub(crate) groups: Vec<Vec<u32>>,
+}
+
+impl IfsForms {
+    pub fn new(ifs: &[IfsUser], opts: &MatchOptions) -> Self {
+        let raw = |i: usize| ifs[i].directory_id.as_deref();
+        let dir = Indexed::new(Column::normal(ifs.len(), raw, opts.case_sensitive));
+        let obj = Indexed::new(if wants_object_keys(opts) {
+            Column::build(ifs.len(), raw, push_ascii_key)
+        } else {
+            Column::empty(0)
+        });
+        let (group_of, groups) = duplicate_groups(ifs, &dir);
+        IfsForms {
+            origin: Origin::of(ifs, opts),
+            dir,
+            obj,
+            group_of,
+            groups,
+        }
+    }
+
+    /// These forms if they were made from `ifs` with `opts`, else new ones.
+    pub(crate) fn for_records(
+        prepared: Option<Self>,
+        ifs: &[IfsUser],
+        opts: &MatchOptions,
+    ) -> Self {
+        match prepared {
+            Some(forms) if forms.origin.fits(ifs, opts) => forms,
+            _ => Self::new(ifs, opts),
+        }
+    }
+}
+
+/// §1: IFS users sharing a Directory ID, each group sorted by identity, and
+/// the groups numbered in identity order (never in hash-table order).
+fn duplicate_groups(ifs: &[IfsUser], dir: &Indexed) -> (Vec<u32>, Vec<Vec<u32>>) {
+    let mut group_of = vec![NONE; ifs.len()];
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    for head in dir.shared_keys() {
+        let mut members: Vec<u32> = dir.get(dir.text(head)).collect();
+        members.sort_by(|&x, &y| ifs_order(&ifs[x as usize], &ifs[y as usize]));
+        groups.push(members);
+    }
+    groups.sort_by(|x, y| ifs_order(&ifs[x[0] as usize], &ifs[y[0] as usize]));
+    for (g, members) in groups.iter().enumerate() {
+        for &m in members {
+            group_of[m as usize] = g as u32;
+        }
+    }
+    (group_of, groups)
+}
+
+/// The Flow side: user IDs and e-mails indexed by normal form (and IDs by
+/// object-ID key when needed), and which users are machine users.
+pub struct FlowForms {
+    origin: Origin,
+    pub(crate) id: Indexed,
+    pub(crate) email: Indexed,
+    /// User IDs as object-ID keys (only in case-sensitive mode with the object_id rule).
+    pub(crate) obj: Indexed,
+    /// Whether each Flow user is a machine user (never matched).
+    pub(crate) machine: Vec<bool>,
+}
+
+impl FlowForms {
+    pub fn new(flow: &[FlowUser], opts: &MatchOptions) -> Self {
+        let cs = opts.case_sensitive;
+        let raw = |i: usize| Some(flow[i].user_id.as_str());
+        let email = if wants_flow(opts, FlowMatchRule::Email) {
+            Column::normal(flow.len(), |i| flow[i].email.as_deref(), cs)
+        } else {
+            Column::empty(flow.len())
+        };
+        let obj = if wants_object_keys(opts) {
+            Column::build(flow.len(), raw, push_ascii_key)
+        } else {
+            Column::empty(0)
+        };
+        FlowForms {
+            origin: Origin::of(flow, opts),
+            id: Indexed::new(Column::normal(flow.len(), raw, cs)),
+            email: Indexed::new(email),
+            obj: Indexed::new(obj),
+            machine: flow.iter().map(FlowUser::is_machine).collect(),
+        }
+    }
+
+    /// These forms if they were made from `flow` with `opts`, else new ones.
+    pub(crate) fn for_records(
+        prepared: Option<Self>,
+        flow: &[FlowUser],
+        opts: &MatchOptions,
+    ) -> Self {
+        match prepared {
+            Some(forms) if forms.origin.fits(flow, opts) => forms,
+            _ => Self::new(flow, opts),
+        }
+    }
+}
+
+/// Forms computed ahead of [`reconcile_prepared`](super::reconcile_prepared),
+/// any of them missing (those are computed there).
+#[derive(Default)]
+pub struct Prepared {
+    pub azure: Option<AzureForms>,
+    pub ifs: Option<IfsForms>,
+    pub flow: Option<FlowForms>,
+}
