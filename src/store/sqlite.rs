@@ -20,6 +20,7 @@ use crate::model::{AadUser, Action, Cause, Finding, FindingKind};
 use crate::report::{Mode, Report, Summary, Trigger, SCHEMA_VERSION};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -103,14 +104,14 @@ const SELECT_AAD_USERS_AFTER: &str = concat!(
 /// columns of `azure_users` in order.
 #[derive(serde::Deserialize)]
 struct StoredAadUser(
-    String,
-    String,
-    Option<String>,
-    Option<String>,
+    CompactString,
+    CompactString,
+    Option<CompactString>,
+    Option<CompactString>,
     bool,
-    Option<String>,
-    Option<String>,
-    Option<String>,
+    Option<CompactString>,
+    Option<CompactString>,
+    Option<CompactString>,
 );
 
 impl From<StoredAadUser> for AadUser {
