@@ -590,6 +590,30 @@ mod tests {
         );
     }
 
+    /// The JSON form is the one `String` fields had (the store and the
+    /// snapshot files hold it), and short text takes no heap allocation.
+    #[test]
+    fn users_serialise_as_plain_strings_and_keep_short_text_inline() {
+        let json = r#"{"id":"6f1c2a9e-0d3b-4c8e-9a51-2b7d4e8f0c13","userPrincipalName":"asa.oberg@contoso.com","mail":null,"displayName":"Åsa Öberg","accountEnabled":false,"employeeId":"E0000042","onPremisesSamAccountName":"asaobe","userType":"Member"}"#;
+        let user: AadUser = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&user).unwrap(), json);
+        assert_eq!(user.display_name.as_deref(), Some("Åsa Öberg"));
+        assert!(!user.user_principal_name.is_heap_allocated());
+        assert!(!user.employee_id.as_ref().unwrap().is_heap_allocated());
+        assert!(!user.user_type.as_ref().unwrap().is_heap_allocated());
+        assert!(!user.display_name.as_ref().unwrap().is_heap_allocated());
+        // Longer text (a GUID) is kept whole, on the heap.
+        assert!(user.id.is_heap_allocated());
+        assert_eq!(user.id.len(), 36);
+
+        let flow = r#"{"user_id":"JDOE","name":"John Doe","email":null,"active":true,"user_type":"Full","sync_source":"AzureAD"}"#;
+        let parsed: FlowUser = serde_json::from_str(flow).unwrap();
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), flow);
+        let ifs = r#"{"identity":"JDOE","description":"John Doe","directory_id":"jdoe@contoso.com","active":true,"email":null}"#;
+        let parsed: IfsUser = serde_json::from_str(ifs).unwrap();
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), ifs);
+    }
+
     #[test]
     fn guest_detection() {
         let mut u = AadUser {
