@@ -42,7 +42,7 @@ impl NormalizedId {
 
     /// The canonical caseless form of any text (Unicode §3.13: NFD, fold,
     /// NFD), stored as NFC: the definition the fast paths must equal.
-    fn caseless(raw: &str) -> String {
+    pub(crate) fn caseless(raw: &str) -> String {
         // Folding can produce text that normalises differently, so repeat
         // until nothing changes; this makes the function idempotent.
         let mut current: String = raw.trim().to_string();

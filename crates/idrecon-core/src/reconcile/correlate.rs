@@ -7,7 +7,7 @@
 //! linear in the number of records.
 
 use super::index::{local_part, push_ascii_key, push_normal, Indexed, NONE};
-use super::prepare::{AzureForms, FlowForms, IfsForms, Prepared};
+use super::prepare::{fitting, AzureForms, FlowForms, IfsForms, Prepared};
 use super::MatchOptions;
 use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser, Snapshots};
 use rustc_hash::FxHashMap;
@@ -111,9 +111,9 @@ pub fn correlate_prepared(
 ) -> Vec<Person> {
     let Prepared { azure, ifs, flow } = prepared;
     let (azure, ifs, flow) = std::thread::scope(|scope| {
-        let azure = scope.spawn(move || AzureForms::for_records(azure, &snapshots.azure, opts));
-        let flow = scope.spawn(move || FlowForms::for_records(flow, &snapshots.flow, opts));
-        let ifs = IfsForms::for_records(ifs, &snapshots.ifs, opts);
+        let azure = scope.spawn(move || fitting(azure, &snapshots.azure, opts, AzureForms::new));
+        let flow = scope.spawn(move || fitting(flow, &snapshots.flow, opts, FlowForms::new));
+        let ifs = fitting(ifs, &snapshots.ifs, opts, IfsForms::new);
         (join(azure), ifs, join(flow))
     });
     Correlator {

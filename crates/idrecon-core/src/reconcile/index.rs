@@ -24,8 +24,10 @@ pub(crate) fn push_normal(raw: &str, case_sensitive: bool, out: &mut String) {
         if !case_sensitive {
             out[start..].make_ascii_lowercase();
         }
-    } else if case_sensitive || !crate::model::latin::fold_into(trimmed, out) {
-        out.push_str(NormalizedId::with_mode(raw, case_sensitive).as_str());
+    } else if case_sensitive {
+        out.push_str(NormalizedId::case_sensitive(trimmed).as_str());
+    } else if !crate::model::latin::fold_into(trimmed, out) {
+        out.push_str(&NormalizedId::caseless(trimmed));
     }
 }
 

@@ -16,7 +16,7 @@ use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser};
 
 /// Which records and options a form was computed from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Origin {
+pub(crate) struct Origin {
     address: usize,
     len: usize,
     opts: MatchOptions,
@@ -33,6 +33,24 @@ impl Origin {
 
     fn fits<T>(&self, records: &[T], opts: &MatchOptions) -> bool {
         self.address == records.as_ptr().addr() && self.len == records.len() && self.opts == *opts
+    }
+}
+
+/// Forms that carry their [`Origin`].
+pub(crate) trait HasOrigin {
+    fn origin(&self) -> &Origin;
+}
+
+/// `prepared` if it was made from `records` with `opts`, else `new` ones.
+pub(crate) fn fitting<T, F: HasOrigin>(
+    prepared: Option<F>,
+    records: &[T],
+    opts: &MatchOptions,
+    new: fn(&[T], &MatchOptions) -> F,
+) -> F {
+    match prepared {
+        Some(forms) if forms.origin().fits(records, opts) => forms,
+        _ => new(records, opts),
     }
 }
 
@@ -59,6 +77,12 @@ pub struct AzureForms {
     pub(crate) upn: Column,
     pub(crate) mail: Column,
     pub(crate) sam: Column,
+}
+
+impl HasOrigin for AzureForms {
+    fn origin(&self) -> &Origin {
+        &self.origin
+    }
 }
 
 impl AzureForms {
@@ -115,18 +139,6 @@ impl AzureForms {
             sam: finish(sam, want_sam),
         }
     }
-
-    /// These forms if they were made from `azure` with `opts`, else new ones.
-    pub(crate) fn for_records(
-        prepared: Option<Self>,
-        azure: &[AadUser],
-        opts: &MatchOptions,
-    ) -> Self {
-        match prepared {
-            Some(forms) if forms.origin.fits(azure, opts) => forms,
-            _ => Self::new(azure, opts),
-        }
-    }
 }
 
 /// The IFS side: Directory IDs indexed by normal form (and by object-ID
@@ -140,6 +152,12 @@ pub struct IfsForms {
     pub(crate) group_of: Vec<u32>,
     /// Members of each duplicate group, sorted by identity.
     pub(crate) groups: Vec<Vec<u32>>,
+}
+
+impl HasOrigin for IfsForms {
+    fn origin(&self) -> &Origin {
+        &self.origin
+    }
 }
 
 impl IfsForms {
@@ -158,18 +176,6 @@ impl IfsForms {
             obj,
             group_of,
             groups,
-        }
-    }
-
-    /// These forms if they were made from `ifs` with `opts`, else new ones.
-    pub(crate) fn for_records(
-        prepared: Option<Self>,
-        ifs: &[IfsUser],
-        opts: &MatchOptions,
-    ) -> Self {
-        match prepared {
-            Some(forms) if forms.origin.fits(ifs, opts) => forms,
-            _ => Self::new(ifs, opts),
         }
     }
 }
@@ -205,6 +211,12 @@ pub struct FlowForms {
     pub(crate) machine: Vec<bool>,
 }
 
+impl HasOrigin for FlowForms {
+    fn origin(&self) -> &Origin {
+        &self.origin
+    }
+}
+
 impl FlowForms {
     pub fn new(flow: &[FlowUser], opts: &MatchOptions) -> Self {
         let cs = opts.case_sensitive;
@@ -225,18 +237,6 @@ impl FlowForms {
             email: Indexed::new(email),
             obj: Indexed::new(obj),
             machine: flow.iter().map(FlowUser::is_machine).collect(),
-        }
-    }
-
-    /// These forms if they were made from `flow` with `opts`, else new ones.
-    pub(crate) fn for_records(
-        prepared: Option<Self>,
-        flow: &[FlowUser],
-        opts: &MatchOptions,
-    ) -> Self {
-        match prepared {
-            Some(forms) if forms.origin.fits(flow, opts) => forms,
-            _ => Self::new(flow, opts),
         }
     }
 }
