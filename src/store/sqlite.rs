@@ -80,25 +80,29 @@ const INSERT_FINDINGS: &str = "INSERT INTO findings (run_id, seq, finding_key, k
     status, aad_id, upn, display_name, ifs_identity, ifs_directory_id, flow_user_id, \
     expected_flow_user_id, action, action_status, detail) ";
 
-/// Up to `?3` users of scope `?1` from object ID `?2` on (`>=`; see
-/// [`SELECT_AAD_USERS_AFTER`]), as one JSON array of [`StoredAadUser`]
-/// arrays; `[]` when there are none. Arrays, not objects: at a million
-/// users the field names made the load ~40 % slower. A plain range on the
-/// primary key, so each batch is a seek, not a scan.
-const SELECT_AAD_USERS_FROM: &str = concat!(
-    "SELECT json_group_array(json_array(id, user_principal_name, mail, display_name, ",
-    "json(CASE WHEN account_enabled THEN 'true' ELSE 'false' END), ",
-    "employee_id, on_premises_sam_account_name, user_type)) ",
-    "FROM (SELECT * FROM azure_users WHERE scope = ?1 AND id >= ?2 ORDER BY id LIMIT ?3)"
-);
+/// Up to `?3` users of scope `?1` whose object ID is `$after` `?2`, as one
+/// JSON array of [`StoredAadUser`] arrays; `[]` when there are none.
+/// Arrays, not objects: at a million users the field names made the load
+/// ~40 % slower. A plain range on the primary key, so each batch is a seek,
+/// not a scan.
+macro_rules! select_aad_users {
+    ($after:literal) => {
+        concat!(
+            "SELECT json_group_array(json_array(id, user_principal_name, mail, display_name, ",
+            "json(CASE WHEN account_enabled THEN 'true' ELSE 'false' END), ",
+            "employee_id, on_premises_sam_account_name, user_type)) ",
+            "FROM (SELECT * FROM azure_users WHERE scope = ?1 AND id ",
+            $after,
+            " ?2 ORDER BY id LIMIT ?3)"
+        )
+    };
+}
 
-/// [`SELECT_AAD_USERS_FROM`] for the users after object ID `?2` (`>`).
-const SELECT_AAD_USERS_AFTER: &str = concat!(
-    "SELECT json_group_array(json_array(id, user_principal_name, mail, display_name, ",
-    "json(CASE WHEN account_enabled THEN 'true' ELSE 'false' END), ",
-    "employee_id, on_premises_sam_account_name, user_type)) ",
-    "FROM (SELECT * FROM azure_users WHERE scope = ?1 AND id > ?2 ORDER BY id LIMIT ?3)"
-);
+/// The first batch: from object ID `?2` on.
+const SELECT_AAD_USERS_FROM: &str = select_aad_users!(">=");
+
+/// The next batches: after object ID `?2`.
+const SELECT_AAD_USERS_AFTER: &str = select_aad_users!(">");
 
 /// One stored Azure user as [`SELECT_AAD_USERS_FROM`] hands it over: the
 /// columns of `azure_users` in order.
@@ -268,6 +272,33 @@ impl SqliteStore {
         .transpose()
     }
 
+    /// Starts a write transaction that holds SQLite's write lock from the
+    /// start (`BEGIN IMMEDIATE`), so what it reads cannot change before it
+    /// writes.
+    async fn begin_immediate(
+        &self,
+        context: &'static str,
+    ) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .during(context)
+    }
+
+    /// Ends a transaction that changed `holder`'s lock row: committed when
+    /// it changed a row, else [`StoreError::LockLost`] naming who holds it now.
+    async fn commit_if_held(
+        mut tx: sqlx::Transaction<'static, Sqlite>,
+        holder: &LockHolder,
+        changed: u64,
+    ) -> Result<(), StoreError> {
+        if changed == 0 {
+            let current = Self::read_lock(&mut tx).await?.map(|info| info.holder);
+            return Err(StoreError::lock_lost(holder, current));
+        }
+        tx.commit().await.during("committing the run lock")
+    }
+
     /// Starts a write transaction of `holder`'s run: takes SQLite's write
     /// lock first (`BEGIN IMMEDIATE`), then checks that `holder` still owns
     /// the run lock, so nothing can take the lock between the check and the
@@ -277,11 +308,7 @@ impl SqliteStore {
         holder: &LockHolder,
         context: &'static str,
     ) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .during(context)?;
+        let mut tx = self.begin_immediate(context).await?;
         let current = Self::read_lock(&mut tx).await?;
         match current {
             Some(info) if info.holder.instance_id == holder.instance_id => Ok(tx),
@@ -341,10 +368,8 @@ impl Store for SqliteStore {
         lease: chrono::Duration,
     ) -> Result<(), StoreError> {
         let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .during("starting the lock transaction")?;
+            .begin_immediate("starting the lock transaction")
+            .await?;
         let renewed = sqlx::query(
             "UPDATE run_lock SET expires_at = ?, heartbeat_at = ? WHERE id = 1 AND instance_id = ?",
         )
@@ -354,19 +379,13 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .during("renewing the run lock")?;
-        if renewed.rows_affected() == 0 {
-            let current = Self::read_lock(&mut tx).await?.map(|info| info.holder);
-            return Err(StoreError::lock_lost(holder, current));
-        }
-        tx.commit().await.during("committing the run lock")
+        Self::commit_if_held(tx, holder, renewed.rows_affected()).await
     }
 
     async fn release_lock(&self, holder: &LockHolder) -> Result<(), StoreError> {
         let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .during("starting the lock transaction")?;
+            .begin_immediate("starting the lock transaction")
+            .await?;
         let released = sqlx::query("DELETE FROM run_lock WHERE id = 1 AND instance_id = ?")
             .bind(&holder.instance_id)
             .execute(&mut *tx)
@@ -386,10 +405,8 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .during("starting the lock transaction")?;
+            .begin_immediate("starting the lock transaction")
+            .await?;
         let beat =
             sqlx::query("UPDATE run_lock SET heartbeat_at = ? WHERE id = 1 AND instance_id = ?")
                 .bind(now)
@@ -397,11 +414,7 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .during("renewing the run lock's heartbeat")?;
-        if beat.rows_affected() == 0 {
-            let current = Self::read_lock(&mut tx).await?.map(|info| info.holder);
-            return Err(StoreError::lock_lost(holder, current));
-        }
-        tx.commit().await.during("committing the run lock")
+        Self::commit_if_held(tx, holder, beat.rows_affected()).await
     }
 
     async fn current_lock(&self) -> Result<Option<LockInfo>, StoreError> {
