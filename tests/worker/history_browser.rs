@@ -11,7 +11,7 @@
 //! IDRECON_REQUIRE_BROWSER is set (as .ci/run does): then it fails.
 
 use crate::app_support::TestApp;
-use crate::clock_support::ManualClock;
+use crate::parts::WorkerParts;
 use crate::worker_support;
 
 use idrecon::clock::Clock;
@@ -20,7 +20,7 @@ use idrecon::server::{StatusServer, StatusState};
 use idrecon::store::{SqliteStore, Store};
 use idrecon::web::auth::Access;
 use idrecon::web::HistoryPages;
-use idrecon::worker::{work, Worker};
+use idrecon::worker::work;
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -109,12 +109,9 @@ async fn history_pages_in_headless_chromium() {
         return;
     };
     let env = TestApp::builder(80, 11).http(fast_http()).start().await;
-    let cfg = env.config();
-    let store = env.store().await;
-    let sources = env.sources();
-    let schedule = cfg.schedule.clone();
-    let clock = ManualClock::new(utc("2026-03-01T12:00:00Z"));
-    let status = StatusState::new();
+    let parts = WorkerParts::new(&env, utc("2026-03-01T12:00:00Z")).await;
+    let (store, schedule, clock, status) =
+        (&parts.store, &parts.schedule, &parts.clock, &parts.status);
     let server = StatusServer::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -123,14 +120,7 @@ async fn history_pages_in_headless_chromium() {
     assert!(matches!(access, Access::LoopbackOnly));
     let server = server.with_history(HistoryPages::new(Arc::new(store.clone()), access));
     let base = format!("http://{addr}");
-    let worker = Worker {
-        config: &cfg,
-        store: &store,
-        sources: &sources,
-        schedule: &schedule,
-        clock: clock.as_ref(),
-        status: status.clone(),
-    };
+    let worker = parts.worker();
     let shutdown = CancellationToken::new();
     let sim = env.sim.handle();
     let profile = tempfile::tempdir().unwrap();
@@ -275,7 +265,7 @@ async fn history_pages_in_headless_chromium() {
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
 
         check_headers_and_downloads(&base).await;
-        check_token_and_refusal(&store).await;
+        check_token_and_refusal(store).await;
         shutdown.cancel();
     };
     tokio::time::timeout(LIMIT, async {

@@ -13,6 +13,7 @@ mod history_browser;
 mod ops_schedule;
 mod ops_server;
 mod ops_signals;
+mod parts;
 mod process;
 mod progress;
 mod schedule;

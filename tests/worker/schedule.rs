@@ -4,16 +4,16 @@
 //! lock held by a manual run, and a clean stop in the middle of a run.
 
 use crate::app_support::TestApp;
+use crate::parts::WorkerParts;
 use crate::worker_support;
 
-use crate::clock_support::ManualClock;
 use idrecon::clock::Clock;
 use idrecon::model::ActionStatus;
 use idrecon::report::{Mode, RunStatus, Trigger};
 use idrecon::server::{StatusServer, StatusState};
 use idrecon::sim::FaultPlan;
 use idrecon::store::{JournalState, LockHolder, Store};
-use idrecon::worker::{work, Worker};
+use idrecon::worker::work;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use worker_support::{enable_fixes, eventually, fast_http, get, utc};
@@ -37,24 +37,14 @@ async fn wait_done(status: &StatusState, next: chrono::DateTime<chrono::Utc>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_runs_delta_health_and_metrics() {
     let env = TestApp::builder(80, 11).http(fast_http()).start().await;
-    let cfg = env.config();
-    let store = env.store().await;
-    let sources = env.sources();
-    let schedule = cfg.schedule.clone();
-    let clock = ManualClock::new(utc(T0));
-    let status = StatusState::new();
+    let parts = WorkerParts::new(&env, utc(T0)).await;
+    let (store, schedule, clock, status) =
+        (&parts.store, &parts.schedule, &parts.clock, &parts.status);
     let server = StatusServer::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let base = format!("http://{}", server.local_addr());
-    let worker = Worker {
-        config: &cfg,
-        store: &store,
-        sources: &sources,
-        schedule: &schedule,
-        clock: clock.as_ref(),
-        status: status.clone(),
-    };
+    let worker = parts.worker();
     let shutdown = CancellationToken::new();
     let sim = env.sim.handle();
 
@@ -76,8 +66,8 @@ async fn scheduled_runs_delta_health_and_metrics() {
         // Run 1: a full listing, report mode, mailed (findings open).
         clock.set(due1);
         let due2 = schedule.next_after(due1);
-        wait_done(&status, due2).await;
-        assert_eq!(last_run_id(&status), Some(1));
+        wait_done(status, due2).await;
+        assert_eq!(last_run_id(status), Some(1));
         let first = store.load_report(1).await.unwrap().unwrap();
         assert_eq!(first.trigger, Trigger::Schedule);
         assert_eq!(first.mode, Mode::Report);
@@ -101,8 +91,8 @@ async fn scheduled_runs_delta_health_and_metrics() {
         sim.update_azure(|users| users[0].display_name = Some("Renamed Person".into()));
         clock.set(due2);
         let due3 = schedule.next_after(due2);
-        wait_done(&status, due3).await;
-        assert_eq!(last_run_id(&status), Some(2));
+        wait_done(status, due3).await;
+        assert_eq!(last_run_id(status), Some(2));
         let second = store.load_report(2).await.unwrap().unwrap();
         assert_eq!(second.status, RunStatus::Completed);
         assert_eq!(
@@ -116,8 +106,8 @@ async fn scheduled_runs_delta_health_and_metrics() {
         sim.set_faults("ifs:403x*".parse::<FaultPlan>().unwrap());
         clock.set(due3);
         let due4 = schedule.next_after(due3);
-        wait_done(&status, due4).await;
-        assert_eq!(last_run_id(&status), Some(3));
+        wait_done(status, due4).await;
+        assert_eq!(last_run_id(status), Some(3));
         let third = store.load_report(3).await.unwrap().unwrap();
         assert_eq!(third.status, RunStatus::Aborted);
         let (code, body) = get(&format!("{base}/healthz")).await;
@@ -132,8 +122,8 @@ async fn scheduled_runs_delta_health_and_metrics() {
         sim.set_faults(FaultPlan::default());
         clock.set(due4);
         let due5 = schedule.next_after(due4);
-        wait_done(&status, due5).await;
-        assert_eq!(last_run_id(&status), Some(4));
+        wait_done(status, due5).await;
+        assert_eq!(last_run_id(status), Some(4));
         let (code, body) = get(&format!("{base}/healthz")).await;
         assert_eq!(code, 200, "{body}");
         let health: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -182,28 +172,18 @@ async fn with_fix_enabled_a_scheduled_run_applies() {
         .http(fast_http())
         .start()
         .await;
-    let cfg = env.config();
-    let store = env.store().await;
-    let sources = env.sources();
-    let schedule = cfg.schedule.clone();
-    let clock = ManualClock::new(utc(T0));
-    let status = StatusState::new();
-    let worker = Worker {
-        config: &cfg,
-        store: &store,
-        sources: &sources,
-        schedule: &schedule,
-        clock: clock.as_ref(),
-        status: status.clone(),
-    };
+    let parts = WorkerParts::new(&env, utc(T0)).await;
+    let (store, schedule, clock, status) =
+        (&parts.store, &parts.schedule, &parts.clock, &parts.status);
+    let worker = parts.worker();
     let shutdown = CancellationToken::new();
     let sim = env.sim.handle();
     let driver = async {
         let due1 = schedule.next_after(clock.now());
         clock.wait_for_sleeper(due1).await;
         clock.set(due1);
-        wait_done(&status, schedule.next_after(due1)).await;
-        assert_eq!(last_run_id(&status), Some(1));
+        wait_done(status, schedule.next_after(due1)).await;
+        assert_eq!(last_run_id(status), Some(1));
         shutdown.cancel();
     };
     tokio::time::timeout(LIMIT, async {
@@ -238,19 +218,9 @@ async fn shutdown_during_a_run_finishes_the_current_action_and_returns() {
         .http(fast_http())
         .start()
         .await;
-    let cfg = env.config();
-    let store = env.store().await;
-    let sources = env.sources();
-    let schedule = cfg.schedule.clone();
-    let clock = ManualClock::new(utc(T0));
-    let worker = Worker {
-        config: &cfg,
-        store: &store,
-        sources: &sources,
-        schedule: &schedule,
-        clock: clock.as_ref(),
-        status: StatusState::new(),
-    };
+    let parts = WorkerParts::new(&env, utc(T0)).await;
+    let (store, schedule, clock) = (&parts.store, &parts.schedule, &parts.clock);
+    let worker = parts.worker();
     let shutdown = CancellationToken::new();
     let sim = env.sim.handle();
     // Every Flow write takes 400 ms, so the run is surely mid-apply when stopped.
@@ -301,20 +271,10 @@ async fn shutdown_during_a_run_finishes_the_current_action_and_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
     let env = TestApp::builder(40, 2).http(fast_http()).start().await;
-    let cfg = env.config();
-    let store = env.store().await;
-    let sources = env.sources();
-    let schedule = cfg.schedule.clone();
-    let clock = ManualClock::new(utc(T0));
-    let status = StatusState::new();
-    let worker = Worker {
-        config: &cfg,
-        store: &store,
-        sources: &sources,
-        schedule: &schedule,
-        clock: clock.as_ref(),
-        status: status.clone(),
-    };
+    let parts = WorkerParts::new(&env, utc(T0)).await;
+    let (store, schedule, clock, status) =
+        (&parts.store, &parts.schedule, &parts.clock, &parts.status);
+    let worker = parts.worker();
     // A manual run of another process, alive (its heartbeat is renewed).
     let manual = LockHolder {
         instance_id: "manual-run".into(),
@@ -332,13 +292,13 @@ async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
         clock.set(due1);
         // The worker skips this time and waits for the next one.
         let due2 = schedule.next_after(due1);
-        wait_done(&status, due2).await;
+        wait_done(status, due2).await;
         assert!(store.list_runs(10).await.unwrap().is_empty());
-        assert_eq!(last_run_id(&status), None);
+        assert_eq!(last_run_id(status), None);
         store.release_lock(&manual).await.unwrap();
         clock.set(due2);
-        wait_done(&status, schedule.next_after(due2)).await;
-        assert_eq!(last_run_id(&status), Some(1));
+        wait_done(status, schedule.next_after(due2)).await;
+        assert_eq!(last_run_id(status), Some(1));
         shutdown.cancel();
     };
     tokio::time::timeout(LIMIT, async {
@@ -360,20 +320,10 @@ async fn a_lock_held_by_a_manual_run_skips_the_scheduled_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_the_run_visibly_and_the_next_run_recovers() {
     let env = TestApp::builder(40, 2).http(fast_http()).start().await;
-    let cfg = env.config();
-    let store = env.store().await;
-    let sources = env.sources();
-    let schedule = cfg.schedule.clone();
-    let clock = ManualClock::new(utc(T0));
-    let status = StatusState::new();
-    let worker = Worker {
-        config: &cfg,
-        store: &store,
-        sources: &sources,
-        schedule: &schedule,
-        clock: clock.as_ref(),
-        status: status.clone(),
-    };
+    let parts = WorkerParts::new(&env, utc(T0)).await;
+    let (store, schedule, clock, status) =
+        (&parts.store, &parts.schedule, &parts.clock, &parts.status);
+    let worker = parts.worker();
     let other = sqlx::SqlitePool::connect(&env.store_url).await.unwrap();
     // SQLite rolls the whole transaction back itself (as it may on a full
     // disk): the run cannot even be recorded.
@@ -390,7 +340,7 @@ async fn a_full_disk_fails_the_run_visibly_and_the_next_run_recovers() {
         clock.wait_for_sleeper(due1).await;
         clock.set(due1);
         let due2 = schedule.next_after(due1);
-        wait_done(&status, due2).await;
+        wait_done(status, due2).await;
         let health = status.health();
         assert_eq!(health.status, idrecon::server::HealthStatus::Degraded);
         let error = health.error.clone().unwrap_or_default();
@@ -406,7 +356,7 @@ async fn a_full_disk_fails_the_run_visibly_and_the_next_run_recovers() {
         store.set_max_page_count(1).await.unwrap();
         clock.set(due2);
         let due3 = schedule.next_after(due2);
-        wait_done(&status, due3).await;
+        wait_done(status, due3).await;
         let health = status.health();
         assert_eq!(health.status, idrecon::server::HealthStatus::Degraded);
         assert_eq!(store.current_lock().await.unwrap(), None, "lock released");
@@ -414,7 +364,7 @@ async fn a_full_disk_fails_the_run_visibly_and_the_next_run_recovers() {
         // Space is freed: the next run completes, no restart.
         store.set_max_page_count(u64::from(u32::MAX)).await.unwrap();
         clock.set(due3);
-        wait_done(&status, schedule.next_after(due3)).await;
+        wait_done(status, schedule.next_after(due3)).await;
         let health = status.health();
         assert_eq!(
             health.status,
