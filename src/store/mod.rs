@@ -7,6 +7,7 @@
 //! is missing, turns on WAL, a busy timeout and foreign keys, and applies the
 //! embedded migrations (`migrations/*.sql`).
 
+mod azure_pages;
 mod codes;
 mod error;
 mod location;

@@ -5,6 +5,7 @@
 //! pool and never wait for writers (WAL). Other processes are held off by
 //! the busy timeout and, for the run lock, by `BEGIN IMMEDIATE`.
 
+use super::azure_pages;
 use super::codes::{corrupt, from_db, parse_name, seq, to_db};
 use super::error::{QueryContext, StoreError};
 use super::location::{database_path, prepare_file};
@@ -20,7 +21,6 @@ use crate::model::{AadUser, Action, Cause, Finding, FindingKind};
 use crate::report::{Mode, Report, Summary, Trigger, SCHEMA_VERSION};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use compact_str::CompactString;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -58,90 +58,13 @@ const RUN_LIST_SELECT: &str = "SELECT r.id, r.started_at, r.finished_at, r.trigg
 const FINDING_COLUMNS: &str = "kind, cause, status, aad_id, upn, display_name, ifs_identity, \
     ifs_directory_id, flow_user_id, expected_flow_user_id, action, action_status, detail";
 
-/// Azure snapshot users per loading statement, handed over as one JSON
-/// array; also the IDs per statement when removing users.
-const SNAPSHOT_ROWS_PER_STATEMENT: usize = 10_000;
-
-/// The columns of `azure_users` in the order [`upsert_aad_users`] binds them.
-const INSERT_AAD_USERS: &str = "INSERT INTO azure_users (scope, id, user_principal_name, mail, \
-    display_name, account_enabled, employee_id, on_premises_sam_account_name, user_type) ";
-
-/// What a later row of the same ID changes (a delta's update, or a
-/// duplicate in one listing: the later one wins).
-const ON_AAD_USER_CONFLICT: &str = " ON CONFLICT (scope, id) DO UPDATE SET \
-    user_principal_name = excluded.user_principal_name, mail = excluded.mail, \
-    display_name = excluded.display_name, account_enabled = excluded.account_enabled, \
-    employee_id = excluded.employee_id, \
-    on_premises_sam_account_name = excluded.on_premises_sam_account_name, \
-    user_type = excluded.user_type";
+/// The delta link of the snapshot of `?1`.
+const SELECT_DELTA_LINK: &str = "SELECT delta_link FROM azure_snapshots WHERE scope = ?";
 
 /// The columns of `findings` in the order [`insert_findings`] binds them.
 const INSERT_FINDINGS: &str = "INSERT INTO findings (run_id, seq, finding_key, kind, cause, \
     status, aad_id, upn, display_name, ifs_identity, ifs_directory_id, flow_user_id, \
     expected_flow_user_id, action, action_status, detail) ";
-
-/// Up to `?3` users of scope `?1` whose object ID is `$after` `?2`, as one
-/// JSON array of [`StoredAadUser`] arrays; `[]` when there are none.
-/// Arrays, not objects: at a million users the field names made the load
-/// ~40 % slower. A plain range on the primary key, so each batch is a seek,
-/// not a scan.
-macro_rules! select_aad_users {
-    ($after:literal) => {
-        concat!(
-            "SELECT json_group_array(json_array(id, user_principal_name, mail, display_name, ",
-            "json(CASE WHEN account_enabled THEN 'true' ELSE 'false' END), ",
-            "employee_id, on_premises_sam_account_name, user_type)) ",
-            "FROM (SELECT * FROM azure_users WHERE scope = ?1 AND id ",
-            $after,
-            " ?2 ORDER BY id LIMIT ?3)"
-        )
-    };
-}
-
-/// The first batch: from object ID `?2` on.
-const SELECT_AAD_USERS_FROM: &str = select_aad_users!(">=");
-
-/// The next batches: after object ID `?2`.
-const SELECT_AAD_USERS_AFTER: &str = select_aad_users!(">");
-
-/// One stored Azure user as [`SELECT_AAD_USERS_FROM`] hands it over: the
-/// columns of `azure_users` in order.
-#[derive(serde::Deserialize)]
-struct StoredAadUser(
-    CompactString,
-    CompactString,
-    Option<CompactString>,
-    Option<CompactString>,
-    bool,
-    Option<CompactString>,
-    Option<CompactString>,
-    Option<CompactString>,
-);
-
-impl From<StoredAadUser> for AadUser {
-    fn from(row: StoredAadUser) -> Self {
-        let StoredAadUser(
-            id,
-            user_principal_name,
-            mail,
-            display_name,
-            account_enabled,
-            employee_id,
-            on_premises_sam_account_name,
-            user_type,
-        ) = row;
-        AadUser {
-            id,
-            user_principal_name,
-            mail,
-            display_name,
-            account_enabled,
-            employee_id,
-            on_premises_sam_account_name,
-            user_type,
-        }
-    }
-}
 
 const JOURNAL_COLUMNS: &str = "id, run_id, seq, kind, flow_user_id, new_flow_user_id, \
     action_status, action_error, state, error, created_at, finished_at";
@@ -700,7 +623,7 @@ impl Store for SqliteStore {
         &self,
         scope: &str,
     ) -> Result<Option<Option<String>>, StoreError> {
-        sqlx::query_scalar("SELECT delta_link FROM azure_snapshots WHERE scope = ?")
+        sqlx::query_scalar(SELECT_DELTA_LINK)
             .bind(scope)
             .fetch_optional(&self.reader)
             .await
@@ -713,16 +636,15 @@ impl Store for SqliteStore {
             .begin()
             .await
             .during("reading the Azure snapshot")?;
-        let meta: Option<Option<String>> =
-            sqlx::query_scalar("SELECT delta_link FROM azure_snapshots WHERE scope = ?")
-                .bind(scope)
-                .fetch_optional(&mut *tx)
-                .await
-                .during("reading the Azure snapshot")?;
+        let meta: Option<Option<String>> = sqlx::query_scalar(SELECT_DELTA_LINK)
+            .bind(scope)
+            .fetch_optional(&mut *tx)
+            .await
+            .during("reading the Azure snapshot")?;
         let Some(delta_link) = meta else {
             return Ok(None);
         };
-        let users = load_aad_users(&mut tx, scope).await?;
+        let users = azure_pages::load(&mut tx, scope).await?;
         tx.commit().await.during("reading the Azure snapshot")?;
         Ok(Some(AzureSnapshot { users, delta_link }))
     }
@@ -738,12 +660,7 @@ impl Store for SqliteStore {
             .begin_owned(holder, "starting to save the Azure snapshot")
             .await?;
         upsert_snapshot_meta(&mut tx, scope, delta_link).await?;
-        sqlx::query("DELETE FROM azure_users WHERE scope = ?")
-            .bind(scope)
-            .execute(&mut *tx)
-            .await
-            .during("clearing the previous Azure snapshot")?;
-        upsert_aad_users(&mut tx, scope, users).await?;
+        azure_pages::write_pages(&mut tx, scope, users).await?;
         tx.commit().await.during("committing the Azure snapshot")
     }
 
@@ -779,22 +696,7 @@ impl Store for SqliteStore {
         if exists.is_none() {
             return Err(StoreError::NoSnapshot(scope.to_string()));
         }
-        upsert_aad_users(&mut tx, scope, upserts).await?;
-        for chunk in removed_ids.chunks(SNAPSHOT_ROWS_PER_STATEMENT) {
-            let ids = serde_json::to_string(chunk).map_err(|e| StoreError::Corrupt {
-                what: "removed Azure user IDs (as JSON for SQLite)",
-                value: e.to_string(),
-            })?;
-            sqlx::query(
-                "DELETE FROM azure_users WHERE scope = ?1 \
-                 AND id IN (SELECT value FROM json_each(?2))",
-            )
-            .bind(scope)
-            .bind(ids)
-            .execute(&mut *tx)
-            .await
-            .during("removing users of an Azure delta")?;
-        }
+        azure_pages::write_changes(&mut tx, scope, upserts, removed_ids).await?;
         upsert_snapshot_meta(&mut tx, scope, delta_link).await?;
         tx.commit().await.during("committing an Azure delta")
     }
@@ -1175,98 +1077,4 @@ async fn upsert_snapshot_meta(
     .await
     .during("saving the Azure snapshot")?;
     Ok(())
-}
-
-/// Inserts or updates users of `scope`; a later duplicate ID wins.
-///
-/// Multi-row INSERTs of bound values, as many rows as SQLite's parameter
-/// limit allows (see [`insert_findings`] for why not JSON). Users go in
-/// object-ID order, so a full listing appends to the table's B-tree
-/// instead of inserting all over it.
-async fn upsert_aad_users(
-    conn: &mut SqliteConnection,
-    scope: &str,
-    users: &[AadUser],
-) -> Result<(), StoreError> {
-    let mut ordered: Vec<&AadUser> = users.iter().collect();
-    // Stable: of two equal IDs the later one is still written last.
-    ordered.sort_by(|a, b| a.id.cmp(&b.id));
-    let per_statement = rows_per_statement(9);
-    for chunk in ordered.chunks(per_statement) {
-        let mut qb = QueryBuilder::<Sqlite>::new(INSERT_AAD_USERS);
-        qb.push_values(chunk, |mut row, u| {
-            row.push_bind(scope)
-                .push_bind(u.id.as_str())
-                .push_bind(u.user_principal_name.as_str())
-                .push_bind(u.mail.as_deref())
-                .push_bind(u.display_name.as_deref())
-                .push_bind(u.account_enabled)
-                .push_bind(u.employee_id.as_deref())
-                .push_bind(u.on_premises_sam_account_name.as_deref())
-                .push_bind(u.user_type.as_deref());
-        });
-        qb.push(ON_AAD_USER_CONFLICT);
-        // Full chunks share one cached statement; the last, shorter one
-        // would only crowd the cache.
-        qb.build()
-            .persistent(chunk.len() == per_statement)
-            .execute(&mut *conn)
-            .await
-            .during("saving Azure snapshot users")?;
-    }
-    Ok(())
-}
-
-/// Reads every user of `scope`, ordered by object ID, in batches of
-/// [`SNAPSHOT_ROWS_PER_STATEMENT`] that SQLite hands over as one JSON array
-/// each (one value per batch instead of eight per row: sqlx hands rows
-/// over one at a time, which took ~5 s for a million).
-async fn load_aad_users(
-    conn: &mut SqliteConnection,
-    scope: &str,
-) -> Result<Vec<AadUser>, StoreError> {
-    // Sized up front: growing a million users by doubling would copy them
-    // and hold two buffers at once.
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM azure_users WHERE scope = ?")
-        .bind(scope)
-        .fetch_one(&mut *conn)
-        .await
-        .during("counting the Azure snapshot users")?;
-    let mut users: Vec<AadUser> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-    let mut after = String::new();
-    let mut first = true;
-    loop {
-        // The first batch starts at the smallest ID ('' sorts before all).
-        let select = if first {
-            SELECT_AAD_USERS_FROM
-        } else {
-            SELECT_AAD_USERS_AFTER
-        };
-        let batch: String = sqlx::query_scalar(select)
-            .bind(scope)
-            .bind(after.as_str())
-            .bind(SNAPSHOT_ROWS_PER_STATEMENT as i64)
-            .fetch_one(&mut *conn)
-            .await
-            .during("reading the Azure snapshot users")?;
-        let rows: Vec<StoredAadUser> =
-            serde_json::from_str(&batch).map_err(|e| StoreError::Corrupt {
-                what: "azure_users",
-                value: e.to_string(),
-            })?;
-        let mut rows: Vec<AadUser> = rows.into_iter().map(AadUser::from).collect();
-        // json_group_array keeps the subquery's order in practice; sorting
-        // makes it certain (and costs nothing on sorted input).
-        rows.sort_by(|a, b| a.id.cmp(&b.id));
-        let Some(last) = rows.last() else { break };
-        after.clear();
-        after.push_str(&last.id);
-        first = false;
-        let full = rows.len() == SNAPSHOT_ROWS_PER_STATEMENT;
-        users.append(&mut rows);
-        if !full {
-            break;
-        }
-    }
-    Ok(users)
 }

@@ -53,7 +53,7 @@ async fn a_transaction_sqlite_rolled_back_itself_does_not_wedge_the_writer() {
         .await
         .unwrap();
     sqlx::query(
-        "CREATE TRIGGER disk_full BEFORE INSERT ON azure_users \
+        "CREATE TRIGGER disk_full BEFORE INSERT ON azure_user_pages \
          BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END",
     )
     .execute(&other)

@@ -237,6 +237,164 @@ async fn every_character_survives_the_round_trip() {
     assert_eq!(snap.users, vec![odd]);
 }
 
+/// The number of rows in `table` for the scope `users`, read straight from
+/// the file.
+async fn rows_of(path: &std::path::Path, query: &str) -> i64 {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    n
+}
+
+/// Deltas are kept as one row per changed user next to the pages, and
+/// folded into new pages once they are many; either way the snapshot reads
+/// back as the listing with every change applied.
+#[tokio::test]
+async fn deltas_stay_rows_until_they_are_many_then_fold_into_pages() {
+    let (_dir, path, store) = fresh_locked_store().await;
+    let mut expected: Vec<AadUser> = (0..12_000).map(aad_user).collect();
+    store
+        .replace_azure_snapshot(&me(), "users", &expected, Some("l0"))
+        .await
+        .unwrap();
+    let pages = "SELECT count(*) FROM azure_user_pages WHERE scope = 'users'";
+    let changes = "SELECT count(*) FROM azure_user_changes WHERE scope = 'users'";
+    assert_eq!(rows_of(&path, pages).await, 3, "5,000 users per page");
+
+    // A small delta: 50 updated, 20 removed, 30 added.
+    let updated: Vec<AadUser> = (0..50)
+        .map(|n| {
+            let mut u = aad_user(n * 7);
+            u.display_name = Some(format_compact!("Renamed {n}"));
+            u
+        })
+        .chain((20_000..20_030).map(aad_user))
+        .collect();
+    let removed: Vec<String> = (0..20)
+        .map(|n| aad_user(5_000 + n).id.to_string())
+        .collect();
+    store
+        .apply_azure_delta(&me(), "users", &updated, &removed, "l1")
+        .await
+        .unwrap();
+    expected.retain(|u| !removed.iter().any(|r| r.as_str() == u.id));
+    for u in &updated {
+        match expected.iter_mut().find(|e| e.id == u.id) {
+            Some(e) => *e = u.clone(),
+            None => expected.push(u.clone()),
+        }
+    }
+    let expected = sorted(expected);
+    assert_eq!(
+        rows_of(&path, changes).await,
+        100,
+        "one row per changed user"
+    );
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert_eq!(snap.users, expected);
+    assert_eq!(snap.delta_link.as_deref(), Some("l1"));
+
+    // 1,000 more changed users: 1,100 rows would be over 5 % of 12,010.
+    let mut expected = expected;
+    let more: Vec<AadUser> = expected
+        .iter()
+        .skip(3_000)
+        .take(1_000)
+        .map(|u| {
+            let mut u = u.clone();
+            u.account_enabled = !u.account_enabled;
+            u
+        })
+        .collect();
+    store
+        .apply_azure_delta(&me(), "users", &more, &[], "l2")
+        .await
+        .unwrap();
+    for (e, m) in expected.iter_mut().skip(3_000).zip(&more) {
+        *e = m.clone();
+    }
+    assert_eq!(rows_of(&path, changes).await, 0, "folded into the pages");
+    assert_eq!(
+        rows_of(
+            &path,
+            "SELECT sum(count) FROM azure_user_pages WHERE scope = 'users'"
+        )
+        .await,
+        expected.len() as i64
+    );
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert_eq!(snap.users, expected);
+    assert_eq!(snap.delta_link.as_deref(), Some("l2"));
+}
+
+/// A database written by a build before schema 5 kept one row per user;
+/// opening it with this build turns those rows into pages, and every
+/// user (odd characters, absent fields, disabled accounts) reads back.
+#[tokio::test]
+async fn snapshot_rows_of_schema_4_become_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut users: Vec<AadUser> = (0..6_001).map(aad_user).collect();
+    users[3].display_name = Some("Åsa \"Ø\" 李 🙂 \u{1f}\t end ".into());
+    users[4].mail = None;
+    users[4].user_type = None;
+    {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let all = sqlx::migrate!("./migrations");
+        let upto_4 = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(
+                all.migrations
+                    .iter()
+                    .filter(|m| m.version <= 4)
+                    .cloned()
+                    .collect(),
+            ),
+            ..sqlx::migrate!("./migrations")
+        };
+        upto_4.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO azure_snapshots (scope, delta_link, updated_at) \
+             VALUES ('users', 'old-link', '2024-05-01T02:00:00Z')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        for u in &users {
+            sqlx::query(
+                "INSERT INTO azure_users (scope, id, user_principal_name, mail, display_name, \
+                 account_enabled, employee_id, on_premises_sam_account_name, user_type) \
+                 VALUES ('users', ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(u.id.as_str())
+            .bind(u.user_principal_name.as_str())
+            .bind(u.mail.as_deref())
+            .bind(u.display_name.as_deref())
+            .bind(u.account_enabled)
+            .bind(u.employee_id.as_deref())
+            .bind(u.on_premises_sam_account_name.as_deref())
+            .bind(u.user_type.as_deref())
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+    }
+    let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let snap = store.load_azure_snapshot("users").await.unwrap().unwrap();
+    assert_eq!(snap.delta_link.as_deref(), Some("old-link"));
+    assert_eq!(snap.users, sorted(users));
+    store.close().await;
+    assert_eq!(
+        rows_of(&path, "SELECT count(*) FROM azure_user_pages").await,
+        2
+    );
+}
+
 /// Saves `users` snapshot users and a run of `findings` findings, checks
 /// everything came back, and returns the timings.
 async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static str, f64)> {
