@@ -10,6 +10,7 @@
 mod azure_pages;
 mod codes;
 mod error;
+mod finding_chunks;
 mod location;
 mod lock;
 mod rows;

@@ -6,7 +6,7 @@
 use super::codes::{corrupt, from_db, Stored};
 use super::lock::{LockHolder, LockInfo};
 use super::{JournalEntry, RunRow, RunState};
-use crate::model::{Action, Finding};
+use crate::model::Action;
 use crate::report::{Mode, SourceSummary, SourcesSummary, Trigger};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
@@ -117,29 +117,6 @@ pub(crate) struct CountRecord {
     pub dimension: String,
     pub name: String,
     pub count: i64,
-}
-
-/// A row of `findings`.
-pub(crate) struct DbFinding(pub Finding);
-
-impl<'r> FromRow<'r, SqliteRow> for DbFinding {
-    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
-        Ok(DbFinding(Finding {
-            kind: name(row, "kind")?,
-            cause: optional_name(row, "cause")?,
-            status: name(row, "status")?,
-            aad_id: row.try_get("aad_id")?,
-            upn: row.try_get("upn")?,
-            display_name: row.try_get("display_name")?,
-            ifs_identity: row.try_get("ifs_identity")?,
-            ifs_directory_id: row.try_get("ifs_directory_id")?,
-            flow_user_id: row.try_get("flow_user_id")?,
-            expected_flow_user_id: row.try_get("expected_flow_user_id")?,
-            action: name(row, "action")?,
-            action_status: optional_name(row, "action_status")?,
-            detail: row.try_get("detail")?,
-        }))
-    }
 }
 
 /// A row of `run_actions`.

@@ -8,16 +8,15 @@
 use super::azure_pages;
 use super::codes::{corrupt, from_db, parse_name, seq, to_db};
 use super::error::{QueryContext, StoreError};
+use super::finding_chunks;
 use super::location::{database_path, prepare_file};
 use super::lock::{may_take_over, LockHolder, LockInfo};
-use super::rows::{
-    CountRecord, DbAction, DbFinding, DbJournalEntry, DbRunRow, LockRecord, RunRecord,
-};
+use super::rows::{CountRecord, DbAction, DbJournalEntry, DbRunRow, LockRecord, RunRecord};
 use super::schema::MIGRATOR;
 use super::{
     AzureSnapshot, JournalEntry, JournalState, MailStatus, RunRow, RunState, SourceCounts, Store,
 };
-use crate::model::{AadUser, Action, Cause, Finding, FindingKind};
+use crate::model::{AadUser, Action, FindingKind};
 use crate::report::{Mode, Report, Summary, Trigger, SCHEMA_VERSION};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -55,16 +54,8 @@ const RUN_LIST_SELECT: &str = "SELECT r.id, r.started_at, r.finished_at, r.trigg
     END AS actions_failed, \
     r.mail_status, r.mail_error, r.person FROM runs r";
 
-const FINDING_COLUMNS: &str = "kind, cause, status, aad_id, upn, display_name, ifs_identity, \
-    ifs_directory_id, flow_user_id, expected_flow_user_id, action, action_status, detail";
-
 /// The delta link of the snapshot of `?1`.
 const SELECT_DELTA_LINK: &str = "SELECT delta_link FROM azure_snapshots WHERE scope = ?";
-
-/// The columns of `findings` in the order [`insert_findings`] binds them.
-const INSERT_FINDINGS: &str = "INSERT INTO findings (run_id, seq, finding_key, kind, cause, \
-    status, aad_id, upn, display_name, ifs_identity, ifs_directory_id, flow_user_id, \
-    expected_flow_user_id, action, action_status, detail) ";
 
 const JOURNAL_COLUMNS: &str = "id, run_id, seq, kind, flow_user_id, new_flow_user_id, \
     action_status, action_error, state, error, created_at, finished_at";
@@ -415,7 +406,7 @@ impl Store for SqliteStore {
         if updated.rows_affected() == 0 {
             return Err(StoreError::RunNotFound(run_id));
         }
-        for table in ["run_counts", "run_advice", "findings", "run_actions"] {
+        for table in ["run_counts", "run_advice", "finding_chunks", "run_actions"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE run_id = ?"))
                 .bind(run_id)
                 .execute(&mut *tx)
@@ -424,7 +415,7 @@ impl Store for SqliteStore {
         }
         insert_counts(&mut tx, run_id, summary).await?;
         insert_advice(&mut tx, run_id, &report.advice).await?;
-        insert_findings(&mut tx, run_id, &report.findings).await?;
+        finding_chunks::insert(&mut tx, run_id, &report.findings).await?;
         insert_actions(&mut tx, run_id, &report.actions).await?;
         tx.commit().await.during("committing a run")
     }
@@ -477,16 +468,7 @@ impl Store for SqliteStore {
                 .await
                 .during("reading the advice of a run")?;
 
-        let findings = sqlx::query_as::<_, DbFinding>(&format!(
-            "SELECT {FINDING_COLUMNS} FROM findings WHERE run_id = ? ORDER BY seq"
-        ))
-        .bind(run_id)
-        .fetch_all(&mut *tx)
-        .await
-        .during("reading the findings of a run")?
-        .into_iter()
-        .map(|row| row.0)
-        .collect::<Vec<Finding>>();
+        let findings = finding_chunks::load(&mut tx, run_id).await?;
 
         let actions = sqlx::query_as::<_, DbAction>(
             "SELECT kind, flow_user_id, new_flow_user_id, status, error \
@@ -548,21 +530,8 @@ impl Store for SqliteStore {
         let Some(previous) = previous else {
             return Ok(None);
         };
-        // One JSON array instead of a row per key: sqlx hands each row over
-        // on its own (at 133k findings that took over a second).
-        let keys: String = sqlx::query_scalar(
-            "SELECT json_group_array(finding_key) FROM findings WHERE run_id = ?",
-        )
-        .bind(previous)
-        .fetch_one(&mut *tx)
-        .await
-        .during("reading the findings of the previous run")?;
+        let keys = finding_chunks::load_keys(&mut tx, previous).await?;
         tx.commit().await.during("reading the previous run")?;
-        let keys: HashSet<String> =
-            serde_json::from_str(&keys).map_err(|e| StoreError::Corrupt {
-                what: "findings.finding_key",
-                value: e.to_string(),
-            })?;
         Ok(Some((previous, keys)))
     }
 
@@ -709,7 +678,7 @@ impl Store for SqliteStore {
         let mut tx = self
             .begin_owned(holder, "clearing the Azure snapshot")
             .await?;
-        // azure_users rows go with it (ON DELETE CASCADE).
+        // Its pages and changes go with it (ON DELETE CASCADE).
         sqlx::query("DELETE FROM azure_snapshots WHERE scope = ?")
             .bind(scope)
             .execute(&mut *tx)
@@ -986,47 +955,6 @@ async fn insert_advice(
             .execute(&mut *conn)
             .await
             .during("saving the advice of a run")?;
-    }
-    Ok(())
-}
-
-/// Saves the findings of a run as multi-row INSERTs of bound values.
-///
-/// Bound values, not a JSON array unpacked by `json_each`: measured on
-/// 974k snapshot rows, SQLite spent 10 s unpacking the JSON form and 4.5 s
-/// on the same rows bound (its own insert cost, ~4.2 s, is most of that).
-async fn insert_findings(
-    conn: &mut SqliteConnection,
-    run_id: i64,
-    findings: &[Finding],
-) -> Result<(), StoreError> {
-    let per_statement = rows_per_statement(16);
-    for (chunk_no, chunk) in findings.chunks(per_statement).enumerate() {
-        let base = chunk_no * per_statement;
-        let mut qb = QueryBuilder::<Sqlite>::new(INSERT_FINDINGS);
-        qb.push_values(chunk.iter().enumerate(), |mut row, (i, f)| {
-            row.push_bind(run_id)
-                .push_bind(seq(base + i))
-                .push_bind(f.key())
-                .push_bind(f.kind.as_str())
-                .push_bind(f.cause.map(Cause::as_str))
-                .push_bind(f.status.as_str())
-                .push_bind(f.aad_id.as_deref())
-                .push_bind(f.upn.as_deref())
-                .push_bind(f.display_name.as_deref())
-                .push_bind(f.ifs_identity.as_deref())
-                .push_bind(f.ifs_directory_id.as_deref())
-                .push_bind(f.flow_user_id.as_deref())
-                .push_bind(f.expected_flow_user_id.as_deref())
-                .push_bind(f.action.as_str())
-                .push_bind(f.action_status.map(|s| s.as_str()))
-                .push_bind(f.detail.as_str());
-        });
-        qb.build()
-            .persistent(chunk.len() == per_statement)
-            .execute(&mut *conn)
-            .await
-            .during("saving the findings of a run")?;
     }
     Ok(())
 }

@@ -13,3 +13,4 @@ mod open;
 mod runs;
 mod schema;
 mod snapshot;
+mod upgrade;

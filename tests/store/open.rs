@@ -45,7 +45,7 @@ async fn fresh_file_is_created_0600_in_wal_with_all_migrations() {
         "azure_snapshots",
         "azure_user_changes",
         "azure_user_pages",
-        "findings",
+        "finding_chunks",
         "run_actions",
         "run_advice",
         "run_counts",

@@ -98,7 +98,10 @@ async fn an_unknown_finding_kind_is_an_error_naming_column_and_value() {
     assert_eq!(store.load_report(run).await.unwrap().unwrap(), r);
 
     let pool = raw(&path).await;
-    sqlx::query("UPDATE findings SET kind = 'teleported' WHERE run_id = ?")
+    sqlx::query(
+        "UPDATE finding_chunks SET findings = replace(findings, '\"id_mismatch\"', '\"teleported\"') \
+         WHERE run_id = ?",
+    )
         .bind(run)
         .execute(&pool)
         .await
