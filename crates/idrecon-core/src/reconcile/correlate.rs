@@ -6,6 +6,7 @@
 //! computed once per record and every rule is a hash lookup, so the work is
 //! linear in the number of records.
 
+use super::hits::{first_hits, Found};
 use super::index::{local_part, push_ascii_key, push_normal, Indexed, NONE};
 use super::prepare::{fitting, AzureForms, FlowForms, IfsForms, Prepared};
 use super::MatchOptions;
@@ -238,6 +239,16 @@ impl Claims {
         }
     }
 
+    /// [`Claims::offer`] for every Azure user with a hit (`(target, rank)`
+    /// per Azure user, `NONE` for none), in Azure order.
+    fn offer_all(&mut self, hits: &[(u32, u32)], azure_users: &[AadUser]) {
+        for (a, &(target, rank)) in hits.iter().enumerate() {
+            if target != NONE {
+                self.offer(a as u32, target, rank, azure_users);
+            }
+        }
+    }
+
     fn resolve(self, azure_users: &[AadUser]) -> Resolved {
         let mut linked = vec![NONE; self.target.len()];
         let mut owner = vec![NONE; self.best_rank.len()];
@@ -418,33 +429,32 @@ impl<'a> Correlator<'a> {
         let n_ifs = s.ifs.len();
         let n_flow = s.flow.len();
         let mut ambiguity: FxHashMap<u32, Ambiguity> = FxHashMap::default();
-        let mut cands: Vec<u32> = Vec::new();
-        let mut scratch = String::new();
 
         // §2 Azure ↔ IFS: each Azure user's first hitting rule.
-        let mut claims = Claims::new(n_az, n_ifs + self.ifs.groups.len());
-        for a in 0..n_az as u32 {
-            if !in_scope[a as usize] {
-                continue;
-            }
+        let hits = first_hits(n_az, in_scope, |a, scratch, cands| {
             for (rank, &rule) in opts.ifs_rules.iter().enumerate() {
                 cands.clear();
-                self.ifs_candidates(rule, a, &mut scratch, &mut cands);
+                self.ifs_candidates(rule, a, scratch, cands);
                 let Some(&first) = cands.first() else {
                     continue;
                 };
                 let target = self.ifs_target(first);
                 if cands.iter().all(|&i| self.ifs_target(i) == target) {
-                    claims.offer(a, target, rank as u32, &s.azure);
-                } else {
-                    cands.sort_by(|&x, &y| ifs_order(&s.ifs[x as usize], &s.ifs[y as usize]));
-                    ambiguity.entry(a).or_default().ifs = Some(AmbiguousLink::Candidates {
-                        rule,
-                        records: cands.clone(),
-                    });
+                    return Some((rank as u32, Found::One(target)));
                 }
-                break;
+                let mut records = cands.clone();
+                records.sort_by(|&x, &y| ifs_order(&s.ifs[x as usize], &s.ifs[y as usize]));
+                return Some((rank as u32, Found::Several(records)));
             }
+            None
+        });
+        let mut claims = Claims::new(n_az, n_ifs + self.ifs.groups.len());
+        claims.offer_all(&hits.one, &s.azure);
+        for (a, rank, records) in hits.several {
+            ambiguity.entry(a).or_default().ifs = Some(AmbiguousLink::Candidates {
+                rule: opts.ifs_rules[rank as usize],
+                records,
+            });
         }
         let Resolved {
             linked: az_ifs,
@@ -464,28 +474,30 @@ impl<'a> Correlator<'a> {
 
         // §3 Azure ↔ Flow, the same way.
         let flow_rules = effective_flow_rules(&opts.flow_rules);
-        let mut claims = Claims::new(n_az, n_flow);
-        for a in 0..n_az as u32 {
-            if !in_scope[a as usize] {
-                continue;
-            }
+        let hits = first_hits(n_az, in_scope, |a, scratch, cands| {
             for (rank, &rule) in flow_rules.iter().enumerate() {
                 cands.clear();
-                self.flow_candidates(rule, a, az_ifs[a as usize], &mut scratch, &mut cands);
+                self.flow_candidates(rule, a, az_ifs[a as usize], scratch, cands);
                 match cands.len() {
                     0 => continue,
-                    1 => claims.offer(a, cands[0], rank as u32, &s.azure),
+                    1 => return Some((rank as u32, Found::One(cands[0]))),
                     _ => {
-                        cands
+                        let mut records = cands.clone();
+                        records
                             .sort_by(|&x, &y| flow_order(&s.flow[x as usize], &s.flow[y as usize]));
-                        ambiguity.entry(a).or_default().flow = Some(AmbiguousLink::Candidates {
-                            rule,
-                            records: cands.clone(),
-                        });
+                        return Some((rank as u32, Found::Several(records)));
                     }
                 }
-                break;
             }
+            None
+        });
+        let mut claims = Claims::new(n_az, n_flow);
+        claims.offer_all(&hits.one, &s.azure);
+        for (a, rank, records) in hits.several {
+            ambiguity.entry(a).or_default().flow = Some(AmbiguousLink::Candidates {
+                rule: flow_rules[rank as usize],
+                records,
+            });
         }
         let Resolved {
             linked: az_flow,

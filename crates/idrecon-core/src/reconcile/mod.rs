@@ -12,6 +12,7 @@
 pub mod advice;
 pub mod classify;
 pub mod correlate;
+mod hits;
 pub(crate) mod index;
 pub mod plan;
 pub mod prepare;
