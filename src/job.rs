@@ -405,7 +405,9 @@ async fn reconcile_and_apply(
         }
     };
     let (reconciled, stored) = tokio::join!(reconciled, stored);
-    drop(snapshots);
+    // Freeing millions of users' strings takes a while: not on the way to
+    // storing the run and handing back the report.
+    tokio::task::spawn_blocking(move || drop(snapshots));
     stored?;
     let (outcome, plan, resolved, flow_users) =
         reconciled.map_err(|e| Stop::Failed(format!("reconciliation task: {e}")))?;
