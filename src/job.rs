@@ -380,6 +380,7 @@ async fn reconcile_and_apply(
         let snapshots = snapshots.clone();
         tokio::task::spawn_blocking(move || {
             let mut outcome = reconcile::reconcile_prepared(&snapshots, &match_opts, prepared);
+            crate::memory::log_phase("correlated and classified");
             let mut previous_keys = previous.map(|(_, keys)| keys).unwrap_or_default();
             if let Some(id) = &person_id {
                 reconcile::focus_on_person(&mut outcome, &mut previous_keys, id);

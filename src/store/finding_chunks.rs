@@ -150,23 +150,20 @@ pub(super) async fn load(
     run_id: i64,
 ) -> Result<Vec<Finding>, StoreError> {
     let mut findings = Vec::new();
-    let mut chunks = sqlx::query_scalar::<_, String>(
+    each_chunk(
+        conn,
+        run_id,
         "SELECT findings FROM finding_chunks WHERE run_id = ? ORDER BY chunk",
+        ("finding_chunks.findings", "reading the findings of a run"),
+        |rows: Vec<StoredFinding>| {
+            findings.reserve(rows.len());
+            for row in rows {
+                findings.push(Finding::try_from(row)?);
+            }
+            Ok(())
+        },
     )
-    .bind(run_id)
-    .fetch(&mut *conn);
-    while let Some(chunk) = chunks
-        .try_next()
-        .await
-        .during("reading the findings of a run")?
-    {
-        let rows: Vec<StoredFinding> =
-            serde_json::from_str(&chunk).map_err(json_error("finding_chunks.findings"))?;
-        findings.reserve(rows.len());
-        for row in rows {
-            findings.push(Finding::try_from(row)?);
-        }
-    }
+    .await?;
     Ok(findings)
 }
 
@@ -176,19 +173,38 @@ pub(super) async fn load_keys(
     run_id: i64,
 ) -> Result<HashSet<String>, StoreError> {
     let mut keys = HashSet::new();
-    let mut chunks = sqlx::query_scalar::<_, String>(
+    each_chunk(
+        conn,
+        run_id,
         "SELECT keys FROM finding_chunks WHERE run_id = ? ORDER BY chunk",
+        (
+            "finding_chunks.keys",
+            "reading the findings of the previous run",
+        ),
+        |chunk: Vec<String>| {
+            keys.extend(chunk);
+            Ok(())
+        },
     )
-    .bind(run_id)
-    .fetch(&mut *conn);
-    while let Some(chunk) = chunks
-        .try_next()
-        .await
-        .during("reading the findings of the previous run")?
-    {
-        let chunk: Vec<String> =
-            serde_json::from_str(&chunk).map_err(json_error("finding_chunks.keys"))?;
-        keys.extend(chunk);
-    }
+    .await?;
     Ok(keys)
+}
+
+/// Hands each chunk `select` reads for run `run_id`, parsed, to `each`, one
+/// chunk of text held at a time. `(what, during)`: the column and the
+/// activity that errors name.
+async fn each_chunk<T: serde::de::DeserializeOwned>(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    select: &'static str,
+    (what, during): (&'static str, &'static str),
+    mut each: impl FnMut(Vec<T>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut chunks = sqlx::query_scalar::<_, String>(select)
+        .bind(run_id)
+        .fetch(&mut *conn);
+    while let Some(chunk) = chunks.try_next().await.during(during)? {
+        each(serde_json::from_str(&chunk).map_err(json_error(what))?)?;
+    }
+    Ok(())
 }
