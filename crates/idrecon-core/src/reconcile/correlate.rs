@@ -6,6 +6,7 @@
 //! computed once per record and every rule is a hash lookup, so the work is
 //! linear in the number of records.
 
+use super::column::Field;
 use super::index::{local_part, push_ascii_key, push_normal, Indexed, NONE};
 use super::prepare::{fitting, AzureForms, FlowForms, IfsForms, Prepared};
 use super::MatchOptions;
@@ -307,14 +308,14 @@ impl<'a> Correlator<'a> {
         azure_order(&self.s.azure[x as usize], &self.s.azure[y as usize])
     }
 
-    /// Records whose `raw` ID equals the object ID `id` (ASCII
+    /// Records whose raw ID equals the object ID `id` (ASCII
     /// case-insensitive, trimmed).
-    fn object_id_matches(
+    fn object_id_matches<F: Field>(
         &self,
         id: &str,
-        normal: &Indexed,
-        object: &Indexed,
-        raw: impl Fn(u32) -> &'a str,
+        normal: &Indexed<F>,
+        object: &Indexed<F>,
+        records: &[F::Record],
         scratch: &mut String,
         out: &mut Vec<u32>,
     ) {
@@ -325,33 +326,40 @@ impl<'a> Correlator<'a> {
         scratch.clear();
         if self.opts.case_sensitive {
             push_ascii_key(id, scratch);
-            out.extend(object.get(scratch));
+            out.extend(object.get(records, scratch));
         } else {
             // Equal ignoring ASCII case implies equal normal forms.
             push_normal(id, false, scratch);
-            out.extend(
-                normal
-                    .get(scratch)
-                    .filter(|&r| raw(r).trim().eq_ignore_ascii_case(id)),
-            );
+            out.extend(normal.get(records, scratch).filter(|&r| {
+                let raw = records.get(r as usize).and_then(F::raw).unwrap_or("");
+                raw.trim().eq_ignore_ascii_case(id)
+            }));
         }
     }
 
-    fn ifs_candidates(&self, rule: IfsMatchRule, a: u32, scratch: &mut String, out: &mut Vec<u32>) {
+    /// `key` and `scratch`: buffers for a key that has to be written out.
+    fn ifs_candidates(
+        &self,
+        rule: IfsMatchRule,
+        a: u32,
+        key: &mut String,
+        scratch: &mut String,
+        out: &mut Vec<u32>,
+    ) {
+        let (azure, ifs) = (&self.s.azure[..], &self.s.ifs[..]);
+        let dir = &self.ifs.dir;
         match rule {
-            IfsMatchRule::Upn => out.extend(self.ifs.dir.get(self.azure.upn.get(a))),
-            IfsMatchRule::Mail => out.extend(self.ifs.dir.get(self.azure.mail.get(a))),
-            IfsMatchRule::SamAccountName => out.extend(self.ifs.dir.get(self.azure.sam.get(a))),
+            IfsMatchRule::Upn => {
+                out.extend(dir.get(ifs, self.azure.upn.form(azure, a).as_str(key)))
+            }
+            IfsMatchRule::Mail => {
+                out.extend(dir.get(ifs, self.azure.mail.form(azure, a).as_str(key)))
+            }
+            IfsMatchRule::SamAccountName => {
+                out.extend(dir.get(ifs, self.azure.sam.form(azure, a).as_str(key)))
+            }
             IfsMatchRule::ObjectId => {
-                let ifs = &self.s.ifs;
-                self.object_id_matches(
-                    &self.s.azure[a as usize].id,
-                    &self.ifs.dir,
-                    &self.ifs.obj,
-                    |i| ifs[i as usize].directory_id.as_deref().unwrap_or(""),
-                    scratch,
-                    out,
-                )
+                self.object_id_matches(&azure[a as usize].id, dir, &self.ifs.obj, ifs, scratch, out)
             }
         }
     }
@@ -361,36 +369,46 @@ impl<'a> Correlator<'a> {
         rule: FlowMatchRule,
         a: u32,
         ifs_target: u32,
+        key: &mut String,
         scratch: &mut String,
         out: &mut Vec<u32>,
     ) {
+        let (azure, flow) = (&self.s.azure[..], &self.s.flow[..]);
+        let id = &self.flow.id;
         match rule {
             FlowMatchRule::IfsDirectoryId => {
                 if ifs_target != NONE {
-                    let key = self.ifs.dir.text(self.ifs_representative(ifs_target));
-                    out.extend(self.flow.id.get(key));
+                    let representative = self.ifs_representative(ifs_target);
+                    let key = self.ifs.dir.form(&self.s.ifs, representative).as_str(key);
+                    out.extend(id.get(flow, key));
                 }
             }
-            FlowMatchRule::Upn => out.extend(self.flow.id.get(self.azure.upn.get(a))),
-            FlowMatchRule::Mail => out.extend(self.flow.id.get(self.azure.mail.get(a))),
-            FlowMatchRule::ObjectId => {
-                let flow = &self.s.flow;
-                self.object_id_matches(
-                    &self.s.azure[a as usize].id,
-                    &self.flow.id,
-                    &self.flow.obj,
-                    |f| flow[f as usize].user_id.as_str(),
-                    scratch,
-                    out,
-                )
+            FlowMatchRule::Upn => {
+                out.extend(id.get(flow, self.azure.upn.form(azure, a).as_str(key)))
             }
+            FlowMatchRule::Mail => {
+                out.extend(id.get(flow, self.azure.mail.form(azure, a).as_str(key)))
+            }
+            FlowMatchRule::ObjectId => self.object_id_matches(
+                &azure[a as usize].id,
+                id,
+                &self.flow.obj,
+                flow,
+                scratch,
+                out,
+            ),
             FlowMatchRule::UpnLocalPart => {
-                if let Some(local) = local_part(self.azure.upn.get(a)) {
-                    out.extend(self.flow.id.get(local));
+                if let Some(local) = local_part(self.azure.upn.form(azure, a).as_str(key)) {
+                    out.extend(id.get(flow, local));
                 }
             }
-            FlowMatchRule::SamAccountName => out.extend(self.flow.id.get(self.azure.sam.get(a))),
-            FlowMatchRule::Email => out.extend(self.flow.email.get(self.azure.mail.get(a))),
+            FlowMatchRule::SamAccountName => {
+                out.extend(id.get(flow, self.azure.sam.form(azure, a).as_str(key)))
+            }
+            FlowMatchRule::Email => {
+                let key = self.azure.mail.form(azure, a).as_str(key);
+                out.extend(self.flow.email.get(flow, key))
+            }
         }
         out.retain(|&f| !self.flow.machine[f as usize]);
     }
@@ -400,7 +418,7 @@ impl<'a> Correlator<'a> {
         let mut free = self
             .flow
             .id
-            .get(key)
+            .get(&self.s.flow, key)
             .filter(|&f| !self.flow.machine[f as usize] && flow_owner[f as usize] == NONE);
         let first = free.next()?;
         if free.next().is_some() {
@@ -419,6 +437,7 @@ impl<'a> Correlator<'a> {
         let n_flow = s.flow.len();
         let mut ambiguity: FxHashMap<u32, Ambiguity> = FxHashMap::default();
         let mut cands: Vec<u32> = Vec::new();
+        let mut key = String::new();
         let mut scratch = String::new();
 
         // §2 Azure ↔ IFS: each Azure user's first hitting rule.
@@ -429,7 +448,7 @@ impl<'a> Correlator<'a> {
             }
             for (rank, &rule) in opts.ifs_rules.iter().enumerate() {
                 cands.clear();
-                self.ifs_candidates(rule, a, &mut scratch, &mut cands);
+                self.ifs_candidates(rule, a, &mut key, &mut scratch, &mut cands);
                 let Some(&first) = cands.first() else {
                     continue;
                 };
@@ -471,7 +490,8 @@ impl<'a> Correlator<'a> {
             }
             for (rank, &rule) in flow_rules.iter().enumerate() {
                 cands.clear();
-                self.flow_candidates(rule, a, az_ifs[a as usize], &mut scratch, &mut cands);
+                let ifs_target = az_ifs[a as usize];
+                self.flow_candidates(rule, a, ifs_target, &mut key, &mut scratch, &mut cands);
                 match cands.len() {
                     0 => continue,
                     1 => claims.offer(a, cands[0], rank as u32, &s.azure),
@@ -578,7 +598,7 @@ impl<'a> Correlator<'a> {
             };
             if link == Link::Linked {
                 if let (Some(i), Some(f)) = (person.ifs, person.flow) {
-                    self.compare_ids(&mut person, i, f);
+                    self.compare_ids(&mut person, i, f, &mut key);
                 }
             }
             people.push(person);
@@ -587,7 +607,7 @@ impl<'a> Correlator<'a> {
             if ifs_owner[n_ifs + g] != NONE {
                 continue;
             }
-            let key = self.ifs.dir.text(members[0]);
+            let key = self.ifs.dir.form(&s.ifs, members[0]).as_str(&mut key);
             let flow = self.take_leftover_flow(key, &mut flow_owner, TAKEN);
             let mut person = Person::only(None, Some(members[0]), flow, Link::DuplicateDirectoryId);
             person.more = Some(Box::new(More {
@@ -597,8 +617,8 @@ impl<'a> Correlator<'a> {
             people.push(person);
         }
         for i in 0..n_ifs as u32 {
-            let key = self.ifs.dir.text(i);
-            if key.is_empty() {
+            let form = self.ifs.dir.form(&s.ifs, i);
+            if form.is_empty() {
                 let link = if s.ifs[i as usize].active {
                     Link::DirectoryIdMissing
                 } else {
@@ -606,6 +626,7 @@ impl<'a> Correlator<'a> {
                 };
                 people.push(Person::only(None, Some(i), None, link));
             } else if self.ifs.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
+                let key = form.as_str(&mut key);
                 let flow = self.take_leftover_flow(key, &mut flow_owner, TAKEN);
                 people.push(Person::only(None, Some(i), flow, Link::Orphan));
             }
@@ -626,17 +647,17 @@ impl<'a> Correlator<'a> {
 
     /// Records whether the Flow ID `≈` the IFS Directory ID and, if not,
     /// which other Flow user already holds the expected ID (§5.5).
-    fn compare_ids(&self, person: &mut Person, i: u32, f: u32) {
-        let expected = self.ifs.dir.text(i);
-        person.flow_id_agrees = self.flow.id.text(f) == expected;
+    fn compare_ids(&self, person: &mut Person, i: u32, f: u32, scratch: &mut String) {
+        let flow = &self.s.flow;
+        let expected = self.ifs.dir.form(&self.s.ifs, i).as_str(scratch);
+        person.flow_id_agrees = self.flow.id.form(flow, f).is(expected);
         if person.flow_id_agrees {
             return;
         }
-        let flow = &self.s.flow;
         let holder = self
             .flow
             .id
-            .get(expected)
+            .get(flow, expected)
             .filter(|&h| h != f)
             .min_by(|&x, &y| flow_order(&flow[x as usize], &flow[y as usize]));
         if let Some(h) = holder {

@@ -11,6 +11,7 @@
 
 pub mod advice;
 pub mod classify;
+pub(crate) mod column;
 pub mod correlate;
 pub(crate) mod index;
 pub mod plan;
