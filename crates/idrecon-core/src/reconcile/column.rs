@@ -129,6 +129,19 @@ impl<F: Field> Column<F> {
     pub(crate) fn len(&self) -> usize {
         self.words.len()
     }
+
+    /// How many records have a form (from the words alone: a form that is
+    /// the raw value or its lower case is never empty).
+    pub(crate) fn filled(&self) -> usize {
+        let mut previous_end = 0;
+        self.words
+            .iter()
+            .filter(|&&word| {
+                let start = std::mem::replace(&mut previous_end, word & OFFSET);
+                word & !OFFSET != STORED || start != previous_end
+            })
+            .count()
+    }
 }
 
 /// Builds a [`Column`] one record at a time (several columns can then be
@@ -249,6 +262,7 @@ pub(crate) mod tests {
         assert!(!column.form(&records, 1).is("B"));
         assert!(!column.form(&records, 1).is("bb"));
         assert_eq!(column.form(&records, 99).as_str(&mut scratch), "");
+        assert_eq!(column.filled(), 4);
     }
 
     #[test]
@@ -299,6 +313,8 @@ mod properties {
                 let other = raws.get(i + 1).cloned().flatten().unwrap_or_default();
                 prop_assert_eq!(form.is(&other), other == expected);
             }
+            let filled = (0..raws.len() as u32).filter(|&i| !column.form(&raws, i).is_empty()).count();
+            prop_assert_eq!(column.filled(), filled);
         }
     }
 }

@@ -98,10 +98,7 @@ impl<F: Field> Indexed<F> {
     /// non-empty form.
     pub(crate) fn new(column: Column<F>, records: &[F::Record]) -> Self {
         let n = column.len() as u32;
-        let filled = (0..n)
-            .filter(|&i| !column.form(records, i).is_empty())
-            .count();
-        let mut heads = HashTable::with_capacity(filled);
+        let mut heads = HashTable::with_capacity(column.filled());
         let mut next = vec![NONE; n as usize];
         let mut scratch = String::new();
         for i in 0..n {
