@@ -19,10 +19,13 @@ use crate::sources::ifs_row::{IfsRow, Scalar};
 use crate::sources::{ListingLimits, SourceError, SourceErrorKind, System};
 use compact_str::CompactString;
 use futures::stream::{self, StreamExt};
+use hashbrown::hash_table::{Entry, HashTable};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use rustc_hash::FxBuildHasher;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use url::Url;
 
@@ -64,7 +67,31 @@ struct ODataPage {
 #[derive(Default)]
 struct Collected {
     users: Vec<IfsUser>,
-    identities: HashSet<CompactString>,
+    /// Positions in `users`, hashed by identity: 8 bytes a slot instead of
+    /// a set of identity strings (24), ~15 MiB less at a million users.
+    identities: HashTable<usize>,
+}
+
+impl Collected {
+    /// Adds `user` unless a user with its identity is there (then it is
+    /// given back).
+    fn insert(&mut self, user: IfsUser) -> Result<(), IfsUser> {
+        let users = &self.users;
+        let hash = |identity: &str| FxBuildHasher.hash_one(identity);
+        let entry = self.identities.entry(
+            hash(&user.identity),
+            |&i| users[i].identity == user.identity,
+            |&i| hash(&users[i].identity),
+        );
+        match entry {
+            Entry::Occupied(_) => Err(user),
+            Entry::Vacant(slot) => {
+                slot.insert(users.len());
+                self.users.push(user);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Reads IFS users.
@@ -340,11 +367,13 @@ impl IfsSource {
         got.users.reserve(rows);
         for value in page.value {
             let user = self.user_from_row(value, url)?;
-            if got.identities.insert(user.identity.clone()) {
-                got.users.push(user);
-                new += 1;
-            } else if first_repeat.is_none() {
-                first_repeat = Some(user.identity);
+            match got.insert(user) {
+                Ok(()) => new += 1,
+                Err(repeat) => {
+                    if first_repeat.is_none() {
+                        first_repeat = Some(repeat.identity);
+                    }
+                }
             }
         }
         match first_repeat {

@@ -6,7 +6,8 @@
 //! computed once per record and every rule is a hash lookup, so the work is
 //! linear in the number of records.
 
-use super::hits::{first_hits, Found};
+use super::column::Field;
+use super::hits::{first_hits, Buffers, Found};
 use super::index::{local_part, push_ascii_key, push_normal, Indexed, NONE};
 use super::prepare::{fitting, AzureForms, FlowForms, IfsForms, Prepared};
 use super::MatchOptions;
@@ -15,13 +16,16 @@ use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
 
 /// One person: the records that belong together, as indices into the
-/// snapshot vectors (`azure`, `ifs`, `flow`), and what correlation decided.
+/// snapshot vectors ([`azure`](Self::azure), [`ifs`](Self::ifs),
+/// [`flow`](Self::flow)), and what correlation decided.
+///
+/// The indices are kept as `u32` with `u32::MAX` for none (24 bytes a
+/// person instead of 40 with `Option<u32>`: there are over a million of them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Person {
-    pub azure: Option<u32>,
-    /// The IFS user (for a duplicate group: the member with the smallest identity).
-    pub ifs: Option<u32>,
-    pub flow: Option<u32>,
+    azure: u32,
+    ifs: u32,
+    flow: u32,
     pub link: Link,
     /// Azure + IFS + Flow linked and the Flow ID `≈` the IFS Directory ID.
     pub flow_id_agrees: bool,
@@ -318,14 +322,14 @@ impl<'a> Correlator<'a> {
         azure_order(&self.s.azure[x as usize], &self.s.azure[y as usize])
     }
 
-    /// Records whose `raw` ID equals the object ID `id` (ASCII
+    /// Records whose raw ID equals the object ID `id` (ASCII
     /// case-insensitive, trimmed).
-    fn object_id_matches(
+    fn object_id_matches<F: Field>(
         &self,
         id: &str,
-        normal: &Indexed,
-        object: &Indexed,
-        raw: impl Fn(u32) -> &'a str,
+        normal: &Indexed<F>,
+        object: &Indexed<F>,
+        records: &[F::Record],
         scratch: &mut String,
         out: &mut Vec<u32>,
     ) {
@@ -336,33 +340,40 @@ impl<'a> Correlator<'a> {
         scratch.clear();
         if self.opts.case_sensitive {
             push_ascii_key(id, scratch);
-            out.extend(object.get(scratch));
+            out.extend(object.get(records, scratch));
         } else {
             // Equal ignoring ASCII case implies equal normal forms.
             push_normal(id, false, scratch);
-            out.extend(
-                normal
-                    .get(scratch)
-                    .filter(|&r| raw(r).trim().eq_ignore_ascii_case(id)),
-            );
+            out.extend(normal.get(records, scratch).filter(|&r| {
+                let raw = records.get(r as usize).and_then(F::raw).unwrap_or("");
+                raw.trim().eq_ignore_ascii_case(id)
+            }));
         }
     }
 
-    fn ifs_candidates(&self, rule: IfsMatchRule, a: u32, scratch: &mut String, out: &mut Vec<u32>) {
+    /// `key` and `scratch`: buffers for a key that has to be written out.
+    fn ifs_candidates(
+        &self,
+        rule: IfsMatchRule,
+        a: u32,
+        key: &mut String,
+        scratch: &mut String,
+        out: &mut Vec<u32>,
+    ) {
+        let (azure, ifs) = (&self.s.azure[..], &self.s.ifs[..]);
+        let dir = &self.ifs.dir;
         match rule {
-            IfsMatchRule::Upn => out.extend(self.ifs.dir.get(self.azure.upn.get(a))),
-            IfsMatchRule::Mail => out.extend(self.ifs.dir.get(self.azure.mail.get(a))),
-            IfsMatchRule::SamAccountName => out.extend(self.ifs.dir.get(self.azure.sam.get(a))),
+            IfsMatchRule::Upn => {
+                out.extend(dir.get(ifs, self.azure.upn.form(azure, a).as_str(key)))
+            }
+            IfsMatchRule::Mail => {
+                out.extend(dir.get(ifs, self.azure.mail.form(azure, a).as_str(key)))
+            }
+            IfsMatchRule::SamAccountName => {
+                out.extend(dir.get(ifs, self.azure.sam.form(azure, a).as_str(key)))
+            }
             IfsMatchRule::ObjectId => {
-                let ifs = &self.s.ifs;
-                self.object_id_matches(
-                    &self.s.azure[a as usize].id,
-                    &self.ifs.dir,
-                    &self.ifs.obj,
-                    |i| ifs[i as usize].directory_id.as_deref().unwrap_or(""),
-                    scratch,
-                    out,
-                )
+                self.object_id_matches(&azure[a as usize].id, dir, &self.ifs.obj, ifs, scratch, out)
             }
         }
     }
@@ -372,36 +383,46 @@ impl<'a> Correlator<'a> {
         rule: FlowMatchRule,
         a: u32,
         ifs_target: u32,
+        key: &mut String,
         scratch: &mut String,
         out: &mut Vec<u32>,
     ) {
+        let (azure, flow) = (&self.s.azure[..], &self.s.flow[..]);
+        let id = &self.flow.id;
         match rule {
             FlowMatchRule::IfsDirectoryId => {
                 if ifs_target != NONE {
-                    let key = self.ifs.dir.text(self.ifs_representative(ifs_target));
-                    out.extend(self.flow.id.get(key));
+                    let representative = self.ifs_representative(ifs_target);
+                    let key = self.ifs.dir.form(&self.s.ifs, representative).as_str(key);
+                    out.extend(id.get(flow, key));
                 }
             }
-            FlowMatchRule::Upn => out.extend(self.flow.id.get(self.azure.upn.get(a))),
-            FlowMatchRule::Mail => out.extend(self.flow.id.get(self.azure.mail.get(a))),
-            FlowMatchRule::ObjectId => {
-                let flow = &self.s.flow;
-                self.object_id_matches(
-                    &self.s.azure[a as usize].id,
-                    &self.flow.id,
-                    &self.flow.obj,
-                    |f| flow[f as usize].user_id.as_str(),
-                    scratch,
-                    out,
-                )
+            FlowMatchRule::Upn => {
+                out.extend(id.get(flow, self.azure.upn.form(azure, a).as_str(key)))
             }
+            FlowMatchRule::Mail => {
+                out.extend(id.get(flow, self.azure.mail.form(azure, a).as_str(key)))
+            }
+            FlowMatchRule::ObjectId => self.object_id_matches(
+                &azure[a as usize].id,
+                id,
+                &self.flow.obj,
+                flow,
+                scratch,
+                out,
+            ),
             FlowMatchRule::UpnLocalPart => {
-                if let Some(local) = local_part(self.azure.upn.get(a)) {
-                    out.extend(self.flow.id.get(local));
+                if let Some(local) = local_part(self.azure.upn.form(azure, a).as_str(key)) {
+                    out.extend(id.get(flow, local));
                 }
             }
-            FlowMatchRule::SamAccountName => out.extend(self.flow.id.get(self.azure.sam.get(a))),
-            FlowMatchRule::Email => out.extend(self.flow.email.get(self.azure.mail.get(a))),
+            FlowMatchRule::SamAccountName => {
+                out.extend(id.get(flow, self.azure.sam.form(azure, a).as_str(key)))
+            }
+            FlowMatchRule::Email => {
+                let key = self.azure.mail.form(azure, a).as_str(key);
+                out.extend(self.flow.email.get(flow, key))
+            }
         }
         out.retain(|&f| !self.flow.machine[f as usize]);
     }
@@ -411,7 +432,7 @@ impl<'a> Correlator<'a> {
         let mut free = self
             .flow
             .id
-            .get(key)
+            .get(&self.s.flow, key)
             .filter(|&f| !self.flow.machine[f as usize] && flow_owner[f as usize] == NONE);
         let first = free.next()?;
         if free.next().is_some() {
@@ -431,10 +452,15 @@ impl<'a> Correlator<'a> {
         let mut ambiguity: FxHashMap<u32, Ambiguity> = FxHashMap::default();
 
         // §2 Azure ↔ IFS: each Azure user's first hitting rule.
-        let hits = first_hits(n_az, in_scope, |a, scratch, cands| {
+        let hits = first_hits(n_az, in_scope, |a, buffers| {
+            let Buffers {
+                key,
+                scratch,
+                candidates: cands,
+            } = buffers;
             for (rank, &rule) in opts.ifs_rules.iter().enumerate() {
                 cands.clear();
-                self.ifs_candidates(rule, a, scratch, cands);
+                self.ifs_candidates(rule, a, key, scratch, cands);
                 let Some(&first) = cands.first() else {
                     continue;
                 };
@@ -474,10 +500,15 @@ impl<'a> Correlator<'a> {
 
         // §3 Azure ↔ Flow, the same way.
         let flow_rules = effective_flow_rules(&opts.flow_rules);
-        let hits = first_hits(n_az, in_scope, |a, scratch, cands| {
+        let hits = first_hits(n_az, in_scope, |a, buffers| {
+            let Buffers {
+                key,
+                scratch,
+                candidates: cands,
+            } = buffers;
             for (rank, &rule) in flow_rules.iter().enumerate() {
                 cands.clear();
-                self.flow_candidates(rule, a, az_ifs[a as usize], scratch, cands);
+                self.flow_candidates(rule, a, az_ifs[a as usize], key, scratch, cands);
                 match cands.len() {
                     0 => continue,
                     1 => return Some((rank as u32, Found::One(cands[0]))),
@@ -546,6 +577,7 @@ impl<'a> Correlator<'a> {
         }
 
         // The people: one per Azure user, then what is left over (§4).
+        let mut key = String::new();
         let mut people: Vec<Person> = Vec::with_capacity(n_az + n_az / 8 + 16);
         for a in 0..n_az as u32 {
             if !in_scope[a as usize] {
@@ -580,17 +612,11 @@ impl<'a> Correlator<'a> {
             } else {
                 Link::Linked
             };
-            let mut person = Person {
-                azure: Some(a),
-                ifs,
-                flow: (flow != NONE).then_some(flow),
-                link,
-                flow_id_agrees: false,
-                more: m.map(Box::new),
-            };
+            let mut person = Person::only(Some(a), ifs, (flow != NONE).then_some(flow), link);
+            person.more = m.map(Box::new);
             if link == Link::Linked {
-                if let (Some(i), Some(f)) = (person.ifs, person.flow) {
-                    self.compare_ids(&mut person, i, f);
+                if let (Some(i), Some(f)) = (person.ifs(), person.flow()) {
+                    self.compare_ids(&mut person, i, f, &mut key);
                 }
             }
             people.push(person);
@@ -599,7 +625,7 @@ impl<'a> Correlator<'a> {
             if ifs_owner[n_ifs + g] != NONE {
                 continue;
             }
-            let key = self.ifs.dir.text(members[0]);
+            let key = self.ifs.dir.form(&s.ifs, members[0]).as_str(&mut key);
             let flow = self.take_leftover_flow(key, &mut flow_owner, TAKEN);
             let mut person = Person::only(None, Some(members[0]), flow, Link::DuplicateDirectoryId);
             person.more = Some(Box::new(More {
@@ -609,8 +635,8 @@ impl<'a> Correlator<'a> {
             people.push(person);
         }
         for i in 0..n_ifs as u32 {
-            let key = self.ifs.dir.text(i);
-            if key.is_empty() {
+            let form = self.ifs.dir.form(&s.ifs, i);
+            if form.is_empty() {
                 let link = if s.ifs[i as usize].active {
                     Link::DirectoryIdMissing
                 } else {
@@ -618,6 +644,7 @@ impl<'a> Correlator<'a> {
                 };
                 people.push(Person::only(None, Some(i), None, link));
             } else if self.ifs.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
+                let key = form.as_str(&mut key);
                 let flow = self.take_leftover_flow(key, &mut flow_owner, TAKEN);
                 people.push(Person::only(None, Some(i), flow, Link::Orphan));
             }
@@ -638,17 +665,17 @@ impl<'a> Correlator<'a> {
 
     /// Records whether the Flow ID `≈` the IFS Directory ID and, if not,
     /// which other Flow user already holds the expected ID (§5.5).
-    fn compare_ids(&self, person: &mut Person, i: u32, f: u32) {
-        let expected = self.ifs.dir.text(i);
-        person.flow_id_agrees = self.flow.id.text(f) == expected;
+    fn compare_ids(&self, person: &mut Person, i: u32, f: u32, scratch: &mut String) {
+        let flow = &self.s.flow;
+        let expected = self.ifs.dir.form(&self.s.ifs, i).as_str(scratch);
+        person.flow_id_agrees = self.flow.id.form(flow, f).is(expected);
         if person.flow_id_agrees {
             return;
         }
-        let flow = &self.s.flow;
         let holder = self
             .flow
             .id
-            .get(expected)
+            .get(flow, expected)
             .filter(|&h| h != f)
             .min_by(|&x, &y| flow_order(&flow[x as usize], &flow[y as usize]));
         if let Some(h) = holder {
@@ -663,25 +690,40 @@ impl<'a> Correlator<'a> {
 impl Person {
     fn only(azure: Option<u32>, ifs: Option<u32>, flow: Option<u32>, link: Link) -> Self {
         Person {
-            azure,
-            ifs,
-            flow,
+            azure: azure.unwrap_or(NONE),
+            ifs: ifs.unwrap_or(NONE),
+            flow: flow.unwrap_or(NONE),
             link,
             flow_id_agrees: false,
             more: None,
         }
     }
 
+    /// The Azure user.
+    pub fn azure(&self) -> Option<u32> {
+        (self.azure != NONE).then_some(self.azure)
+    }
+
+    /// The IFS user (for a duplicate group: the member with the smallest identity).
+    pub fn ifs(&self) -> Option<u32> {
+        (self.ifs != NONE).then_some(self.ifs)
+    }
+
+    /// The Flow user.
+    pub fn flow(&self) -> Option<u32> {
+        (self.flow != NONE).then_some(self.flow)
+    }
+
     /// Every IFS user of this person.
     pub fn all_ifs(&self) -> impl Iterator<Item = u32> + '_ {
-        self.ifs
+        self.ifs()
             .into_iter()
             .chain(self.more.iter().flat_map(|m| m.other_ifs.iter().copied()))
     }
 
     /// Every Flow user of this person.
     pub fn all_flow(&self) -> impl Iterator<Item = u32> + '_ {
-        self.flow
+        self.flow()
             .into_iter()
             .chain(self.more.iter().flat_map(|m| m.other_flow.iter().copied()))
     }
@@ -694,5 +736,23 @@ impl Person {
     /// The other Flow user that already holds this person's expected ID.
     pub fn expected_id_holder(&self) -> Option<u32> {
         self.more.as_ref().and_then(|m| m.expected_id_holder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_person_takes_24_bytes() {
+        assert_eq!(std::mem::size_of::<Person>(), 24);
+    }
+
+    #[test]
+    fn absent_records_read_as_none() {
+        let p = Person::only(Some(0), None, Some(7), Link::Linked);
+        assert_eq!((p.azure(), p.ifs(), p.flow()), (Some(0), None, Some(7)));
+        assert_eq!(p.all_ifs().count(), 0);
+        assert_eq!(p.all_flow().collect::<Vec<_>>(), vec![7]);
     }
 }

@@ -26,15 +26,26 @@ pub(super) struct Hits {
     pub several: Vec<(u32, u32, Vec<u32>)>,
 }
 
+/// Buffers one thread's lookups reuse from one Azure user to the next.
+#[derive(Default)]
+pub(super) struct Buffers {
+    /// A key that has to be written out.
+    pub key: String,
+    /// Any other text.
+    pub scratch: String,
+    /// The candidates of the rule being tried.
+    pub candidates: Vec<u32>,
+}
+
 /// Below this many Azure users, threads cost more than they save.
 const MIN_USERS_PER_THREAD: usize = 20_000;
 
-/// Runs `find(a, scratch, candidates)` for every in-scope Azure user `a`
+/// Runs `find(a, buffers)` for every in-scope Azure user `a`
 /// of `0..n` (`in_scope[a]`): the rank of the first rule that found
 /// anything, and what it found.
 pub(super) fn first_hits<F>(n: usize, in_scope: &[bool], find: F) -> Hits
 where
-    F: Fn(u32, &mut String, &mut Vec<u32>) -> Option<(u32, Found)> + Sync,
+    F: Fn(u32, &mut Buffers) -> Option<(u32, Found)> + Sync,
 {
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get().min(4))
@@ -46,7 +57,7 @@ where
 /// [`first_hits`] on `threads` threads.
 fn first_hits_on<F>(threads: usize, n: usize, in_scope: &[bool], find: F) -> Hits
 where
-    F: Fn(u32, &mut String, &mut Vec<u32>) -> Option<(u32, Found)> + Sync,
+    F: Fn(u32, &mut Buffers) -> Option<(u32, Found)> + Sync,
 {
     let threads = threads.max(1);
     let per_thread = n.div_ceil(threads).max(1);
@@ -56,11 +67,10 @@ where
             one: Vec::with_capacity(end - start),
             several: Vec::new(),
         };
-        let mut scratch = String::new();
-        let mut candidates = Vec::new();
+        let mut buffers = Buffers::default();
         for a in start..end {
             let hit = if in_scope.get(a).copied().unwrap_or(false) {
-                find(a as u32, &mut scratch, &mut candidates)
+                find(a as u32, &mut buffers)
             } else {
                 None
             };
@@ -109,7 +119,12 @@ mod tests {
     /// A stand-in for the rules: some users find nothing, some one target
     /// at some rank, some several candidates; the scratch buffers carry
     /// nothing from one user to the next.
-    fn find(a: u32, scratch: &mut String, candidates: &mut Vec<u32>) -> Option<(u32, Found)> {
+    fn find(a: u32, buffers: &mut Buffers) -> Option<(u32, Found)> {
+        let Buffers {
+            scratch,
+            candidates,
+            ..
+        } = buffers;
         scratch.clear();
         scratch.push_str(&a.to_string());
         candidates.clear();

@@ -1,9 +1,9 @@
-//! Normal forms computed once per record, stored compactly, and hash
-//! indexes over them. This is where the core spends most of its time on a
-//! large tenant, so it avoids one allocation per value: every normal form of
-//! one field lives in a single string ([`Column`]) and the indexes hold
-//! record numbers hashed by that text ([`MultiIndex`]).
+//! Normal forms, and hash indexes over the columns of them
+//! ([`Column`]). This is where the core spends most of its time on a large
+//! tenant, so it avoids one allocation per value: the indexes hold record
+//! numbers hashed by their form ([`Indexed`]).
 
+use super::column::{Column, Field, Form};
 use crate::model::NormalizedId;
 use hashbrown::hash_table::{Entry, HashTable};
 use rustc_hash::FxBuildHasher;
@@ -66,113 +66,17 @@ pub(crate) fn local_part(id: &str) -> Option<&str> {
     (!local.is_empty()).then_some(local)
 }
 
-/// One derived string per record (empty = no value), all in one buffer.
-pub(crate) struct Column {
-    text: String,
-    ends: Vec<usize>,
-}
-
-impl Column {
-    /// Builds the column for `n` records: `value(i)` is the raw value of
-    /// record `i`, `form` appends its derived form.
-    pub(crate) fn build<'a>(
-        n: usize,
-        value: impl Fn(usize) -> Option<&'a str>,
-        form: impl Fn(&str, &mut String),
-    ) -> Self {
-        let bytes = (0..n).filter_map(&value).map(str::len).sum();
-        let mut builder = ColumnBuilder::with_capacity(n, bytes);
-        for i in 0..n {
-            builder.push(value(i), &form);
-        }
-        builder.finish()
-    }
-
-    /// A column of normal forms (`≈`).
-    pub(crate) fn normal<'a>(
-        n: usize,
-        value: impl Fn(usize) -> Option<&'a str>,
-        case_sensitive: bool,
-    ) -> Self {
-        Self::build(n, value, |raw, out| push_normal(raw, case_sensitive, out))
-    }
-
-    /// A column where every record has no value (a field no rule needs).
-    pub(crate) fn empty(n: usize) -> Self {
-        Column {
-            text: String::new(),
-            ends: vec![0; n],
-        }
-    }
-
-    /// The derived form of record `i` (empty when it has none).
-    pub(crate) fn get(&self, i: u32) -> &str {
-        let i = i as usize;
-        let end = self.ends.get(i).copied().unwrap_or(0);
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends.get(i - 1).copied().unwrap_or(0)
-        };
-        self.text.get(start..end).unwrap_or("")
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.ends.len()
-    }
-}
-
-/// Builds a [`Column`] one record at a time (several columns can then be
-/// filled in one pass over the records).
-pub(crate) struct ColumnBuilder {
-    text: String,
-    ends: Vec<usize>,
-}
-
-impl ColumnBuilder {
-    /// Room for `n` records whose raw values are `bytes` long in all.
-    ///
-    /// Sized from the raw values (normal forms are about as long; a little
-    /// slack for the few that fold longer, like `ß` → `ss`): at a million
-    /// records a guess that is too small doubles a buffer of tens of MiB,
-    /// copying it and touching fresh pages.
-    pub(crate) fn with_capacity(n: usize, bytes: usize) -> Self {
-        ColumnBuilder {
-            text: String::with_capacity(bytes.saturating_add(bytes / 64)),
-            ends: Vec::with_capacity(n),
-        }
-    }
-
-    /// Appends the next record's derived form (`None`: no value).
-    pub(crate) fn push(&mut self, raw: Option<&str>, form: impl Fn(&str, &mut String)) {
-        if let Some(raw) = raw {
-            form(raw, &mut self.text);
-        }
-        self.ends.push(self.text.len());
-    }
-
-    pub(crate) fn finish(mut self) -> Column {
-        // Shrinking copies the buffer: only worth it when much is unused.
-        if self.text.capacity() - self.text.len() > self.text.len() / 8 {
-            self.text.shrink_to_fit();
-        }
-        Column {
-            text: self.text,
-            ends: self.ends,
-        }
-    }
-}
-
-/// A column and the index of its records by their text: every record whose
-/// form is a key, several records per key allowed.
+/// A column and the index of its records by their form: every record
+/// whose form is a key, several records per key allowed.
 ///
 /// The table holds the most recently inserted record of each key and
 /// `next` chains to the others. Slots are record numbers; a key is the
-/// record's text in the column, so the table needs no strings of its own
-/// (4 bytes a slot instead of a map of borrowed strings, 24) and the
-/// column and its index can live in one value.
-pub(crate) struct Indexed {
-    column: Column,
+/// record's form, so the table needs no strings of its own (4 bytes a slot
+/// instead of a map of borrowed strings, 24) and the column and its index
+/// can live in one value. Like the column, it must always be given the
+/// records it was built from.
+pub(crate) struct Indexed<F: Field> {
+    column: Column<F>,
     heads: HashTable<u32>,
     next: Vec<u32>,
 }
@@ -181,27 +85,32 @@ fn hash(key: &str) -> u64 {
     FxBuildHasher.hash_one(key)
 }
 
-impl Indexed {
-    /// Indexes every record of `column` with a non-empty form.
-    pub(crate) fn new(column: Column) -> Self {
-        let n = column.len();
-        let mut previous_end = 0;
-        let filled = column
-            .ends
-            .iter()
-            .filter(|&&end| std::mem::replace(&mut previous_end, end) != end)
-            .count();
-        let mut heads = HashTable::with_capacity(filled);
-        let mut next = vec![NONE; n];
-        for i in 0..n as u32 {
-            let key = column.get(i);
-            if key.is_empty() {
+/// The hash of a form: that of its text.
+fn hash_form(form: Form<'_>) -> u64 {
+    match form {
+        Form::Text(text) => hash(text),
+        Form::Lower(raw) => hash(&raw.to_ascii_lowercase()),
+    }
+}
+
+impl<F: Field> Indexed<F> {
+    /// Indexes every record of `column` (made from `records`) with a
+    /// non-empty form.
+    pub(crate) fn new(column: Column<F>, records: &[F::Record]) -> Self {
+        let n = column.len() as u32;
+        let mut heads = HashTable::with_capacity(column.filled());
+        let mut next = vec![NONE; n as usize];
+        let mut scratch = String::new();
+        for i in 0..n {
+            let form = column.form(records, i);
+            if form.is_empty() {
                 continue;
             }
+            let key = form.as_str(&mut scratch);
             let entry = heads.entry(
                 hash(key),
-                |&other| column.get(other) == key,
-                |&other| hash(column.get(other)),
+                |&other| column.form(records, other).is(key),
+                |&other| hash_form(column.form(records, other)),
             );
             match entry {
                 Entry::Occupied(mut e) => {
@@ -220,17 +129,17 @@ impl Indexed {
     }
 
     /// The form of record `i` (empty when it has none).
-    pub(crate) fn text(&self, i: u32) -> &str {
-        self.column.get(i)
+    pub(crate) fn form<'a>(&'a self, records: &'a [F::Record], i: u32) -> Form<'a> {
+        self.column.form(records, i)
     }
 
     /// Every record whose form is `key` (in no particular order).
-    pub(crate) fn get(&self, key: &str) -> Chain<'_> {
+    pub(crate) fn get(&self, records: &[F::Record], key: &str) -> Chain<'_> {
         let head = if key.is_empty() {
             NONE
         } else {
             self.heads
-                .find(hash(key), |&other| self.column.get(other) == key)
+                .find(hash(key), |&other| self.column.form(records, other).is(key))
                 .copied()
                 .unwrap_or(NONE)
         };
@@ -271,6 +180,7 @@ impl Iterator for Chain<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::column::tests::Plain;
 
     #[test]
     fn push_normal_equals_normalized_id() {
@@ -317,19 +227,26 @@ mod tests {
 
     #[test]
     fn column_and_index_find_every_record_of_a_key() {
-        let raw = ["A", "b", "", "a", "B ", "c"];
-        let col = Column::normal(raw.len(), |i| Some(raw[i]), false);
-        assert_eq!(col.get(0), "a");
-        assert_eq!(col.get(2), "");
-        assert_eq!(col.get(4), "b");
-        let index = Indexed::new(col);
-        let mut a: Vec<u32> = index.get("a").collect();
+        let raw: Vec<Option<String>> = ["A", "b", "", "a", "B ", "c"]
+            .iter()
+            .map(|s| Some(s.to_string()))
+            .collect();
+        let col = Column::<Plain>::build(&raw, |raw, out| push_normal(raw, false, out));
+        let mut scratch = String::new();
+        assert_eq!(col.form(&raw, 0).as_str(&mut scratch), "a");
+        assert_eq!(col.form(&raw, 2).as_str(&mut scratch), "");
+        assert_eq!(col.form(&raw, 4).as_str(&mut scratch), "b");
+        let index = Indexed::new(col, &raw);
+        let mut a: Vec<u32> = index.get(&raw, "a").collect();
         a.sort_unstable();
         assert_eq!(a, vec![0, 3]);
-        assert_eq!(index.get("").count(), 0);
-        assert_eq!(index.get("c").collect::<Vec<_>>(), vec![5]);
-        assert_eq!(index.get("zz").count(), 0);
-        let mut shared: Vec<&str> = index.shared_keys().map(|i| index.text(i)).collect();
+        assert_eq!(index.get(&raw, "").count(), 0);
+        assert_eq!(index.get(&raw, "c").collect::<Vec<_>>(), vec![5]);
+        assert_eq!(index.get(&raw, "zz").count(), 0);
+        let mut shared: Vec<String> = index
+            .shared_keys()
+            .map(|i| index.form(&raw, i).as_str(&mut scratch).to_string())
+            .collect();
         shared.sort_unstable();
         assert_eq!(shared, vec!["a", "b"]);
     }
@@ -345,9 +262,39 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use crate::reconcile::column::tests::Plain;
     use proptest::prelude::*;
 
     proptest! {
+        /// Looking a key up finds exactly the records whose normal form it
+        /// is, whether the column stores the form or reads the raw value.
+        #[test]
+        fn index_finds_exactly_the_records_of_a_key(
+            raws in proptest::collection::vec(
+                proptest::option::of(prop_oneof![
+                    "[aAbB ]{0,3}",
+                    "[aAéÉ\u{301}ß]{0,3}",
+                ]),
+                0..24,
+            ),
+            cs in any::<bool>(),
+        ) {
+            let normal = |raw: &str| NormalizedId::with_mode(raw, cs).as_str().to_string();
+            let index = Indexed::new(Column::<Plain>::normal(&raws, cs), &raws);
+            let forms: Vec<String> = raws
+                .iter()
+                .map(|raw| raw.as_deref().map(normal).unwrap_or_default())
+                .collect();
+            for key in forms.iter().chain([&"a".to_string(), &"A".to_string()]) {
+                let mut found: Vec<u32> = index.get(&raws, key).collect();
+                found.sort_unstable();
+                let expected: Vec<u32> = (0..raws.len() as u32)
+                    .filter(|&i| !key.is_empty() && forms[i as usize] == *key)
+                    .collect();
+                prop_assert_eq!(found, expected);
+            }
+        }
+
         #[test]
         fn trim_matches_str_trim(raw in any::<String>()) {
             prop_assert_eq!(trim(&raw), raw.trim());

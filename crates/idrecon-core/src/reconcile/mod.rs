@@ -11,6 +11,7 @@
 
 pub mod advice;
 pub mod classify;
+pub(crate) mod column;
 pub mod correlate;
 mod hits;
 pub(crate) mod index;
@@ -82,7 +83,11 @@ pub fn reconcile_prepared(
     prepared: Prepared,
 ) -> Outcome {
     let people = correlate_prepared(snapshots, opts, prepared);
-    classify(snapshots, &people, opts)
+    let mut outcome = classify::classify_unsorted(snapshots, &people, opts);
+    // The people are not needed for sorting: their memory goes first.
+    drop(people);
+    classify::sort_findings(&mut outcome.findings);
+    outcome
 }
 
 /// Narrows a run to one person (`reconcile --user`): only the findings about

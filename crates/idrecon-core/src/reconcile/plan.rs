@@ -2,7 +2,9 @@
 //! renames ordered so each target is free when it runs, unsafe renames
 //! blocked with the reason, and the change limits checked.
 
-use super::index::{push_normal, Column, Indexed};
+use super::column::Column;
+use super::index::{push_normal, Indexed};
+use super::prepare::FlowUserId;
 use crate::model::{Action, ActionKind, ActionStatus, Finding, FindingKind, FlowUser};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -146,15 +148,13 @@ pub fn plan(flow_users: &[FlowUser], findings: &mut [Finding], opts: &PlanOption
         key
     };
     // Flow users by their ID under Flow's own comparison.
-    let column = Column::normal(
-        flow_users.len(),
-        |i| Some(flow_users[i].user_id.as_str()),
-        case_sensitive,
+    let holders = Indexed::new(
+        Column::<FlowUserId>::normal(flow_users, case_sensitive),
+        flow_users,
     );
-    let holders = Indexed::new(column);
     let find = |raw: &str| {
         holders
-            .get(&flow_key(raw))
+            .get(flow_users, &flow_key(raw))
             .find(|&h| flow_users[h as usize].user_id == raw)
     };
 
@@ -312,7 +312,7 @@ fn deactivate_action(id: &str, status: ActionStatus, error: Option<String>) -> A
 
 /// Blocks collisions and taken targets, and records which renames must run
 /// before which.
-fn order_renames(renames: &mut [Rename], holders: &Indexed, flow_users: &[FlowUser]) {
+fn order_renames(renames: &mut [Rename], holders: &Indexed<FlowUserId>, flow_users: &[FlowUser]) {
     // Two or more renames into one ID: all blocked.
     let mut by_target: FxHashMap<String, Vec<usize>> = FxHashMap::default();
     for (r, rename) in renames.iter().enumerate() {
@@ -344,7 +344,7 @@ fn order_renames(renames: &mut [Rename], holders: &Indexed, flow_users: &[FlowUs
         }
         let mut after = Vec::new();
         let mut taken_by = None;
-        for h in holders.get(&rename.to_key) {
+        for h in holders.get(flow_users, &rename.to_key) {
             if Some(h) == rename.source {
                 continue;
             }

@@ -9,8 +9,9 @@
 //! [`MatchOptions`] it was built for, and a form that does not fit the
 //! snapshots it is given is ignored and computed again.
 
+use super::column::{Column, ColumnBuilder, Field};
 use super::correlate::ifs_order;
-use super::index::{push_ascii_key, push_normal, Column, ColumnBuilder, Indexed, NONE};
+use super::index::{push_ascii_key, push_normal, Indexed, NONE};
 use super::MatchOptions;
 use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser};
 
@@ -69,14 +70,64 @@ fn wants_object_keys(opts: &MatchOptions) -> bool {
         && (wants_ifs(opts, IfsMatchRule::ObjectId) || wants_flow(opts, FlowMatchRule::ObjectId))
 }
 
+/// The raw values the forms are derived from.
+pub(crate) struct AzureUpn;
+pub(crate) struct AzureMail;
+pub(crate) struct AzureSam;
+pub(crate) struct IfsDirectoryId;
+pub(crate) struct FlowUserId;
+pub(crate) struct FlowEmail;
+
+impl Field for AzureUpn {
+    type Record = AadUser;
+    fn raw(a: &AadUser) -> Option<&str> {
+        Some(a.user_principal_name.as_str())
+    }
+}
+
+impl Field for AzureMail {
+    type Record = AadUser;
+    fn raw(a: &AadUser) -> Option<&str> {
+        a.mail.as_deref()
+    }
+}
+
+impl Field for AzureSam {
+    type Record = AadUser;
+    fn raw(a: &AadUser) -> Option<&str> {
+        a.on_premises_sam_account_name.as_deref()
+    }
+}
+
+impl Field for IfsDirectoryId {
+    type Record = IfsUser;
+    fn raw(i: &IfsUser) -> Option<&str> {
+        i.directory_id.as_deref()
+    }
+}
+
+impl Field for FlowUserId {
+    type Record = FlowUser;
+    fn raw(f: &FlowUser) -> Option<&str> {
+        Some(f.user_id.as_str())
+    }
+}
+
+impl Field for FlowEmail {
+    type Record = FlowUser;
+    fn raw(f: &FlowUser) -> Option<&str> {
+        f.email.as_deref()
+    }
+}
+
 /// The Azure side: which users are in scope, and the normal forms of the
 /// UPN, mail and sAMAccountName of those that are.
 pub struct AzureForms {
     origin: Origin,
     pub(crate) in_scope: Vec<bool>,
-    pub(crate) upn: Column,
-    pub(crate) mail: Column,
-    pub(crate) sam: Column,
+    pub(crate) upn: Column<AzureUpn>,
+    pub(crate) mail: Column<AzureMail>,
+    pub(crate) sam: Column<AzureSam>,
 }
 
 impl HasOrigin for AzureForms {
@@ -97,46 +148,33 @@ impl AzureForms {
             || wants_flow(opts, FlowMatchRule::Email);
         let want_sam = wants_ifs(opts, IfsMatchRule::SamAccountName)
             || wants_flow(opts, FlowMatchRule::SamAccountName);
-        let bytes = |field: fn(&AadUser) -> Option<&str>, wanted: bool| {
-            if wanted {
-                azure.iter().filter_map(field).map(str::len).sum()
-            } else {
-                0
-            }
-        };
-        let upn_bytes = bytes(|a| Some(a.user_principal_name.as_str()), true);
-        let mail_bytes = bytes(|a| a.mail.as_deref(), want_mail);
-        let sam_bytes = bytes(|a| a.on_premises_sam_account_name.as_deref(), want_sam);
         let rows = |wanted: bool| if wanted { azure.len() } else { 0 };
         let normal = |raw: &str, out: &mut String| push_normal(raw, cs, out);
-        let mut upn = ColumnBuilder::with_capacity(azure.len(), upn_bytes);
-        let mut mail = ColumnBuilder::with_capacity(rows(want_mail), mail_bytes);
-        let mut sam = ColumnBuilder::with_capacity(rows(want_sam), sam_bytes);
+        let mut upn = ColumnBuilder::new(azure.len());
+        let mut mail = ColumnBuilder::new(rows(want_mail));
+        let mut sam = ColumnBuilder::new(rows(want_sam));
         for (a, &keep) in azure.iter().zip(&in_scope) {
-            upn.push(keep.then_some(a.user_principal_name.as_str()), normal);
+            upn.push(a, keep, normal);
             if want_mail {
-                mail.push(a.mail.as_deref().filter(|_| keep), normal);
+                mail.push(a, keep, normal);
             }
             if want_sam {
-                sam.push(
-                    a.on_premises_sam_account_name.as_deref().filter(|_| keep),
-                    normal,
-                );
+                sam.push(a, keep, normal);
             }
         }
-        let finish = |builder: ColumnBuilder, wanted: bool| {
+        fn finish<F: Field>(builder: ColumnBuilder<F>, wanted: bool, n: usize) -> Column<F> {
             if wanted {
                 builder.finish()
             } else {
-                Column::empty(azure.len())
+                Column::empty(n)
             }
-        };
+        }
         AzureForms {
             origin: Origin::of(azure, opts),
             in_scope,
             upn: upn.finish(),
-            mail: finish(mail, want_mail),
-            sam: finish(sam, want_sam),
+            mail: finish(mail, want_mail, azure.len()),
+            sam: finish(sam, want_sam, azure.len()),
         }
     }
 }
@@ -145,9 +183,9 @@ impl AzureForms {
 /// key when needed) and the groups of users sharing one (§1).
 pub struct IfsForms {
     origin: Origin,
-    pub(crate) dir: Indexed,
+    pub(crate) dir: Indexed<IfsDirectoryId>,
     /// Directory IDs as object-ID keys (only in case-sensitive mode with the object_id rule).
-    pub(crate) obj: Indexed,
+    pub(crate) obj: Indexed<IfsDirectoryId>,
     /// Duplicate group of each IFS user (`NONE` if none).
     pub(crate) group_of: Vec<u32>,
     /// Members of each duplicate group, sorted by identity.
@@ -162,13 +200,13 @@ impl HasOrigin for IfsForms {
 
 impl IfsForms {
     pub fn new(ifs: &[IfsUser], opts: &MatchOptions) -> Self {
-        let raw = |i: usize| ifs[i].directory_id.as_deref();
-        let dir = Indexed::new(Column::normal(ifs.len(), raw, opts.case_sensitive));
-        let obj = Indexed::new(if wants_object_keys(opts) {
-            Column::build(ifs.len(), raw, push_ascii_key)
+        let dir = Indexed::new(Column::normal(ifs, opts.case_sensitive), ifs);
+        let obj = if wants_object_keys(opts) {
+            Column::build(ifs, push_ascii_key)
         } else {
             Column::empty(0)
-        });
+        };
+        let obj = Indexed::new(obj, ifs);
         let (group_of, groups) = duplicate_groups(ifs, &dir);
         IfsForms {
             origin: Origin::of(ifs, opts),
@@ -182,11 +220,13 @@ impl IfsForms {
 
 /// §1: IFS users sharing a Directory ID, each group sorted by identity, and
 /// the groups numbered in identity order (never in hash-table order).
-fn duplicate_groups(ifs: &[IfsUser], dir: &Indexed) -> (Vec<u32>, Vec<Vec<u32>>) {
+fn duplicate_groups(ifs: &[IfsUser], dir: &Indexed<IfsDirectoryId>) -> (Vec<u32>, Vec<Vec<u32>>) {
     let mut group_of = vec![NONE; ifs.len()];
     let mut groups: Vec<Vec<u32>> = Vec::new();
+    let mut scratch = String::new();
     for head in dir.shared_keys() {
-        let mut members: Vec<u32> = dir.get(dir.text(head)).collect();
+        let key = dir.form(ifs, head).as_str(&mut scratch);
+        let mut members: Vec<u32> = dir.get(ifs, key).collect();
         members.sort_by(|&x, &y| ifs_order(&ifs[x as usize], &ifs[y as usize]));
         groups.push(members);
     }
@@ -203,10 +243,10 @@ fn duplicate_groups(ifs: &[IfsUser], dir: &Indexed) -> (Vec<u32>, Vec<Vec<u32>>)
 /// object-ID key when needed), and which users are machine users.
 pub struct FlowForms {
     origin: Origin,
-    pub(crate) id: Indexed,
-    pub(crate) email: Indexed,
+    pub(crate) id: Indexed<FlowUserId>,
+    pub(crate) email: Indexed<FlowEmail>,
     /// User IDs as object-ID keys (only in case-sensitive mode with the object_id rule).
-    pub(crate) obj: Indexed,
+    pub(crate) obj: Indexed<FlowUserId>,
     /// Whether each Flow user is a machine user (never matched).
     pub(crate) machine: Vec<bool>,
 }
@@ -220,22 +260,21 @@ impl HasOrigin for FlowForms {
 impl FlowForms {
     pub fn new(flow: &[FlowUser], opts: &MatchOptions) -> Self {
         let cs = opts.case_sensitive;
-        let raw = |i: usize| Some(flow[i].user_id.as_str());
         let email = if wants_flow(opts, FlowMatchRule::Email) {
-            Column::normal(flow.len(), |i| flow[i].email.as_deref(), cs)
+            Column::normal(flow, cs)
         } else {
             Column::empty(flow.len())
         };
         let obj = if wants_object_keys(opts) {
-            Column::build(flow.len(), raw, push_ascii_key)
+            Column::build(flow, push_ascii_key)
         } else {
             Column::empty(0)
         };
         FlowForms {
             origin: Origin::of(flow, opts),
-            id: Indexed::new(Column::normal(flow.len(), raw, cs)),
-            email: Indexed::new(email),
-            obj: Indexed::new(obj),
+            id: Indexed::new(Column::normal(flow, cs), flow),
+            email: Indexed::new(email, flow),
+            obj: Indexed::new(obj, flow),
             machine: flow.iter().map(FlowUser::is_machine).collect(),
         }
     }

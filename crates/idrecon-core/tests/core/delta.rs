@@ -84,6 +84,22 @@ proptest! {
         );
     }
 
+    /// A complete listing (no snapshot, only upserts) takes its own path
+    /// when every ID is distinct; with case variants or repeats it must not.
+    #[test]
+    fn a_complete_listing_is_the_reference(
+        listing in prop::collection::vec(
+            (select(IDS), select(UPNS), any::<bool>()).prop_map(|(i, u, e)| user(i, u, e)),
+            0..6,
+        )
+    ) {
+        let changes: Vec<AadChange> = listing.into_iter().map(AadChange::Upsert).collect();
+        prop_assert_eq!(
+            apply_delta(Vec::new(), changes.clone()),
+            reference(Vec::new(), changes)
+        );
+    }
+
     #[test]
     fn a_snapshot_plus_its_difference_is_the_listing(stored in users(), listing in users()) {
         // The store keys users by exact ID: one user per ID on either side.

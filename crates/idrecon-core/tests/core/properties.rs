@@ -309,7 +309,7 @@ proptest! {
         let mut flow = vec![0u32; s.flow.len()];
         for p in &people {
             let mut records = 0;
-            if let Some(a) = p.azure {
+            if let Some(a) = p.azure() {
                 azure[a as usize] += 1;
                 records += 1;
             }
