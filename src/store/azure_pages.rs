@@ -140,11 +140,11 @@ pub(super) async fn write_pages(
 
 /// Removes the pages and changes of `scope` (not its `azure_snapshots` row).
 pub(super) async fn clear(conn: &mut SqliteConnection, scope: &str) -> Result<(), StoreError> {
-    for table in [
+    for statement in [
         "DELETE FROM azure_user_pages WHERE scope = ?",
         "DELETE FROM azure_user_changes WHERE scope = ?",
     ] {
-        sqlx::query(table)
+        sqlx::query(statement)
             .bind(scope)
             .execute(&mut *conn)
             .await

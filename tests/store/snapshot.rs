@@ -237,8 +237,8 @@ async fn every_character_survives_the_round_trip() {
     assert_eq!(snap.users, vec![odd]);
 }
 
-/// The number of rows in `table` for the scope `users`, read straight from
-/// the file.
+/// The count `query` reads, straight from the database file (not through
+/// the store).
 async fn rows_of(path: &std::path::Path, query: &str) -> i64 {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await

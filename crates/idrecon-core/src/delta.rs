@@ -50,13 +50,7 @@ pub fn apply_delta(mut users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadU
         // A complete listing (no snapshot yet), each user once: the users
         // as they came. Checked without the map below, which at a million
         // users was ~150 MiB (a lower-cased ID string and an entry each).
-        return changes
-            .into_iter()
-            .filter_map(|change| match change {
-                AadChange::Upsert(user) => Some(user),
-                AadChange::Removed { .. } => None,
-            })
-            .collect();
+        return upserted(changes).collect();
     }
     /// What the round says about one (lower-cased) ID.
     struct Net {
@@ -96,14 +90,7 @@ pub fn apply_delta(mut users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadU
     if only_upserts && !any_stored && net.len() == changes.len() {
         // Distinct new users, each once: appended as they came.
         drop(net);
-        let new_users = changes.into_iter().filter_map(|change| match change {
-            AadChange::Upsert(user) => Some(user),
-            AadChange::Removed { .. } => None,
-        });
-        if users.is_empty() {
-            return new_users.collect();
-        }
-        users.extend(new_users);
+        users.extend(upserted(changes));
         return users;
     }
     let mut removed = Vec::new();
@@ -140,6 +127,14 @@ pub fn apply_delta(mut users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadU
     added.sort_unstable_by_key(|(n, _)| *n);
     users.extend(added.into_iter().map(|(_, user)| user));
     users
+}
+
+/// The users of the upserts among `changes`, in order.
+fn upserted(changes: Vec<AadChange>) -> impl Iterator<Item = AadUser> {
+    changes.into_iter().filter_map(|change| match change {
+        AadChange::Upsert(user) => Some(user),
+        AadChange::Removed { .. } => None,
+    })
 }
 
 /// No two changes are about the same ID (compared ASCII case-insensitively,

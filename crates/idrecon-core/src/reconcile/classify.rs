@@ -4,6 +4,7 @@
 
 use super::correlate::{AmbiguousLink, Link, Person};
 use super::index::local_part;
+use super::parallel::in_parallel;
 use super::{MatchOptions, Outcome};
 use crate::model::{
     AadUser, Cause, Finding, FindingKind, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser,
@@ -115,25 +116,6 @@ fn states(snapshots: &Snapshots, people: &[Person], opts: &MatchOptions) -> Stat
         }
     }
     states
-}
-
-/// Runs each job, on a thread of its own when there is more than one; the
-/// results in the jobs' order.
-fn in_parallel<R: Send>(jobs: impl IntoIterator<Item = impl FnOnce() -> R + Send>) -> Vec<R> {
-    let mut jobs: Vec<_> = jobs.into_iter().collect();
-    if jobs.len() < 2 {
-        return jobs.pop().map(|job| job()).into_iter().collect();
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs.into_iter().map(|job| scope.spawn(job)).collect();
-        handles
-            .into_iter()
-            .map(|handle| match handle.join() {
-                Ok(result) => result,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
 }
 
 /// The state of one person (§5, first rule that applies).

@@ -9,6 +9,7 @@
 use super::column::Field;
 use super::hits::{first_hits, Buffers, Found};
 use super::index::{local_part, push_ascii_key, push_normal, Indexed, NONE};
+use super::parallel::join;
 use super::prepare::{fitting, AzureForms, FlowForms, IfsForms, Prepared};
 use super::MatchOptions;
 use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser, Snapshots};
@@ -129,14 +130,6 @@ pub fn correlate_prepared(
         flow: &flow,
     }
     .run()
-}
-
-/// The result of a scoped thread, its panic passed on.
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    match handle.join() {
-        Ok(value) => value,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
 }
 
 /// The Azure ↔ Flow rules in the order they are tried: `ifs_directory_id`

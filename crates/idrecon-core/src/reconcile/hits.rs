@@ -6,6 +6,7 @@
 //! outcome does not depend on the number of threads.
 
 use super::index::NONE;
+use super::parallel::in_parallel;
 
 /// What the first rule that found anything found.
 #[derive(Debug, PartialEq, Eq)]
@@ -85,22 +86,11 @@ where
         }
         hits
     };
-    if threads == 1 {
-        return part(0, n);
-    }
-    let parts: Vec<Hits> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n)
+    let parts = in_parallel(
+        (0..n)
             .step_by(per_thread)
-            .map(|start| scope.spawn(move || part(start, (start + per_thread).min(n))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.join() {
-                Ok(hits) => hits,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    });
+            .map(|start| move || part(start, (start + per_thread).min(n))),
+    );
     let mut all = Hits {
         one: Vec::with_capacity(n),
         several: Vec::new(),

@@ -15,6 +15,7 @@ pub(crate) mod column;
 pub mod correlate;
 mod hits;
 pub(crate) mod index;
+mod parallel;
 pub mod plan;
 pub mod prepare;
 pub mod status;

@@ -70,55 +70,29 @@ fn wants_object_keys(opts: &MatchOptions) -> bool {
         && (wants_ifs(opts, IfsMatchRule::ObjectId) || wants_flow(opts, FlowMatchRule::ObjectId))
 }
 
-/// The raw values the forms are derived from.
-pub(crate) struct AzureUpn;
-pub(crate) struct AzureMail;
-pub(crate) struct AzureSam;
-pub(crate) struct IfsDirectoryId;
-pub(crate) struct FlowUserId;
-pub(crate) struct FlowEmail;
+/// Declares a [`Field`]: the raw value, of `$record`, that a column's
+/// forms are derived from.
+macro_rules! field {
+    ($name:ident, $record:ty, |$r:ident| $raw:expr) => {
+        pub(crate) struct $name;
 
-impl Field for AzureUpn {
-    type Record = AadUser;
-    fn raw(a: &AadUser) -> Option<&str> {
-        Some(a.user_principal_name.as_str())
-    }
+        impl Field for $name {
+            type Record = $record;
+            fn raw($r: &$record) -> Option<&str> {
+                $raw
+            }
+        }
+    };
 }
 
-impl Field for AzureMail {
-    type Record = AadUser;
-    fn raw(a: &AadUser) -> Option<&str> {
-        a.mail.as_deref()
-    }
-}
-
-impl Field for AzureSam {
-    type Record = AadUser;
-    fn raw(a: &AadUser) -> Option<&str> {
-        a.on_premises_sam_account_name.as_deref()
-    }
-}
-
-impl Field for IfsDirectoryId {
-    type Record = IfsUser;
-    fn raw(i: &IfsUser) -> Option<&str> {
-        i.directory_id.as_deref()
-    }
-}
-
-impl Field for FlowUserId {
-    type Record = FlowUser;
-    fn raw(f: &FlowUser) -> Option<&str> {
-        Some(f.user_id.as_str())
-    }
-}
-
-impl Field for FlowEmail {
-    type Record = FlowUser;
-    fn raw(f: &FlowUser) -> Option<&str> {
-        f.email.as_deref()
-    }
-}
+field!(AzureUpn, AadUser, |a| Some(a.user_principal_name.as_str()));
+field!(AzureMail, AadUser, |a| a.mail.as_deref());
+field!(AzureSam, AadUser, |a| a
+    .on_premises_sam_account_name
+    .as_deref());
+field!(IfsDirectoryId, IfsUser, |i| i.directory_id.as_deref());
+field!(FlowUserId, FlowUser, |f| Some(f.user_id.as_str()));
+field!(FlowEmail, FlowUser, |f| f.email.as_deref());
 
 /// The Azure side: which users are in scope, and the normal forms of the
 /// UPN, mail and sAMAccountName of those that are.
