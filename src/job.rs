@@ -8,10 +8,10 @@
 use crate::apply;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::model::{AadUser, ActionStatus, Snapshots};
+use crate::model::{AadUser, ActionStatus, IfsUser, Snapshots};
 use crate::progress::{Fetched, RunProgress, Stage};
 use crate::reconcile::{
-    self, AzureForms, FlowForms, IfsForms, MatchOptions, PlanOptions, Prepared,
+    self, AzureForms, FlowForms, IfsForms, IfsLinks, MatchOptions, PlanOptions, Prepared,
 };
 use crate::report::{Mode, Report, RunStatus, SourceSummary, Summary, Trigger};
 use crate::sources::{AzureFetch, FlowWriter, SourceError, Sources, System};
@@ -682,7 +682,19 @@ async fn fetch_all(
         (result, timing)
     }
     .instrument(tracing::info_span!("source", system = "flow"));
-    let ((azure, ta), (ifs, ti), (flow, tf)) = tokio::join!(azure, ifs, flow);
+    // §2 (Azure ↔ IFS) needs only these two: it is decided as soon as both
+    // are there, usually while Flow is still on the wire.
+    let azure_and_ifs = async {
+        let ((mut azure, ta), (mut ifs, ti)) = tokio::join!(azure, ifs);
+        let links = match (&mut azure, &mut ifs) {
+            (Ok((listing, azure_forms)), Ok((ifs_users, ifs_forms))) => {
+                ifs_links(&mut listing.users, azure_forms, ifs_users, ifs_forms, opts).await
+            }
+            _ => None,
+        };
+        ((azure, ta), (ifs, ti), links)
+    };
+    let (((azure, ta), (ifs, ti), ifs_links), (flow, tf)) = tokio::join!(azure_and_ifs, flow);
     timings.seconds = vec![ta, ti, tf];
 
     let mut errors: Vec<SourceError> = Vec::new();
@@ -743,6 +755,7 @@ async fn fetch_all(
             azure: azure_forms,
             ifs: ifs_forms,
             flow: flow_forms,
+            ifs_links,
         },
     ))
 }
@@ -842,6 +855,50 @@ where
     // The task has finished and dropped its handle on the records.
     let records = std::sync::Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
     (records, forms)
+}
+
+/// §2's links of the Azure and IFS users, decided on a blocking thread
+/// from their forms (`None` when either was not prepared). The records and
+/// forms are handed back as they were, at the same addresses.
+async fn ifs_links(
+    azure: &mut Vec<AadUser>,
+    azure_forms: &mut Option<AzureForms>,
+    ifs: &mut Vec<IfsUser>,
+    ifs_forms: &mut Option<IfsForms>,
+    opts: &MatchOptions,
+) -> Option<IfsLinks> {
+    use std::sync::Arc;
+    if azure_forms.is_none() || ifs_forms.is_none() {
+        return None;
+    }
+    let azure_users = Arc::new(std::mem::take(azure));
+    let ifs_users = Arc::new(std::mem::take(ifs));
+    let forms = Arc::new((azure_forms.take(), ifs_forms.take()));
+    let task = {
+        let (azure_users, ifs_users, forms) = (
+            Arc::clone(&azure_users),
+            Arc::clone(&ifs_users),
+            Arc::clone(&forms),
+        );
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || match &*forms {
+            (Some(azure_forms), Some(ifs_forms)) => Some(IfsLinks::new(
+                &azure_users,
+                azure_forms,
+                &ifs_users,
+                ifs_forms,
+                &opts,
+            )),
+            _ => None,
+        })
+    };
+    let links = task.await.ok().flatten();
+    crate::memory::log_phase("Azure AD and IFS linked");
+    // The task has finished and dropped its handles.
+    *azure = Arc::try_unwrap(azure_users).unwrap_or_else(|shared| (*shared).clone());
+    *ifs = Arc::try_unwrap(ifs_users).unwrap_or_else(|shared| (*shared).clone());
+    (*azure_forms, *ifs_forms) = Arc::try_unwrap(forms).unwrap_or((None, None));
+    links
 }
 
 /// Fetches one person (`--user`); returns the snapshots and the Azure object ID.

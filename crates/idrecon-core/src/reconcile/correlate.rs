@@ -10,7 +10,7 @@ use super::column::Field;
 use super::hits::{first_hits, Buffers, Found};
 use super::index::{local_part, push_ascii_key, push_normal, Indexed, NONE};
 use super::parallel::join;
-use super::prepare::{fitting, AzureForms, FlowForms, IfsForms, Prepared};
+use super::prepare::{fitting, AzureForms, FlowForms, HasOrigin, IfsForms, Origin, Prepared};
 use super::MatchOptions;
 use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser, Snapshots};
 use rustc_hash::FxHashMap;
@@ -115,21 +115,36 @@ pub fn correlate_prepared(
     opts: &MatchOptions,
     prepared: Prepared,
 ) -> Vec<Person> {
-    let Prepared { azure, ifs, flow } = prepared;
+    let Prepared {
+        azure,
+        ifs,
+        flow,
+        ifs_links,
+    } = prepared;
     let (azure, ifs, flow) = std::thread::scope(|scope| {
         let azure = scope.spawn(move || fitting(azure, &snapshots.azure, opts, AzureForms::new));
         let flow = scope.spawn(move || fitting(flow, &snapshots.flow, opts, FlowForms::new));
         let ifs = fitting(ifs, &snapshots.ifs, opts, IfsForms::new);
         (join(azure), ifs, join(flow))
     });
-    Correlator {
-        s: snapshots,
+    let side = IfsSide {
+        azure_users: &snapshots.azure,
+        ifs_users: &snapshots.ifs,
         opts,
         azure: &azure,
         ifs: &ifs,
+    };
+    let links = match ifs_links {
+        Some(links) if links.fits(&snapshots.azure, &snapshots.ifs, opts) => links,
+        _ => side.link(),
+    };
+    Correlator {
+        s: snapshots,
+        opts,
+        side,
         flow: &flow,
     }
-    .run()
+    .run(links)
 }
 
 /// The Azure ↔ Flow rules in the order they are tried: `ifs_directory_id`
@@ -281,17 +296,80 @@ impl Claims {
     }
 }
 
-struct Correlator<'a> {
-    s: &'a Snapshots,
+/// §2, Azure ↔ IFS: all it needs is the Azure and IFS records and their
+/// forms, so a run can decide it while Flow is still being fetched.
+struct IfsSide<'a> {
+    azure_users: &'a [AadUser],
+    ifs_users: &'a [IfsUser],
     opts: &'a MatchOptions,
     azure: &'a AzureForms,
     ifs: &'a IfsForms,
+}
+
+/// The Azure ↔ IFS links of §2, decided ahead of the rest of correlation
+/// (see [`IfsLinks::new`]) or inside it.
+pub struct IfsLinks {
+    /// The Azure users, IFS users and options they were decided for.
+    azure: Origin,
+    ifs: Origin,
+    /// Per Azure user: the IFS target (an IFS user, or `n_ifs + g` for
+    /// duplicate group `g`) it is linked to, `NONE` for none.
+    linked: Vec<u32>,
+    /// Per IFS target: the Azure user linked to it, `NONE` for none.
+    owner: Vec<u32>,
+    /// Azure users whose IFS side is ambiguous.
+    ambiguous: Vec<(u32, AmbiguousLink<IfsMatchRule>)>,
+}
+
+impl IfsLinks {
+    /// Decides §2 for `azure` and `ifs` with their forms (forms made from
+    /// other records or options are made again).
+    pub fn new(
+        azure: &[AadUser],
+        azure_forms: &AzureForms,
+        ifs: &[IfsUser],
+        ifs_forms: &IfsForms,
+        opts: &MatchOptions,
+    ) -> Self {
+        let own_azure;
+        let azure_forms = if azure_forms.origin().fits(azure, opts) {
+            azure_forms
+        } else {
+            own_azure = AzureForms::new(azure, opts);
+            &own_azure
+        };
+        let own_ifs;
+        let ifs_forms = if ifs_forms.origin().fits(ifs, opts) {
+            ifs_forms
+        } else {
+            own_ifs = IfsForms::new(ifs, opts);
+            &own_ifs
+        };
+        IfsSide {
+            azure_users: azure,
+            ifs_users: ifs,
+            opts,
+            azure: azure_forms,
+            ifs: ifs_forms,
+        }
+        .link()
+    }
+
+    fn fits(&self, azure: &[AadUser], ifs: &[IfsUser], opts: &MatchOptions) -> bool {
+        self.azure.fits(azure, opts) && self.ifs.fits(ifs, opts)
+    }
+}
+
+struct Correlator<'a> {
+    s: &'a Snapshots,
+    opts: &'a MatchOptions,
+    side: IfsSide<'a>,
     flow: &'a FlowForms,
 }
 
-impl<'a> Correlator<'a> {
+impl IfsSide<'_> {
     fn n_ifs(&self) -> u32 {
-        self.s.ifs.len() as u32
+        self.ifs_users.len() as u32
     }
 
     /// The claimable target of an IFS user: itself, or its duplicate group.
@@ -311,39 +389,6 @@ impl<'a> Correlator<'a> {
         }
     }
 
-    fn azure_cmp(&self, x: u32, y: u32) -> Ordering {
-        azure_order(&self.s.azure[x as usize], &self.s.azure[y as usize])
-    }
-
-    /// Records whose raw ID equals the object ID `id` (ASCII
-    /// case-insensitive, trimmed).
-    fn object_id_matches<F: Field>(
-        &self,
-        id: &str,
-        normal: &Indexed<F>,
-        object: &Indexed<F>,
-        records: &[F::Record],
-        scratch: &mut String,
-        out: &mut Vec<u32>,
-    ) {
-        let id = id.trim();
-        if id.is_empty() {
-            return;
-        }
-        scratch.clear();
-        if self.opts.case_sensitive {
-            push_ascii_key(id, scratch);
-            out.extend(object.get(records, scratch));
-        } else {
-            // Equal ignoring ASCII case implies equal normal forms.
-            push_normal(id, false, scratch);
-            out.extend(normal.get(records, scratch).filter(|&r| {
-                let raw = records.get(r as usize).and_then(F::raw).unwrap_or("");
-                raw.trim().eq_ignore_ascii_case(id)
-            }));
-        }
-    }
-
     /// `key` and `scratch`: buffers for a key that has to be written out.
     fn ifs_candidates(
         &self,
@@ -353,7 +398,7 @@ impl<'a> Correlator<'a> {
         scratch: &mut String,
         out: &mut Vec<u32>,
     ) {
-        let (azure, ifs) = (&self.s.azure[..], &self.s.ifs[..]);
+        let (azure, ifs) = (self.azure_users, self.ifs_users);
         let dir = &self.ifs.dir;
         match rule {
             IfsMatchRule::Upn => {
@@ -365,10 +410,109 @@ impl<'a> Correlator<'a> {
             IfsMatchRule::SamAccountName => {
                 out.extend(dir.get(ifs, self.azure.sam.form(azure, a).as_str(key)))
             }
-            IfsMatchRule::ObjectId => {
-                self.object_id_matches(&azure[a as usize].id, dir, &self.ifs.obj, ifs, scratch, out)
-            }
+            IfsMatchRule::ObjectId => object_id_matches(
+                self.opts.case_sensitive,
+                &azure[a as usize].id,
+                dir,
+                &self.ifs.obj,
+                ifs,
+                scratch,
+                out,
+            ),
         }
+    }
+
+    /// §2 Azure ↔ IFS: each Azure user's first hitting rule, then the claims.
+    fn link(&self) -> IfsLinks {
+        let (azure, ifs) = (self.azure_users, self.ifs_users);
+        let opts = self.opts;
+        let hits = first_hits(azure.len(), &self.azure.in_scope, |a, buffers| {
+            let Buffers {
+                key,
+                scratch,
+                candidates: cands,
+            } = buffers;
+            for (rank, &rule) in opts.ifs_rules.iter().enumerate() {
+                cands.clear();
+                self.ifs_candidates(rule, a, key, scratch, cands);
+                let Some(&first) = cands.first() else {
+                    continue;
+                };
+                let target = self.ifs_target(first);
+                if cands.iter().all(|&i| self.ifs_target(i) == target) {
+                    return Some((rank as u32, Found::One(target)));
+                }
+                let mut records = cands.clone();
+                records.sort_by(|&x, &y| ifs_order(&ifs[x as usize], &ifs[y as usize]));
+                return Some((rank as u32, Found::Several(records)));
+            }
+            None
+        });
+        let mut claims = Claims::new(azure.len(), ifs.len() + self.ifs.groups.len());
+        claims.offer_all(&hits.one, azure);
+        let mut ambiguous: Vec<(u32, AmbiguousLink<IfsMatchRule>)> = hits
+            .several
+            .into_iter()
+            .map(|(a, rank, records)| {
+                let rule = opts.ifs_rules[rank as usize];
+                (a, AmbiguousLink::Candidates { rule, records })
+            })
+            .collect();
+        let Resolved {
+            linked,
+            owner,
+            ties,
+        } = claims.resolve(azure);
+        for (target, rank, tied) in ties {
+            let tie = AmbiguousLink::Tie {
+                rule: opts.ifs_rules[rank as usize],
+                record: self.ifs_representative(target),
+                azure: tied.clone(),
+            };
+            ambiguous.extend(tied.into_iter().map(|a| (a, tie.clone())));
+        }
+        IfsLinks {
+            azure: Origin::of(azure, opts),
+            ifs: Origin::of(ifs, opts),
+            linked,
+            owner,
+            ambiguous,
+        }
+    }
+}
+
+/// Records whose raw ID equals the object ID `id` (ASCII
+/// case-insensitive, trimmed).
+fn object_id_matches<F: Field>(
+    case_sensitive: bool,
+    id: &str,
+    normal: &Indexed<F>,
+    object: &Indexed<F>,
+    records: &[F::Record],
+    scratch: &mut String,
+    out: &mut Vec<u32>,
+) {
+    let id = id.trim();
+    if id.is_empty() {
+        return;
+    }
+    scratch.clear();
+    if case_sensitive {
+        push_ascii_key(id, scratch);
+        out.extend(object.get(records, scratch));
+    } else {
+        // Equal ignoring ASCII case implies equal normal forms.
+        push_normal(id, false, scratch);
+        out.extend(normal.get(records, scratch).filter(|&r| {
+            let raw = records.get(r as usize).and_then(F::raw).unwrap_or("");
+            raw.trim().eq_ignore_ascii_case(id)
+        }));
+    }
+}
+
+impl<'a> Correlator<'a> {
+    fn azure_cmp(&self, x: u32, y: u32) -> Ordering {
+        azure_order(&self.s.azure[x as usize], &self.s.azure[y as usize])
     }
 
     fn flow_candidates(
@@ -385,18 +529,24 @@ impl<'a> Correlator<'a> {
         match rule {
             FlowMatchRule::IfsDirectoryId => {
                 if ifs_target != NONE {
-                    let representative = self.ifs_representative(ifs_target);
-                    let key = self.ifs.dir.form(&self.s.ifs, representative).as_str(key);
+                    let representative = self.side.ifs_representative(ifs_target);
+                    let key = self
+                        .side
+                        .ifs
+                        .dir
+                        .form(&self.s.ifs, representative)
+                        .as_str(key);
                     out.extend(id.get(flow, key));
                 }
             }
             FlowMatchRule::Upn => {
-                out.extend(id.get(flow, self.azure.upn.form(azure, a).as_str(key)))
+                out.extend(id.get(flow, self.side.azure.upn.form(azure, a).as_str(key)))
             }
             FlowMatchRule::Mail => {
-                out.extend(id.get(flow, self.azure.mail.form(azure, a).as_str(key)))
+                out.extend(id.get(flow, self.side.azure.mail.form(azure, a).as_str(key)))
             }
-            FlowMatchRule::ObjectId => self.object_id_matches(
+            FlowMatchRule::ObjectId => object_id_matches(
+                self.opts.case_sensitive,
                 &azure[a as usize].id,
                 id,
                 &self.flow.obj,
@@ -405,15 +555,15 @@ impl<'a> Correlator<'a> {
                 out,
             ),
             FlowMatchRule::UpnLocalPart => {
-                if let Some(local) = local_part(self.azure.upn.form(azure, a).as_str(key)) {
+                if let Some(local) = local_part(self.side.azure.upn.form(azure, a).as_str(key)) {
                     out.extend(id.get(flow, local));
                 }
             }
             FlowMatchRule::SamAccountName => {
-                out.extend(id.get(flow, self.azure.sam.form(azure, a).as_str(key)))
+                out.extend(id.get(flow, self.side.azure.sam.form(azure, a).as_str(key)))
             }
             FlowMatchRule::Email => {
-                let key = self.azure.mail.form(azure, a).as_str(key);
+                let key = self.side.azure.mail.form(azure, a).as_str(key);
                 out.extend(self.flow.email.get(flow, key))
             }
         }
@@ -435,8 +585,8 @@ impl<'a> Correlator<'a> {
         Some(first)
     }
 
-    fn run(self) -> Vec<Person> {
-        let in_scope = &self.azure.in_scope;
+    fn run(self, links: IfsLinks) -> Vec<Person> {
+        let in_scope = &self.side.azure.in_scope;
         let s = self.s;
         let opts = self.opts;
         let n_az = s.azure.len();
@@ -444,51 +594,15 @@ impl<'a> Correlator<'a> {
         let n_flow = s.flow.len();
         let mut ambiguity: FxHashMap<u32, Ambiguity> = FxHashMap::default();
 
-        // §2 Azure ↔ IFS: each Azure user's first hitting rule.
-        let hits = first_hits(n_az, in_scope, |a, buffers| {
-            let Buffers {
-                key,
-                scratch,
-                candidates: cands,
-            } = buffers;
-            for (rank, &rule) in opts.ifs_rules.iter().enumerate() {
-                cands.clear();
-                self.ifs_candidates(rule, a, key, scratch, cands);
-                let Some(&first) = cands.first() else {
-                    continue;
-                };
-                let target = self.ifs_target(first);
-                if cands.iter().all(|&i| self.ifs_target(i) == target) {
-                    return Some((rank as u32, Found::One(target)));
-                }
-                let mut records = cands.clone();
-                records.sort_by(|&x, &y| ifs_order(&s.ifs[x as usize], &s.ifs[y as usize]));
-                return Some((rank as u32, Found::Several(records)));
-            }
-            None
-        });
-        let mut claims = Claims::new(n_az, n_ifs + self.ifs.groups.len());
-        claims.offer_all(&hits.one, &s.azure);
-        for (a, rank, records) in hits.several {
-            ambiguity.entry(a).or_default().ifs = Some(AmbiguousLink::Candidates {
-                rule: opts.ifs_rules[rank as usize],
-                records,
-            });
-        }
-        let Resolved {
+        // §2 Azure ↔ IFS, decided already.
+        let IfsLinks {
             linked: az_ifs,
             owner: mut ifs_owner,
-            ties,
-        } = claims.resolve(&s.azure);
-        for (target, rank, azure) in ties {
-            let tie = AmbiguousLink::Tie {
-                rule: opts.ifs_rules[rank as usize],
-                record: self.ifs_representative(target),
-                azure: azure.clone(),
-            };
-            for a in azure {
-                ambiguity.entry(a).or_default().ifs = Some(tie.clone());
-            }
+            ambiguous,
+            ..
+        } = links;
+        for (a, link) in ambiguous {
+            ambiguity.entry(a).or_default().ifs = Some(link);
         }
 
         // §3 Azure ↔ Flow, the same way.
@@ -551,7 +665,7 @@ impl<'a> Correlator<'a> {
             let mut m = More::default();
             if let Some(AmbiguousLink::Candidates { records, .. }) = &amb.ifs {
                 for &i in records {
-                    if self.ifs.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
+                    if self.side.ifs.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
                         ifs_owner[i as usize] = a;
                         m.other_ifs.push(i);
                     }
@@ -591,12 +705,12 @@ impl<'a> Correlator<'a> {
                 (Some(target), None)
             } else {
                 let g = (target as usize) - n_ifs;
-                (Some(self.ifs.groups[g][0]), Some(g))
+                (Some(self.side.ifs.groups[g][0]), Some(g))
             };
             if let Some(g) = group {
                 let m = m.get_or_insert_with(More::default);
                 m.other_ifs
-                    .splice(0..0, self.ifs.groups[g][1..].iter().copied());
+                    .splice(0..0, self.side.ifs.groups[g][1..].iter().copied());
             }
             let link = if m.as_ref().is_some_and(|m| m.ambiguity.is_some()) {
                 Link::Ambiguous
@@ -614,11 +728,11 @@ impl<'a> Correlator<'a> {
             }
             people.push(person);
         }
-        for (g, members) in self.ifs.groups.iter().enumerate() {
+        for (g, members) in self.side.ifs.groups.iter().enumerate() {
             if ifs_owner[n_ifs + g] != NONE {
                 continue;
             }
-            let key = self.ifs.dir.form(&s.ifs, members[0]).as_str(&mut key);
+            let key = self.side.ifs.dir.form(&s.ifs, members[0]).as_str(&mut key);
             let flow = self.take_leftover_flow(key, &mut flow_owner, TAKEN);
             let mut person = Person::only(None, Some(members[0]), flow, Link::DuplicateDirectoryId);
             person.more = Some(Box::new(More {
@@ -628,7 +742,7 @@ impl<'a> Correlator<'a> {
             people.push(person);
         }
         for i in 0..n_ifs as u32 {
-            let form = self.ifs.dir.form(&s.ifs, i);
+            let form = self.side.ifs.dir.form(&s.ifs, i);
             if form.is_empty() {
                 let link = if s.ifs[i as usize].active {
                     Link::DirectoryIdMissing
@@ -636,7 +750,7 @@ impl<'a> Correlator<'a> {
                     Link::Excluded(Exclusion::InactiveWithoutDirectoryId)
                 };
                 people.push(Person::only(None, Some(i), None, link));
-            } else if self.ifs.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
+            } else if self.side.ifs.group_of[i as usize] == NONE && ifs_owner[i as usize] == NONE {
                 let key = form.as_str(&mut key);
                 let flow = self.take_leftover_flow(key, &mut flow_owner, TAKEN);
                 people.push(Person::only(None, Some(i), flow, Link::Orphan));
@@ -660,7 +774,7 @@ impl<'a> Correlator<'a> {
     /// which other Flow user already holds the expected ID (§5.5).
     fn compare_ids(&self, person: &mut Person, i: u32, f: u32, scratch: &mut String) {
         let flow = &self.s.flow;
-        let expected = self.ifs.dir.form(&self.s.ifs, i).as_str(scratch);
+        let expected = self.side.ifs.dir.form(&self.s.ifs, i).as_str(scratch);
         person.flow_id_agrees = self.flow.id.form(flow, f).is(expected);
         if person.flow_id_agrees {
             return;

@@ -6,7 +6,7 @@
 //! outcome does not depend on the number of threads.
 
 use super::index::NONE;
-use super::parallel::in_parallel;
+use super::parallel::{in_parallel, MIN_RECORDS_FOR_THREADS};
 
 /// What the first rule that found anything found.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,9 +38,6 @@ pub(super) struct Buffers {
     pub candidates: Vec<u32>,
 }
 
-/// Below this many Azure users, threads cost more than they save.
-const MIN_USERS_PER_THREAD: usize = 20_000;
-
 /// Runs `find(a, buffers)` for every in-scope Azure user `a`
 /// of `0..n` (`in_scope[a]`): the rank of the first rule that found
 /// anything, and what it found.
@@ -50,7 +47,7 @@ where
 {
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get().min(4))
-        .min(n / MIN_USERS_PER_THREAD)
+        .min(n / MIN_RECORDS_FOR_THREADS)
         .max(1);
     first_hits_on(threads, n, in_scope, find)
 }

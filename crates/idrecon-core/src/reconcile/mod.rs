@@ -23,8 +23,8 @@ pub mod status;
 pub use advice::advice;
 pub use classify::{classify, person_state, PersonState};
 pub use correlate::{
-    correlate, correlate_prepared, effective_flow_rules, Ambiguity, AmbiguousLink, Exclusion, Link,
-    More, Person,
+    correlate, correlate_prepared, effective_flow_rules, Ambiguity, AmbiguousLink, Exclusion,
+    IfsLinks, Link, More, Person,
 };
 pub use plan::{plan, Plan, PlanOptions, ThresholdExceeded};
 pub use prepare::{AzureForms, FlowForms, IfsForms, Prepared};

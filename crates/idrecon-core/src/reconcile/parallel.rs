@@ -23,3 +23,65 @@ pub(super) fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }
+
+/// Below this many records, a second thread costs more than it saves.
+pub(super) const MIN_RECORDS_FOR_THREADS: usize = 20_000;
+
+/// `(a(), b())`, `b` on a thread of its own when `records` (the size of
+/// the work) is large enough to be worth one.
+pub(super) fn both<A: Send, B: Send>(
+    records: usize,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if records < MIN_RECORDS_FOR_THREADS {
+        return (a(), b());
+    }
+    std::thread::scope(|scope| {
+        let b = scope.spawn(b);
+        let a = a();
+        (a, join(b))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_gives_both_results_in_order_whatever_the_size() {
+        for records in [
+            0,
+            MIN_RECORDS_FOR_THREADS - 1,
+            MIN_RECORDS_FOR_THREADS,
+            1 << 24,
+        ] {
+            let on_this_thread = std::thread::current().id();
+            let (a, (b, b_thread)) = both(
+                records,
+                || "a".repeat(3),
+                || (vec![1, 2, 3], std::thread::current().id()),
+            );
+            assert_eq!((a.as_str(), b), ("aaa", vec![1, 2, 3]), "{records} records");
+            // A thread of its own only when the work is large enough.
+            assert_eq!(
+                b_thread == on_this_thread,
+                records < MIN_RECORDS_FOR_THREADS,
+                "{records} records"
+            );
+        }
+    }
+
+    #[test]
+    fn a_panic_in_the_other_job_reaches_the_caller() {
+        let caught = std::panic::catch_unwind(|| {
+            both(
+                MIN_RECORDS_FOR_THREADS,
+                || 1,
+                || -> u32 { panic!("job failed") },
+            )
+        });
+        let panic = caught.expect_err("the panic is passed on");
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"job failed"));
+    }
+}

@@ -10,8 +10,9 @@
 //! snapshots it is given is ignored and computed again.
 
 use super::column::{Column, ColumnBuilder, Field};
-use super::correlate::ifs_order;
+use super::correlate::{ifs_order, IfsLinks};
 use super::index::{push_ascii_key, push_normal, Indexed, NONE};
+use super::parallel::both;
 use super::MatchOptions;
 use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser};
 
@@ -24,7 +25,7 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
-    fn of<T>(records: &[T], opts: &MatchOptions) -> Self {
+    pub(crate) fn of<T>(records: &[T], opts: &MatchOptions) -> Self {
         Origin {
             address: records.as_ptr().addr(),
             len: records.len(),
@@ -32,7 +33,7 @@ impl Origin {
         }
     }
 
-    fn fits<T>(&self, records: &[T], opts: &MatchOptions) -> bool {
+    pub(crate) fn fits<T>(&self, records: &[T], opts: &MatchOptions) -> bool {
         self.address == records.as_ptr().addr() && self.len == records.len() && self.opts == *opts
     }
 }
@@ -116,41 +117,51 @@ impl AzureForms {
             .iter()
             .map(|a| opts.include_guests || !a.is_guest())
             .collect();
-        let cs = opts.case_sensitive;
         let want_mail = wants_ifs(opts, IfsMatchRule::Mail)
             || wants_flow(opts, FlowMatchRule::Mail)
             || wants_flow(opts, FlowMatchRule::Email);
         let want_sam = wants_ifs(opts, IfsMatchRule::SamAccountName)
             || wants_flow(opts, FlowMatchRule::SamAccountName);
-        let rows = |wanted: bool| if wanted { azure.len() } else { 0 };
-        let normal = |raw: &str, out: &mut String| push_normal(raw, cs, out);
-        let mut upn = ColumnBuilder::new(azure.len());
-        let mut mail = ColumnBuilder::new(rows(want_mail));
-        let mut sam = ColumnBuilder::new(rows(want_sam));
-        for (a, &keep) in azure.iter().zip(&in_scope) {
-            upn.push(a, keep, normal);
-            if want_mail {
-                mail.push(a, keep, normal);
-            }
-            if want_sam {
-                sam.push(a, keep, normal);
-            }
-        }
-        fn finish<F: Field>(builder: ColumnBuilder<F>, wanted: bool, n: usize) -> Column<F> {
-            if wanted {
-                builder.finish()
-            } else {
-                Column::empty(n)
-            }
-        }
+        let cs = opts.case_sensitive;
+        // The UPN column on one thread, mail and sAMAccountName on another:
+        // this runs while the other sources are still fetched, or, when
+        // Azure AD comes last, on the way to the result.
+        let (upn, (mail, sam)) = both(
+            azure.len(),
+            || azure_column(azure, &in_scope, true, cs),
+            || {
+                (
+                    azure_column(azure, &in_scope, want_mail, cs),
+                    azure_column(azure, &in_scope, want_sam, cs),
+                )
+            },
+        );
         AzureForms {
             origin: Origin::of(azure, opts),
             in_scope,
-            upn: upn.finish(),
-            mail: finish(mail, want_mail, azure.len()),
-            sam: finish(sam, want_sam, azure.len()),
+            upn,
+            mail,
+            sam,
         }
     }
+}
+
+/// The normal forms of field `F` of the in-scope Azure users (an empty
+/// column when no rule `wanted` it).
+fn azure_column<F: Field<Record = AadUser>>(
+    azure: &[AadUser],
+    in_scope: &[bool],
+    wanted: bool,
+    case_sensitive: bool,
+) -> Column<F> {
+    if !wanted {
+        return Column::empty(azure.len());
+    }
+    let mut column = ColumnBuilder::new(azure.len());
+    for (a, &keep) in azure.iter().zip(in_scope) {
+        column.push(a, keep, |raw, out| push_normal(raw, case_sensitive, out));
+    }
+    column.finish()
 }
 
 /// The IFS side: Directory IDs indexed by normal form (and by object-ID
@@ -234,11 +245,20 @@ impl HasOrigin for FlowForms {
 impl FlowForms {
     pub fn new(flow: &[FlowUser], opts: &MatchOptions) -> Self {
         let cs = opts.case_sensitive;
-        let email = if wants_flow(opts, FlowMatchRule::Email) {
-            Column::normal(flow, cs)
-        } else {
-            Column::empty(flow.len())
-        };
+        // Flow is often the last source to arrive: its two indexes are built
+        // on two threads.
+        let (id, email) = both(
+            flow.len(),
+            || Indexed::new(Column::normal(flow, cs), flow),
+            || {
+                let email = if wants_flow(opts, FlowMatchRule::Email) {
+                    Column::normal(flow, cs)
+                } else {
+                    Column::empty(flow.len())
+                };
+                Indexed::new(email, flow)
+            },
+        );
         let obj = if wants_object_keys(opts) {
             Column::build(flow, push_ascii_key)
         } else {
@@ -246,8 +266,8 @@ impl FlowForms {
         };
         FlowForms {
             origin: Origin::of(flow, opts),
-            id: Indexed::new(Column::normal(flow, cs), flow),
-            email: Indexed::new(email, flow),
+            id,
+            email,
             obj: Indexed::new(obj, flow),
             machine: flow.iter().map(FlowUser::is_machine).collect(),
         }
@@ -255,10 +275,12 @@ impl FlowForms {
 }
 
 /// Forms computed ahead of [`reconcile_prepared`](super::reconcile_prepared),
-/// any of them missing (those are computed there).
+/// and §2's links when Azure AD and IFS were both there before Flow; any of
+/// them missing (those are computed there).
 #[derive(Default)]
 pub struct Prepared {
     pub azure: Option<AzureForms>,
     pub ifs: Option<IfsForms>,
     pub flow: Option<FlowForms>,
+    pub ifs_links: Option<IfsLinks>,
 }

@@ -10,7 +10,7 @@ use idrecon_core::model::{
 };
 use idrecon_core::reconcile::{
     classify, correlate, person_state, plan, reconcile, reconcile_prepared, AzureForms, FlowForms,
-    IfsForms, MatchOptions, PersonState, PlanOptions, Prepared,
+    IfsForms, IfsLinks, MatchOptions, PersonState, PlanOptions, Prepared,
 };
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -276,9 +276,10 @@ fn open_plan(case_insensitive: bool, deactivate: bool) -> PlanOptions {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
-    /// Forms computed ahead change nothing: the same outcome with all three
-    /// prepared, and when they were made from other records or with other
-    /// options (then they are ignored and computed again).
+    /// Forms and §2's links computed ahead change nothing: the same outcome
+    /// with all of them prepared, and when they were made from other
+    /// records or with other options (then they are ignored and computed
+    /// again), links included.
     #[test]
     fn prepared_forms_give_the_same_outcome(
         s in any_tenant(),
@@ -287,16 +288,40 @@ proptest! {
         other_opts in options(),
     ) {
         let plain = reconcile(&s, &opts);
+        let azure = AzureForms::new(&s.azure, &opts);
+        let ifs = IfsForms::new(&s.ifs, &opts);
+        let ifs_links = IfsLinks::new(&s.azure, &azure, &s.ifs, &ifs, &opts);
         let prepared = Prepared {
-            azure: Some(AzureForms::new(&s.azure, &opts)),
-            ifs: Some(IfsForms::new(&s.ifs, &opts)),
+            azure: Some(azure),
+            ifs: Some(ifs),
             flow: Some(FlowForms::new(&s.flow, &opts)),
+            ifs_links: Some(ifs_links),
         };
         prop_assert_eq!(&reconcile_prepared(&s, &opts, prepared), &plain);
+        // Links made from forms of other records or options: those forms
+        // are made again for the links.
+        let stale_azure = AzureForms::new(&other.azure, &opts);
+        let stale_ifs = IfsForms::new(&s.ifs, &other_opts);
+        let from_stale_forms = IfsLinks::new(&s.azure, &stale_azure, &s.ifs, &stale_ifs, &opts);
+        let prepared = Prepared {
+            ifs_links: Some(from_stale_forms),
+            ..Prepared::default()
+        };
+        prop_assert_eq!(&reconcile_prepared(&s, &opts, prepared), &plain);
+        let other_azure = AzureForms::new(&other.azure, &opts);
+        let other_ifs = IfsForms::new(&other.ifs, &opts);
         let stale = Prepared {
-            azure: Some(AzureForms::new(&other.azure, &opts)),
-            ifs: Some(IfsForms::new(&s.ifs, &other_opts)),
+            azure: Some(stale_azure),
+            ifs: Some(stale_ifs),
             flow: Some(FlowForms::new(&s.flow.clone(), &opts)),
+            // Links of other records, and of these records with other options.
+            ifs_links: Some(if s.azure.len() % 2 == 0 {
+                IfsLinks::new(&other.azure, &other_azure, &other.ifs, &other_ifs, &opts)
+            } else {
+                let azure = AzureForms::new(&s.azure, &other_opts);
+                let ifs = IfsForms::new(&s.ifs, &other_opts);
+                IfsLinks::new(&s.azure, &azure, &s.ifs, &ifs, &other_opts)
+            }),
         };
         prop_assert_eq!(&reconcile_prepared(&s, &opts, stale), &plain);
     }
