@@ -379,7 +379,8 @@ async fn reconcile_and_apply(
     let reconciled = {
         let snapshots = snapshots.clone();
         tokio::task::spawn_blocking(move || {
-            let mut outcome = reconcile::reconcile_prepared(&snapshots, &match_opts, prepared);
+            let (mut outcome, flow_ids) =
+                reconcile::reconcile_for_plan(&snapshots, &match_opts, prepared);
             crate::memory::log_phase("correlated and classified");
             let mut previous_keys = previous.map(|(_, keys)| keys).unwrap_or_default();
             if let Some(id) = &person_id {
@@ -387,7 +388,12 @@ async fn reconcile_and_apply(
             }
             let resolved =
                 reconcile::mark_new_and_persisting(&mut outcome.findings, &previous_keys);
-            let plan = reconcile::plan(&snapshots.flow, &mut outcome.findings, &plan_opts);
+            let plan = reconcile::plan_with(
+                &snapshots.flow,
+                &mut outcome.findings,
+                &plan_opts,
+                Some(flow_ids),
+            );
             crate::memory::log_phase("reconciled (correlate, classify, plan)");
             (outcome, plan, resolved, snapshots.flow.len())
         })

@@ -10,7 +10,9 @@ use super::column::Field;
 use super::hits::{first_hits, Buffers, Found};
 use super::index::{local_part, push_ascii_key, push_normal, Indexed, NONE};
 use super::parallel::join;
-use super::prepare::{fitting, AzureForms, FlowForms, HasOrigin, IfsForms, Origin, Prepared};
+use super::prepare::{
+    fitting, AzureForms, FlowForms, FlowIds, HasOrigin, IfsForms, Origin, Prepared,
+};
 use super::MatchOptions;
 use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser, Snapshots};
 use rustc_hash::FxHashMap;
@@ -115,6 +117,16 @@ pub fn correlate_prepared(
     opts: &MatchOptions,
     prepared: Prepared,
 ) -> Vec<Person> {
+    correlate_keeping_flow_ids(snapshots, opts, prepared).0
+}
+
+/// [`correlate_prepared`], handing back the index of the Flow users by ID
+/// it made, for the plan.
+pub(crate) fn correlate_keeping_flow_ids(
+    snapshots: &Snapshots,
+    opts: &MatchOptions,
+    prepared: Prepared,
+) -> (Vec<Person>, FlowIds) {
     let Prepared {
         azure,
         ifs,
@@ -138,13 +150,14 @@ pub fn correlate_prepared(
         Some(links) if links.fits(&snapshots.azure, &snapshots.ifs, opts) => links,
         _ => side.link(),
     };
-    Correlator {
+    let people = Correlator {
         s: snapshots,
         opts,
         side,
         flow: &flow,
     }
-    .run(links)
+    .run(links);
+    (people, flow.into_ids())
 }
 
 /// The Azure ↔ Flow rules in the order they are tried: `ifs_directory_id`

@@ -26,8 +26,8 @@ pub use correlate::{
     correlate, correlate_prepared, effective_flow_rules, Ambiguity, AmbiguousLink, Exclusion,
     IfsLinks, Link, More, Person,
 };
-pub use plan::{plan, Plan, PlanOptions, ThresholdExceeded};
-pub use prepare::{AzureForms, FlowForms, IfsForms, Prepared};
+pub use plan::{plan, plan_with, Plan, PlanOptions, ThresholdExceeded};
+pub use prepare::{AzureForms, FlowForms, FlowIds, IfsForms, Prepared};
 pub use status::mark_new_and_persisting;
 
 use crate::model::{Finding, FlowMatchRule, IfsMatchRule, Snapshots};
@@ -83,12 +83,23 @@ pub fn reconcile_prepared(
     opts: &MatchOptions,
     prepared: Prepared,
 ) -> Outcome {
-    let people = correlate_prepared(snapshots, opts, prepared);
+    reconcile_for_plan(snapshots, opts, prepared).0
+}
+
+/// [`reconcile_prepared`], handing back correlation's index of the Flow
+/// users by ID for [`plan_with`] (which uses it when Flow compares IDs the
+/// way matching does).
+pub fn reconcile_for_plan(
+    snapshots: &Snapshots,
+    opts: &MatchOptions,
+    prepared: Prepared,
+) -> (Outcome, FlowIds) {
+    let (people, flow_ids) = correlate::correlate_keeping_flow_ids(snapshots, opts, prepared);
     let mut outcome = classify::classify_unsorted(snapshots, &people, opts);
     // The people are not needed for sorting: their memory goes first.
     drop(people);
     classify::sort_findings(&mut outcome.findings);
-    outcome
+    (outcome, flow_ids)
 }
 
 /// Narrows a run to one person (`reconcile --user`): only the findings about

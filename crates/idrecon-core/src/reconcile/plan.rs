@@ -2,9 +2,8 @@
 //! renames ordered so each target is free when it runs, unsafe renames
 //! blocked with the reason, and the change limits checked.
 
-use super::column::Column;
 use super::index::{push_normal, Indexed};
-use super::prepare::FlowUserId;
+use super::prepare::{FlowIds, FlowUserId};
 use crate::model::{Action, ActionKind, ActionStatus, Finding, FindingKind, FlowUser};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -141,6 +140,18 @@ struct Rename {
 /// Sets every finding's `action` / `action_status` and returns the actions:
 /// planned ones in a safe order, then skipped, then blocked ones.
 pub fn plan(flow_users: &[FlowUser], findings: &mut [Finding], opts: &PlanOptions) -> Plan {
+    plan_with(flow_users, findings, opts, None)
+}
+
+/// [`plan`] with the Flow users already indexed by ID (by correlation,
+/// see [`FlowIds`]); an index of other users or in the other comparison is
+/// ignored and made again.
+pub fn plan_with(
+    flow_users: &[FlowUser],
+    findings: &mut [Finding],
+    opts: &PlanOptions,
+    flow_ids: Option<FlowIds>,
+) -> Plan {
     let case_sensitive = !opts.flow_case_insensitive;
     let flow_key = |raw: &str| {
         let mut key = String::new();
@@ -148,10 +159,7 @@ pub fn plan(flow_users: &[FlowUser], findings: &mut [Finding], opts: &PlanOption
         key
     };
     // Flow users by their ID under Flow's own comparison.
-    let holders = Indexed::new(
-        Column::<FlowUserId>::normal(flow_users, case_sensitive),
-        flow_users,
-    );
+    let holders = FlowIds::fitting(flow_ids, flow_users, case_sensitive).index;
     let find = |raw: &str| {
         holders
             .get(flow_users, &flow_key(raw))

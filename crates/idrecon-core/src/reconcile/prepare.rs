@@ -274,6 +274,59 @@ impl FlowForms {
     }
 }
 
+impl FlowForms {
+    /// The index of the Flow users by ID, for the plan (see [`FlowIds`]).
+    pub(crate) fn into_ids(self) -> FlowIds {
+        FlowIds {
+            address: self.origin.address,
+            len: self.origin.len,
+            case_sensitive: self.origin.opts.case_sensitive,
+            index: self.id,
+        }
+    }
+}
+
+/// The Flow users indexed by their user ID's normal form, in one of the two
+/// comparisons: correlation makes it (with `matching.case_sensitive`) and
+/// the plan needs it (with Flow's own, `flow.case_insensitive_ids`); when
+/// the two agree, the plan reuses correlation's instead of indexing every
+/// Flow user again.
+pub struct FlowIds {
+    address: usize,
+    len: usize,
+    case_sensitive: bool,
+    pub(crate) index: Indexed<FlowUserId>,
+}
+
+impl FlowIds {
+    pub fn new(flow: &[FlowUser], case_sensitive: bool) -> Self {
+        FlowIds {
+            address: flow.as_ptr().addr(),
+            len: flow.len(),
+            case_sensitive,
+            index: Indexed::new(Column::normal(flow, case_sensitive), flow),
+        }
+    }
+
+    /// `prepared` if it indexes `flow` in that comparison, else a new index.
+    pub(crate) fn fitting(
+        prepared: Option<FlowIds>,
+        flow: &[FlowUser],
+        case_sensitive: bool,
+    ) -> Self {
+        match prepared {
+            Some(ids)
+                if ids.address == flow.as_ptr().addr()
+                    && ids.len == flow.len()
+                    && ids.case_sensitive == case_sensitive =>
+            {
+                ids
+            }
+            _ => FlowIds::new(flow, case_sensitive),
+        }
+    }
+}
+
 /// Forms computed ahead of [`reconcile_prepared`](super::reconcile_prepared),
 /// and §2's links when Azure AD and IFS were both there before Flow; any of
 /// them missing (those are computed there).

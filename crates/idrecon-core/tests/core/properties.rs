@@ -9,8 +9,9 @@ use idrecon_core::model::{
     IfsUser, NormalizedId, Snapshots,
 };
 use idrecon_core::reconcile::{
-    classify, correlate, person_state, plan, reconcile, reconcile_prepared, AzureForms, FlowForms,
-    IfsForms, IfsLinks, MatchOptions, PersonState, PlanOptions, Prepared,
+    classify, correlate, person_state, plan, plan_with, reconcile, reconcile_for_plan,
+    reconcile_prepared, AzureForms, FlowForms, IfsForms, IfsLinks, MatchOptions, PersonState,
+    PlanOptions, Prepared,
 };
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -324,6 +325,33 @@ proptest! {
             }),
         };
         prop_assert_eq!(&reconcile_prepared(&s, &opts, stale), &plain);
+    }
+
+    /// The plan with correlation's index of the Flow users is the plan
+    /// without it, whether Flow compares IDs the way matching does (then
+    /// the index is reused) or not (then it is made again), and an index of
+    /// other Flow users is never used.
+    #[test]
+    fn correlations_flow_index_gives_the_same_plan(
+        s in any_tenant(),
+        other in any_tenant(),
+        opts in options(),
+        case_insensitive in any::<bool>(),
+        deactivate in any::<bool>(),
+    ) {
+        let plan_opts = open_plan(case_insensitive, deactivate);
+        let (outcome, flow_ids) = reconcile_for_plan(&s, &opts, Prepared::default());
+        let mut plain = outcome.findings.clone();
+        let expected = plan(&s.flow, &mut plain, &plan_opts);
+        let mut reused = outcome.findings.clone();
+        let got = plan_with(&s.flow, &mut reused, &plan_opts, Some(flow_ids));
+        prop_assert_eq!(&got.actions, &expected.actions);
+        prop_assert_eq!(&reused, &plain);
+        let (_, foreign) = reconcile_for_plan(&other, &opts, Prepared::default());
+        let mut findings = outcome.findings.clone();
+        let got = plan_with(&s.flow, &mut findings, &plan_opts, Some(foreign));
+        prop_assert_eq!(&got.actions, &expected.actions);
+        prop_assert_eq!(&findings, &plain);
     }
 
     #[test]
