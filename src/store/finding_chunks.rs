@@ -124,24 +124,35 @@ pub(super) async fn insert(
     run_id: i64,
     findings: &[Finding],
 ) -> Result<(), StoreError> {
-    let as_json = json_error("findings (as JSON for SQLite)");
-    for (chunk_no, chunk) in findings.chunks(FINDINGS_PER_CHUNK).enumerate() {
-        let keys: Vec<String> = chunk.iter().map(Finding::key).collect();
-        let keys = serde_json::to_string(&keys).map_err(&as_json)?;
-        let rows: Vec<StoredFindingRef<'_>> = chunk.iter().map(stored).collect();
-        let rows = serde_json::to_string(&rows).map_err(&as_json)?;
-        sqlx::query(
+    let mut chunks = findings.chunks(FINDINGS_PER_CHUNK).enumerate();
+    let mut next = chunks.next().map(encode).transpose()?;
+    while let Some((chunk_no, keys, rows)) = next.take() {
+        let insert = sqlx::query(
             "INSERT INTO finding_chunks (run_id, chunk, keys, findings) VALUES (?, ?, ?, ?)",
         )
         .bind(run_id)
         .bind(to_db("finding chunk", chunk_no as u64)?)
         .bind(keys)
         .bind(rows)
-        .execute(&mut *conn)
-        .await
-        .during("saving the findings of a run")?;
+        .execute(&mut *conn);
+        // SQLite stores one chunk on its connection's thread while this one
+        // encodes the next: the first poll of `insert` hands it over.
+        let (inserted, encoded) =
+            futures::join!(insert, async { chunks.next().map(encode).transpose() });
+        inserted.during("saving the findings of a run")?;
+        next = encoded?;
     }
     Ok(())
+}
+
+/// Chunk `chunk_no`'s keys and findings as JSON, as stored.
+fn encode((chunk_no, chunk): (usize, &[Finding])) -> Result<(usize, String, String), StoreError> {
+    let as_json = json_error("findings (as JSON for SQLite)");
+    let keys: Vec<String> = chunk.iter().map(Finding::key).collect();
+    let keys = serde_json::to_string(&keys).map_err(&as_json)?;
+    let rows: Vec<StoredFindingRef<'_>> = chunk.iter().map(stored).collect();
+    let rows = serde_json::to_string(&rows).map_err(&as_json)?;
+    Ok((chunk_no, keys, rows))
 }
 
 /// The findings of run `run_id`, in order.

@@ -9,7 +9,7 @@
 use super::column::Field;
 use super::hits::{first_hits, Buffers, Found};
 use super::index::{local_part, push_ascii_key, push_normal, Indexed, NONE};
-use super::parallel::join;
+use super::parallel::{in_parallel, join, MIN_RECORDS_FOR_THREADS};
 use super::prepare::{
     fitting, AzureForms, FlowForms, FlowIds, HasOrigin, IfsForms, Origin, Prepared,
 };
@@ -734,13 +734,24 @@ impl<'a> Correlator<'a> {
             };
             let mut person = Person::only(Some(a), ifs, (flow != NONE).then_some(flow), link);
             person.more = m.map(Box::new);
-            if link == Link::Linked {
-                if let (Some(i), Some(f)) = (person.ifs(), person.flow()) {
-                    self.compare_ids(&mut person, i, f, &mut key);
-                }
-            }
             people.push(person);
         }
+        // Comparing the IDs of the linked people is a few lookups each (cache
+        // misses at a million users), independent from person to person.
+        let per_thread = people.len().div_ceil(2).max(MIN_RECORDS_FOR_THREADS);
+        let this = &self;
+        in_parallel(people.chunks_mut(per_thread).map(|chunk| {
+            move || {
+                let mut key = String::new();
+                for person in chunk {
+                    if person.link == Link::Linked {
+                        if let (Some(i), Some(f)) = (person.ifs(), person.flow()) {
+                            this.compare_ids(person, i, f, &mut key);
+                        }
+                    }
+                }
+            }
+        }));
         for (g, members) in self.side.ifs.groups.iter().enumerate() {
             if ifs_owner[n_ifs + g] != NONE {
                 continue;
