@@ -28,6 +28,7 @@ mod graph_mail;
 mod ifs;
 mod ifs_filter;
 mod server;
+mod sort;
 mod state;
 
 pub use assertion::{thumbprint_s256, thumbprint_sha1};
