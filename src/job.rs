@@ -388,6 +388,9 @@ async fn reconcile_and_apply(
             }
             let resolved =
                 reconcile::mark_new_and_persisting(&mut outcome.findings, &previous_keys);
+            // The previous run's keys (~13 MiB at 130k findings) are not
+            // needed for the plan.
+            drop(previous_keys);
             let plan = reconcile::plan_with(
                 &snapshots.flow,
                 &mut outcome.findings,
