@@ -240,6 +240,10 @@ pub(super) async fn load(
         {
             let rows: Vec<StoredAadUser> = serde_json::from_str(&page).map_err(corrupt)?;
             users.extend(rows.into_iter().map(AadUser::from));
+            // The next page is often ready at once, and then nothing here
+            // waits: without a yield, a run's sources, fetched in the same
+            // task meanwhile, would stall until every page is parsed.
+            tokio::task::yield_now().await;
         }
     }
     if changed > 0 {

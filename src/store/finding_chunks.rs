@@ -216,6 +216,8 @@ async fn each_chunk<T: serde::de::DeserializeOwned>(
         .fetch(&mut *conn);
     while let Some(chunk) = chunks.try_next().await.during(during)? {
         each(serde_json::from_str(&chunk).map_err(json_error(what))?)?;
+        // Let the other work of the task run (see `azure_pages::load`).
+        tokio::task::yield_now().await;
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,11 +68,14 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
+/// Longer than this, a statement is logged as a warning (sqlx's default is 1 s).
+const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl SqliteStore {
     /// Opens the store at `url` (`sqlite://relative.db`, `sqlite:///abs.db`
     /// or a plain path): creates the file with mode 0600 if it is missing,
-    /// uses WAL, a 5 s busy timeout, foreign keys and full sync, and applies
-    /// the migrations.
+    /// uses WAL, a 5 s busy timeout, foreign keys and full sync, warns of
+    /// statements slower than 10 s, and applies the migrations.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         let path = database_path(url)?;
         prepare_file(&path)?;
@@ -82,7 +85,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A statement is "slow" to sqlx until its last row is taken:
+            // reading a large snapshot's pages, parsed one at a time while
+            // the sources are fetched, takes over a second by design.
+            .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
         let open_error = |source| StoreError::Open {
             path: path.clone(),
             source,
