@@ -11,7 +11,7 @@ use super::hits::{first_hits, Buffers, Found};
 use super::index::{local_part, push_ascii_key, push_normal, Indexed, NONE};
 use super::parallel::{in_parallel, join, MIN_RECORDS_FOR_THREADS};
 use super::prepare::{
-    fitting, AzureForms, FlowForms, FlowIds, HasOrigin, IfsForms, Origin, Prepared,
+    fitting, fitting_ref, AzureForms, FlowForms, FlowIds, IfsForms, Origin, Prepared,
 };
 use super::MatchOptions;
 use crate::model::{AadUser, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser, Snapshots};
@@ -344,20 +344,9 @@ impl IfsLinks {
         ifs_forms: &IfsForms,
         opts: &MatchOptions,
     ) -> Self {
-        let own_azure;
-        let azure_forms = if azure_forms.origin().fits(azure, opts) {
-            azure_forms
-        } else {
-            own_azure = AzureForms::new(azure, opts);
-            &own_azure
-        };
-        let own_ifs;
-        let ifs_forms = if ifs_forms.origin().fits(ifs, opts) {
-            ifs_forms
-        } else {
-            own_ifs = IfsForms::new(ifs, opts);
-            &own_ifs
-        };
+        let (mut own_azure, mut own_ifs) = (None, None);
+        let azure_forms = fitting_ref(azure_forms, azure, opts, AzureForms::new, &mut own_azure);
+        let ifs_forms = fitting_ref(ifs_forms, ifs, opts, IfsForms::new, &mut own_ifs);
         IfsSide {
             azure_users: azure,
             ifs_users: ifs,

@@ -56,6 +56,22 @@ pub(crate) fn fitting<T, F: HasOrigin>(
     }
 }
 
+/// [`fitting`] for borrowed forms: `forms` if made from `records` with
+/// `opts`, else new ones, kept in `own`.
+pub(crate) fn fitting_ref<'a, T, F: HasOrigin>(
+    forms: &'a F,
+    records: &[T],
+    opts: &MatchOptions,
+    new: fn(&[T], &MatchOptions) -> F,
+    own: &'a mut Option<F>,
+) -> &'a F {
+    if forms.origin().fits(records, opts) {
+        forms
+    } else {
+        own.insert(new(records, opts))
+    }
+}
+
 fn wants_ifs(opts: &MatchOptions, rule: IfsMatchRule) -> bool {
     opts.ifs_rules.contains(&rule)
 }
