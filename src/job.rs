@@ -843,8 +843,7 @@ fn azure_listing(fetched: AzureFetch, stored: Option<AzureSnapshot>) -> Result<A
 
 /// One source's forms (see `reconcile::prepare`), computed on a blocking
 /// thread as soon as the source arrived, while the others are still on the
-/// wire. The records come back as they went (the forms are tied to them);
-/// if computing panicked, there are no forms and the core computes them.
+/// wire. If computing panicked, there are no forms and the core computes them.
 async fn prepared<T, F>(
     records: Vec<T>,
     opts: &MatchOptions,
@@ -854,21 +853,13 @@ where
     T: Clone + Send + Sync + 'static,
     F: Send + 'static,
 {
-    let records = std::sync::Arc::new(records);
-    let task = {
-        let records = std::sync::Arc::clone(&records);
-        let opts = opts.clone();
-        tokio::task::spawn_blocking(move || forms(&records, &opts))
-    };
-    let forms = task.await.ok();
-    // The task has finished and dropped its handle on the records.
-    let records = std::sync::Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
-    (records, forms)
+    let opts = opts.clone();
+    on_blocking_thread(records, move |records| forms(records, &opts), Vec::clone).await
 }
 
 /// §2's links of the Azure and IFS users, decided on a blocking thread
-/// from their forms (`None` when either was not prepared). The records and
-/// forms are handed back as they were, at the same addresses.
+/// from their forms (`None` when either was not prepared, or deciding
+/// panicked: the core then decides them itself).
 async fn ifs_links(
     azure: &mut Vec<AadUser>,
     azure_forms: &mut Option<AzureForms>,
@@ -876,38 +867,58 @@ async fn ifs_links(
     ifs_forms: &mut Option<IfsForms>,
     opts: &MatchOptions,
 ) -> Option<IfsLinks> {
-    use std::sync::Arc;
     if azure_forms.is_none() || ifs_forms.is_none() {
         return None;
     }
-    let azure_users = Arc::new(std::mem::take(azure));
-    let ifs_users = Arc::new(std::mem::take(ifs));
-    let forms = Arc::new((azure_forms.take(), ifs_forms.take()));
-    let task = {
-        let (azure_users, ifs_users, forms) = (
-            Arc::clone(&azure_users),
-            Arc::clone(&ifs_users),
-            Arc::clone(&forms),
-        );
-        let opts = opts.clone();
-        tokio::task::spawn_blocking(move || match &*forms {
-            (Some(azure_forms), Some(ifs_forms)) => Some(IfsLinks::new(
-                &azure_users,
-                azure_forms,
-                &ifs_users,
-                ifs_forms,
-                &opts,
-            )),
-            _ => None,
-        })
+    type Parts = (
+        Vec<AadUser>,
+        Vec<IfsUser>,
+        Option<AzureForms>,
+        Option<IfsForms>,
+    );
+    let parts: Parts = (
+        std::mem::take(azure),
+        std::mem::take(ifs),
+        azure_forms.take(),
+        ifs_forms.take(),
+    );
+    let opts = opts.clone();
+    let link = move |(azure, ifs, azure_forms, ifs_forms): &Parts| match (azure_forms, ifs_forms) {
+        (Some(azure_forms), Some(ifs_forms)) => {
+            Some(IfsLinks::new(azure, azure_forms, ifs, ifs_forms, &opts))
+        }
+        _ => None,
     };
-    let links = task.await.ok().flatten();
+    // Forms that could not be handed back are made again by the core.
+    let again = |(azure, ifs, _, _): &Parts| (azure.clone(), ifs.clone(), None, None);
+    let (parts, links) = on_blocking_thread(parts, link, again).await;
+    (*azure, *ifs, *azure_forms, *ifs_forms) = parts;
     crate::memory::log_phase("Azure AD and IFS linked");
-    // The task has finished and dropped its handles.
-    *azure = Arc::try_unwrap(azure_users).unwrap_or_else(|shared| (*shared).clone());
-    *ifs = Arc::try_unwrap(ifs_users).unwrap_or_else(|shared| (*shared).clone());
-    (*azure_forms, *ifs_forms) = Arc::try_unwrap(forms).unwrap_or((None, None));
-    links
+    links.flatten()
+}
+
+/// Runs `work` on `data` on a blocking thread (the sources fetched in the
+/// same task go on meanwhile) and hands `data` back as it went, at the same
+/// addresses: prepared forms and links remember them. `None` if `work`
+/// panicked. The task holds `data` only while it runs, so taking it back
+/// afterwards cannot fail; `copy` would make a copy if it ever did.
+async fn on_blocking_thread<D, R>(
+    data: D,
+    work: impl FnOnce(&D) -> R + Send + 'static,
+    copy: impl FnOnce(&D) -> D,
+) -> (D, Option<R>)
+where
+    D: Send + Sync + 'static,
+    R: Send + 'static,
+{
+    let data = std::sync::Arc::new(data);
+    let task = {
+        let data = std::sync::Arc::clone(&data);
+        tokio::task::spawn_blocking(move || work(&data))
+    };
+    let result = task.await.ok();
+    let data = std::sync::Arc::try_unwrap(data).unwrap_or_else(|shared| copy(&shared));
+    (data, result)
 }
 
 /// Fetches one person (`--user`); returns the snapshots and the Azure object ID.
