@@ -9,5 +9,6 @@
 
 pub mod delta;
 pub mod model;
+pub mod permute;
 pub mod reconcile;
 pub mod safety;

@@ -4,6 +4,7 @@
 //! users); here each record's key prefix is read once, the small
 //! (prefix, position) pairs are sorted, and each record is moved once.
 
+use idrecon_core::permute::permute;
 use std::cmp::Ordering;
 
 /// Sorts `records` like `records.sort_by(|a, b| cmp(key(a), key(b)))`
@@ -36,23 +37,7 @@ pub(crate) fn sort_by_text_key<T>(
             .then_with(|| cmp(key(&records[x.1]), key(&records[y.1])))
             .then(x.1.cmp(&y.1))
     });
-    // Position k takes the record at `from[k]`: one cycle at a time.
-    let mut from: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
-    const DONE: usize = usize::MAX;
-    for start in 0..records.len() {
-        if from[start] == DONE {
-            continue;
-        }
-        let mut k = start;
-        loop {
-            let source = std::mem::replace(&mut from[k], DONE);
-            if source == start {
-                break;
-            }
-            records.swap(k, source);
-            k = source;
-        }
-    }
+    permute(records, order.into_iter().map(|(_, i)| i).collect());
 }
 
 #[cfg(test)]

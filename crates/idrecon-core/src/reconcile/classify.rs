@@ -10,6 +10,7 @@ use crate::model::{
     AadUser, Cause, Finding, FindingKind, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser,
     NormalizedId, Snapshots,
 };
+use crate::permute::permute;
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
@@ -481,24 +482,6 @@ pub(crate) fn sort_findings(findings: &mut [Finding]) {
     permute(findings, order);
 }
 
-/// Puts `items[order[k]]` at position `k`, cycle by cycle, in place.
-fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
-    const DONE: usize = usize::MAX;
-    for start in 0..order.len() {
-        let mut k = start;
-        loop {
-            let from = std::mem::replace(&mut order[k], DONE);
-            if from == DONE || from == start {
-                break;
-            }
-            // Position `k` takes its item; the item that was there (the
-            // cycle's first) moves on to `from`, which is filled next.
-            items.swap(k, from);
-            k = from;
-        }
-    }
-}
-
 fn compare_fields(a: &Finding, b: &Finding) -> Ordering {
     a.cause
         .cmp(&b.cause)
@@ -510,24 +493,4 @@ fn compare_fields(a: &Finding, b: &Finding) -> Ordering {
         .then_with(|| a.expected_flow_user_id.cmp(&b.expected_flow_user_id))
         .then_with(|| a.display_name.cmp(&b.display_name))
         .then_with(|| a.detail.cmp(&b.detail))
-}
-
-#[cfg(test)]
-mod properties {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// In-place permutation is the definition: position k takes item order[k].
-        #[test]
-        fn permute_puts_every_item_where_the_order_says(
-            order in (0..40usize).prop_flat_map(|n| Just((0..n).collect::<Vec<_>>()).prop_shuffle())
-        ) {
-            let items: Vec<usize> = (100..100 + order.len()).collect();
-            let expected: Vec<usize> = order.iter().map(|&k| items[k]).collect();
-            let mut permuted = items;
-            permute(&mut permuted, order);
-            prop_assert_eq!(permuted, expected);
-        }
-    }
 }
