@@ -11,7 +11,9 @@ use compact_str::format_compact;
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use idrecon::model::{AadUser, FlowUser, IfsUser, Snapshots};
+use idrecon::model::{
+    AadUser, AadUserFields, FlowUser, FlowUserFields, IfsUser, IfsUserFields, Snapshots,
+};
 use idrecon::reconcile::{classify, correlate, reconcile, MatchOptions};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -56,7 +58,7 @@ fn tenant(n: usize) -> Snapshots {
             _ => Some(upn.clone()),
         };
         if drift != 9 {
-            s.azure.push(AadUser {
+            s.azure.push(AadUser::from(AadUserFields {
                 id: id.as_str().into(),
                 user_principal_name: upn.as_str().into(),
                 mail: Some(mail.into()),
@@ -65,29 +67,29 @@ fn tenant(n: usize) -> Snapshots {
                 employee_id: None,
                 on_premises_sam_account_name: Some(sam.into()),
                 user_type: Some("Member".into()),
-            });
+            }));
         }
         if drift != 8 {
-            s.ifs.push(IfsUser {
+            s.ifs.push(IfsUser::from(IfsUserFields {
                 identity: format_compact!("JDOE{k}"),
                 description: Some(format_compact!("John Doe {k}")),
                 directory_id: Some(dir.into()),
                 active: true,
                 email: None,
-            });
+            }));
         }
         if let Some(user_id) = flow_id {
-            s.flow.push(FlowUser {
+            s.flow.push(FlowUser::from(FlowUserFields {
                 user_id: user_id.into(),
                 name: Some(format_compact!("John Doe {k}")),
                 email: None,
                 active: true,
                 user_type: "Full".into(),
                 sync_source: (drift < 7 && k % 7 == 0).then(|| "AzureAD".into()),
-            });
+            }));
         }
         if k % 100 == 50 {
-            s.azure.push(AadUser {
+            s.azure.push(AadUser::from(AadUserFields {
                 id: format_compact!("ffffffff-0000-4000-8000-{k:012x}"),
                 user_principal_name: format_compact!("nobody{k}@contoso.com"),
                 mail: None,
@@ -96,17 +98,17 @@ fn tenant(n: usize) -> Snapshots {
                 employee_id: None,
                 on_premises_sam_account_name: None,
                 user_type: None,
-            });
+            }));
         }
         if k % 10_000 == 0 {
-            s.flow.push(FlowUser {
+            s.flow.push(FlowUser::from(FlowUserFields {
                 user_id: format_compact!("svc{k}"),
                 name: None,
                 email: None,
                 active: true,
                 user_type: "Machine".into(),
                 sync_source: None,
-            });
+            }));
         }
     }
     s

@@ -415,7 +415,7 @@ impl FlowIndex {
             case_insensitive,
         };
         for u in users {
-            let key = index.key(&u.user_id);
+            let key = index.key(u.user_id());
             index.users.insert(key, u);
         }
         index
@@ -443,7 +443,7 @@ impl FlowIndex {
                 if from == to {
                     // A case-only rename: done when the exact new spelling is there.
                     return match source {
-                        Some(u) if u.user_id == target => Verdict::Done,
+                        Some(u) if u.user_id() == target => Verdict::Done,
                         Some(_) => Verdict::Send,
                         None => Verdict::Impossible(format!(
                             "Flow user {} no longer exists",
@@ -465,7 +465,7 @@ impl FlowIndex {
                 }
             }
             ActionKind::Deactivate => match self.users.get(&from) {
-                Some(u) if !u.active => Verdict::Done,
+                Some(u) if !u.active() => Verdict::Done,
                 Some(_) => Verdict::Send,
                 None => Verdict::Impossible(format!(
                     "Flow user {} no longer exists",
@@ -483,7 +483,7 @@ impl FlowIndex {
             ActionKind::Rename => {
                 if let Some(target) = action.new_flow_user_id.clone() {
                     if let Some(mut user) = self.users.remove(&from) {
-                        user.user_id = target.as_str().into();
+                        user.edit(|fields| fields.user_id = target.as_str().into());
                         let key = self.key(&target);
                         self.users.insert(key, user);
                     }
@@ -491,7 +491,7 @@ impl FlowIndex {
             }
             ActionKind::Deactivate => {
                 if let Some(u) = self.users.get_mut(&from) {
-                    u.active = false;
+                    u.edit(|fields| fields.active = false);
                 }
             }
             ActionKind::None => {}
@@ -502,17 +502,18 @@ impl FlowIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::FlowUserFields;
     use crate::sources::{SourceError, System};
 
     fn user(id: &str, active: bool) -> FlowUser {
-        FlowUser {
+        FlowUser::from(FlowUserFields {
             user_id: id.into(),
             name: None,
             email: None,
             active,
             user_type: "Full".into(),
             sync_source: None,
-        }
+        })
     }
 
     fn rename(from: &str, to: &str) -> Action {

@@ -946,7 +946,7 @@ async fn fetch_person(
     };
     report.sources.ifs = summary(snapshots.ifs.len());
     report.sources.flow = summary(snapshots.flow.len());
-    let Some(id) = snapshots.azure.first().map(|u| u.id.to_string()) else {
+    let Some(id) = snapshots.azure.first().map(|u| u.id().to_string()) else {
         return Err(Stop::Failed(format!("Azure AD has no user {person}")));
     };
     Ok((snapshots, id))

@@ -73,7 +73,7 @@ pub async fn export(cfg: &Config, sources: &LiveSources) -> Result<SnapshotFile,
     {
         groups.insert(
             group.to_string(),
-            azure.iter().map(|u| u.id.to_string()).collect(),
+            azure.iter().map(|u| u.id().to_string()).collect(),
         );
     }
     Ok(SnapshotFile {

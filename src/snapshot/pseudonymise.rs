@@ -80,23 +80,29 @@ impl Pseudonymiser {
     /// Pseudonymises the whole snapshot in place.
     pub fn apply(&self, file: &mut SnapshotFile) {
         for u in &mut file.azure {
-            u.id = self.identifier(&u.id).into();
-            u.user_principal_name = self.identifier(&u.user_principal_name).into();
-            self.opt(&mut u.mail, Self::identifier);
-            self.opt(&mut u.display_name, Self::name);
-            self.opt(&mut u.employee_id, Self::identifier);
-            self.opt(&mut u.on_premises_sam_account_name, Self::identifier);
+            u.edit(|u| {
+                u.id = self.identifier(&u.id).into();
+                u.user_principal_name = self.identifier(&u.user_principal_name).into();
+                self.opt(&mut u.mail, Self::identifier);
+                self.opt(&mut u.display_name, Self::name);
+                self.opt(&mut u.employee_id, Self::identifier);
+                self.opt(&mut u.on_premises_sam_account_name, Self::identifier);
+            });
         }
         for u in &mut file.ifs {
-            u.identity = self.identifier(&u.identity).into();
-            self.opt(&mut u.description, Self::name);
-            self.opt(&mut u.directory_id, Self::identifier);
-            self.opt(&mut u.email, Self::identifier);
+            u.edit(|u| {
+                u.identity = self.identifier(&u.identity).into();
+                self.opt(&mut u.description, Self::name);
+                self.opt(&mut u.directory_id, Self::identifier);
+                self.opt(&mut u.email, Self::identifier);
+            });
         }
         for u in &mut file.flow {
-            u.user_id = self.identifier(&u.user_id).into();
-            self.opt(&mut u.name, Self::name);
-            self.opt(&mut u.email, Self::identifier);
+            u.edit(|u| {
+                u.user_id = self.identifier(&u.user_id).into();
+                self.opt(&mut u.name, Self::name);
+                self.opt(&mut u.email, Self::identifier);
+            });
         }
         file.groups = std::mem::take(&mut file.groups)
             .into_iter()

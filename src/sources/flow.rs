@@ -3,7 +3,7 @@
 //! (`nextCursor`), renames and deactivates them.
 
 use crate::config::FlowConfig;
-use crate::model::FlowUser;
+use crate::model::{FlowUser, FlowUserFields};
 use crate::sources::http::{
     join_path, redacted_url, require_secure, Auth, ErrorShape, HttpSettings, Idempotency, Payload,
     ServiceClient,
@@ -39,14 +39,14 @@ struct FlowUserWire {
 impl From<FlowUserWire> for FlowUser {
     fn from(w: FlowUserWire) -> Self {
         let non_empty = |s: Option<CompactString>| s.filter(|v| !v.trim().is_empty());
-        FlowUser {
+        FlowUser::from(FlowUserFields {
             user_id: w.user_id,
             name: non_empty(w.name),
             email: non_empty(w.email),
             active: w.active,
             user_type: w.user_type,
             sync_source: non_empty(w.sync_source),
-        }
+        })
     }
 }
 
@@ -157,13 +157,13 @@ impl FlowHttp {
                 let user = FlowUser::from(wire);
                 self.api.limits().check_fields(
                     System::Flow,
-                    &user.user_id,
+                    user.user_id(),
                     [
-                        ("userId", Some(user.user_id.as_str())),
-                        ("name", user.name.as_deref()),
-                        ("email", user.email.as_deref()),
-                        ("type", Some(user.user_type.as_str())),
-                        ("syncSource", user.sync_source.as_deref()),
+                        ("userId", Some(user.user_id())),
+                        ("name", user.name()),
+                        ("email", user.email()),
+                        ("type", Some(user.user_type())),
+                        ("syncSource", user.sync_source()),
                     ],
                 )?;
                 users.push(user);

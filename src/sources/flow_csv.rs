@@ -5,7 +5,7 @@
 //! true/false, 1/0, yes/no. A bad row is an error naming the file, the line
 //! and the column; nothing is skipped silently.
 
-use crate::model::FlowUser;
+use crate::model::{FlowUser, FlowUserFields};
 use crate::sources::{SourceError, SourceErrorKind, System};
 use compact_str::CompactString;
 use std::path::{Path, PathBuf};
@@ -133,14 +133,14 @@ impl FlowCsv {
                         .to_string(),
                 ));
             }
-            users.push(FlowUser {
+            users.push(FlowUser::from(FlowUserFields {
                 user_id: user_id.into(),
                 name: optional(index.name),
                 email: optional(index.email),
                 active,
                 user_type: user_type.into(),
                 sync_source: optional(index.sync_source),
-            });
+            }));
         }
         Ok(users)
     }

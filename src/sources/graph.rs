@@ -10,7 +10,7 @@
 //! `azure.graph_url` is written as an origin or with `/v1.0`.
 
 use crate::config::AzureConfig;
-use crate::model::AadUser;
+use crate::model::{AadUser, AadUserFields};
 use crate::net::client::{build_client, Auth, ErrorShape, HttpSettings, ServiceClient};
 use crate::net::limits::Limits;
 use crate::net::origin::{error_path, redacted_url, require_secure, same_origin};
@@ -507,16 +507,16 @@ impl GraphSource {
     fn check_fields(&self, user: &AadUser) -> Result<(), SourceError> {
         self.field_limits.check_fields(
             System::Azure,
-            &user.id,
+            user.id(),
             [
-                ("id", Some(user.id.as_str())),
-                ("userPrincipalName", Some(user.user_principal_name.as_str())),
-                ("mail", user.mail.as_deref()),
-                ("displayName", user.display_name.as_deref()),
-                ("employeeId", user.employee_id.as_deref()),
+                ("id", Some(user.id())),
+                ("userPrincipalName", Some(user.user_principal_name())),
+                ("mail", user.mail()),
+                ("displayName", user.display_name()),
+                ("employeeId", user.employee_id()),
                 (
                     "onPremisesSamAccountName",
-                    user.on_premises_sam_account_name.as_deref(),
+                    user.on_premises_sam_account_name(),
                 ),
             ],
         )
@@ -556,7 +556,7 @@ impl GraphSource {
             .into_iter()
             .map(|change| match change {
                 AadChange::Upsert(user) if user.is_guest() => AadChange::Removed {
-                    id: user.id.into(),
+                    id: user.id().into(),
                     reason: "guest".to_string(),
                 },
                 other => other,
@@ -672,7 +672,7 @@ fn user_from_wire(wire: WireUser, path: &str) -> Result<AadUser, SourceError> {
         Some(upn) if !upn.trim().is_empty() => upn,
         _ => return Err(invalid("missing field `userPrincipalName`", Some(&id))),
     };
-    Ok(AadUser {
+    Ok(AadUser::from(AadUserFields {
         id,
         user_principal_name,
         mail: wire.mail,
@@ -683,7 +683,7 @@ fn user_from_wire(wire: WireUser, path: &str) -> Result<AadUser, SourceError> {
         employee_id: wire.employee_id,
         on_premises_sam_account_name: wire.on_premises_sam_account_name,
         user_type: wire.user_type,
-    })
+    }))
 }
 
 #[cfg(test)]

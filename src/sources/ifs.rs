@@ -10,7 +10,7 @@
 
 use crate::auth::AccessTokenSource;
 use crate::config::IfsConfig;
-use crate::model::{IfsUser, NormalizedId};
+use crate::model::{IfsUser, IfsUserFields, NormalizedId};
 use crate::sources::http::{
     error_path, join_path, redacted_url, require_secure, same_origin, Auth, ErrorShape,
     HttpSettings, ServiceClient,
@@ -79,9 +79,9 @@ impl Collected {
         let users = &self.users;
         let hash = |identity: &str| FxBuildHasher.hash_one(identity);
         let entry = self.identities.entry(
-            hash(&user.identity),
-            |&i| users[i].identity == user.identity,
-            |&i| hash(&users[i].identity),
+            hash(user.identity()),
+            |&i| users[i].identity() == user.identity(),
+            |&i| hash(users[i].identity()),
         );
         match entry {
             Entry::Occupied(_) => Err(user),
@@ -371,7 +371,7 @@ impl IfsSource {
                 Ok(()) => new += 1,
                 Err(repeat) => {
                     if first_repeat.is_none() {
-                        first_repeat = Some(repeat.identity);
+                        first_repeat = Some(CompactString::from(repeat.identity()));
                     }
                 }
             }
@@ -487,7 +487,7 @@ impl IfsSource {
             other => other?,
         };
         // Stable: exact matches first, each group in the service's order.
-        users.sort_by_key(|u| u.directory_id.as_deref() != Some(id));
+        users.sort_by_key(|u| u.directory_id() != Some(id));
         Ok(users)
     }
 
@@ -558,13 +558,13 @@ impl IfsSource {
                 e.path = Some(error_path(url));
                 e
             })?;
-        Ok(IfsUser {
+        Ok(IfsUser::from(IfsUserFields {
             identity,
             description,
             directory_id,
             active,
             email,
-        })
+        }))
     }
 }
 

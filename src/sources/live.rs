@@ -206,19 +206,19 @@ impl LiveSources {
         };
         steps.push(format!(
             "Azure AD: found {} ({}), object ID {}, account {}",
-            user.display_name.as_deref().unwrap_or("(no display name)"),
-            user.user_principal_name,
-            user.id,
-            if user.account_enabled {
+            user.display_name().unwrap_or("(no display name)"),
+            user.user_principal_name(),
+            user.id(),
+            if user.account_enabled() {
                 "enabled"
             } else {
                 "disabled"
             }
         ));
         // Every value an IFS Directory ID may hold for this person (docs/semantics.md §2).
-        let mut keys: Vec<&str> = vec![user.user_principal_name.as_str(), user.id.as_str()];
-        keys.extend(user.mail.as_deref());
-        keys.extend(user.on_premises_sam_account_name.as_deref());
+        let mut keys: Vec<&str> = vec![user.user_principal_name(), user.id()];
+        keys.extend(user.mail());
+        keys.extend(user.on_premises_sam_account_name());
         let mut seen = std::collections::HashSet::new();
         for key in keys.into_iter().filter(|k| !k.trim().is_empty()) {
             if !seen.insert(key.to_string()) {
@@ -232,13 +232,13 @@ impl LiveSources {
                 } else {
                     found
                         .iter()
-                        .map(|u| u.identity.as_str())
+                        .map(|u| u.identity())
                         .collect::<Vec<_>>()
                         .join(", ")
                 }
             ));
             for u in found {
-                if !snapshots.ifs.iter().any(|x| x.identity == u.identity) {
+                if !snapshots.ifs.iter().any(|x| x.identity() == u.identity()) {
                     snapshots.ifs.push(u);
                 }
             }

@@ -7,7 +7,7 @@
 
 use super::codes::to_db;
 use super::error::{QueryContext, StoreError};
-use crate::model::AadUser;
+use crate::model::{AadUser, AadUserFields};
 use compact_str::CompactString;
 use futures::TryStreamExt;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -55,14 +55,14 @@ type StoredAadUserRef<'a> = (
 
 fn stored(u: &AadUser) -> StoredAadUserRef<'_> {
     (
-        &u.id,
-        &u.user_principal_name,
-        u.mail.as_deref(),
-        u.display_name.as_deref(),
-        u.account_enabled,
-        u.employee_id.as_deref(),
-        u.on_premises_sam_account_name.as_deref(),
-        u.user_type.as_deref(),
+        u.id(),
+        u.user_principal_name(),
+        u.mail(),
+        u.display_name(),
+        u.account_enabled(),
+        u.employee_id(),
+        u.on_premises_sam_account_name(),
+        u.user_type(),
     )
 }
 
@@ -78,7 +78,7 @@ impl From<StoredAadUser> for AadUser {
             on_premises_sam_account_name,
             user_type,
         ) = row;
-        AadUser {
+        AadUser::from(AadUserFields {
             id,
             user_principal_name,
             mail,
@@ -87,7 +87,7 @@ impl From<StoredAadUser> for AadUser {
             employee_id,
             on_premises_sam_account_name,
             user_type,
-        }
+        })
     }
 }
 
@@ -116,11 +116,11 @@ pub(super) async fn write_pages(
     clear(conn, scope).await?;
     let mut ordered: Vec<&AadUser> = users.iter().collect();
     // Stable, so of equal IDs the later one comes last and is kept.
-    ordered.sort_by(|a, b| a.id.cmp(&b.id));
+    ordered.sort_by(|a, b| a.id().cmp(b.id()));
     let mut last_of_each: Vec<&AadUser> = Vec::with_capacity(ordered.len());
     for u in ordered {
         match last_of_each.last_mut() {
-            Some(prev) if prev.id == u.id => *prev = u,
+            Some(prev) if prev.id() == u.id() => *prev = u,
             _ => last_of_each.push(u),
         }
     }
@@ -164,7 +164,7 @@ pub(super) async fn write_changes(
 ) -> Result<(), StoreError> {
     let mut rows: Vec<(&str, Option<String>)> = Vec::with_capacity(upserts.len());
     for u in upserts {
-        rows.push((&u.id, Some(to_json(&stored(u))?)));
+        rows.push((u.id(), Some(to_json(&stored(u))?)));
     }
     rows.extend(removed_ids.iter().map(|id| (id.as_str(), None)));
     for chunk in rows.chunks(CHANGES_PER_STATEMENT) {
@@ -269,7 +269,7 @@ fn apply_changes(users: &mut Vec<AadUser>, changes: Vec<(CompactString, Option<S
         .into_iter()
         .map(|(id, user)| (id, user.map(AadUser::from)))
         .collect();
-    users.retain_mut(|u| match changed.remove(&u.id) {
+    users.retain_mut(|u| match changed.remove(u.id()) {
         None => true,
         Some(None) => false,
         Some(Some(new)) => {
@@ -280,5 +280,5 @@ fn apply_changes(users: &mut Vec<AadUser>, changes: Vec<(CompactString, Option<S
     users.extend(changed.into_values().flatten());
     // Stable and run-aware: the pages' order plus a short tail costs
     // about one pass.
-    users.sort_by(|a, b| a.id.cmp(&b.id));
+    users.sort_by(|a, b| a.id().cmp(b.id()));
 }

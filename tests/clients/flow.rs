@@ -49,11 +49,11 @@ async fn listing_follows_next_cursor_until_null() {
     })
     .await;
     let users = flow(&mock).fetch_all().await.unwrap();
-    let ids: Vec<_> = users.iter().map(|u| u.user_id.as_str()).collect();
+    let ids: Vec<_> = users.iter().map(|u| u.user_id()).collect();
     assert_eq!(ids, ["jdoe", "asmith", "bob"]);
-    assert_eq!(users[0].sync_source.as_deref(), Some("AzureAD"));
+    assert_eq!(users[0].sync_source(), Some("AzureAD"));
     assert!(users[0].is_sync_managed() && !users[1].is_sync_managed());
-    assert_eq!(users[1].email.as_deref(), Some("asmith@contoso.com"));
+    assert_eq!(users[1].email(), Some("asmith@contoso.com"));
     assert_eq!(mock.hits("/flow").len(), 3);
 }
 
@@ -262,13 +262,13 @@ async fn csv_export_is_read() {
     );
     let users = csv.fetch_all().await.unwrap();
     assert_eq!(users.len(), 4);
-    assert_eq!(users[0].user_id, "jdoe");
-    assert!(users[0].active && users[0].is_sync_managed());
-    assert_eq!(users[1].user_id, "smith, anna");
-    assert_eq!(users[1].email, None);
-    assert!(!users[1].active);
-    assert!(users[2].is_machine() && users[2].active);
-    assert!(!users[3].active);
+    assert_eq!(users[0].user_id(), "jdoe");
+    assert!(users[0].active() && users[0].is_sync_managed());
+    assert_eq!(users[1].user_id(), "smith, anna");
+    assert_eq!(users[1].email(), None);
+    assert!(!users[1].active());
+    assert!(users[2].is_machine() && users[2].active());
+    assert!(!users[3].active());
 }
 
 #[tokio::test]
@@ -276,8 +276,8 @@ async fn csv_columns_may_come_in_any_order() {
     let (_dir, csv) =
         csv_file("type,active,userId,syncSource,email,name\nFull,1,jdoe,,jdoe@contoso.com,John\n");
     let users = csv.fetch_all().await.unwrap();
-    assert_eq!(users[0].user_id, "jdoe");
-    assert_eq!(users[0].name.as_deref(), Some("John"));
+    assert_eq!(users[0].user_id(), "jdoe");
+    assert_eq!(users[0].name(), Some("John"));
 }
 
 #[tokio::test]

@@ -96,7 +96,7 @@ fn three_pages(first_tries_of_page2: Vec<Reply>) -> impl Fn(&Recorded) -> Reply 
 }
 
 fn ids(users: &[idrecon::model::AadUser]) -> Vec<&str> {
-    users.iter().map(|u| u.id.as_str()).collect()
+    users.iter().map(|u| u.id()).collect()
 }
 
 #[tokio::test]
@@ -388,7 +388,7 @@ async fn delta_with_a_stored_link_returns_changes() {
     };
     assert!(delta_link.ends_with("$deltatoken=T2"));
     assert_eq!(changes.len(), 4);
-    assert!(matches!(&changes[0], AadChange::Upsert(u) if u.id == "2"));
+    assert!(matches!(&changes[0], AadChange::Upsert(u) if u.id() == "2"));
     assert_eq!(
         changes[1],
         AadChange::Removed {
@@ -597,7 +597,7 @@ async fn fetch_one_encodes_the_upn_and_maps_404_to_none() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(user.id, "5");
+    assert_eq!(user.id(), "5");
     assert!(src.fetch_one("nobody@contoso.com").await.unwrap().is_none());
     let hit = &mock.hits("/graph")[0];
     assert!(hit
@@ -624,7 +624,7 @@ async fn fetch_one_encodes_guest_upns() {
         "guests out of scope"
     );
     let with_guests = source_with(&mock, |c| c.include_guests = true);
-    assert_eq!(with_guests.fetch_one(upn).await.unwrap().unwrap().id, "9");
+    assert_eq!(with_guests.fetch_one(upn).await.unwrap().unwrap().id(), "9");
 }
 
 #[tokio::test]

@@ -90,17 +90,17 @@ async fn skip_paging_reads_every_page_in_order() {
     })
     .await;
     let users = source_with(&mock, 3, |_| {}).fetch_all().await.unwrap();
-    let identities: Vec<_> = users.iter().map(|u| u.identity.as_str()).collect();
+    let identities: Vec<_> = users.iter().map(|u| u.identity()).collect();
     assert_eq!(
         identities,
         ["USER1", "USER2", "USER3", "USER4", "USER5", "USER6", "USER7"]
     );
     assert!(
-        users.iter().all(|u| u.active),
+        users.iter().all(|u| u.active()),
         "bool and \"TRUE\" both read"
     );
-    assert_eq!(users[0].directory_id.as_deref(), Some("user1@contoso.com"));
-    assert_eq!(users[0].description.as_deref(), Some("Name of USER1"));
+    assert_eq!(users[0].directory_id(), Some("user1@contoso.com"));
+    assert_eq!(users[0].description(), Some("Name of USER1"));
     let mut pages = mock.hits(IFS_USERS_PATH);
     assert_eq!(
         pages.len(),
@@ -181,10 +181,10 @@ async fn active_as_false_string_and_optional_email() {
     .await;
     let src = source_with(&mock, 100, |c| c.email_field = Some("Email".into()));
     let users = src.fetch_all().await.unwrap();
-    assert!(!users[0].active && !users[1].active);
-    assert_eq!(users[0].directory_id, None);
-    assert_eq!(users[0].email.as_deref(), Some("jdoe@contoso.com"));
-    assert_eq!(users[1].email, None);
+    assert!(!users[0].active() && !users[1].active());
+    assert_eq!(users[0].directory_id(), None);
+    assert_eq!(users[0].email(), Some("jdoe@contoso.com"));
+    assert_eq!(users[1].email(), None);
     assert_eq!(
         mock.hits(IFS_USERS_PATH)[0].param("$select").as_deref(),
         Some("Identity,Description,WebUser,Active,Email")
@@ -240,7 +240,7 @@ async fn filter_by_directory_id_doubles_quotes() {
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].identity, "OBRIEN");
+    assert_eq!(found[0].identity(), "OBRIEN");
     let raw = mock.hits(IFS_USERS_PATH)[0].raw_query.clone().unwrap();
     // Spaces as %20 (never `+`), quotes percent-encoded by the URL parser.
     assert!(
@@ -324,7 +324,7 @@ fn capped(
 }
 
 fn identities(users: &[idrecon::model::IfsUser]) -> Vec<String> {
-    let mut ids: Vec<String> = users.iter().map(|u| u.identity.to_string()).collect();
+    let mut ids: Vec<String> = users.iter().map(|u| u.identity().to_string()).collect();
     ids.sort();
     ids
 }
@@ -465,7 +465,7 @@ async fn the_directory_id_lookup_ignores_case_and_puts_the_exact_match_first() {
         .fetch_by_directory_id("jdoe@contoso.com")
         .await
         .unwrap();
-    let ids: Vec<_> = found.iter().map(|u| u.identity.as_str()).collect();
+    let ids: Vec<_> = found.iter().map(|u| u.identity()).collect();
     assert_eq!(ids, ["JDOE", "JDOE2"]);
 }
 

@@ -119,16 +119,13 @@ async fn the_three_systems_are_fetched_concurrently() {
         AzureFetch::Full {
             users, delta_link, ..
         } => {
-            assert_eq!(users[0].user_principal_name, "jdoe@contoso.com");
+            assert_eq!(users[0].user_principal_name(), "jdoe@contoso.com");
             assert!(delta_link.unwrap().ends_with("$deltatoken=NEW"));
         }
         other => panic!("expected a full round, got {other:?}"),
     }
-    assert_eq!(
-        ifs.unwrap()[0].directory_id.as_deref(),
-        Some("jdoe@contoso.com")
-    );
-    assert_eq!(flow.unwrap()[0].user_id, "jdoe");
+    assert_eq!(ifs.unwrap()[0].directory_id(), Some("jdoe@contoso.com"));
+    assert_eq!(flow.unwrap()[0].user_id(), "jdoe");
 }
 
 #[tokio::test]
@@ -170,7 +167,7 @@ async fn a_group_scope_lists_the_group_in_full() {
         AzureFetch::Full {
             users, delta_link, ..
         } => {
-            assert_eq!(users[0].id, "2");
+            assert_eq!(users[0].id(), "2");
             assert_eq!(delta_link, None);
         }
         other => panic!("expected a full listing, got {other:?}"),
@@ -192,7 +189,7 @@ async fn csv_mode_reads_the_file_and_offers_no_writer() {
     cfg.flow.csv_path = Some(path);
     let live = LiveSources::with_settings(&cfg, &fast_settings()).unwrap();
     assert!(live.flow_writer().is_none());
-    assert_eq!(live.fetch_flow().await.unwrap()[0].user_id, "jdoe");
+    assert_eq!(live.fetch_flow().await.unwrap()[0].user_id(), "jdoe");
     assert!(mock.hits("/flow").is_empty());
 }
 

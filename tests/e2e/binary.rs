@@ -362,8 +362,8 @@ async fn user_steps_show_control_sequences_escaped() {
     let hostile = "Mallory\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}1m";
     let mut upn = String::new();
     app.handle.update_azure(|users| {
-        users[0].display_name = Some(hostile.into());
-        upn = users[0].user_principal_name.to_string();
+        users[0].edit(|fields| fields.display_name = Some(hostile.into()));
+        upn = users[0].user_principal_name().to_string();
     });
     let mut cmd = idrecon();
     cmd.arg("--config").arg(&app.config_path).args([

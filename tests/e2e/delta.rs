@@ -8,7 +8,10 @@ use crate::{app_support, e2e_support};
 use app_support::*;
 use e2e_support::*;
 use idrecon::job::RunRequest;
-use idrecon::model::{AadUser, Cause, Finding, FindingKind, FindingStatus, FlowUser, IfsUser};
+use idrecon::model::{
+    AadUser, AadUserFields, Cause, Finding, FindingKind, FindingStatus, FlowUser, FlowUserFields,
+    IfsUser, IfsUserFields,
+};
 use idrecon::report::{Report, RunStatus};
 use idrecon::sim::SimHandle;
 use idrecon::store::Store;
@@ -39,19 +42,19 @@ fn consistent_people(handle: &SimHandle, findings: &BTreeSet<String>) -> Vec<Con
     handle
         .azure_users()
         .into_iter()
-        .filter(|a| a.account_enabled && !a.is_guest())
+        .filter(|a| a.account_enabled() && !a.is_guest())
         .filter(|a| {
             !findings
                 .iter()
-                .any(|k| k.ends_with(&format!("|aad:{}", a.id)))
+                .any(|k| k.ends_with(&format!("|aad:{}", a.id())))
         })
         .filter_map(|a| {
-            let upn = a.user_principal_name.clone();
+            let upn = a.user_principal_name();
             let i = ifs
                 .iter()
-                .find(|i| i.active && i.directory_id.as_deref() == Some(upn.as_str()))?;
+                .find(|i| i.active() && i.directory_id() == Some(upn))?;
             let f = flow.iter().find(|f| {
-                f.user_id == upn && f.active && f.sync_source.is_none() && !f.is_machine()
+                f.user_id() == upn && f.active() && f.sync_source().is_none() && !f.is_machine()
             })?;
             Some((a, i.clone(), f.clone()))
         })
@@ -74,7 +77,7 @@ fn person_with(app: &TestApp, kind: FindingKind, cause: Option<Cause>) -> AadUse
     app.handle
         .azure_users()
         .into_iter()
-        .find(|u| u.id.eq_ignore_ascii_case(id))
+        .find(|u| u.id().eq_ignore_ascii_case(id))
         .expect("the Azure user of the finding")
 }
 
@@ -115,19 +118,19 @@ async fn second_run_reads_only_changes_and_classifies_them() {
     // Azure AD: disable one, delete one, add one (with an IFS user), change a UPN.
     let new_id = "0e2e0000-0000-4000-8000-0000000e2e01";
     let new_upn = "newcomer.e2e1@contoso.com";
-    let renamed_upn = format!("renamed.{}", p_upn.0.user_principal_name);
+    let renamed_upn = format!("renamed.{}", p_upn.0.user_principal_name());
     h.update_azure(|users| {
         for u in users.iter_mut() {
-            if u.id == p_disable.0.id {
-                u.account_enabled = false;
+            if u.id() == p_disable.0.id() {
+                u.edit(|fields| fields.account_enabled = false);
             }
-            if u.id == p_upn.0.id {
-                u.user_principal_name = renamed_upn.as_str().into();
-                u.mail = Some(renamed_upn.as_str().into());
+            if u.id() == p_upn.0.id() {
+                u.edit(|fields| fields.user_principal_name = renamed_upn.as_str().into());
+                u.edit(|fields| fields.mail = Some(renamed_upn.as_str().into()));
             }
         }
-        users.retain(|u| u.id != p_delete.0.id);
-        users.push(AadUser {
+        users.retain(|u| u.id() != p_delete.0.id());
+        users.push(AadUser::from(AadUserFields {
             id: new_id.into(),
             user_principal_name: new_upn.into(),
             mail: Some(new_upn.into()),
@@ -136,27 +139,27 @@ async fn second_run_reads_only_changes_and_classifies_them() {
             employee_id: None,
             on_premises_sam_account_name: None,
             user_type: Some("Member".into()),
-        });
+        }));
     });
     // IFS: the newcomer gets a user; one consistent person loses theirs.
     h.update_ifs(|users| {
-        users.retain(|u| u.identity != p_ifs_delete.1.identity);
-        users.push(IfsUser {
+        users.retain(|u| u.identity() != p_ifs_delete.1.identity());
+        users.push(IfsUser::from(IfsUserFields {
             identity: "NEWCOMERE2E1".into(),
             description: Some("Newcomer E2E".into()),
             directory_id: Some(new_upn.into()),
             active: true,
             email: None,
-        });
+        }));
     });
     // Flow: fix a stripped domain and a missing account; strip another domain.
     let stripped_ifs = h
         .ifs_users()
         .into_iter()
-        .find(|i| i.directory_id.as_deref() == Some(stripped.user_principal_name.as_str()))
+        .find(|i| i.directory_id() == Some(stripped.user_principal_name()))
         .expect("IFS user of the stripped-domain person");
     let stripped_local = stripped
-        .user_principal_name
+        .user_principal_name()
         .split('@')
         .next()
         .expect("local part")
@@ -164,31 +167,33 @@ async fn second_run_reads_only_changes_and_classifies_them() {
     let missing_ifs = h
         .ifs_users()
         .into_iter()
-        .find(|i| i.directory_id.as_deref() == Some(missing_flow.user_principal_name.as_str()))
+        .find(|i| i.directory_id() == Some(missing_flow.user_principal_name()))
         .expect("IFS user of the missing-in-Flow person");
     let strip_target = p_flow_strip
         .2
-        .user_id
+        .user_id()
         .split('@')
         .next()
         .expect("local part")
         .to_string();
     h.update_flow(|users| {
         for u in users.iter_mut() {
-            if u.user_id.eq_ignore_ascii_case(&stripped_local) {
-                u.user_id = stripped_ifs.directory_id.clone().expect("directory id");
-            } else if u.user_id == p_flow_strip.2.user_id {
-                u.user_id = strip_target.as_str().into();
+            if u.user_id().eq_ignore_ascii_case(&stripped_local) {
+                u.edit(|fields| {
+                    fields.user_id = stripped_ifs.directory_id().expect("directory id").into()
+                });
+            } else if u.user_id() == p_flow_strip.2.user_id() {
+                u.edit(|fields| fields.user_id = strip_target.as_str().into());
             }
         }
-        users.push(FlowUser {
-            user_id: missing_ifs.directory_id.clone().expect("directory id"),
-            name: missing_flow.display_name.clone(),
-            email: missing_flow.mail.clone(),
+        users.push(FlowUser::from(FlowUserFields {
+            user_id: missing_ifs.directory_id().expect("directory id").into(),
+            name: missing_flow.display_name().map(Into::into),
+            email: missing_flow.mail().map(Into::into),
             active: true,
             user_type: "Full".into(),
             sync_source: None,
-        });
+        }));
     });
 
     // Run 2: only the changes are read.
@@ -205,17 +210,17 @@ async fn second_run_reads_only_changes_and_classifies_them() {
     assert_eq!(run2.sources.azure.users, members as u64);
 
     let want_new: BTreeSet<String> = [
-        aad_key(FindingKind::DisabledInAzure, &p_disable.0.id),
-        ifs_key(FindingKind::NotInAzure, &p_delete.1.identity),
+        aad_key(FindingKind::DisabledInAzure, p_disable.0.id()),
+        ifs_key(FindingKind::NotInAzure, p_delete.1.identity()),
         aad_key(FindingKind::MissingInFlow, new_id),
-        ifs_key(FindingKind::NotInAzure, &p_upn.1.identity),
-        aad_key(FindingKind::IdMismatch, &p_flow_strip.0.id),
-        aad_key(FindingKind::MissingInIfs, &p_ifs_delete.0.id),
+        ifs_key(FindingKind::NotInAzure, p_upn.1.identity()),
+        aad_key(FindingKind::IdMismatch, p_flow_strip.0.id()),
+        aad_key(FindingKind::MissingInIfs, p_ifs_delete.0.id()),
     ]
     .into();
     let want_resolved: BTreeSet<String> = [
-        aad_key(FindingKind::IdMismatch, &stripped.id),
-        aad_key(FindingKind::MissingInFlow, &missing_flow.id),
+        aad_key(FindingKind::IdMismatch, stripped.id()),
+        aad_key(FindingKind::MissingInFlow, missing_flow.id()),
     ]
     .into();
     assert!(want_resolved.is_subset(&keys1));
@@ -235,12 +240,12 @@ async fn second_run_reads_only_changes_and_classifies_them() {
     let stripped_again = run2
         .findings
         .iter()
-        .find(|f| f.aad_id.as_deref() == Some(p_flow_strip.0.id.as_str()))
+        .find(|f| f.aad_id.as_deref() == Some(p_flow_strip.0.id()))
         .expect("the newly stripped person");
     assert_eq!(stripped_again.cause, Some(Cause::DomainStripped));
     assert_eq!(
         stripped_again.expected_flow_user_id.as_deref(),
-        Some(p_flow_strip.1.directory_id.as_deref().expect("dir id"))
+        Some(p_flow_strip.1.directory_id().expect("dir id"))
     );
 
     // `--full` lists everyone again and concludes the same.
@@ -287,8 +292,8 @@ async fn expired_delta_link_resyncs_in_full() {
     // A change, then every delta link expires (Graph keeps them ~7 days).
     h.update_azure(|users| {
         for u in users.iter_mut() {
-            if u.id == victim.0.id {
-                u.account_enabled = false;
+            if u.id() == victim.0.id() {
+                u.edit(|fields| fields.account_enabled = false);
             }
         }
     });
@@ -304,7 +309,7 @@ async fn expired_delta_link_resyncs_in_full() {
         1 + 1 + h.azure_users().len().div_ceil(999) as u64,
         "the expired link, a fresh \"latest\" link, then the full listing"
     );
-    let disabled = aad_key(FindingKind::DisabledInAzure, &victim.0.id);
+    let disabled = aad_key(FindingKind::DisabledInAzure, victim.0.id());
     assert_eq!(
         keys_with_status(&run2, FindingStatus::New),
         BTreeSet::from([disabled.clone()])
@@ -336,13 +341,13 @@ async fn full_listing_over_a_stored_snapshot_stores_exactly_azure() {
     let (changed, deleted) = (&consistent[0].0, &consistent[1].0);
     h.update_azure(|users| {
         for u in users.iter_mut() {
-            if u.id == changed.id {
-                u.display_name = Some("Changed While Away".into());
-                u.account_enabled = false;
+            if u.id() == changed.id() {
+                u.edit(|fields| fields.display_name = Some("Changed While Away".into()));
+                u.edit(|fields| fields.account_enabled = false);
             }
         }
-        users.retain(|u| u.id != deleted.id);
-        users.push(AadUser {
+        users.retain(|u| u.id() != deleted.id());
+        users.push(AadUser::from(AadUserFields {
             id: "0e2e0000-0000-4000-8000-0000000e2e77".into(),
             user_principal_name: "latecomer.e2e@contoso.com".into(),
             mail: None,
@@ -351,7 +356,7 @@ async fn full_listing_over_a_stored_snapshot_stores_exactly_azure() {
             employee_id: Some("E77".into()),
             on_premises_sam_account_name: None,
             user_type: Some("Member".into()),
-        });
+        }));
     });
 
     let run2 = app
@@ -369,7 +374,7 @@ async fn full_listing_over_a_stored_snapshot_stores_exactly_azure() {
         .into_iter()
         .filter(|u| !u.is_guest())
         .collect();
-    azure.sort_by(|a, b| a.id.cmp(&b.id));
+    azure.sort_by(|a, b| a.id().cmp(b.id()));
     let stored = app
         .store()
         .await

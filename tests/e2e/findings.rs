@@ -107,13 +107,13 @@ async fn ambiguous_person_owns_its_free_flow_candidates() {
             .expect("ambiguous has an Azure user");
         let user = azure
             .iter()
-            .find(|u| u.id.eq_ignore_ascii_case(aad_id))
+            .find(|u| u.id().eq_ignore_ascii_case(aad_id))
             .expect("the Azure user is in the tenant");
-        let mail = NormalizedId::new(user.mail.as_deref().expect("generated users have mail"));
+        let mail = NormalizedId::new(user.mail().expect("generated users have mail"));
         let candidates: Vec<&str> = flow
             .iter()
-            .filter(|f| f.email.as_deref().map(NormalizedId::new).as_ref() == Some(&mail))
-            .map(|f| f.user_id.as_str())
+            .filter(|f| f.email().map(NormalizedId::new).as_ref() == Some(&mail))
+            .map(|f| f.user_id())
             .collect();
         assert_eq!(candidates.len(), 2, "{aad_id}: {candidates:?}");
         for id in &candidates {
@@ -170,11 +170,11 @@ async fn a_machine_user_holding_the_expected_id_is_a_conflict_not_a_rename() {
         .handle
         .flow_users()
         .into_iter()
-        .find(|u| NormalizedId::new(&u.user_id) == NormalizedId::new(expected))
+        .find(|u| NormalizedId::new(u.user_id()) == NormalizedId::new(expected))
         .expect("someone holds the expected ID");
     assert!(holder.is_machine(), "{holder:?}");
     assert!(
-        conflict.detail.contains(&format!("'{}'", holder.user_id)),
+        conflict.detail.contains(&format!("'{}'", holder.user_id())),
         "{}",
         conflict.detail
     );
@@ -183,7 +183,7 @@ async fn a_machine_user_holding_the_expected_id_is_a_conflict_not_a_rename() {
     let own = conflict.flow_user_id.as_deref().expect("own Flow user");
     assert!(
         report.actions.iter().all(|a| a.flow_user_id != own
-            && a.flow_user_id != holder.user_id
+            && a.flow_user_id != holder.user_id()
             && a.new_flow_user_id.as_deref().map(NormalizedId::new)
                 != Some(NormalizedId::new(expected))),
         "{:?}",

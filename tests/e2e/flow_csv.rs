@@ -21,12 +21,12 @@ fn write_export(path: &Path, users: &[FlowUser]) {
         .expect("header");
     for u in users {
         w.write_record([
-            u.user_id.as_str(),
-            u.name.as_deref().unwrap_or(""),
-            u.email.as_deref().unwrap_or(""),
-            if u.active { "true" } else { "false" },
-            u.user_type.as_str(),
-            u.sync_source.as_deref().unwrap_or(""),
+            u.user_id(),
+            u.name().unwrap_or(""),
+            u.email().unwrap_or(""),
+            if u.active() { "true" } else { "false" },
+            u.user_type(),
+            u.sync_source().unwrap_or(""),
         ])
         .expect("row");
     }

@@ -143,13 +143,13 @@ async fn the_user_lookup_finds_the_ifs_user_whatever_the_letter_case() {
     let person = azure
         .iter()
         .find(|u| {
-            !with_findings.contains(u.user_principal_name.as_str())
-                && u.user_principal_name
+            !with_findings.contains(u.user_principal_name())
+                && u.user_principal_name()
                     .chars()
                     .any(|c| c.is_ascii_lowercase())
                 && ifs
                     .iter()
-                    .filter(|i| i.directory_id.as_deref() == Some(u.user_principal_name.as_str()))
+                    .filter(|i| i.directory_id() == Some(u.user_principal_name()))
                     .count()
                     == 1
         })
@@ -157,8 +157,10 @@ async fn the_user_lookup_finds_the_ifs_user_whatever_the_letter_case() {
         .clone();
     h.update_ifs(|users| {
         for u in users.iter_mut() {
-            if u.directory_id.as_deref() == Some(person.user_principal_name.as_str()) {
-                u.directory_id = Some(person.user_principal_name.to_uppercase());
+            if u.directory_id() == Some(person.user_principal_name()) {
+                u.edit(|fields| {
+                    fields.directory_id = Some(person.user_principal_name().to_uppercase().into())
+                });
             }
         }
     });
@@ -167,9 +169,9 @@ async fn the_user_lookup_finds_the_ifs_user_whatever_the_letter_case() {
     assert!(full
         .findings
         .iter()
-        .all(|f| f.upn.as_deref() != Some(person.user_principal_name.as_str())));
+        .all(|f| f.upn.as_deref() != Some(person.user_principal_name())));
     let request = RunRequest {
-        person: Some(person.user_principal_name.to_string()),
+        person: Some(person.user_principal_name().to_string()),
         ..RunRequest::manual()
     };
     let outcome = app.reconcile(&request).await;

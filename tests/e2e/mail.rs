@@ -7,7 +7,7 @@ use crate::smtp_support;
 
 use app_support::*;
 use base64::Engine;
-use idrecon::model::{AadUser, IfsUser};
+use idrecon::model::{AadUser, AadUserFields, IfsUser, IfsUserFields};
 use idrecon::notify::{mail_run, MailOutcome};
 use idrecon::report::{csv as report_csv, email};
 use idrecon::sim::{MAIL_RECIPIENT, MAIL_SENDER};
@@ -29,7 +29,7 @@ const TRICKY_NAME: &str = "<b>Bobby & \"Tables\"</b> O'Brien";
 fn add_tricky_person(app: &TestApp) {
     let upn = "bobby.tables9001@contoso.com";
     app.handle.update_azure(|users| {
-        users.push(AadUser {
+        users.push(AadUser::from(AadUserFields {
             id: "0e2e0000-0000-4000-8000-0000000b0bb1".into(),
             user_principal_name: upn.into(),
             mail: Some(upn.into()),
@@ -38,16 +38,16 @@ fn add_tricky_person(app: &TestApp) {
             employee_id: None,
             on_premises_sam_account_name: None,
             user_type: Some("Member".into()),
-        })
+        }))
     });
     app.handle.update_ifs(|users| {
-        users.push(IfsUser {
+        users.push(IfsUser::from(IfsUserFields {
             identity: "BOBBYTABLES9001".into(),
             description: Some(TRICKY_NAME.into()),
             directory_id: Some(upn.into()),
             active: true,
             email: None,
-        })
+        }))
     });
 }
 

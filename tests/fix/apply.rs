@@ -9,7 +9,9 @@ use compact_str::CompactString;
 use fix_support::*;
 use idrecon::commands::exit_code_for;
 use idrecon::error::ExitCode;
-use idrecon::model::{ActionKind, ActionStatus, FindingKind, FindingStatus, FlowUser};
+use idrecon::model::{
+    ActionKind, ActionStatus, FindingKind, FindingStatus, FlowUser, FlowUserFields,
+};
 use idrecon::report::{Format, Mode, RunStatus};
 use idrecon::store::{JournalState, Store};
 use std::collections::{HashMap, HashSet};
@@ -21,7 +23,7 @@ const SEED: u64 = 7;
 fn by_id(users: &[FlowUser]) -> HashMap<CompactString, FlowUser> {
     users
         .iter()
-        .map(|u| (u.user_id.clone(), u.clone()))
+        .map(|u| (u.user_id().into(), u.clone()))
         .collect()
 }
 
@@ -91,7 +93,7 @@ async fn apply_renames_each_mismatch_to_the_exact_directory_id_and_nothing_else(
         .handle
         .ifs_users()
         .into_iter()
-        .map(|u| (u.identity, u.directory_id))
+        .map(|u| (u.identity().into(), u.directory_id().map(Into::into)))
         .collect();
     let now = by_id(&env.handle.flow_users());
     for f in before
@@ -112,12 +114,12 @@ async fn apply_renames_each_mismatch_to_the_exact_directory_id_and_nothing_else(
     // AD-synced Flow users are never touched.
     let synced: Vec<&FlowUser> = original
         .iter()
-        .filter(|u| u.sync_source.is_some())
+        .filter(|u| u.sync_source().is_some())
         .collect();
     assert!(!synced.is_empty());
     for u in synced {
-        assert_eq!(env.handle.rename_count(&u.user_id), 0, "{}", u.user_id);
-        assert_eq!(now.get(&u.user_id), Some(u), "synced user changed");
+        assert_eq!(env.handle.rename_count(u.user_id()), 0, "{}", u.user_id());
+        assert_eq!(now.get(u.user_id()), Some(u), "synced user changed");
     }
     assert!(before
         .findings
@@ -142,12 +144,12 @@ async fn apply_renames_each_mismatch_to_the_exact_directory_id_and_nothing_else(
         let own = f.flow_user_id.clone().expect("own Flow user");
         let holder = original
             .iter()
-            .find(|u| u.user_id.eq_ignore_ascii_case(&target))
+            .find(|u| u.user_id().eq_ignore_ascii_case(&target))
             .expect("someone holds the expected ID");
         assert!(holder.is_machine(), "{holder:?}");
         assert!(
             applied.actions.iter().all(|a| a.flow_user_id != own
-                && a.flow_user_id != holder.user_id
+                && a.flow_user_id != holder.user_id()
                 && !a
                     .new_flow_user_id
                     .as_deref()
@@ -155,10 +157,10 @@ async fn apply_renames_each_mismatch_to_the_exact_directory_id_and_nothing_else(
             "{:?}",
             applied.actions
         );
-        assert_eq!(env.handle.rename_count(&holder.user_id), 0);
+        assert_eq!(env.handle.rename_count(holder.user_id()), 0);
         assert_eq!(env.handle.rename_count(&own), 0);
         assert_eq!(
-            now.get(&holder.user_id),
+            now.get(holder.user_id()),
             Some(holder),
             "machine user changed"
         );
@@ -243,7 +245,7 @@ async fn deactivate_orphans_deactivates_exactly_the_orphans() {
             )
         })
         .filter_map(|f| f.flow_user_id.clone())
-        .filter(|id| active_before[id.as_str()].active)
+        .filter(|id| active_before[id.as_str()].active())
         .collect();
     orphans.sort();
     assert!(!orphans.is_empty());
@@ -252,7 +254,7 @@ async fn deactivate_orphans_deactivates_exactly_the_orphans() {
     assert_eq!(planned, orphans);
     for id in &deactivations {
         assert!(
-            active_before[id.as_str()].active,
+            active_before[id.as_str()].active(),
             "{id} is already inactive"
         );
     }
@@ -271,8 +273,8 @@ async fn deactivate_orphans_deactivates_exactly_the_orphans() {
     let mut expected = renamed(&original, &renames);
     let gone: HashSet<&str> = deactivations.iter().map(String::as_str).collect();
     for u in &mut expected {
-        if gone.contains(u.user_id.as_str()) {
-            u.active = false;
+        if gone.contains(u.user_id()) {
+            u.edit(|fields| fields.active = false);
         }
     }
     assert_eq!(sorted(env.handle.flow_users()), expected);
@@ -433,15 +435,15 @@ async fn one_refused_action_fails_with_flows_message_and_the_others_go_on() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         handle.update_flow(|users| {
-            users.retain(|u| u.user_id != gone);
-            users.push(FlowUser {
+            users.retain(|u| u.user_id() != gone);
+            users.push(FlowUser::from(FlowUserFields {
                 user_id: intruder_to.into(),
                 name: Some("Someone Else".into()),
                 email: None,
                 active: true,
                 user_type: "Full".into(),
                 sync_source: None,
-            });
+            }));
         });
     });
     let report = env.apply(Some(10_000)).await;
@@ -508,7 +510,7 @@ async fn one_refused_action_fails_with_flows_message_and_the_others_go_on() {
         );
     }
     assert!(now.contains_key(taken_from.as_str()));
-    assert_eq!(now[taken_to.as_str()].name.as_deref(), Some("Someone Else"));
+    assert_eq!(now[taken_to.as_str()].name(), Some("Someone Else"));
     assert_eq!(original.len(), now.len());
     // The finding carries the refusal too.
     let finding = report

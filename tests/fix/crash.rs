@@ -209,7 +209,7 @@ async fn kill_once(
         .handle
         .flow_users()
         .into_iter()
-        .map(|u| u.user_id)
+        .map(|u| u.user_id().into())
         .collect();
     for entry in pending {
         let to = entry.action.new_flow_user_id.clone().unwrap();

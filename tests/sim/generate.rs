@@ -139,19 +139,19 @@ fn expected_findings_match_the_archetypes() {
         .tenant
         .azure
         .iter()
-        .map(|u| u.id.as_str().to_ascii_lowercase())
+        .map(|u| u.id().to_ascii_lowercase())
         .collect();
     let ifs: HashSet<String> = g
         .tenant
         .ifs
         .iter()
-        .map(|u| NormalizedId::new(&u.identity).as_str().to_string())
+        .map(|u| NormalizedId::new(u.identity()).as_str().to_string())
         .collect();
     let flow: HashSet<String> = g
         .tenant
         .flow
         .iter()
-        .map(|u| NormalizedId::new(&u.user_id).as_str().to_string())
+        .map(|u| NormalizedId::new(u.user_id()).as_str().to_string())
         .collect();
     for f in &g.expected {
         let (kind, anchor) = f.key.split_once('|').unwrap();
@@ -186,38 +186,38 @@ fn tenant_contains_the_tricky_shapes() {
         .tenant
         .azure
         .iter()
-        .map(|u| u.user_principal_name.as_str())
+        .map(|u| u.user_principal_name())
         .collect();
     assert!(upns.iter().any(|u| u.contains('\'')), "apostrophes");
     assert!(upns.iter().any(|u| !u.is_ascii()), "non-ASCII UPNs");
     assert!(upns.iter().any(|u| u.contains("#EXT#")), "guests");
-    assert!(g.tenant.azure.iter().any(|u| !u.account_enabled));
+    assert!(g.tenant.azure.iter().any(|u| !u.account_enabled()));
     assert!(g.tenant.flow.iter().any(|u| u.is_machine()));
     assert!(g
         .tenant
         .flow
         .iter()
-        .any(|u| u.user_id == idrecon::sim::FLOW_USERNAME && u.is_machine()));
+        .any(|u| u.user_id() == idrecon::sim::FLOW_USERNAME && u.is_machine()));
     assert!(g.tenant.flow.iter().any(|u| u.is_sync_managed()));
-    assert!(g.tenant.ifs.iter().any(|u| u.directory_id.is_none()));
+    assert!(g.tenant.ifs.iter().any(|u| u.directory_id().is_none()));
     // Some Directory IDs are stored decomposed (NFD) and equal their UPN only after normalisation.
     assert!(g.tenant.ifs.iter().any(|u| u
-        .directory_id
-        .as_deref()
+        .directory_id()
         .is_some_and(|d| d.chars().any(|c| ('\u{300}'..='\u{36f}').contains(&c)))));
     // Case-only differences that are fine by default.
     let dirs: HashSet<&str> = g
         .tenant
         .ifs
         .iter()
-        .filter_map(|u| u.directory_id.as_deref())
+        .filter_map(|u| u.directory_id())
         .collect();
-    assert!(g
-        .tenant
-        .flow
-        .iter()
-        .any(|f| !dirs.contains(f.user_id.as_str())
-            && dirs.contains(f.user_id.to_lowercase().as_str())));
+    assert!(
+        g.tenant
+            .flow
+            .iter()
+            .any(|f| !dirs.contains(f.user_id())
+                && dirs.contains(f.user_id().to_lowercase().as_str()))
+    );
     assert!(!g.tenant.groups[FLOW_USERS_GROUP_ID].is_empty());
 }
 
@@ -313,13 +313,13 @@ fn small_tenants_contain_a_conflict_with_a_machine_user() {
         .tenant
         .ifs
         .iter()
-        .filter_map(|u| u.directory_id.as_deref().map(NormalizedId::new))
+        .filter_map(|u| u.directory_id().map(NormalizedId::new))
         .collect();
     let holders: Vec<_> = g
         .tenant
         .flow
         .iter()
-        .filter(|u| u.is_machine() && dirs.contains(&NormalizedId::new(&u.user_id)))
+        .filter(|u| u.is_machine() && dirs.contains(&NormalizedId::new(u.user_id())))
         .collect();
     assert_eq!(holders.len(), 1, "{holders:?}");
 }

@@ -28,7 +28,7 @@ async fn graph_users_paging_returns_everyone_once_with_select() {
         .tenant
         .azure
         .iter()
-        .map(|u| u.id.to_string())
+        .map(|u| u.id().to_string())
         .collect();
     let sim = start(generated.tenant).await;
     let base = sim.base_url();
@@ -467,10 +467,10 @@ async fn graph_delta_initial_changes_removals_and_expiry() {
     handle.update_azure(|users| {
         users
             .iter_mut()
-            .find(|u| u.id == "id-1")
+            .find(|u| u.id() == "id-1")
             .unwrap()
-            .display_name = Some("Renamed".into());
-        users.retain(|u| u.id != "id-2");
+            .edit(|fields| fields.display_name = Some("Renamed".into()));
+        users.retain(|u| u.id() != "id-2");
         users.push(aad("id-6", "new@contoso.com"));
     });
     assert!(handle.soft_delete_azure("id-4"));
@@ -805,7 +805,7 @@ async fn ifs_paging_select_and_active_formats() {
             .tenant
             .ifs
             .iter()
-            .map(|u| u.identity.to_string())
+            .map(|u| u.identity().to_string())
             .collect();
         v.sort();
         v
@@ -969,7 +969,7 @@ async fn flow_paging_and_auth() {
         .tenant
         .flow
         .iter()
-        .map(|u| u.user_id.to_string())
+        .map(|u| u.user_id().to_string())
         .collect();
     let sim = start(generated.tenant).await;
     let base = sim.base_url();
@@ -1107,8 +1107,12 @@ async fn flow_rename_and_deactivate_semantics() {
     assert_eq!(handle.write_counts(), (2, 1));
     assert_eq!(handle.deactivate_count("bjones"), 1);
     let users = handle.flow_users();
-    assert!(!users.iter().find(|u| u.user_id == "bjones").unwrap().active);
-    assert!(users.iter().any(|u| u.user_id == "jdoe@contoso.com"));
+    assert!(!users
+        .iter()
+        .find(|u| u.user_id() == "bjones")
+        .unwrap()
+        .active());
+    assert!(users.iter().any(|u| u.user_id() == "jdoe@contoso.com"));
     assert_eq!(handle.flow_writes().len(), 3);
     assert_eq!(handle.request_count("/flow/users/rename"), 6);
     sim.shutdown().await;

@@ -11,7 +11,7 @@ use std::time::Instant;
 use store_support::{aad_user, at, fresh_locked_store, me, report};
 
 fn sorted(mut users: Vec<AadUser>) -> Vec<AadUser> {
-    users.sort_by(|a, b| a.id.cmp(&b.id));
+    users.sort_by(|a, b| a.id().cmp(b.id()));
     users
 }
 
@@ -35,9 +35,9 @@ async fn replace_then_delta_then_clear() {
     // Delta: user 2 renamed and disabled, user 6 added, users 3 and 5 removed
     // (plus an ID that was never there, which is harmless).
     let mut changed = aad_user(2);
-    changed.user_principal_name = "renamed@contoso.com".into();
-    changed.account_enabled = false;
-    changed.mail = None;
+    changed.edit(|fields| fields.user_principal_name = "renamed@contoso.com".into());
+    changed.edit(|fields| fields.account_enabled = false);
+    changed.edit(|fields| fields.mail = None);
     let added = aad_user(6);
     store
         .apply_azure_delta(
@@ -45,8 +45,8 @@ async fn replace_then_delta_then_clear() {
             "users",
             &[changed.clone(), added.clone()],
             &[
-                aad_user(3).id.into(),
-                aad_user(5).id.into(),
+                aad_user(3).id().into(),
+                aad_user(5).id().into(),
                 "not-there".into(),
             ],
             "https://graph/delta?token=2",
@@ -102,7 +102,7 @@ async fn scopes_are_independent_and_delta_needs_a_snapshot() {
         .await
         .unwrap();
     store
-        .apply_azure_delta(&me(), group, &[], &[aad_user(2).id.into()], "b2")
+        .apply_azure_delta(&me(), group, &[], &[aad_user(2).id().into()], "b2")
         .await
         .unwrap();
     assert_eq!(
@@ -139,7 +139,7 @@ async fn scopes_are_independent_and_delta_needs_a_snapshot() {
 async fn duplicate_ids_in_a_listing_keep_the_last() {
     let (_dir, _path, store) = fresh_locked_store().await;
     let mut again = aad_user(1);
-    again.display_name = Some("Later copy".into());
+    again.edit(|fields| fields.display_name = Some("Later copy".into()));
     store
         .replace_azure_snapshot(&me(), "users", &[aad_user(1), again.clone()], None)
         .await
@@ -179,13 +179,13 @@ async fn update_writes_only_the_given_rows_and_may_drop_the_link() {
         .await
         .unwrap();
     let mut changed = aad_user(3);
-    changed.employee_id = None;
+    changed.edit(|fields| fields.employee_id = None);
     store
         .update_azure_snapshot(
             &me(),
             "users",
             &[changed.clone()],
-            &[aad_user(1).id.into()],
+            &[aad_user(1).id().into()],
             None,
         )
         .await
@@ -212,16 +212,16 @@ async fn update_writes_only_the_given_rows_and_may_drop_the_link() {
 async fn every_character_survives_the_round_trip() {
     let (_dir, _path, store) = fresh_locked_store().await;
     let mut odd = aad_user(1);
-    odd.user_principal_name = "o'brien\"x\\y@contoso.com".into();
-    odd.display_name = Some("Åsa Øster 李 🙂 \u{0}\u{1f}\t\n end ".into());
-    odd.mail = Some(CompactString::default());
-    odd.employee_id = None;
-    odd.on_premises_sam_account_name = Some("   ".into());
-    odd.user_type = Some("1e5".into());
+    odd.edit(|fields| fields.user_principal_name = "o'brien\"x\\y@contoso.com".into());
+    odd.edit(|fields| fields.display_name = Some("Åsa Øster 李 🙂 \u{0}\u{1f}\t\n end ".into()));
+    odd.edit(|fields| fields.mail = Some(CompactString::default()));
+    odd.edit(|fields| fields.employee_id = None);
+    odd.edit(|fields| fields.on_premises_sam_account_name = Some("   ".into()));
+    odd.edit(|fields| fields.user_type = Some("1e5".into()));
     let mut numeric = aad_user(2);
-    numeric.id = "12345".into();
-    numeric.user_principal_name = "null".into();
-    numeric.display_name = Some("true".into());
+    numeric.edit(|fields| fields.id = "12345".into());
+    numeric.edit(|fields| fields.user_principal_name = "null".into());
+    numeric.edit(|fields| fields.display_name = Some("true".into()));
     let users = vec![odd.clone(), numeric.clone()];
     store
         .replace_azure_snapshot(&me(), "users", &users, None)
@@ -267,21 +267,21 @@ async fn deltas_stay_rows_until_they_are_many_then_fold_into_pages() {
     let updated: Vec<AadUser> = (0..50)
         .map(|n| {
             let mut u = aad_user(n * 7);
-            u.display_name = Some(format_compact!("Renamed {n}"));
+            u.edit(|fields| fields.display_name = Some(format_compact!("Renamed {n}")));
             u
         })
         .chain((20_000..20_030).map(aad_user))
         .collect();
     let removed: Vec<String> = (0..20)
-        .map(|n| aad_user(5_000 + n).id.to_string())
+        .map(|n| aad_user(5_000 + n).id().to_string())
         .collect();
     store
         .apply_azure_delta(&me(), "users", &updated, &removed, "l1")
         .await
         .unwrap();
-    expected.retain(|u| !removed.iter().any(|r| r.as_str() == u.id));
+    expected.retain(|u| !removed.iter().any(|r| r.as_str() == u.id()));
     for u in &updated {
-        match expected.iter_mut().find(|e| e.id == u.id) {
+        match expected.iter_mut().find(|e| e.id() == u.id()) {
             Some(e) => *e = u.clone(),
             None => expected.push(u.clone()),
         }
@@ -304,7 +304,7 @@ async fn deltas_stay_rows_until_they_are_many_then_fold_into_pages() {
         .take(1_000)
         .map(|u| {
             let mut u = u.clone();
-            u.account_enabled = !u.account_enabled;
+            u.edit(|fields| fields.account_enabled = !fields.account_enabled);
             u
         })
         .collect();
@@ -355,7 +355,7 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
     assert_eq!(snap.users.len() as u64, users);
     assert_eq!(snap.delta_link.as_deref(), Some("link-2"));
     let mut expected = all.clone();
-    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    expected.sort_by(|a, b| a.id().cmp(b.id()));
     assert!(snap.users == expected, "snapshot differs after reload");
 
     // A delta touching 1% of the users.
@@ -364,13 +364,13 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
         .step_by(step)
         .map(|n| {
             let mut u = aad_user(n);
-            u.display_name = Some(format_compact!("Changed {n}"));
+            u.edit(|fields| fields.display_name = Some(format_compact!("Changed {n}")));
             u
         })
         .collect();
     let removed: Vec<String> = (1..users)
         .step_by(step)
-        .map(|n| aad_user(n).id.into())
+        .map(|n| aad_user(n).id().into())
         .collect();
     let t = Instant::now();
     store
@@ -384,7 +384,7 @@ async fn bulk(store: &SqliteStore, users: u64, findings: usize) -> Vec<(&'static
     let findings: Vec<Finding> = (0..findings)
         .map(|n| {
             let mut f = store_support::mismatch(
-                &aad_user(n as u64).id,
+                aad_user(n as u64).id(),
                 &format!("user{n}"),
                 &format!("user{n}@contoso.com"),
             );

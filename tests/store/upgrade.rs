@@ -12,7 +12,7 @@ use store_support::aad_user;
 use strum::IntoEnumIterator;
 
 fn sorted(mut users: Vec<AadUser>) -> Vec<AadUser> {
-    users.sort_by(|a, b| a.id.cmp(&b.id));
+    users.sort_by(|a, b| a.id().cmp(b.id()));
     users
 }
 
@@ -45,9 +45,9 @@ async fn snapshot_rows_of_schema_4_become_pages() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     let mut users: Vec<AadUser> = (0..6_001).map(aad_user).collect();
-    users[3].display_name = Some("Åsa \"Ø\" 李 🙂 \u{1f}\t end ".into());
-    users[4].mail = None;
-    users[4].user_type = None;
+    users[3].edit(|fields| fields.display_name = Some("Åsa \"Ø\" 李 🙂 \u{1f}\t end ".into()));
+    users[4].edit(|fields| fields.mail = None);
+    users[4].edit(|fields| fields.user_type = None);
     {
         let pool = database_at_schema(&path, 4).await;
         sqlx::query(
@@ -63,14 +63,14 @@ async fn snapshot_rows_of_schema_4_become_pages() {
                  account_enabled, employee_id, on_premises_sam_account_name, user_type) \
                  VALUES ('users', ?, ?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(u.id.as_str())
-            .bind(u.user_principal_name.as_str())
-            .bind(u.mail.as_deref())
-            .bind(u.display_name.as_deref())
-            .bind(u.account_enabled)
-            .bind(u.employee_id.as_deref())
-            .bind(u.on_premises_sam_account_name.as_deref())
-            .bind(u.user_type.as_deref())
+            .bind(u.id())
+            .bind(u.user_principal_name())
+            .bind(u.mail())
+            .bind(u.display_name())
+            .bind(u.account_enabled())
+            .bind(u.employee_id())
+            .bind(u.on_premises_sam_account_name())
+            .bind(u.user_type())
             .execute(&pool)
             .await
             .unwrap();

@@ -121,18 +121,18 @@ pub fn renamed(users: &[FlowUser], renames: &[(String, String)]) -> Vec<FlowUser
         .iter()
         .cloned()
         .map(|mut u| {
-            if let Some(to) = map.get(u.user_id.as_str()) {
-                u.user_id = (*to).into();
+            if let Some(to) = map.get(u.user_id()) {
+                u.edit(|fields| fields.user_id = (*to).into());
             }
             u
         })
         .collect();
-    out.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    out.sort_by(|a, b| a.user_id().cmp(b.user_id()));
     out
 }
 
 pub fn sorted(mut users: Vec<FlowUser>) -> Vec<FlowUser> {
-    users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    users.sort_by(|a, b| a.user_id().cmp(b.user_id()));
     users
 }
 

@@ -1,7 +1,7 @@
 //! Helpers shared by the simulator's integration tests.
 
 use compact_str::format_compact;
-use idrecon::model::{AadUser, FlowUser, IfsUser};
+use idrecon::model::{AadUser, AadUserFields, FlowUser, FlowUserFields, IfsUser, IfsUserFields};
 use idrecon::sim::{
     FaultPlan, Simulator, Tenant, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, FLOW_PASSWORD,
     FLOW_USERNAME, IFS_CLIENT_ID, IFS_CLIENT_SECRET, TENANT,
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 pub const IFS_USERS: &str = "/ifs/main/ifsapplications/projection/v1/UserHandling.svc/Users";
 
 pub fn aad(id: &str, upn: &str) -> AadUser {
-    AadUser {
+    AadUser::from(AadUserFields {
         id: id.into(),
         user_principal_name: upn.into(),
         mail: Some(upn.into()),
@@ -21,28 +21,28 @@ pub fn aad(id: &str, upn: &str) -> AadUser {
         employee_id: None,
         on_premises_sam_account_name: Some(format_compact!("sam{id}")),
         user_type: Some("Member".into()),
-    }
+    })
 }
 
 pub fn ifs(identity: &str, web_user: Option<&str>, active: bool) -> IfsUser {
-    IfsUser {
+    IfsUser::from(IfsUserFields {
         identity: identity.into(),
         description: Some(format_compact!("Person {identity}")),
         directory_id: web_user.map(Into::into),
         active,
         email: None,
-    }
+    })
 }
 
 pub fn flow(id: &str) -> FlowUser {
-    FlowUser {
+    FlowUser::from(FlowUserFields {
         user_id: id.into(),
         name: Some(format_compact!("Flow {id}")),
         email: None,
         active: true,
         user_type: "Full".into(),
         sync_source: None,
-    }
+    })
 }
 
 /// A small hand-made tenant: 5 Azure users (one with an apostrophe), 4 IFS

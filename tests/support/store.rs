@@ -4,7 +4,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use compact_str::format_compact;
 use idrecon::model::{
-    AadUser, Action, ActionKind, ActionStatus, Cause, Finding, FindingKind, FindingStatus,
+    AadUser, AadUserFields, Action, ActionKind, ActionStatus, Cause, Finding, FindingKind,
+    FindingStatus,
 };
 use idrecon::report::{
     Mode, Report, RunStatus, SourceSummary, SourcesSummary, Summary, Trigger, SCHEMA_VERSION,
@@ -134,7 +135,7 @@ pub fn report(run_id: i64, started_at: DateTime<Utc>, findings: Vec<Finding>) ->
 
 /// An enabled member user with every field set.
 pub fn aad_user(n: u64) -> AadUser {
-    AadUser {
+    AadUser::from(AadUserFields {
         id: format_compact!("{n:08x}-0000-4000-8000-{n:012x}"),
         user_principal_name: format_compact!("user{n}@contoso.com"),
         mail: Some(format_compact!("User{n}@contoso.com")),
@@ -143,5 +144,5 @@ pub fn aad_user(n: u64) -> AadUser {
         employee_id: Some(format_compact!("E{n:07}")),
         on_premises_sam_account_name: (n % 3 == 0).then(|| format_compact!("user{n}")),
         user_type: Some(if n % 50 == 0 { "Guest" } else { "Member" }.into()),
-    }
+    })
 }

@@ -146,8 +146,8 @@ async fn history_pages_in_headless_chromium() {
             .find_map(|f| f.aad_id.clone())
             .expect("a finding about an Azure user");
         sim.update_azure(|users| {
-            let user = users.iter_mut().find(|u| u.id == victim).unwrap();
-            user.display_name = Some(HOSTILE.into());
+            let user = users.iter_mut().find(|u| u.id() == victim).unwrap();
+            user.edit(|fields| fields.display_name = Some(HOSTILE.into()));
         });
         clock.wait_for_sleeper(due2).await;
         clock.set(due2);

@@ -88,7 +88,9 @@ async fn scheduled_runs_delta_health_and_metrics() {
         assert_eq!(sim.write_counts(), (0, 0), "report mode changes nothing");
 
         // Run 2: only the changes since run 1.
-        sim.update_azure(|users| users[0].display_name = Some("Renamed Person".into()));
+        sim.update_azure(|users| {
+            users[0].edit(|fields| fields.display_name = Some("Renamed Person".into()))
+        });
         clock.set(due2);
         let due3 = schedule.next_after(due2);
         wait_done(status, due3).await;

@@ -23,7 +23,7 @@ impl AadChange {
     /// The Azure object ID the change is about.
     pub fn id(&self) -> &str {
         match self {
-            AadChange::Upsert(u) => &u.id,
+            AadChange::Upsert(u) => u.id(),
             AadChange::Removed { id, .. } => id,
         }
     }
@@ -80,7 +80,7 @@ pub fn apply_delta(mut users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadU
     let mut any_stored = false;
     for (i, user) in users.iter().enumerate() {
         key.clear();
-        key.push_str(&user.id);
+        key.push_str(user.id());
         key.make_ascii_lowercase();
         if let Some(entry) = net.get_mut(key.as_str()) {
             entry.stored = i;
@@ -193,17 +193,17 @@ pub fn split_changes(changes: &[AadChange]) -> (Vec<AadUser>, Vec<String>) {
 /// (in stored order). IDs are compared exactly, as the store keys them. A
 /// full listing thus rewrites only what changed.
 pub fn diff_snapshots(stored: &[AadUser], listing: &[AadUser]) -> (Vec<AadUser>, Vec<String>) {
-    let before: HashMap<&str, &AadUser> = stored.iter().map(|u| (u.id.as_str(), u)).collect();
+    let before: HashMap<&str, &AadUser> = stored.iter().map(|u| (u.id(), u)).collect();
     let upserts = listing
         .iter()
-        .filter(|u| before.get(u.id.as_str()) != Some(u))
+        .filter(|u| before.get(u.id()) != Some(u))
         .cloned()
         .collect();
-    let now: HashSet<&str> = listing.iter().map(|u| u.id.as_str()).collect();
+    let now: HashSet<&str> = listing.iter().map(|u| u.id()).collect();
     let removed = stored
         .iter()
-        .filter(|u| !now.contains(u.id.as_str()))
-        .map(|u| u.id.to_string())
+        .filter(|u| !now.contains(u.id()))
+        .map(|u| u.id().to_string())
         .collect();
     (upserts, removed)
 }
@@ -211,9 +211,10 @@ pub fn diff_snapshots(stored: &[AadUser], listing: &[AadUser]) -> (Vec<AadUser>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::AadUserFields;
 
     fn user(id: &str, upn: &str) -> AadUser {
-        AadUser {
+        AadUser::from(AadUserFields {
             id: id.into(),
             user_principal_name: upn.into(),
             mail: None,
@@ -222,7 +223,7 @@ mod tests {
             employee_id: None,
             on_premises_sam_account_name: None,
             user_type: Some("Member".into()),
-        }
+        })
     }
 
     #[test]
@@ -247,7 +248,7 @@ mod tests {
             },
         ];
         let out = apply_delta(base, changes);
-        let upns: Vec<_> = out.iter().map(|u| u.user_principal_name.as_str()).collect();
+        let upns: Vec<_> = out.iter().map(|u| u.user_principal_name()).collect();
         assert_eq!(upns, ["a@x", "b2@x", "d2@x"]);
     }
 
@@ -263,7 +264,7 @@ mod tests {
         ];
         let (up, removed) = split_changes(&changes);
         assert_eq!(up.len(), 1);
-        assert_eq!(up[0].id, "1");
+        assert_eq!(up[0].id(), "1");
         assert_eq!(removed, ["2"]);
     }
 
@@ -271,7 +272,7 @@ mod tests {
     fn diff_snapshots_names_only_what_changed() {
         let stored = vec![user("1", "a@x"), user("2", "b@x"), user("3", "c@x")];
         let mut disabled = user("2", "b@x");
-        disabled.account_enabled = false;
+        disabled.edit(|fields| fields.account_enabled = false);
         let listing = vec![user("1", "a@x"), disabled.clone(), user("4", "d@x")];
         let (upserts, removed) = diff_snapshots(&stored, &listing);
         assert_eq!(upserts, vec![disabled, user("4", "d@x")]);

@@ -62,12 +62,12 @@ struct FlowUserJson<'a> {
 impl<'a> From<&'a FlowUser> for FlowUserJson<'a> {
     fn from(u: &'a FlowUser) -> Self {
         FlowUserJson {
-            user_id: &u.user_id,
-            name: u.name.as_deref(),
-            email: u.email.as_deref(),
-            active: u.active,
-            user_type: &u.user_type,
-            sync_source: u.sync_source.as_deref(),
+            user_id: u.user_id(),
+            name: u.name(),
+            email: u.email(),
+            active: u.active(),
+            user_type: u.user_type(),
+            sync_source: u.sync_source(),
         }
     }
 }

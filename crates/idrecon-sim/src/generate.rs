@@ -13,7 +13,10 @@
 use super::config::FLOW_USERNAME;
 use super::Tenant;
 use compact_str::{format_compact, CompactString};
-use idrecon_core::model::{AadUser, Cause, Finding, FindingKind, FlowUser, IfsUser};
+use idrecon_core::model::{
+    AadUser, AadUserFields, Cause, Finding, FindingKind, FlowUser, FlowUserFields, IfsUser,
+    IfsUserFields,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -422,7 +425,7 @@ impl Person {
     }
 
     fn aad(&self, enabled: bool) -> AadUser {
-        AadUser {
+        AadUser::from(AadUserFields {
             id: self.id.as_str().into(),
             user_principal_name: self.upn.as_str().into(),
             mail: Some(self.mail.as_str().into()),
@@ -431,28 +434,28 @@ impl Person {
             employee_id: Some(format_compact!("E{:07}", self.n)),
             on_premises_sam_account_name: Some(self.sam.as_str().into()),
             user_type: Some("Member".into()),
-        }
+        })
     }
 
     fn ifs(&self, directory_id: Option<String>, active: bool) -> IfsUser {
-        IfsUser {
+        IfsUser::from(IfsUserFields {
             identity: self.identity.as_str().into(),
             description: Some(self.display.as_str().into()),
             directory_id: directory_id.map(CompactString::from),
             active,
             email: None,
-        }
+        })
     }
 
     fn flow(&self, user_id: String, active: bool, sync: bool) -> FlowUser {
-        FlowUser {
+        FlowUser::from(FlowUserFields {
             user_id: user_id.into(),
             name: Some(self.display.as_str().into()),
             email: Some(self.mail.as_str().into()),
             active,
             user_type: "Full".into(),
             sync_source: sync.then(|| "AzureAD".into()),
-        }
+        })
     }
 }
 
@@ -493,7 +496,7 @@ impl Builder {
 
     fn azure(&mut self, user: AadUser, in_group: bool) {
         if in_group {
-            self.group.push(user.id.to_string());
+            self.group.push(user.id().to_string());
         }
         self.tenant.azure.push(user);
     }
@@ -535,7 +538,7 @@ impl Builder {
             A::AzureOnlyDisabled => self.azure(p.aad(false), false),
             A::Guest | A::GuestWithFlow => {
                 let external = format!("{}@fabrikam.com", ascii_fold(&p.local));
-                let guest = AadUser {
+                let guest = AadUser::from(AadUserFields {
                     id: p.id.as_str().into(),
                     user_principal_name: format_compact!(
                         "{}_fabrikam.com#EXT#@contoso.onmicrosoft.com",
@@ -547,11 +550,11 @@ impl Builder {
                     employee_id: None,
                     on_premises_sam_account_name: None,
                     user_type: Some("Guest".into()),
-                };
+                });
                 self.azure(guest, false);
                 if a == A::GuestWithFlow {
                     let mut flow = p.flow(external.clone(), true, false);
-                    flow.email = Some(external.as_str().into());
+                    flow.edit(|fields| fields.email = Some(external.as_str().into()));
                     self.tenant.flow.push(flow);
                     self.expect_flow(K::NotInAzure, &external);
                 }
@@ -576,7 +579,7 @@ impl Builder {
             A::MailVsUpn | A::IfsMailFlowUpn => {
                 let mut user = p.aad(true);
                 let mail = format!("{}@contoso.se", capitalise_parts(&p.local));
-                user.mail = Some(mail.as_str().into());
+                user.edit(|fields| fields.mail = Some(mail.as_str().into()));
                 self.azure(user, true);
                 let (directory_id, flow_id) = if a == A::MailVsUpn {
                     (p.upn.clone(), mail.clone())
@@ -585,7 +588,7 @@ impl Builder {
                 };
                 self.tenant.ifs.push(p.ifs(Some(directory_id), true));
                 let mut flow = p.flow(flow_id, true, false);
-                flow.email = Some(mail.into());
+                flow.edit(|fields| fields.email = Some(mail.into()));
                 self.tenant.flow.push(flow);
                 self.expect_aad(K::IdMismatch, Some(Cause::MailVsUpn), &p.id);
             }
@@ -683,8 +686,8 @@ impl Builder {
             A::DuplicateDirectoryId | A::DuplicateDirectoryIdLeaver => {
                 let first = p.ifs(Some(p.upn.clone()), true);
                 let mut second = p.ifs(Some(fold_safe_upper(&p.upn)), true);
-                second.identity = format_compact!("{}_OLD", p.identity);
-                let mut identities = [first.identity.clone(), second.identity.clone()];
+                second.edit(|fields| fields.identity = format_compact!("{}_OLD", p.identity));
+                let mut identities = [first.identity().to_string(), second.identity().to_string()];
                 identities.sort();
                 self.tenant.ifs.push(first);
                 self.tenant.ifs.push(second);
@@ -705,14 +708,14 @@ impl Builder {
                 }
                 self.expect_aad(K::Ambiguous, None, &p.id);
             }
-            A::MachineUser => self.tenant.flow.push(FlowUser {
+            A::MachineUser => self.tenant.flow.push(FlowUser::from(FlowUserFields {
                 user_id: format_compact!("svc_integration{n}"),
                 name: Some(format_compact!("Integration {n}")),
                 email: None,
                 active: true,
                 user_type: "Machine".into(),
                 sync_source: None,
-            }),
+            })),
             A::ConflictWithMachineUser => {
                 self.azure(p.aad(true), true);
                 self.tenant.ifs.push(p.ifs(Some(p.upn.clone()), true));
@@ -720,14 +723,14 @@ impl Builder {
                 // `upn_local_part`, since the machine user is never a candidate.
                 self.tenant.flow.push(p.flow(p.local.clone(), true, false));
                 // A service account under the person's UPN holds the expected ID.
-                self.tenant.flow.push(FlowUser {
+                self.tenant.flow.push(FlowUser::from(FlowUserFields {
                     user_id: p.upn.as_str().into(),
                     name: Some(format_compact!("{} (service)", p.display)),
                     email: None,
                     active: true,
                     user_type: "Machine".into(),
                     sync_source: None,
-                });
+                }));
                 self.expect_aad(K::Conflict, Some(Cause::DomainStripped), &p.id);
             }
         }
@@ -754,14 +757,14 @@ pub fn generate(people: usize, seed: u64) -> GeneratedTenant {
         group: Vec::with_capacity(people * 85 / 100),
         expected: Vec::with_capacity(people / 8),
     };
-    builder.tenant.flow.push(FlowUser {
+    builder.tenant.flow.push(FlowUser::from(FlowUserFields {
         user_id: FLOW_USERNAME.into(),
         name: Some("idrecon (Flow endpoint)".into()),
         email: None,
         active: true,
         user_type: "Machine".into(),
         sync_source: None,
-    });
+    }));
     let mut counts: HashMap<Archetype, usize> = HashMap::new();
     let seeded = if people >= Archetype::WEIGHTS.len() {
         Archetype::WEIGHTS.len()
@@ -829,22 +832,26 @@ mod tests {
         let g = generate(5000, 7);
         let mut seen = HashSet::new();
         for u in &g.tenant.azure {
-            assert!(seen.insert(NormalizedId::new(&u.user_principal_name)));
-            assert!(seen.insert(NormalizedId::new(&u.id)));
-            if let Some(sam) = &u.on_premises_sam_account_name {
+            assert!(seen.insert(NormalizedId::new(u.user_principal_name())));
+            assert!(seen.insert(NormalizedId::new(u.id())));
+            if let Some(sam) = &u.on_premises_sam_account_name() {
                 assert!(seen.insert(NormalizedId::new(sam)));
             }
         }
         let mut identities = HashSet::new();
         for u in &g.tenant.ifs {
-            assert!(identities.insert(u.identity.clone()), "{}", u.identity);
+            assert!(
+                identities.insert(u.identity().to_string()),
+                "{}",
+                u.identity()
+            );
         }
         let mut flow_ids = HashSet::new();
         for u in &g.tenant.flow {
             assert!(
-                flow_ids.insert(NormalizedId::new(&u.user_id)),
+                flow_ids.insert(NormalizedId::new(u.user_id())),
                 "{}",
-                u.user_id
+                u.user_id()
             );
         }
     }

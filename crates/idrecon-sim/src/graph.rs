@@ -165,25 +165,25 @@ impl Serialize for SelectedUser<'_> {
         if self.odata_type {
             map.serialize_entry("@odata.type", "#microsoft.graph.user")?;
         }
-        let display = u.display_name.as_deref();
+        let display = u.display_name();
         for &prop in self.props {
             let key = prop.name();
             let text = match prop {
-                GraphProp::Id => Some(u.id.as_str()),
-                GraphProp::UserPrincipalName => Some(u.user_principal_name.as_str()),
+                GraphProp::Id => Some(u.id()),
+                GraphProp::UserPrincipalName => Some(u.user_principal_name()),
                 GraphProp::AccountEnabled => {
-                    map.serialize_entry(key, &u.account_enabled)?;
+                    map.serialize_entry(key, &u.account_enabled())?;
                     continue;
                 }
                 GraphProp::BusinessPhones => {
                     map.serialize_entry(key, &[] as &[&str])?;
                     continue;
                 }
-                GraphProp::Mail => u.mail.as_deref(),
+                GraphProp::Mail => u.mail(),
                 GraphProp::DisplayName => display,
-                GraphProp::EmployeeId => u.employee_id.as_deref(),
-                GraphProp::OnPremisesSamAccountName => u.on_premises_sam_account_name.as_deref(),
-                GraphProp::UserType => u.user_type.as_deref(),
+                GraphProp::EmployeeId => u.employee_id(),
+                GraphProp::OnPremisesSamAccountName => u.on_premises_sam_account_name(),
+                GraphProp::UserType => u.user_type(),
                 GraphProp::GivenName => display.and_then(|d| d.split(' ').next()),
                 GraphProp::Surname => display.and_then(|d| d.split_once(' ').map(|x| x.1)),
                 GraphProp::JobTitle
@@ -537,7 +537,7 @@ async fn group_members(
                 .iter()
                 .filter_map(|id| azure.find_by_id(id))
                 .map(|i| IdOnlyMember {
-                    id: &azure.users[i].id,
+                    id: azure.users[i].id(),
                     props: &props,
                 })
                 .collect();
@@ -971,7 +971,7 @@ async fn single_user(
             azure
                 .users
                 .iter()
-                .position(|u| u.user_principal_name.to_lowercase() == wanted)
+                .position(|u| u.user_principal_name().to_lowercase() == wanted)
         });
         index.map(|i| {
             serde_json::to_value(SelectedUser {
@@ -1002,6 +1002,7 @@ async fn single_user(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use idrecon_core::model::AadUserFields;
 
     #[test]
     fn select_parsing() {
@@ -1018,7 +1019,7 @@ mod tests {
 
     #[test]
     fn selected_user_has_only_selected_properties() {
-        let user = AadUser {
+        let user = AadUser::from(AadUserFields {
             id: "1".into(),
             user_principal_name: "a@x".into(),
             mail: None,
@@ -1027,7 +1028,7 @@ mod tests {
             employee_id: None,
             on_premises_sam_account_name: Some("asa".into()),
             user_type: Some("Member".into()),
-        };
+        });
         let props = parse_select(Some("accountEnabled,surname,mail")).unwrap();
         let v = serde_json::to_value(SelectedUser {
             user: &user,

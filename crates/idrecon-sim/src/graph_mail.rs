@@ -50,10 +50,8 @@ pub(crate) async fn send_mail(
         let azure = read(&state.azure);
         azure.find_by_id(&sender).is_some()
             || azure.users.iter().any(|u| {
-                u.user_principal_name.eq_ignore_ascii_case(&sender)
-                    || u.mail
-                        .as_deref()
-                        .is_some_and(|m| m.eq_ignore_ascii_case(&sender))
+                u.user_principal_name().eq_ignore_ascii_case(&sender)
+                    || u.mail().is_some_and(|m| m.eq_ignore_ascii_case(&sender))
             })
     };
     if !known_sender {

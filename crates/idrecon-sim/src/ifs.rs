@@ -226,20 +226,20 @@ impl Serialize for IfsEntity<'_> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry(
             "@odata.etag",
-            &format!("W/\"Vk5TSUQ6{}\"", u.identity.len()),
+            &format!("W/\"Vk5TSUQ6{}\"", u.identity().len()),
         )?;
         map.serialize_entry("luname", "FndUser")?;
-        map.serialize_entry("keyref", &format!("IDENTITY={}^", u.identity))?;
+        map.serialize_entry("keyref", &format!("IDENTITY={}^", u.identity()))?;
         for &prop in self.props {
             match prop {
-                IfsProp::Identity => map.serialize_entry("Identity", &u.identity)?,
-                IfsProp::Description => map.serialize_entry("Description", &u.description)?,
-                IfsProp::WebUser => map.serialize_entry("WebUser", &u.directory_id)?,
+                IfsProp::Identity => map.serialize_entry("Identity", &u.identity())?,
+                IfsProp::Description => map.serialize_entry("Description", &u.description())?,
+                IfsProp::WebUser => map.serialize_entry("WebUser", &u.directory_id())?,
                 IfsProp::Active => {
                     if self.active_as_text {
-                        map.serialize_entry("Active", if u.active { "TRUE" } else { "FALSE" })?
+                        map.serialize_entry("Active", if u.active() { "TRUE" } else { "FALSE" })?
                     } else {
-                        map.serialize_entry("Active", &u.active)?
+                        map.serialize_entry("Active", &u.active())?
                     }
                 }
             }
@@ -493,7 +493,7 @@ fn render(
         .map(|u| IfsEntity {
             user: u,
             props,
-            active_as_text: active_as_text(format, &u.identity),
+            active_as_text: active_as_text(format, u.identity()),
         })
         .collect();
     serde_json::to_vec(&UsersBody {

@@ -292,12 +292,12 @@ fn eval(operand: &Operand, user: &IfsUser) -> Val {
         Operand::Str(s) => Val::Text(Some(s.clone())),
         Operand::Bool(b) => Val::Bool(*b),
         Operand::Null => Val::Null,
-        Operand::Prop(IfsProp::Active, _) => Val::Bool(user.active),
+        Operand::Prop(IfsProp::Active, _) => Val::Bool(user.active()),
         Operand::Prop(prop, func) => {
             let raw = match prop {
-                IfsProp::Identity => Some(user.identity.as_str()),
-                IfsProp::Description => user.description.as_deref(),
-                IfsProp::WebUser => user.directory_id.as_deref(),
+                IfsProp::Identity => Some(user.identity()),
+                IfsProp::Description => user.description(),
+                IfsProp::WebUser => user.directory_id(),
                 IfsProp::Active => None,
             };
             Val::Text(raw.map(|r| match func {
@@ -341,15 +341,16 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use idrecon_core::model::IfsUserFields;
 
     fn user(identity: &str, web: Option<&str>, active: bool) -> IfsUser {
-        IfsUser {
+        IfsUser::from(IfsUserFields {
             identity: identity.into(),
             description: None,
             directory_id: web.map(Into::into),
             active,
             email: None,
-        }
+        })
     }
 
     #[test]
@@ -406,6 +407,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
+    use idrecon_core::model::IfsUserFields;
     use proptest::prelude::*;
 
     const TOKENS: &[&str] = &[
@@ -417,13 +419,13 @@ mod fuzz {
     fn check(text: &str) {
         match parse(text) {
             Ok(filter) => {
-                let user = IfsUser {
+                let user = IfsUser::from(IfsUserFields {
                     identity: "A".into(),
                     description: None,
                     directory_id: Some("a".into()),
                     active: true,
                     email: None,
-                };
+                });
                 let _ = filter.matches(&user);
             }
             Err(message) => {

@@ -43,7 +43,7 @@ pub(crate) fn cmp_id(a: &str, b: &str) -> Ordering {
 
 /// Sorts Azure users by object ID as [`cmp_id`] compares them (stable).
 fn sort_by_id(users: &mut [AadUser]) {
-    sort_by_text_key(users, |u| &u.id, |b| b.to_ascii_lowercase(), cmp_id);
+    sort_by_text_key(users, |u| u.id(), |b| b.to_ascii_lowercase(), cmp_id);
 }
 
 /// Why a user left the delta stream (Graph's `@removed.reason`).
@@ -75,14 +75,14 @@ pub(crate) struct Tombstone {
 fn fingerprint(u: &AadUser) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    u.id.hash(&mut h);
-    u.user_principal_name.hash(&mut h);
-    u.mail.hash(&mut h);
-    u.display_name.hash(&mut h);
-    u.account_enabled.hash(&mut h);
-    u.employee_id.hash(&mut h);
-    u.on_premises_sam_account_name.hash(&mut h);
-    u.user_type.hash(&mut h);
+    u.id().hash(&mut h);
+    u.user_principal_name().hash(&mut h);
+    u.mail().hash(&mut h);
+    u.display_name().hash(&mut h);
+    u.account_enabled().hash(&mut h);
+    u.employee_id().hash(&mut h);
+    u.on_premises_sam_account_name().hash(&mut h);
+    u.user_type().hash(&mut h);
     h.finish()
 }
 
@@ -112,7 +112,7 @@ impl AzureStore {
     }
 
     pub fn find_by_id(&self, id: &str) -> Option<usize> {
-        self.users.binary_search_by(|u| cmp_id(&u.id, id)).ok()
+        self.users.binary_search_by(|u| cmp_id(u.id(), id)).ok()
     }
 
     /// Applies `f` and records every difference as a change at a new version.
@@ -123,7 +123,7 @@ impl AzureStore {
         let old: Vec<(CompactString, u64)> = self
             .users
             .iter()
-            .map(|u| (u.id.clone(), fingerprint(u)))
+            .map(|u| (u.id().into(), fingerprint(u)))
             .collect();
         let old_versions = std::mem::take(&mut self.versions);
         f(&mut self.users);
@@ -135,7 +135,7 @@ impl AzureStore {
         let (mut i, mut j) = (0, 0);
         while i < old.len() || j < self.users.len() {
             let ord = match (old.get(i), self.users.get(j)) {
-                (Some(o), Some(n)) => cmp_id(&o.0, &n.id),
+                (Some(o), Some(n)) => cmp_id(&o.0, n.id()),
                 (Some(_), None) => Ordering::Less,
                 (None, _) => Ordering::Greater,
             };
@@ -175,7 +175,7 @@ impl AzureStore {
         let user = self.users.remove(idx);
         self.versions.remove(idx);
         self.tombstones.push(Tombstone {
-            id: user.id.to_string(),
+            id: user.id().to_string(),
             reason: RemovalReason::Changed,
             version: self.version,
         });
@@ -188,13 +188,13 @@ impl AzureStore {
         let Some(pos) = self
             .recycle_bin
             .iter()
-            .position(|u| cmp_id(&u.id, id).is_eq())
+            .position(|u| cmp_id(u.id(), id).is_eq())
         else {
             return false;
         };
         let user = self.recycle_bin.remove(pos);
         self.version += 1;
-        let idx = match self.users.binary_search_by(|u| cmp_id(&u.id, &user.id)) {
+        let idx = match self.users.binary_search_by(|u| cmp_id(u.id(), user.id())) {
             Ok(i) | Err(i) => i,
         };
         self.users.insert(idx, user);
@@ -211,7 +211,7 @@ pub(crate) struct IfsStore {
 
 impl IfsStore {
     pub fn new(mut users: Vec<IfsUser>) -> Self {
-        sort_by_text_key(&mut users, |u| &u.identity, |b| b, str::cmp);
+        sort_by_text_key(&mut users, |u| u.identity(), |b| b, str::cmp);
         IfsStore { users }
     }
 }
@@ -279,7 +279,7 @@ impl FlowStore {
         if self.index.is_none() || self.index_case_insensitive != case_insensitive {
             let mut map: HashMap<String, Vec<usize>> = HashMap::with_capacity(self.users.len());
             for (i, u) in self.users.iter().enumerate() {
-                map.entry(Self::key(&u.user_id, case_insensitive))
+                map.entry(Self::key(u.user_id(), case_insensitive))
                     .or_default()
                     .push(i);
             }
@@ -297,7 +297,7 @@ impl FlowStore {
         positions
             .iter()
             .copied()
-            .find(|&i| self.users[i].user_id == id)
+            .find(|&i| self.users[i].user_id() == id)
             .or_else(|| (positions.len() == 1).then(|| positions[0]))
     }
 
@@ -313,10 +313,8 @@ impl FlowStore {
         if taken {
             return FlowWriteOutcome::Taken;
         }
-        let old_id = String::from(std::mem::replace(
-            &mut self.users[pos].user_id,
-            new_id.into(),
-        ));
+        let old_id = self.users[pos].user_id().to_string();
+        self.users[pos].edit(|fields| fields.user_id = new_id.into());
         let old_key = Self::key(&old_id, ci);
         if let Some(index) = self.index.as_mut() {
             if let Some(ps) = index.get_mut(&old_key) {
@@ -349,8 +347,8 @@ impl FlowStore {
         let Some(pos) = self.locate(id, ci) else {
             return FlowWriteOutcome::NotFound;
         };
-        self.users[pos].active = false;
-        let user_id = self.users[pos].user_id.to_string();
+        self.users[pos].edit(|fields| fields.active = false);
+        let user_id = self.users[pos].user_id().to_string();
         self.counts
             .entry(user_id.clone())
             .or_default()
@@ -364,7 +362,7 @@ impl FlowStore {
         let mut current = id;
         // Follow renames (bounded: a rename cycle must not loop for ever).
         for _ in 0..=self.renamed_to.len() {
-            if self.users.iter().any(|u| u.user_id == current) {
+            if self.users.iter().any(|u| u.user_id() == current) {
                 break;
             }
             match self.renamed_to.get(current) {
@@ -569,9 +567,10 @@ impl SimState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use idrecon_core::model::{AadUserFields, FlowUserFields};
 
     fn aad(id: &str, upn: &str) -> AadUser {
-        AadUser {
+        AadUser::from(AadUserFields {
             id: id.into(),
             user_principal_name: upn.into(),
             mail: None,
@@ -580,19 +579,19 @@ mod tests {
             employee_id: None,
             on_premises_sam_account_name: None,
             user_type: None,
-        }
+        })
     }
 
     #[test]
     fn azure_update_records_changes_and_removals() {
         let mut store = AzureStore::new(vec![aad("b", "b@x"), aad("a", "a@x"), aad("c", "c@x")]);
-        assert_eq!(store.users[0].id, "a");
+        assert_eq!(store.users[0].id(), "a");
         store.update(|users| {
-            users.retain(|u| u.id != "b");
-            users[0].user_principal_name = "a2@x".into();
+            users.retain(|u| u.id() != "b");
+            users[0].edit(|fields| fields.user_principal_name = "a2@x".into());
             users.push(aad("d", "d@x"));
         });
-        let ids: Vec<_> = store.users.iter().map(|u| u.id.as_str()).collect();
+        let ids: Vec<_> = store.users.iter().map(|u| u.id()).collect();
         assert_eq!(ids, ["a", "c", "d"]);
         assert_eq!(store.versions, vec![1, 0, 1]);
         assert_eq!(store.tombstones.len(), 1);
@@ -606,14 +605,14 @@ mod tests {
     }
 
     fn flow(id: &str) -> FlowUser {
-        FlowUser {
+        FlowUser::from(FlowUserFields {
             user_id: id.into(),
             name: None,
             email: None,
             active: true,
             user_type: "Full".into(),
             sync_source: None,
-        }
+        })
     }
 
     #[test]
@@ -645,7 +644,7 @@ mod tests {
             FlowWriteOutcome::Done
         ));
         assert_eq!(store.counts_for("ASmith").deactivations, 1);
-        assert!(!store.users[2].active);
+        assert!(!store.users[2].active());
         assert_eq!(store.writes.len(), 3);
     }
 }

@@ -124,8 +124,8 @@ pub fn person_state(snapshots: &Snapshots, person: &Person, opts: &MatchOptions)
     let finding = |kind, cause| PersonState::Finding { kind, cause };
     let ifs = person.ifs().map(|i| &snapshots.ifs[i as usize]);
     let flow = person.flow().map(|f| &snapshots.flow[f as usize]);
-    let ifs_active = ifs.is_some_and(|u| u.active);
-    let flow_active = flow.is_some_and(|u| u.active);
+    let ifs_active = ifs.is_some_and(|u| u.active());
+    let flow_active = flow.is_some_and(|u| u.active());
     match person.link {
         Link::Excluded(_) => PersonState::OutOfScope,
         Link::Ambiguous => finding(FindingKind::Ambiguous, None),
@@ -137,7 +137,7 @@ pub fn person_state(snapshots: &Snapshots, person: &Person, opts: &MatchOptions)
             let Some(azure) = person.azure().map(|a| &snapshots.azure[a as usize]) else {
                 return PersonState::OutOfScope;
             };
-            if !azure.account_enabled {
+            if !azure.account_enabled() {
                 return if flow_active {
                     finding(FindingKind::DisabledInAzure, None)
                 } else {
@@ -151,8 +151,9 @@ pub fn person_state(snapshots: &Snapshots, person: &Person, opts: &MatchOptions)
                 (Some(_), None) | (None, Some(_)) => PersonState::OutOfScope,
                 (Some(_), Some(_)) if person.flow_id_agrees => PersonState::Ok,
                 (Some(ifs), Some(flow)) => {
-                    let expected = ifs.directory_id.as_deref().unwrap_or("");
-                    let cause = mismatch_cause(&flow.user_id, expected, azure, opts.case_sensitive);
+                    let expected = ifs.directory_id().unwrap_or("");
+                    let cause =
+                        mismatch_cause(flow.user_id(), expected, azure, opts.case_sensitive);
                     let kind = if flow.is_sync_managed() {
                         FindingKind::SyncManaged
                     } else if person.expected_id_holder().is_some() {
@@ -186,10 +187,10 @@ pub fn mismatch_cause(
         return Cause::Other;
     }
     let e = norm(expected);
-    let upn = present(Some(&azure.user_principal_name));
-    let mail = present(azure.mail.as_deref());
+    let upn = present(Some(azure.user_principal_name()));
+    let mail = present(azure.mail());
     if is_f(&present(local_part(expected)))
-        || is_f(&present(local_part(&azure.user_principal_name)))
+        || is_f(&present(local_part(azure.user_principal_name())))
     {
         return Cause::DomainStripped;
     }
@@ -197,10 +198,10 @@ pub fn mismatch_cause(
     if (is_f(&mail) && e_is(&upn)) || (is_f(&upn) && e_is(&mail)) {
         return Cause::MailVsUpn;
     }
-    if is_f(&present(azure.on_premises_sam_account_name.as_deref())) {
+    if is_f(&present(azure.on_premises_sam_account_name())) {
         return Cause::SamAccountName;
     }
-    let id = azure.id.trim();
+    let id = azure.id().trim();
     if !id.is_empty() && flow_id.trim().eq_ignore_ascii_case(id) {
         return Cause::ObjectId;
     }
@@ -233,21 +234,21 @@ fn name_list(mut names: Vec<String>) -> String {
 }
 
 fn ifs_name(u: &IfsUser) -> String {
-    match u.directory_id.as_deref().map(str::trim) {
-        Some(dir) if !dir.is_empty() => format!("{} ('{}')", u.identity, dir),
-        _ => u.identity.to_string(),
+    match u.directory_id().map(str::trim) {
+        Some(dir) if !dir.is_empty() => format!("{} ('{}')", u.identity(), dir),
+        _ => u.identity().to_string(),
     }
 }
 
 fn flow_name(u: &FlowUser) -> String {
-    format!("'{}'", u.user_id)
+    format!("'{}'", u.user_id())
 }
 
 fn azure_name(u: &AadUser) -> String {
-    if u.user_principal_name.trim().is_empty() {
-        format!("object {}", u.id)
+    if u.user_principal_name().trim().is_empty() {
+        format!("object {}", u.id())
     } else {
-        u.user_principal_name.to_string()
+        u.user_principal_name().to_string()
     }
 }
 
@@ -280,29 +281,26 @@ fn finding(s: &Snapshots, p: &Person, kind: FindingKind, cause: Option<Cause>) -
     let mut f = Finding::new(kind);
     f.cause = cause;
     if let Some(a) = azure {
-        f.aad_id = Some(a.id.to_string());
-        f.upn = Some(a.user_principal_name.to_string());
+        f.aad_id = Some(a.id().to_string());
+        f.upn = Some(a.user_principal_name().to_string());
     }
     f.display_name = azure
-        .and_then(|a| a.display_name.as_deref())
-        .or_else(|| ifs.and_then(|u| u.description.as_deref()))
-        .or_else(|| flow.and_then(|u| u.name.as_deref()))
+        .and_then(|a| a.display_name())
+        .or_else(|| ifs.and_then(|u| u.description()))
+        .or_else(|| flow.and_then(|u| u.name()))
         .map(str::to_string);
     let dir = ifs
-        .and_then(|u| u.directory_id.as_deref())
+        .and_then(|u| u.directory_id())
         .map(str::trim)
         .filter(|d| !d.is_empty());
     if kind == FindingKind::DuplicateDirectoryId {
-        let identities: Vec<&str> = p
-            .all_ifs()
-            .map(|i| s.ifs[i as usize].identity.as_str())
-            .collect();
+        let identities: Vec<&str> = p.all_ifs().map(|i| s.ifs[i as usize].identity()).collect();
         f.ifs_identity = Some(identities.join(", "));
     } else {
-        f.ifs_identity = ifs.map(|u| u.identity.to_string());
+        f.ifs_identity = ifs.map(|u| u.identity().to_string());
     }
-    f.ifs_directory_id = ifs.and_then(|u| u.directory_id.as_deref().map(str::to_string));
-    f.flow_user_id = flow.map(|u| u.user_id.to_string());
+    f.ifs_directory_id = ifs.and_then(|u| u.directory_id().map(str::to_string));
+    f.flow_user_id = flow.map(|u| u.user_id().to_string());
     f.expected_flow_user_id = dir.map(str::to_string);
     f.detail = detail(s, p, kind, cause, azure, ifs, flow, dir);
     f
@@ -319,7 +317,7 @@ fn detail(
     flow: Option<&FlowUser>,
     dir: Option<&str>,
 ) -> String {
-    let flow_id = flow.map(|u| u.user_id.as_str()).unwrap_or("");
+    let flow_id = flow.map(|u| u.user_id()).unwrap_or("");
     let expected = dir.unwrap_or("");
     let why = cause.map(cause_phrase).unwrap_or("");
     let who = azure.map(azure_name).unwrap_or_default();
@@ -329,7 +327,7 @@ fn detail(
              ({why}): rename the Flow user to '{expected}'."
         ),
         FindingKind::SyncManaged => {
-            let sync = flow.and_then(|u| u.sync_source.as_deref()).unwrap_or("");
+            let sync = flow.and_then(|u| u.sync_source()).unwrap_or("");
             format!(
                 "Flow user '{flow_id}' should be '{expected}' ({why}), but it is maintained by \
                  Flow's AD sync ({sync}): change the sync's user ID setting (include domain) \
@@ -350,7 +348,7 @@ fn detail(
         FindingKind::MissingInFlow => format!(
             "IFS user {} (Directory ID '{expected}') has no Flow user: if {who} needs Flow, \
              create Flow user '{expected}'.",
-            ifs.map(|u| u.identity.as_str()).unwrap_or("")
+            ifs.map(|u| u.identity()).unwrap_or("")
         ),
         FindingKind::MissingInIfs => format!(
             "Flow user '{flow_id}' of {who} has no IFS user with a matching Directory ID: set \
@@ -379,12 +377,12 @@ fn detail(
         FindingKind::DirectoryIdMissing => format!(
             "IFS user {} is active but has no Directory ID: set it (usually to the person's UPN) \
              so that OpenID sign-in works.",
-            ifs.map(|u| u.identity.as_str()).unwrap_or("")
+            ifs.map(|u| u.identity()).unwrap_or("")
         ),
         FindingKind::DuplicateDirectoryId => {
             let names: Vec<String> = p
                 .all_ifs()
-                .map(|i| s.ifs[i as usize].identity.to_string())
+                .map(|i| s.ifs[i as usize].identity().to_string())
                 .collect();
             format!(
                 "IFS users {} share the Directory ID '{expected}': give each its own Directory \

@@ -177,39 +177,40 @@ pub fn effective_flow_rules(configured: &[FlowMatchRule]) -> Vec<FlowMatchRule> 
 
 /// Total orders on records, so every choice is independent of input order.
 pub(crate) fn azure_order(x: &AadUser, y: &AadUser) -> Ordering {
-    x.id.bytes()
+    x.id()
+        .bytes()
         .map(|b| b.to_ascii_lowercase())
-        .cmp(y.id.bytes().map(|b| b.to_ascii_lowercase()))
-        .then_with(|| x.id.cmp(&y.id))
-        .then_with(|| x.user_principal_name.cmp(&y.user_principal_name))
-        .then_with(|| x.mail.cmp(&y.mail))
-        .then_with(|| x.display_name.cmp(&y.display_name))
+        .cmp(y.id().bytes().map(|b| b.to_ascii_lowercase()))
+        .then_with(|| x.id().cmp(y.id()))
+        .then_with(|| x.user_principal_name().cmp(y.user_principal_name()))
+        .then_with(|| x.mail().cmp(&y.mail()))
+        .then_with(|| x.display_name().cmp(&y.display_name()))
         .then_with(|| {
-            x.on_premises_sam_account_name
-                .cmp(&y.on_premises_sam_account_name)
+            x.on_premises_sam_account_name()
+                .cmp(&y.on_premises_sam_account_name())
         })
-        .then_with(|| x.employee_id.cmp(&y.employee_id))
-        .then_with(|| x.user_type.cmp(&y.user_type))
-        .then_with(|| x.account_enabled.cmp(&y.account_enabled))
+        .then_with(|| x.employee_id().cmp(&y.employee_id()))
+        .then_with(|| x.user_type().cmp(&y.user_type()))
+        .then_with(|| x.account_enabled().cmp(&y.account_enabled()))
 }
 
 pub(crate) fn ifs_order(x: &IfsUser, y: &IfsUser) -> Ordering {
-    x.identity
-        .cmp(&y.identity)
-        .then_with(|| x.directory_id.cmp(&y.directory_id))
-        .then_with(|| x.description.cmp(&y.description))
-        .then_with(|| x.active.cmp(&y.active))
-        .then_with(|| x.email.cmp(&y.email))
+    x.identity()
+        .cmp(y.identity())
+        .then_with(|| x.directory_id().cmp(&y.directory_id()))
+        .then_with(|| x.description().cmp(&y.description()))
+        .then_with(|| x.active().cmp(&y.active()))
+        .then_with(|| x.email().cmp(&y.email()))
 }
 
 pub(crate) fn flow_order(x: &FlowUser, y: &FlowUser) -> Ordering {
-    x.user_id
-        .cmp(&y.user_id)
-        .then_with(|| x.name.cmp(&y.name))
-        .then_with(|| x.email.cmp(&y.email))
-        .then_with(|| x.active.cmp(&y.active))
-        .then_with(|| x.user_type.cmp(&y.user_type))
-        .then_with(|| x.sync_source.cmp(&y.sync_source))
+    x.user_id()
+        .cmp(y.user_id())
+        .then_with(|| x.name().cmp(&y.name()))
+        .then_with(|| x.email().cmp(&y.email()))
+        .then_with(|| x.active().cmp(&y.active()))
+        .then_with(|| x.user_type().cmp(y.user_type()))
+        .then_with(|| x.sync_source().cmp(&y.sync_source()))
 }
 
 /// The claims of one side (§2 or §3): each Azure user claims at most one
@@ -414,7 +415,7 @@ impl IfsSide<'_> {
             }
             IfsMatchRule::ObjectId => object_id_matches(
                 self.opts.case_sensitive,
-                &azure[a as usize].id,
+                azure[a as usize].id(),
                 dir,
                 &self.ifs.obj,
                 ifs,
@@ -549,7 +550,7 @@ impl<'a> Correlator<'a> {
             }
             FlowMatchRule::ObjectId => object_id_matches(
                 self.opts.case_sensitive,
-                &azure[a as usize].id,
+                azure[a as usize].id(),
                 id,
                 &self.flow.obj,
                 flow,
@@ -757,7 +758,7 @@ impl<'a> Correlator<'a> {
         for i in 0..n_ifs as u32 {
             let form = self.side.ifs.dir.form(&s.ifs, i);
             if form.is_empty() {
-                let link = if s.ifs[i as usize].active {
+                let link = if s.ifs[i as usize].active() {
                     Link::DirectoryIdMissing
                 } else {
                     Link::Excluded(Exclusion::InactiveWithoutDirectoryId)

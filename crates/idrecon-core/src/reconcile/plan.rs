@@ -163,7 +163,7 @@ pub fn plan_with(
     let find = |raw: &str| {
         holders
             .get(flow_users, &flow_key(raw))
-            .find(|&h| flow_users[h as usize].user_id == raw)
+            .find(|&h| flow_users[h as usize].user_id() == raw)
     };
 
     let mut renames: Vec<Rename> = Vec::new();
@@ -193,7 +193,7 @@ pub fn plan_with(
             }
             (FindingKind::DisabledInAzure | FindingKind::NotInAzure, Some(id), _) => {
                 let user = find(id).map(|u| &flow_users[u as usize]);
-                if user.is_some_and(|u| !u.active) {
+                if user.is_some_and(|u| !u.active()) {
                     continue; // already inactive: nothing to do
                 }
                 let (status, reason) = if user.is_none() {
@@ -367,7 +367,8 @@ fn order_renames(renames: &mut [Rename], holders: &Indexed<FlowUserId>, flow_use
         if let Some(h) = taken_by {
             rename.blocked = Some(format!(
                 "the ID '{}' is taken by Flow user '{}', which is not renamed away",
-                rename.to, flow_users[h as usize].user_id
+                rename.to,
+                flow_users[h as usize].user_id()
             ));
         } else {
             after.sort_unstable();

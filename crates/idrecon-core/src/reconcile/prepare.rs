@@ -102,14 +102,12 @@ macro_rules! field {
     };
 }
 
-field!(AzureUpn, AadUser, |a| Some(a.user_principal_name.as_str()));
-field!(AzureMail, AadUser, |a| a.mail.as_deref());
-field!(AzureSam, AadUser, |a| a
-    .on_premises_sam_account_name
-    .as_deref());
-field!(IfsDirectoryId, IfsUser, |i| i.directory_id.as_deref());
-field!(FlowUserId, FlowUser, |f| Some(f.user_id.as_str()));
-field!(FlowEmail, FlowUser, |f| f.email.as_deref());
+field!(AzureUpn, AadUser, |a| Some(a.user_principal_name()));
+field!(AzureMail, AadUser, |a| a.mail());
+field!(AzureSam, AadUser, |a| a.on_premises_sam_account_name());
+field!(IfsDirectoryId, IfsUser, |i| i.directory_id());
+field!(FlowUserId, FlowUser, |f| Some(f.user_id()));
+field!(FlowEmail, FlowUser, |f| f.email());
 
 /// The Azure side: which users are in scope, and the normal forms of the
 /// UPN, mail and sAMAccountName of those that are.

@@ -1,10 +1,13 @@
 //! Builders shared by the core tests.
 
-use idrecon_core::model::{AadUser, Finding, FindingKind, FlowUser, IfsUser, Snapshots};
+use idrecon_core::model::{
+    AadUser, AadUserFields, Finding, FindingKind, FlowUser, FlowUserFields, IfsUser, IfsUserFields,
+    Snapshots,
+};
 use idrecon_core::reconcile::{reconcile, MatchOptions, Outcome};
 
 pub fn az(id: &str, upn: &str) -> AadUser {
-    AadUser {
+    AadUser::from(AadUserFields {
         id: id.into(),
         user_principal_name: upn.into(),
         mail: None,
@@ -13,28 +16,28 @@ pub fn az(id: &str, upn: &str) -> AadUser {
         employee_id: None,
         on_premises_sam_account_name: None,
         user_type: None,
-    }
+    })
 }
 
 pub fn ifs(identity: &str, dir: &str) -> IfsUser {
-    IfsUser {
+    IfsUser::from(IfsUserFields {
         identity: identity.into(),
         description: None,
         directory_id: Some(dir.into()),
         active: true,
         email: None,
-    }
+    })
 }
 
 pub fn flow(id: &str) -> FlowUser {
-    FlowUser {
+    FlowUser::from(FlowUserFields {
         user_id: id.into(),
         name: None,
         email: None,
         active: true,
         user_type: "Full".into(),
         sync_source: None,
-    }
+    })
 }
 
 pub fn snap(azure: Vec<AadUser>, ifs: Vec<IfsUser>, flow: Vec<FlowUser>) -> Snapshots {

@@ -4,7 +4,7 @@
 
 use compact_str::CompactString;
 use idrecon_core::delta::{apply_delta, diff_snapshots, AadChange};
-use idrecon_core::model::AadUser;
+use idrecon_core::model::{AadUser, AadUserFields};
 use proptest::prelude::*;
 use proptest::sample::select;
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ const IDS: &[&str] = &["a-1", "A-1", "b-2", "c-3", "C-3", "d-4", "e-5"];
 const UPNS: &[&str] = &["x@c", "y@c", "z@c"];
 
 fn user(id: &str, upn: &str, enabled: bool) -> AadUser {
-    AadUser {
+    AadUser::from(AadUserFields {
         id: id.into(),
         user_principal_name: upn.into(),
         mail: None,
@@ -22,7 +22,7 @@ fn user(id: &str, upn: &str, enabled: bool) -> AadUser {
         employee_id: None,
         on_premises_sam_account_name: None,
         user_type: Some("Member".into()),
-    }
+    })
 }
 
 fn users() -> impl Strategy<Value = Vec<AadUser>> {
@@ -51,17 +51,17 @@ fn changes() -> impl Strategy<Value = Vec<AadChange>> {
 /// its changes, new users appended at their first upsert).
 fn reference(users: Vec<AadUser>, changes: Vec<AadChange>) -> Vec<AadUser> {
     let mut slots: Vec<Option<AadUser>> = Vec::new();
-    let mut index: HashMap<CompactString, usize> = HashMap::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for user in users {
-        index.insert(user.id.to_ascii_lowercase(), slots.len());
+        index.insert(user.id().to_ascii_lowercase(), slots.len());
         slots.push(Some(user));
     }
     for change in changes {
         match change {
-            AadChange::Upsert(user) => match index.get(&user.id.to_ascii_lowercase()) {
+            AadChange::Upsert(user) => match index.get(&user.id().to_ascii_lowercase()) {
                 Some(&i) => slots[i] = Some(user),
                 None => {
-                    index.insert(user.id.to_ascii_lowercase(), slots.len());
+                    index.insert(user.id().to_ascii_lowercase(), slots.len());
                     slots.push(Some(user));
                 }
             },
@@ -105,22 +105,22 @@ proptest! {
         // The store keys users by exact ID: one user per ID on either side.
         let unique = |users: Vec<AadUser>| {
             let mut seen = std::collections::HashSet::new();
-            users.into_iter().filter(|u| seen.insert(u.id.clone())).collect::<Vec<_>>()
+            users.into_iter().filter(|u| seen.insert(u.id().to_string())).collect::<Vec<_>>()
         };
         let (stored, listing) = (unique(stored), unique(listing));
         let (upserts, removed) = diff_snapshots(&stored, &listing);
         let mut after: HashMap<CompactString, AadUser> =
-            stored.into_iter().map(|u| (u.id.clone(), u)).collect();
+            stored.into_iter().map(|u| (u.id().into(), u)).collect();
         for id in &removed {
             prop_assert!(after.remove(id.as_str()).is_some());
         }
         for u in upserts {
-            after.insert(u.id.clone(), u);
+            after.insert(u.id().into(), u);
         }
         let mut after: Vec<AadUser> = after.into_values().collect();
-        after.sort_by(|a, b| a.id.cmp(&b.id));
+        after.sort_by(|a, b| a.id().cmp(b.id()));
         let mut want = listing;
-        want.sort_by(|a, b| a.id.cmp(&b.id));
+        want.sort_by(|a, b| a.id().cmp(b.id()));
         prop_assert_eq!(after, want);
     }
 }

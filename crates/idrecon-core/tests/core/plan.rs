@@ -168,7 +168,7 @@ fn orphan(id: &str, kind: FindingKind) -> Finding {
 #[test]
 fn deactivation_needs_the_setting() {
     let mut inactive = flow("old");
-    inactive.active = false;
+    inactive.edit(|fields| fields.active = false);
     let flow_users = vec![flow("gone"), flow("disabled"), inactive];
     let mut findings = vec![
         orphan("gone", FindingKind::NotInAzure),

@@ -5,8 +5,8 @@ use crate::common as core_common;
 
 use compact_str::{format_compact, CompactString};
 use idrecon_core::model::{
-    AadUser, ActionKind, ActionStatus, Finding, FindingKind, FlowMatchRule, FlowUser, IfsMatchRule,
-    IfsUser, NormalizedId, Snapshots,
+    AadUser, AadUserFields, ActionKind, ActionStatus, Finding, FindingKind, FlowMatchRule,
+    FlowUser, FlowUserFields, IfsMatchRule, IfsUser, IfsUserFields, NormalizedId, Snapshots,
 };
 use idrecon_core::reconcile::{
     classify, correlate, person_state, plan, plan_with, reconcile, reconcile_for_plan,
@@ -54,15 +54,17 @@ fn aad() -> impl Strategy<Value = AadUser> {
         prop::bool::weighted(0.85),
         proptest::option::of(select(&["Guest", "Member"][..])),
     )
-        .prop_map(|(id, upn, mail, sam, enabled, user_type)| AadUser {
-            id: id.into(),
-            user_principal_name: upn,
-            mail,
-            display_name: None,
-            account_enabled: enabled,
-            employee_id: None,
-            on_premises_sam_account_name: sam,
-            user_type: user_type.map(CompactString::from),
+        .prop_map(|(id, upn, mail, sam, enabled, user_type)| {
+            AadUser::from(AadUserFields {
+                id: id.into(),
+                user_principal_name: upn,
+                mail,
+                display_name: None,
+                account_enabled: enabled,
+                employee_id: None,
+                on_premises_sam_account_name: sam,
+                user_type: user_type.map(CompactString::from),
+            })
         })
 }
 
@@ -72,12 +74,14 @@ fn ifs_user() -> impl Strategy<Value = IfsUser> {
         proptest::option::of(name()),
         prop::bool::weighted(0.8),
     )
-        .prop_map(|(identity, dir, active)| IfsUser {
-            identity: identity.into(),
-            description: None,
-            directory_id: dir,
-            active,
-            email: None,
+        .prop_map(|(identity, dir, active)| {
+            IfsUser::from(IfsUserFields {
+                identity: identity.into(),
+                description: None,
+                directory_id: dir,
+                active,
+                email: None,
+            })
         })
 }
 
@@ -89,13 +93,15 @@ fn flow_user() -> impl Strategy<Value = FlowUser> {
         prop::bool::weighted(0.1),
         prop::bool::weighted(0.2),
     )
-        .prop_map(|(id, email, active, machine, synced)| FlowUser {
-            user_id: id,
-            name: None,
-            email,
-            active,
-            user_type: if machine { "Machine" } else { "Full" }.into(),
-            sync_source: synced.then(|| "AzureAD".into()),
+        .prop_map(|(id, email, active, machine, synced)| {
+            FlowUser::from(FlowUserFields {
+                user_id: id,
+                name: None,
+                email,
+                active,
+                user_type: if machine { "Machine" } else { "Full" }.into(),
+                sync_source: synced.then(|| "AzureAD".into()),
+            })
         })
 }
 
@@ -165,8 +171,10 @@ fn tenant() -> impl Strategy<Value = Snapshots> {
     (prop::collection::vec(person, 0..6), snapshots()).prop_map(|(people, mut s)| {
         for (id, upn, mail, identity, dir_kind, flow_kind, synced) in people {
             let mut a = core_common::az(id, upn);
-            a.mail = mail.map(CompactString::from);
-            a.on_premises_sam_account_name = Some(format_compact!("{identity}01"));
+            a.edit(|fields| fields.mail = mail.map(CompactString::from));
+            a.edit(|fields| {
+                fields.on_premises_sam_account_name = Some(format_compact!("{identity}01"))
+            });
             let dir = match dir_kind {
                 0 => Some(upn.to_string()),
                 1 => Some(upn.to_uppercase()),
@@ -189,7 +197,7 @@ fn tenant() -> impl Strategy<Value = Snapshots> {
             }
             if let Some(flow_id) = flow_id {
                 let mut f = core_common::flow(&flow_id);
-                f.sync_source = synced.then(|| "AzureAD".into());
+                f.edit(|fields| fields.sync_source = synced.then(|| "AzureAD".into()));
                 s.flow.push(f);
             }
             s.azure.push(a);
@@ -228,7 +236,7 @@ fn apply(
 ) -> Result<Vec<String>, TestCaseError> {
     let mut renamed = Vec::new();
     for action in plan.executable() {
-        let source = flow.iter().position(|u| u.user_id == action.flow_user_id);
+        let source = flow.iter().position(|u| u.user_id() == action.flow_user_id);
         let Some(source) = source else {
             return Err(TestCaseError::fail(format!(
                 "{} not in Flow",
@@ -242,16 +250,16 @@ fn apply(
                 let taken = flow
                     .iter()
                     .enumerate()
-                    .any(|(i, u)| i != source && flow_key(&u.user_id, case_insensitive) == key);
+                    .any(|(i, u)| i != source && flow_key(u.user_id(), case_insensitive) == key);
                 prop_assert!(
                     !taken,
                     "rename {} → {to} into a taken ID",
                     action.flow_user_id
                 );
-                flow[source].user_id = to.as_str().into();
+                flow[source].edit(|fields| fields.user_id = to.as_str().into());
                 renamed.push(to);
             }
-            ActionKind::Deactivate => flow[source].active = false,
+            ActionKind::Deactivate => flow[source].edit(|fields| fields.active = false),
             ActionKind::None => prop_assert!(false, "action of kind none"),
         }
     }
@@ -261,7 +269,7 @@ fn apply(
 fn distinct_in_flow(flow: Vec<FlowUser>, case_insensitive: bool) -> Vec<FlowUser> {
     let mut seen = HashSet::new();
     flow.into_iter()
-        .filter(|u| seen.insert(flow_key(&u.user_id, case_insensitive)))
+        .filter(|u| seen.insert(flow_key(u.user_id(), case_insensitive)))
         .collect()
 }
 
@@ -435,7 +443,7 @@ proptest! {
         let mut sources = HashSet::new();
         let mut findings: Vec<Finding> = wishes
             .iter()
-            .filter_map(|(i, to)| flow_users.get(i % flow_users.len()).map(|u| (u.user_id.clone(), *to)))
+            .filter_map(|(i, to)| flow_users.get(i % flow_users.len()).map(|u| (u.user_id().to_string(), *to)))
             .filter(|(from, to)| from != to && sources.insert(from.clone()))
             .map(|(from, to)| core_common::mismatch(&from, to))
             .collect();
@@ -453,7 +461,7 @@ proptest! {
         let mut model = flow_users.clone();
         apply(&mut model, &p, case_insensitive)?;
         let keys: HashSet<NormalizedId> =
-            model.iter().map(|u| flow_key(&u.user_id, case_insensitive)).collect();
+            model.iter().map(|u| flow_key(u.user_id(), case_insensitive)).collect();
         prop_assert_eq!(keys.len(), model.len(), "IDs shared after applying: {:?}", model);
     }
 
@@ -475,9 +483,9 @@ proptest! {
         // must keep the real systems' keys unique (Graph object IDs, IFS
         // identities; the connectors refuse duplicates before the core).
         let mut ids = HashSet::new();
-        s.azure.retain(|u| ids.insert(u.id.trim().to_ascii_lowercase()));
+        s.azure.retain(|u| ids.insert(u.id().trim().to_ascii_lowercase()));
         let mut identities = HashSet::new();
-        s.ifs.retain(|u| identities.insert(u.identity.clone()));
+        s.ifs.retain(|u| identities.insert(u.identity().to_string()));
         let mut findings = reconcile(&s, &opts).findings;
         let plan_opts = open_plan(case_insensitive, deactivate);
         let p = plan(&s.flow, &mut findings, &plan_opts);

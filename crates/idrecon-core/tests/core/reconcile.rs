@@ -33,7 +33,7 @@ fn equal_ids_ignoring_case_are_ok() {
 #[test]
 fn domain_stripped_mismatch_carries_every_report_field() {
     let mut a = az("A1", UPN);
-    a.display_name = Some("John Doe".into());
+    a.edit(|fields| fields.display_name = Some("John Doe".into()));
     let s = snap(
         vec![a],
         vec![ifs("JDOE", "JDoe@contoso.com")],
@@ -62,7 +62,7 @@ fn domain_stripped_mismatch_carries_every_report_field() {
 #[test]
 fn mail_vs_upn_cause() {
     let mut a = az("a1", "john.doe@contoso.com");
-    a.mail = Some("jdoe@contoso.com".into());
+    a.edit(|fields| fields.mail = Some("jdoe@contoso.com".into()));
     let s = snap(
         vec![a],
         vec![ifs("JDOE", "john.doe@contoso.com")],
@@ -79,7 +79,7 @@ fn mail_vs_upn_cause() {
 #[test]
 fn sam_account_name_cause() {
     let mut a = az("a1", UPN);
-    a.on_premises_sam_account_name = Some("JD01".into());
+    a.edit(|fields| fields.on_premises_sam_account_name = Some("JD01".into()));
     let s = snap(vec![a], vec![ifs("JDOE", UPN)], vec![flow("jd01")]);
     let f = run(&s).findings;
     assert_eq!(
@@ -109,9 +109,9 @@ fn object_id_cause_and_rule_ignore_ascii_case() {
 #[test]
 fn other_cause_when_linked_by_flow_email() {
     let mut a = az("a1", UPN);
-    a.mail = Some("john@contoso.com".into());
+    a.edit(|fields| fields.mail = Some("john@contoso.com".into()));
     let mut fl = flow("johnny");
-    fl.email = Some("JOHN@contoso.com".into());
+    fl.edit(|fields| fields.email = Some("JOHN@contoso.com".into()));
     let s = snap(vec![a], vec![ifs("JDOE", UPN)], vec![fl]);
     let f = run(&s).findings;
     assert_eq!(
@@ -123,9 +123,9 @@ fn other_cause_when_linked_by_flow_email() {
 #[test]
 fn case_sensitive_mode_reports_case_only() {
     let mut a = az("a1", UPN);
-    a.mail = Some(UPN.into());
+    a.edit(|fields| fields.mail = Some(UPN.into()));
     let mut fl = flow("JDoe@Contoso.com");
-    fl.email = Some(UPN.into());
+    fl.edit(|fields| fields.email = Some(UPN.into()));
     let s = snap(vec![a], vec![ifs("JDOE", UPN)], vec![fl]);
     let f = reconcile(&s, &case_sensitive()).findings;
     assert_eq!(f.len(), 1, "{f:#?}");
@@ -140,7 +140,7 @@ fn case_sensitive_mode_reports_case_only() {
 #[test]
 fn sync_managed_flow_user_gets_upstream_advice_not_rename() {
     let mut fl = flow("jdoe");
-    fl.sync_source = Some("AzureAD".into());
+    fl.edit(|fields| fields.sync_source = Some("AzureAD".into()));
     let s = snap(vec![az("a1", UPN)], vec![ifs("JDOE", UPN)], vec![fl]);
     let o = run(&s);
     let f = only(&o, FindingKind::SyncManaged);
@@ -156,7 +156,7 @@ fn sync_managed_flow_user_gets_upstream_advice_not_rename() {
 #[test]
 fn conflict_when_expected_id_is_held_by_a_machine_user() {
     let mut machine = flow("JDOE@contoso.com");
-    machine.user_type = "Machine".into();
+    machine.edit(|fields| fields.user_type = "Machine".into());
     let s = snap(
         vec![az("a1", UPN)],
         vec![ifs("JDOE", UPN)],
@@ -203,7 +203,7 @@ fn ifs_directory_id_rule_always_comes_first() {
 #[test]
 fn missing_in_flow_only_for_active_ifs_users() {
     let mut inactive = ifs("OLD", "old@contoso.com");
-    inactive.active = false;
+    inactive.edit(|fields| fields.active = false);
     let s = snap(
         vec![az("a1", UPN), az("a2", "old@contoso.com")],
         vec![ifs("JDOE", UPN), inactive],
@@ -219,7 +219,7 @@ fn missing_in_flow_only_for_active_ifs_users() {
 #[test]
 fn missing_in_ifs_only_for_active_flow_users() {
     let mut inactive = flow("old@contoso.com");
-    inactive.active = false;
+    inactive.edit(|fields| fields.active = false);
     let s = snap(
         vec![az("a1", UPN), az("a2", "old@contoso.com")],
         vec![],
@@ -247,9 +247,9 @@ fn azure_users_without_ifs_or_flow_are_out_of_scope() {
 #[test]
 fn not_in_azure_for_lone_records_and_ifs_with_flow() {
     let mut gone_flow = flow("gone@contoso.com");
-    gone_flow.active = false;
+    gone_flow.edit(|fields| fields.active = false);
     let mut gone_ifs = ifs("GONE", "gone@contoso.com");
-    gone_ifs.active = false;
+    gone_ifs.edit(|fields| fields.active = false);
     let s = snap(
         vec![],
         vec![
@@ -278,7 +278,7 @@ fn not_in_azure_for_lone_records_and_ifs_with_flow() {
 #[test]
 fn disabled_azure_account_with_active_flow_user() {
     let mut a = az("a1", UPN);
-    a.account_enabled = false;
+    a.edit(|fields| fields.account_enabled = false);
     let s = snap(vec![a.clone()], vec![ifs("JDOE", UPN)], vec![flow(UPN)]);
     let o = run(&s);
     let f = only(&o, FindingKind::DisabledInAzure);
@@ -286,7 +286,7 @@ fn disabled_azure_account_with_active_flow_user() {
     assert!(f.detail.contains("deactivate the Flow user"));
     // Inactive Flow user, or no Flow user: nothing to do.
     let mut inactive = flow(UPN);
-    inactive.active = false;
+    inactive.edit(|fields| fields.active = false);
     let o = run(&snap(
         vec![a.clone()],
         vec![ifs("JDOE", UPN)],
@@ -300,9 +300,9 @@ fn disabled_azure_account_with_active_flow_user() {
 #[test]
 fn directory_id_missing_only_for_active_users() {
     let mut inactive = ifs("OLD", "");
-    inactive.active = false;
+    inactive.edit(|fields| fields.active = false);
     let mut none = ifs("NONE", "");
-    none.directory_id = None;
+    none.edit(|fields| fields.directory_id = None);
     let s = snap(
         vec![],
         vec![ifs("EMPTY", ""), ifs("BLANK", "  "), none, inactive],
@@ -316,7 +316,7 @@ fn directory_id_missing_only_for_active_users() {
 #[test]
 fn duplicate_directory_ids_form_one_person_with_azure_and_flow() {
     let mut inactive = ifs("JDOE2", "JDOE@CONTOSO.COM");
-    inactive.active = false;
+    inactive.edit(|fields| fields.active = false);
     let s = snap(
         vec![az("a1", UPN)],
         vec![ifs("JDOE", UPN), inactive],
@@ -353,7 +353,7 @@ fn duplicate_group_without_azure_takes_its_flow_user() {
 fn guests_are_excluded_unless_included() {
     let guest_upn = "jane_fabrikam.com#EXT#@contoso.onmicrosoft.com";
     let mut typed_guest = az("g2", "bob@contoso.com");
-    typed_guest.user_type = Some("Guest".into());
+    typed_guest.edit(|fields| fields.user_type = Some("Guest".into()));
     let s = snap(
         vec![az("g1", guest_upn), typed_guest],
         vec![ifs("JANE", guest_upn)],
@@ -454,9 +454,9 @@ fn two_flow_users_differing_only_in_case_are_ambiguous() {
 #[test]
 fn flow_user_matching_two_azure_users_equally_is_a_tie() {
     let mut a1 = az("b-2", "one@contoso.com");
-    a1.mail = Some("shared@contoso.com".into());
+    a1.edit(|fields| fields.mail = Some("shared@contoso.com".into()));
     let mut a2 = az("A-1", "two@contoso.com");
-    a2.mail = Some("Shared@contoso.com".into());
+    a2.edit(|fields| fields.mail = Some("Shared@contoso.com".into()));
     let s = snap(
         vec![a1.clone(), a2.clone()],
         vec![],
@@ -493,7 +493,7 @@ fn flow_user_matching_two_azure_users_equally_is_a_tie() {
 #[test]
 fn best_rank_wins_a_contested_flow_user() {
     let mut by_mail = az("a2", "other@contoso.com");
-    by_mail.mail = Some(UPN.into());
+    by_mail.edit(|fields| fields.mail = Some(UPN.into()));
     let s = snap(
         vec![az("a1", UPN), by_mail],
         vec![ifs("JDOE", UPN)],
@@ -507,7 +507,7 @@ fn best_rank_wins_a_contested_flow_user() {
 #[test]
 fn best_rank_wins_a_contested_ifs_user() {
     let mut by_mail = az("a2", "other@contoso.com");
-    by_mail.mail = Some(UPN.into());
+    by_mail.edit(|fields| fields.mail = Some(UPN.into()));
     let s = snap(vec![by_mail, az("a1", UPN)], vec![ifs("JDOE", UPN)], vec![]);
     let o = run(&s);
     assert_eq!(
@@ -520,9 +520,9 @@ fn best_rank_wins_a_contested_ifs_user() {
 #[test]
 fn machine_users_are_never_matched_nor_orphans() {
     let mut m = flow(UPN);
-    m.user_type = "machine".into();
+    m.edit(|fields| fields.user_type = "machine".into());
     let mut lone = flow("svc_idrecon");
-    lone.user_type = "Machine".into();
+    lone.edit(|fields| fields.user_type = "Machine".into());
     let s = snap(vec![az("a1", UPN)], vec![], vec![m, lone]);
     let o = run(&s);
     assert_eq!((o.people, o.findings.len()), (0, 0));
@@ -600,7 +600,7 @@ fn classifying_in_parts_is_classifying_each_person() {
     for k in 0..n {
         let upn = format!("user{k}@contoso.com");
         let mut a = az(&format!("obj-{k}"), &upn);
-        a.account_enabled = k % 13 != 0;
+        a.edit(|fields| fields.account_enabled = k % 13 != 0);
         azure.push(a);
         if k % 11 != 0 {
             ifs_users.push(ifs(&format!("U{k}"), &upn));

@@ -5,13 +5,14 @@
 //! from the source (for display and for writes); comparisons go through
 //! [`NormalizedId`].
 //!
-//! The users' text fields are [`CompactString`]s: the same 24 bytes as a
-//! `String`, but text of up to 24 bytes (user types, names, employee and
-//! IFS identities) is stored inline instead of in a heap allocation of its
-//! own, which matters with millions of users in memory. They serialise as
-//! plain JSON strings, exactly as `String` does.
+//! The users' texts are packed, one allocation per user
+//! ([`users`], `packed`): millions of them are in memory at once.
 
-use compact_str::CompactString;
+mod packed;
+mod users;
+
+pub use users::{AadUser, AadUserFields, FlowUser, FlowUserFields, IfsUser, IfsUserFields};
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use unicode_normalization::UnicodeNormalization;
@@ -160,84 +161,6 @@ pub(crate) mod latin {
     #[cfg(test)]
     pub(super) fn range() -> impl Iterator<Item = char> {
         (FIRST..=LAST).filter_map(char::from_u32)
-    }
-}
-
-/// A user of Azure AD (Microsoft Entra ID) as read from Microsoft Graph.
-/// Field names follow Graph's JSON so snapshots can be stored as JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AadUser {
-    /// Object ID (a GUID string).
-    pub id: CompactString,
-    pub user_principal_name: CompactString,
-    #[serde(default)]
-    pub mail: Option<CompactString>,
-    #[serde(default)]
-    pub display_name: Option<CompactString>,
-    #[serde(default = "default_true")]
-    pub account_enabled: bool,
-    #[serde(default)]
-    pub employee_id: Option<CompactString>,
-    #[serde(default)]
-    pub on_premises_sam_account_name: Option<CompactString>,
-    /// `Member` or `Guest` (Graph's `userType`); may be absent.
-    #[serde(default)]
-    pub user_type: Option<CompactString>,
-}
-
-impl AadUser {
-    /// Guests: `userType = Guest` or a UPN carrying `#EXT#`.
-    pub fn is_guest(&self) -> bool {
-        self.user_type
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("guest"))
-            || self.user_principal_name.contains("#EXT#")
-    }
-}
-
-fn default_true() -> bool {
-    true
-}
-
-/// A user of IFS Cloud as read from the OData `Users` entity set.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IfsUser {
-    /// Key, upper case (e.g. `JDOE`).
-    pub identity: CompactString,
-    /// Full name (`Description`).
-    pub description: Option<CompactString>,
-    /// The Directory ID (`FND_USER.WEB_USER`); `None` or empty when unset.
-    pub directory_id: Option<CompactString>,
-    pub active: bool,
-    /// Optional e-mail, when the configured projection exposes one.
-    pub email: Option<CompactString>,
-}
-
-/// A user of Novacura Flow Server as delivered by the Flow endpoint or CSV.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlowUser {
-    pub user_id: CompactString,
-    pub name: Option<CompactString>,
-    pub email: Option<CompactString>,
-    pub active: bool,
-    /// Full, Machine, Transaction, Portal, Public or App.
-    pub user_type: CompactString,
-    /// Non-empty when the user is maintained by Flow's AD sync (e.g. `AzureAD`).
-    pub sync_source: Option<CompactString>,
-}
-
-impl FlowUser {
-    /// Machine users are service accounts: never orphans, never renamed.
-    pub fn is_machine(&self) -> bool {
-        self.user_type.eq_ignore_ascii_case("machine")
-    }
-
-    /// Maintained by Flow's AD sync: a rename would be undone by the next sync.
-    pub fn is_sync_managed(&self) -> bool {
-        self.sync_source
-            .as_deref()
-            .is_some_and(|s| !s.trim().is_empty())
     }
 }
 
@@ -591,32 +514,43 @@ mod tests {
     }
 
     /// The JSON form is the one `String` fields had (the store and the
-    /// snapshot files hold it), and short text takes no heap allocation.
+    /// snapshot files hold it), absent stays apart from empty, and the
+    /// records are the packed size.
     #[test]
-    fn users_serialise_as_plain_strings_and_keep_short_text_inline() {
+    fn users_serialise_as_plain_strings_and_are_packed() {
         let json = r#"{"id":"6f1c2a9e-0d3b-4c8e-9a51-2b7d4e8f0c13","userPrincipalName":"asa.oberg@contoso.com","mail":null,"displayName":"Åsa Öberg","accountEnabled":false,"employeeId":"E0000042","onPremisesSamAccountName":"asaobe","userType":"Member"}"#;
         let user: AadUser = serde_json::from_str(json).unwrap();
         assert_eq!(serde_json::to_string(&user).unwrap(), json);
-        assert_eq!(user.display_name.as_deref(), Some("Åsa Öberg"));
-        assert!(!user.user_principal_name.is_heap_allocated());
-        assert!(!user.employee_id.as_ref().unwrap().is_heap_allocated());
-        assert!(!user.user_type.as_ref().unwrap().is_heap_allocated());
-        assert!(!user.display_name.as_ref().unwrap().is_heap_allocated());
-        // Longer text (a GUID) is kept whole, on the heap.
-        assert!(user.id.is_heap_allocated());
-        assert_eq!(user.id.len(), 36);
+        assert_eq!(user.display_name(), Some("Åsa Öberg"));
+        assert_eq!(user.id(), "6f1c2a9e-0d3b-4c8e-9a51-2b7d4e8f0c13");
+        assert_eq!(user.mail(), None);
+        assert!(!user.account_enabled());
+        assert_eq!(AadUser::from(user.to_fields()), user);
+        // Escaped text is decoded (it cannot be borrowed from the input).
+        let escaped: AadUser =
+            serde_json::from_str(r#"{"id":"1","userPrincipalName":"a\u00e5@x","mail":""}"#)
+                .unwrap();
+        assert_eq!(escaped.user_principal_name(), "a\u{e5}@x");
+        assert_eq!(escaped.mail(), Some(""));
+        assert!(escaped.account_enabled(), "absent means enabled");
 
         let flow = r#"{"user_id":"JDOE","name":"John Doe","email":null,"active":true,"user_type":"Full","sync_source":"AzureAD"}"#;
         let parsed: FlowUser = serde_json::from_str(flow).unwrap();
         assert_eq!(serde_json::to_string(&parsed).unwrap(), flow);
+        assert_eq!(parsed.sync_source(), Some("AzureAD"));
         let ifs = r#"{"identity":"JDOE","description":"John Doe","directory_id":"jdoe@contoso.com","active":true,"email":null}"#;
         let parsed: IfsUser = serde_json::from_str(ifs).unwrap();
         assert_eq!(serde_json::to_string(&parsed).unwrap(), ifs);
+        assert_eq!(parsed.directory_id(), Some("jdoe@contoso.com"));
+
+        assert_eq!(std::mem::size_of::<AadUser>(), 48);
+        assert_eq!(std::mem::size_of::<IfsUser>(), 32);
+        assert_eq!(std::mem::size_of::<FlowUser>(), 40);
     }
 
     #[test]
     fn guest_detection() {
-        let mut u = AadUser {
+        let mut u = AadUser::from(AadUserFields {
             id: "1".into(),
             user_principal_name: "jane_fabrikam.com#EXT#@contoso.onmicrosoft.com".into(),
             mail: None,
@@ -625,11 +559,11 @@ mod tests {
             employee_id: None,
             on_premises_sam_account_name: None,
             user_type: None,
-        };
+        });
         assert!(u.is_guest());
-        u.user_principal_name = "jane@contoso.com".into();
+        u.edit(|f| f.user_principal_name = "jane@contoso.com".into());
         assert!(!u.is_guest());
-        u.user_type = Some("Guest".into());
+        u.edit(|f| f.user_type = Some("Guest".into()));
         assert!(u.is_guest());
     }
 }
