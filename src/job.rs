@@ -703,7 +703,15 @@ async fn fetch_all(
         };
         ((azure, ta), (ifs, ti), links)
     };
-    let (((azure, ta), (ifs, ti), ifs_links), (flow, tf)) = tokio::join!(azure_and_ifs, flow);
+    // What the previous run wrote goes from the WAL into the database
+    // file now, while the sources are on the wire (commits never wait for it).
+    let checkpoint = async {
+        if let Err(e) = ctx.store.checkpoint().await {
+            tracing::warn!(error = %e, "could not checkpoint the store's write-ahead log; the next run tries again");
+        }
+    };
+    let (((azure, ta), (ifs, ti), ifs_links), (flow, tf), ()) =
+        tokio::join!(azure_and_ifs, flow, checkpoint);
     timings.seconds = vec![ta, ti, tf];
 
     let mut errors: Vec<SourceError> = Vec::new();

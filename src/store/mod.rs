@@ -180,6 +180,11 @@ pub trait Store: Send + Sync {
     /// Applies the embedded migrations that are not applied yet (`idrecon migrate`).
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// Copies the write-ahead log into the database file. Commits never do
+    /// (they would wait for it); every run calls this at its start, off its
+    /// critical path.
+    async fn checkpoint(&self) -> Result<(), StoreError>;
+
     /// Takes the run lock for `lease`, its heartbeat set to `now`. Succeeds
     /// when the lock is free, when its lease expired, or when its heartbeat
     /// is older than [`HEARTBEAT_STALE_AFTER`] (whatever its PID says);

@@ -86,6 +86,15 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
+            // A run's commit would otherwise copy everything it wrote
+            // into the database file before returning (SQLite checkpoints
+            // once the WAL passes 1,000 pages): ~0.15 s for the 65 MB of a
+            // million-user run's findings, on the way to its report. The
+            // run checkpoints at its start instead, while the sources are
+            // fetched ([`Store::checkpoint`]); a WAL truncated to 64 MiB
+            // after that keeps the disk use bounded.
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
             // A statement is "slow" to sqlx until its last row is taken:
             // reading a large snapshot's pages, parsed one at a time while
             // the sources are fetched, takes over a second by design.
@@ -242,6 +251,16 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         self.run_migrations().await
+    }
+
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        // PASSIVE: copies what no reader still needs and never waits for
+        // one (the stored snapshot is read at the same time).
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&self.writer)
+            .await
+            .during("checkpointing the write-ahead log")?;
+        Ok(())
     }
 
     async fn acquire_lock(

@@ -5,6 +5,7 @@
 #[path = "../support/store.rs"]
 pub mod store_support;
 
+mod checkpoint;
 mod disk_full;
 mod fencing;
 mod journal;
