@@ -8,13 +8,14 @@
 use crate::apply;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::model::{AadUser, ActionStatus, IfsUser, Snapshots};
+use crate::model::{AadUser, ActionStatus, FlowUser, IfsUser, Snapshots};
 use crate::progress::{Fetched, RunProgress, Stage};
 use crate::reconcile::{
-    self, AzureForms, FlowForms, IfsForms, IfsLinks, MatchOptions, PlanOptions, Prepared,
+    self, AzureForms, FlowForms, FlowFormsByPage, IfsForms, IfsLinks, MatchOptions, PlanOptions,
+    Prepared,
 };
 use crate::report::{Mode, Report, RunStatus, SourceSummary, Summary, Trigger};
-use crate::sources::{AzureFetch, FlowWriter, SourceError, Sources, System};
+use crate::sources::{AzureFetch, FlowWriter, SourceError, SourceErrorKind, Sources, System};
 use crate::store::{
     hold_with_heartbeat, AzureSnapshot, LockHolder, Store, StoreError, HEARTBEAT_INTERVAL,
 };
@@ -106,6 +107,9 @@ pub struct RunOutcome {
 }
 
 const LOCK_LEASE_MINUTES: i64 = 60;
+
+/// The most Flow users room is made for up front (from the last run's count).
+const MAX_EXPECTED_FLOW_USERS: usize = 2_000_000;
 
 /// Why an apply run without a Flow writer stops.
 const CSV_IS_READ_ONLY: &str = "fixes need the Flow endpoint (flow.source = \"http\"); flow.source = \"csv\" reads an export and cannot change Flow: run without --apply (and with fix.enabled = false), or configure the Flow endpoint";
@@ -613,6 +617,14 @@ async fn fetch_all(
     // (for a delta, or to write only what a full listing changed) load
     // while the sources are fetched.
     let stored_link = ctx.store.load_azure_delta_link(&ctx.azure_scope).await?;
+    // Flow's indexes are sized for as many users as the last run had (a
+    // guess, capped: they grow beyond it).
+    let expected_flow = ctx
+        .store
+        .last_completed_source_counts()
+        .await?
+        .map_or(0, |counts| usize::try_from(counts.flow).unwrap_or(0))
+        .min(MAX_EXPECTED_FLOW_USERS);
     let delta_link = if req.full {
         None
     } else {
@@ -681,14 +693,28 @@ async fn fetch_all(
     let flow = async {
         let start = Instant::now();
         ctx.report_progress(|p| p.source_started(System::Flow));
-        let result = ctx.sources.fetch_flow().await;
-        listed(System::Flow, result.as_ref().ok().map(Vec::len));
-        let timing = timed(System::Flow, start);
-        let result = match result {
-            Ok(users) => Ok(prepared(users, opts, FlowForms::new).await),
-            Err(e) => Err(e),
+        let (pages, received) = tokio::sync::mpsc::unbounded_channel();
+        let fetched = async {
+            let result = ctx.sources.fetch_flow_pages(&pages).await;
+            // The listing is over: the forms can be finished.
+            drop(pages);
+            result
         };
-        (result, timing)
+        let (result, by_page) = tokio::join!(fetched, flow_by_page(received, opts, expected_flow));
+        let result = match (result, by_page) {
+            (Ok(()), Ok(listing)) => Ok(listing),
+            (Err(e), _) => Err(e),
+            (Ok(()), Err(e)) => Err(SourceError::new(
+                System::Flow,
+                SourceErrorKind::InvalidPayload,
+                format!("Flow's users were read but could not be collected: {e}"),
+            )),
+        };
+        listed(
+            System::Flow,
+            result.as_ref().ok().map(|(users, _)| users.len()),
+        );
+        (result, timed(System::Flow, start))
     }
     .instrument(tracing::info_span!("source", system = "flow"));
     // §2 (Azure ↔ IFS) needs only these two: it is decided as soon as both
@@ -863,6 +889,38 @@ where
 {
     let opts = opts.clone();
     on_blocking_thread(records, move |records| forms(records, &opts), Vec::clone).await
+}
+
+/// Flow's users as their pages arrive, with their forms made a page at a
+/// time on a blocking thread ([`FlowFormsByPage`]). If making the forms
+/// panicked, the users are all still there, without forms: the core makes
+/// them. `Err` only when the blocking thread itself was lost.
+async fn flow_by_page(
+    mut pages: tokio::sync::mpsc::UnboundedReceiver<Vec<FlowUser>>,
+    opts: &MatchOptions,
+    expected: usize,
+) -> Result<(Vec<FlowUser>, Option<FlowForms>), tokio::task::JoinError> {
+    let opts = opts.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut users: Vec<FlowUser> = Vec::with_capacity(expected);
+        let mut forms = Some(FlowFormsByPage::new(&opts, expected));
+        while let Some(page) = pages.blocking_recv() {
+            users.extend(page);
+            if let Some(mut by_page) = forms.take() {
+                let users = &users;
+                forms = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                    by_page.extend(users);
+                    by_page
+                }))
+                .ok();
+            }
+        }
+        let forms = forms.and_then(|by_page| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| by_page.finish(&users))).ok()
+        });
+        (users, forms)
+    })
+    .await
 }
 
 /// §2's links of the Azure and IFS users, decided on a blocking thread

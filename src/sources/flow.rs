@@ -134,8 +134,19 @@ impl FlowHttp {
 
     /// Every Flow user, following `nextCursor` until it is null.
     pub async fn fetch_all(&self) -> Result<Vec<FlowUser>, SourceError> {
-        let users_url = join_path(&self.base, "users");
         let mut users = Vec::new();
+        self.fetch_pages(|page| users.extend(page)).await?;
+        Ok(users)
+    }
+
+    /// Every Flow user, a page at a time: `each` gets each page's users once
+    /// they are read and checked (the listing is complete only on `Ok`).
+    pub async fn fetch_pages(
+        &self,
+        mut each: impl FnMut(Vec<FlowUser>),
+    ) -> Result<(), SourceError> {
+        let users_url = join_path(&self.base, "users");
+        let mut listed = 0usize;
         let mut cursors = HashSet::new();
         let mut cursor: Option<String> = None;
         let mut pages = 0u64;
@@ -153,6 +164,7 @@ impl FlowHttp {
                 url.query_pairs_mut().append_pair("cursor", c);
             }
             let page: UsersPage = self.api.get_json(&url, self.auth()).await?;
+            let mut users = Vec::with_capacity(page.users.len());
             for wire in page.users {
                 let user = FlowUser::from(wire);
                 self.api.limits().check_fields(
@@ -168,6 +180,8 @@ impl FlowHttp {
                 )?;
                 users.push(user);
             }
+            listed += users.len();
+            each(users);
             match page.next_cursor.filter(|c| !c.is_empty()) {
                 None => break,
                 Some(next) => {
@@ -187,8 +201,8 @@ impl FlowHttp {
                 }
             }
         }
-        tracing::debug!(users = users.len(), "Flow listing complete");
-        Ok(users)
+        tracing::debug!(users = listed, "Flow listing complete");
+        Ok(())
     }
 
     /// Reads the first page of users: proves that the endpoint answers and

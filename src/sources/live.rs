@@ -15,7 +15,7 @@ use crate::sources::http::{build_client, HttpSettings};
 use crate::sources::ifs::IfsSource;
 use crate::sources::PersonFetch;
 use crate::sources::{
-    AzureFetch, FlowWriter, ListingLimits, SourceError, SourceErrorKind, Sources, System,
+    AzureFetch, FlowPages, FlowWriter, ListingLimits, SourceError, SourceErrorKind, Sources, System,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -150,6 +150,12 @@ impl Sources for LiveSources {
             .await
     }
 
+    async fn fetch_flow_pages(&self, pages: &FlowPages) -> Result<(), SourceError> {
+        self.limits
+            .within_deadline(System::Flow, self.flow_pages(pages))
+            .await
+    }
+
     async fn fetch_person(&self, upn_or_id: &str) -> Result<PersonFetch, SourceError> {
         self.limits
             .within_deadline(System::Azure, self.person(upn_or_id))
@@ -193,6 +199,22 @@ impl LiveSources {
         match &self.flow {
             FlowSource::Http(flow) => flow.fetch_all().await,
             FlowSource::Csv(csv) => csv.fetch_all().await,
+        }
+    }
+
+    async fn flow_pages(&self, pages: &FlowPages) -> Result<(), SourceError> {
+        match &self.flow {
+            // A closed receiver means the run stopped waiting for Flow.
+            FlowSource::Http(flow) => {
+                flow.fetch_pages(|page| {
+                    let _ = pages.send(page);
+                })
+                .await
+            }
+            FlowSource::Csv(csv) => {
+                let _ = pages.send(csv.fetch_all().await?);
+                Ok(())
+            }
         }
     }
 

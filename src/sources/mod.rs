@@ -199,6 +199,9 @@ pub struct PersonFetch {
     pub steps: Vec<String>,
 }
 
+/// Where a Flow listing's pages go as they arrive ([`Sources::fetch_flow_pages`]).
+pub type FlowPages = tokio::sync::mpsc::UnboundedSender<Vec<FlowUser>>;
+
 /// Reads complete snapshots of the three systems. Each method returns every
 /// user or an error; never a partial list.
 #[async_trait]
@@ -207,6 +210,17 @@ pub trait Sources: Send + Sync {
     async fn fetch_azure(&self, delta_link: Option<&str>) -> Result<AzureFetch, SourceError>;
     async fn fetch_ifs(&self) -> Result<Vec<IfsUser>, SourceError>;
     async fn fetch_flow(&self) -> Result<Vec<FlowUser>, SourceError>;
+    /// [`Self::fetch_flow`], handing each page's users to `pages` as soon as
+    /// it is read and checked, so a run can work on them while the next
+    /// page is on the wire. The listing is complete only when this returns
+    /// `Ok`; after an error, what was sent is not a listing. By default one
+    /// page: the whole listing.
+    async fn fetch_flow_pages(&self, pages: &FlowPages) -> Result<(), SourceError> {
+        let users = self.fetch_flow().await?;
+        // A closed receiver means the run stopped waiting for Flow.
+        let _ = pages.send(users);
+        Ok(())
+    }
     /// Only what one person needs, fetched by key where the API allows
     /// (Graph `users/{upn}`, IFS `$filter`), like Entra's provision-on-demand.
     async fn fetch_person(&self, upn_or_id: &str) -> Result<PersonFetch, SourceError>;

@@ -147,25 +147,18 @@ impl<F: Field> Column<F> {
     }
 }
 
-/// Builds a [`Column`] one record at a time (several columns can then be
-/// filled in one pass over the records).
-pub(crate) struct ColumnBuilder<F: Field> {
-    text: String,
-    words: Vec<u64>,
-    field: PhantomData<fn() -> F>,
-}
-
-impl<F: Field> ColumnBuilder<F> {
-    /// Room for `n` records.
-    pub(crate) fn new(n: usize) -> Self {
-        ColumnBuilder {
+impl<F: Field> Column<F> {
+    /// No records yet, room for `n`.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Column {
             text: String::new(),
             words: Vec::with_capacity(n),
             field: PhantomData,
         }
     }
 
-    /// Appends the form of the next record (none if not `included`).
+    /// Appends the form of the next record (none if not `included`): a
+    /// column can grow while its source is still arriving.
     pub(crate) fn push(
         &mut self,
         record: &F::Record,
@@ -193,16 +186,42 @@ impl<F: Field> ColumnBuilder<F> {
         self.words.push(end | kind);
     }
 
-    pub(crate) fn finish(mut self) -> Column<F> {
+    /// Gives back what the stored text does not use, when that is much.
+    pub(crate) fn shrink(&mut self) {
         // Shrinking copies the buffer: only worth it when much is unused.
         if self.text.capacity() - self.text.len() > self.text.len() / 8 {
             self.text.shrink_to_fit();
         }
-        Column {
-            text: self.text,
-            words: self.words,
-            field: PhantomData,
+    }
+}
+
+/// Builds a [`Column`] one record at a time (several columns can then be
+/// filled in one pass over the records).
+pub(crate) struct ColumnBuilder<F: Field> {
+    column: Column<F>,
+}
+
+impl<F: Field> ColumnBuilder<F> {
+    /// Room for `n` records.
+    pub(crate) fn new(n: usize) -> Self {
+        ColumnBuilder {
+            column: Column::with_capacity(n),
         }
+    }
+
+    /// Appends the form of the next record (none if not `included`).
+    pub(crate) fn push(
+        &mut self,
+        record: &F::Record,
+        included: bool,
+        form: impl Fn(&str, &mut String),
+    ) {
+        self.column.push(record, included, form);
+    }
+
+    pub(crate) fn finish(mut self) -> Column<F> {
+        self.column.shrink();
+        self.column
     }
 }
 

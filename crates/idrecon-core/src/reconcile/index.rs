@@ -97,34 +97,73 @@ impl<F: Field> Indexed<F> {
     /// Indexes every record of `column` (made from `records`) with a
     /// non-empty form.
     pub(crate) fn new(column: Column<F>, records: &[F::Record]) -> Self {
-        let n = column.len() as u32;
-        let mut heads = HashTable::with_capacity(column.filled());
-        let mut next = vec![NONE; n as usize];
-        let mut scratch = String::new();
-        for i in 0..n {
-            let form = column.form(records, i);
-            if form.is_empty() {
-                continue;
-            }
-            let key = form.as_str(&mut scratch);
-            let entry = heads.entry(
-                hash(key),
-                |&other| column.form(records, other).is(key),
-                |&other| hash_form(column.form(records, other)),
-            );
-            match entry {
-                Entry::Occupied(mut e) => {
-                    next[i as usize] = std::mem::replace(e.get_mut(), i);
-                }
-                Entry::Vacant(e) => {
-                    e.insert(i);
-                }
-            }
-        }
-        Indexed {
+        let n = column.len();
+        let mut index = Indexed {
+            heads: HashTable::with_capacity(column.filled()),
+            next: vec![NONE; n],
             column,
-            heads,
-            next,
+        };
+        let mut scratch = String::new();
+        for i in 0..n as u32 {
+            index.insert(records, i, &mut scratch);
+        }
+        index
+    }
+
+    /// No records yet, room for about `capacity`: filled by
+    /// [`Self::extend`] while the source is still arriving.
+    pub(crate) fn growing(capacity: usize) -> Self {
+        Indexed {
+            column: Column::with_capacity(capacity),
+            heads: HashTable::with_capacity(capacity),
+            next: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Adds the records of `records` past those already indexed (`records`
+    /// starts with the ones given before), with their forms made by `form`
+    /// (every record's when `included`, else none). The result is the index
+    /// [`Self::new`] makes of the whole column, whatever the steps.
+    pub(crate) fn extend(
+        &mut self,
+        records: &[F::Record],
+        included: bool,
+        form: impl Fn(&str, &mut String),
+    ) {
+        let mut scratch = String::new();
+        for i in self.column.len()..records.len() {
+            self.column.push(&records[i], included, &form);
+            self.next.push(NONE);
+            self.insert(records, i as u32, &mut scratch);
+        }
+    }
+
+    /// Gives back what the column's stored text does not use.
+    pub(crate) fn shrink(&mut self) {
+        self.column.shrink();
+    }
+
+    /// Puts record `i` (already in the column) at the head of its key's
+    /// chain, if it has a form.
+    fn insert(&mut self, records: &[F::Record], i: u32, scratch: &mut String) {
+        let column = &self.column;
+        let form = column.form(records, i);
+        if form.is_empty() {
+            return;
+        }
+        let key = form.as_str(scratch);
+        let entry = self.heads.entry(
+            hash(key),
+            |&other| column.form(records, other).is(key),
+            |&other| hash_form(column.form(records, other)),
+        );
+        match entry {
+            Entry::Occupied(mut e) => {
+                self.next[i as usize] = std::mem::replace(e.get_mut(), i);
+            }
+            Entry::Vacant(e) => {
+                e.insert(i);
+            }
         }
     }
 

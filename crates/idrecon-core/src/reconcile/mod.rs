@@ -27,7 +27,7 @@ pub use correlate::{
     IfsLinks, Link, More, Person,
 };
 pub use plan::{plan, plan_with, Plan, PlanOptions, ThresholdExceeded};
-pub use prepare::{AzureForms, FlowForms, FlowIds, IfsForms, Prepared};
+pub use prepare::{AzureForms, FlowForms, FlowFormsByPage, FlowIds, IfsForms, Prepared};
 pub use status::mark_new_and_persisting;
 
 use crate::model::{Finding, FlowMatchRule, IfsMatchRule, Snapshots};

@@ -288,6 +288,71 @@ impl FlowForms {
     }
 }
 
+/// Flow's forms made a page at a time, while the next page is on the wire:
+/// Flow is usually the last source in and its cursor pages come one after
+/// the other, so what is done per page here is not left for after the last
+/// one. Give [`Self::extend`] the users so far after each page (always the
+/// same list, grown at its end) and [`Self::finish`] the whole list: the
+/// result is what [`FlowForms::new`] makes of it.
+pub struct FlowFormsByPage {
+    opts: MatchOptions,
+    id: Indexed<FlowUserId>,
+    email: Indexed<FlowEmail>,
+    machine: Vec<bool>,
+}
+
+impl FlowFormsByPage {
+    /// `expected`: about how many users will come (e.g. the last run's
+    /// count); only for sizing.
+    pub fn new(opts: &MatchOptions, expected: usize) -> Self {
+        let wants_email = wants_flow(opts, FlowMatchRule::Email);
+        FlowFormsByPage {
+            opts: opts.clone(),
+            id: Indexed::growing(expected),
+            email: Indexed::growing(if wants_email { expected } else { 0 }),
+            machine: Vec::with_capacity(expected),
+        }
+    }
+
+    /// Makes the forms of the users past those given before.
+    pub fn extend(&mut self, users: &[FlowUser]) {
+        let cs = self.opts.case_sensitive;
+        self.id
+            .extend(users, true, |raw, out| push_normal(raw, cs, out));
+        let wants_email = wants_flow(&self.opts, FlowMatchRule::Email);
+        self.email
+            .extend(users, wants_email, |raw, out| push_normal(raw, cs, out));
+        let from = self.machine.len().min(users.len());
+        self.machine
+            .extend(users[from..].iter().map(FlowUser::is_machine));
+    }
+
+    /// The forms of all of `users`.
+    pub fn finish(mut self, users: &[FlowUser]) -> FlowForms {
+        if self.machine.len() > users.len() {
+            // Not the list it was given page by page: made anew.
+            return FlowForms::new(users, &self.opts);
+        }
+        self.extend(users);
+        self.id.shrink();
+        self.email.shrink();
+        // Object-ID keys are rarely wanted (case-sensitive mode with the
+        // object_id rule): made at the end.
+        let obj = if wants_object_keys(&self.opts) {
+            Column::build(users, push_ascii_key)
+        } else {
+            Column::empty(0)
+        };
+        FlowForms {
+            origin: Origin::of(users, &self.opts),
+            id: self.id,
+            email: self.email,
+            obj: Indexed::new(obj, users),
+            machine: self.machine,
+        }
+    }
+}
+
 impl FlowForms {
     /// The index of the Flow users by ID, for the plan (see [`FlowIds`]).
     pub(crate) fn into_ids(self) -> FlowIds {

@@ -10,8 +10,8 @@ use idrecon_core::model::{
 };
 use idrecon_core::reconcile::{
     classify, correlate, person_state, plan, plan_with, reconcile, reconcile_for_plan,
-    reconcile_prepared, AzureForms, FlowForms, IfsForms, IfsLinks, MatchOptions, PersonState,
-    PlanOptions, Prepared,
+    reconcile_prepared, AzureForms, FlowForms, FlowFormsByPage, IfsForms, IfsLinks, MatchOptions,
+    PersonState, PlanOptions, Prepared,
 };
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -333,6 +333,54 @@ proptest! {
             }),
         };
         prop_assert_eq!(&reconcile_prepared(&s, &opts, stale), &plain);
+    }
+
+    /// Flow's forms made a page at a time, however the pages are cut and
+    /// whatever size was guessed, give the outcome and the plan of forms
+    /// made at once; finished over fewer users than it was given, they are
+    /// made anew.
+    #[test]
+    fn flow_forms_made_page_by_page_give_the_same_outcome(
+        s in any_tenant(),
+        opts in options(),
+        cuts in proptest::collection::vec(0usize..64, 0..6),
+        expected in 0usize..80,
+        case_insensitive in any::<bool>(),
+    ) {
+        let plain = reconcile(&s, &opts);
+        let mut by_page = FlowFormsByPage::new(&opts, expected);
+        let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(s.flow.len())).collect();
+        ends.sort_unstable();
+        for end in ends {
+            by_page.extend(&s.flow[..end]);
+        }
+        let forms = by_page.finish(&s.flow);
+        let prepared = Prepared { flow: Some(forms), ..Prepared::default() };
+        let (outcome, flow_ids) = reconcile_for_plan(&s, &opts, prepared);
+        prop_assert_eq!(&outcome, &plain);
+        // The plan reuses the index made page by page.
+        let plan_opts = open_plan(case_insensitive, false);
+        let mut expected_findings = plain.findings.clone();
+        let expected_plan = plan(&s.flow, &mut expected_findings, &plan_opts);
+        let mut findings = outcome.findings.clone();
+        let got = plan_with(&s.flow, &mut findings, &plan_opts, Some(flow_ids));
+        prop_assert_eq!(&got.actions, &expected_plan.actions);
+        prop_assert_eq!(&findings, &expected_findings);
+
+        if !s.flow.is_empty() {
+            // The same list, one user shorter (same address): the forms
+            // are made anew for it, not left with a user it no longer has.
+            let mut shorter = s.clone();
+            let mut by_page = FlowFormsByPage::new(&opts, expected);
+            by_page.extend(&shorter.flow);
+            shorter.flow.pop();
+            let forms = by_page.finish(&shorter.flow);
+            let prepared = Prepared { flow: Some(forms), ..Prepared::default() };
+            prop_assert_eq!(
+                &reconcile_prepared(&shorter, &opts, prepared),
+                &reconcile(&shorter, &opts)
+            );
+        }
     }
 
     /// The plan with correlation's index of the Flow users is the plan
