@@ -10,7 +10,7 @@
 
 use crate::auth::AccessTokenSource;
 use crate::config::IfsConfig;
-use crate::model::{IfsUser, IfsUserFields, NormalizedId};
+use crate::model::{IfsUser, NormalizedId};
 use crate::sources::http::{
     error_path, join_path, redacted_url, require_secure, same_origin, Auth, ErrorShape,
     HttpSettings, ServiceClient,
@@ -84,9 +84,10 @@ impl Collected {
         let n = count.min(MAX_PRESIZED_USERS) as usize;
         self.users.reserve(n.saturating_sub(self.users.len()));
         let users = &self.users;
-        self.identities.reserve(n.saturating_sub(self.identities.len()), |&i| {
-            FxBuildHasher.hash_one(users[i].identity())
-        });
+        self.identities
+            .reserve(n.saturating_sub(self.identities.len()), |&i| {
+                FxBuildHasher.hash_one(users[i].identity())
+            });
     }
 
     /// Adds `user` unless a user with its identity is there (then it is
@@ -533,10 +534,10 @@ impl IfsSource {
             _ => return Err(invalid("a user has no Identity (string)".to_string())),
         };
         // Read, not taken: the configuration may name one property twice.
-        let optional_text = |field: &str| -> Result<Option<CompactString>, SourceError> {
+        let optional_text = |field: &str| -> Result<Option<&str>, SourceError> {
             match row.get(field) {
                 None | Some(Scalar::Null) => Ok(None),
-                Some(Scalar::Text(s)) => Ok(Some(s.clone())),
+                Some(Scalar::Text(s)) => Ok(Some(s.as_str())),
                 Some(other) => Err(invalid(format!(
                     "user {identity}: {field} should be a string, got {other}"
                 ))),
@@ -566,22 +567,23 @@ impl IfsSource {
                 &identity,
                 [
                     ("Identity", Some(identity.as_str())),
-                    ("Description", description.as_deref()),
-                    (self.directory_id_field.as_str(), directory_id.as_deref()),
-                    ("email", email.as_deref()),
+                    ("Description", description),
+                    (self.directory_id_field.as_str(), directory_id),
+                    ("email", email),
                 ],
             )
             .map_err(|mut e| {
                 e.path = Some(error_path(url));
                 e
             })?;
-        Ok(IfsUser::from(IfsUserFields {
-            identity,
+        // Packed straight from the row's texts, with no copy of each first.
+        Ok(IfsUser::new(
+            &identity,
             description,
             directory_id,
             active,
             email,
-        }))
+        ))
     }
 }
 

@@ -7,10 +7,11 @@
 
 use super::codes::to_db;
 use super::error::{QueryContext, StoreError};
-use crate::model::{AadUser, AadUserFields};
+use crate::model::{AadUser, AadUserRef};
 use compact_str::CompactString;
 use futures::TryStreamExt;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Users per page: ~0.8 MB of JSON, small enough that reading holds one
@@ -28,17 +29,18 @@ const MIN_CHANGES_TO_COMPACT: i64 = 1_000;
 /// 32,766 bound values).
 const CHANGES_PER_STATEMENT: usize = 10_000;
 
-/// One stored Azure user: the fields of [`AadUser`] in order, as an array.
+/// One stored Azure user: the fields of [`AadUser`] in order, as an array,
+/// borrowed from the page's text where it holds no escapes.
 #[derive(serde::Deserialize)]
-struct StoredAadUser(
-    CompactString,
-    CompactString,
-    Option<CompactString>,
-    Option<CompactString>,
+struct StoredAadUser<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
     bool,
-    Option<CompactString>,
-    Option<CompactString>,
-    Option<CompactString>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
 );
 
 /// [`StoredAadUser`] as it is written, borrowed from the user.
@@ -66,8 +68,8 @@ fn stored(u: &AadUser) -> StoredAadUserRef<'_> {
     )
 }
 
-impl From<StoredAadUser> for AadUser {
-    fn from(row: StoredAadUser) -> Self {
+impl From<StoredAadUser<'_>> for AadUser {
+    fn from(row: StoredAadUser<'_>) -> Self {
         let StoredAadUser(
             id,
             user_principal_name,
@@ -77,16 +79,16 @@ impl From<StoredAadUser> for AadUser {
             employee_id,
             on_premises_sam_account_name,
             user_type,
-        ) = row;
-        AadUser::from(AadUserFields {
+        ) = &row;
+        AadUser::from(AadUserRef {
             id,
             user_principal_name,
-            mail,
-            display_name,
-            account_enabled,
-            employee_id,
-            on_premises_sam_account_name,
-            user_type,
+            mail: mail.as_deref(),
+            display_name: display_name.as_deref(),
+            account_enabled: *account_enabled,
+            employee_id: employee_id.as_deref(),
+            on_premises_sam_account_name: on_premises_sam_account_name.as_deref(),
+            user_type: user_type.as_deref(),
         })
     }
 }
@@ -255,7 +257,7 @@ pub(super) async fn load(
         .fetch_one(&mut *conn)
         .await
         .during("reading the Azure snapshot changes")?;
-        let changes: Vec<(CompactString, Option<StoredAadUser>)> =
+        let changes: Vec<(CompactString, Option<StoredAadUser<'_>>)> =
             serde_json::from_str(&changes).map_err(corrupt)?;
         apply_changes(&mut users, changes);
     }
@@ -264,7 +266,10 @@ pub(super) async fn load(
 
 /// `users` (ordered by object ID) with `changes` applied: a changed user
 /// replaces the stored one, a new one is added, a removed one goes.
-fn apply_changes(users: &mut Vec<AadUser>, changes: Vec<(CompactString, Option<StoredAadUser>)>) {
+fn apply_changes(
+    users: &mut Vec<AadUser>,
+    changes: Vec<(CompactString, Option<StoredAadUser<'_>>)>,
+) {
     let mut changed: HashMap<CompactString, Option<AadUser>> = changes
         .into_iter()
         .map(|(id, user)| (id, user.map(AadUser::from)))

@@ -11,7 +11,9 @@
 mod packed;
 mod users;
 
-pub use users::{AadUser, AadUserFields, FlowUser, FlowUserFields, IfsUser, IfsUserFields};
+pub use users::{
+    AadUser, AadUserFields, AadUserRef, FlowUser, FlowUserFields, IfsUser, IfsUserFields,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

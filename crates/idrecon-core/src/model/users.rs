@@ -112,20 +112,49 @@ impl AadUser {
     }
 }
 
-impl From<AadUserFields> for AadUser {
-    fn from(f: AadUserFields) -> Self {
+/// An [`AadUser`]'s fields borrowed from elsewhere (a page being read, a
+/// stored row): packed without a copy of each text first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AadUserRef<'a> {
+    pub id: &'a str,
+    pub user_principal_name: &'a str,
+    pub mail: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub account_enabled: bool,
+    pub employee_id: Option<&'a str>,
+    pub on_premises_sam_account_name: Option<&'a str>,
+    pub user_type: Option<&'a str>,
+}
+
+impl From<AadUserRef<'_>> for AadUser {
+    fn from(r: AadUserRef<'_>) -> Self {
         AadUser::from_texts(
             [
-                Some(&f.id),
-                Some(&f.user_principal_name),
-                f.mail.as_deref(),
-                f.display_name.as_deref(),
-                f.employee_id.as_deref(),
-                f.on_premises_sam_account_name.as_deref(),
-                f.user_type.as_deref(),
+                Some(r.id),
+                Some(r.user_principal_name),
+                r.mail,
+                r.display_name,
+                r.employee_id,
+                r.on_premises_sam_account_name,
+                r.user_type,
             ],
-            f.account_enabled,
+            r.account_enabled,
         )
+    }
+}
+
+impl From<AadUserFields> for AadUser {
+    fn from(f: AadUserFields) -> Self {
+        AadUser::from(AadUserRef {
+            id: &f.id,
+            user_principal_name: &f.user_principal_name,
+            mail: f.mail.as_deref(),
+            display_name: f.display_name.as_deref(),
+            account_enabled: f.account_enabled,
+            employee_id: f.employee_id.as_deref(),
+            on_premises_sam_account_name: f.on_premises_sam_account_name.as_deref(),
+            user_type: f.user_type.as_deref(),
+        })
     }
 }
 
@@ -193,18 +222,16 @@ impl Serialize for AadUser {
 impl<'de> Deserialize<'de> for AadUser {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let j = AadUserJson::deserialize(deserializer)?;
-        Ok(AadUser::from_texts(
-            [
-                Some(&j.id),
-                Some(&j.user_principal_name),
-                j.mail.as_deref(),
-                j.display_name.as_deref(),
-                j.employee_id.as_deref(),
-                j.on_premises_sam_account_name.as_deref(),
-                j.user_type.as_deref(),
-            ],
-            j.account_enabled,
-        ))
+        Ok(AadUser::from(AadUserRef {
+            id: &j.id,
+            user_principal_name: &j.user_principal_name,
+            mail: j.mail.as_deref(),
+            display_name: j.display_name.as_deref(),
+            account_enabled: j.account_enabled,
+            employee_id: j.employee_id.as_deref(),
+            on_premises_sam_account_name: j.on_premises_sam_account_name.as_deref(),
+            user_type: j.user_type.as_deref(),
+        }))
     }
 }
 
@@ -274,7 +301,8 @@ impl IfsUser {
         *self = fields.into();
     }
 
-    fn from_texts(
+    /// An IFS user from borrowed texts (no copy of each first).
+    pub fn new(
         identity: &str,
         description: Option<&str>,
         directory_id: Option<&str>,
@@ -289,7 +317,7 @@ impl IfsUser {
 
 impl From<IfsUserFields> for IfsUser {
     fn from(f: IfsUserFields) -> Self {
-        IfsUser::from_texts(
+        IfsUser::new(
             &f.identity,
             f.description.as_deref(),
             f.directory_id.as_deref(),
@@ -341,7 +369,7 @@ impl Serialize for IfsUser {
 impl<'de> Deserialize<'de> for IfsUser {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let j = IfsUserJson::deserialize(deserializer)?;
-        Ok(IfsUser::from_texts(
+        Ok(IfsUser::new(
             &j.identity,
             j.description.as_deref(),
             j.directory_id.as_deref(),
@@ -429,7 +457,8 @@ impl FlowUser {
         *self = fields.into();
     }
 
-    fn from_texts(
+    /// A Flow user from borrowed texts (no copy of each first).
+    pub fn new(
         user_id: &str,
         name: Option<&str>,
         email: Option<&str>,
@@ -448,7 +477,7 @@ impl FlowUser {
 
 impl From<FlowUserFields> for FlowUser {
     fn from(f: FlowUserFields) -> Self {
-        FlowUser::from_texts(
+        FlowUser::new(
             &f.user_id,
             f.name.as_deref(),
             f.email.as_deref(),
@@ -505,7 +534,7 @@ impl Serialize for FlowUser {
 impl<'de> Deserialize<'de> for FlowUser {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let j = FlowUserJson::deserialize(deserializer)?;
-        Ok(FlowUser::from_texts(
+        Ok(FlowUser::new(
             &j.user_id,
             j.name.as_deref(),
             j.email.as_deref(),
