@@ -125,8 +125,10 @@ async fn second_run_reads_only_changes_and_classifies_them() {
                 u.edit(|fields| fields.account_enabled = false);
             }
             if u.id() == p_upn.0.id() {
-                u.edit(|fields| fields.user_principal_name = renamed_upn.as_str().into());
-                u.edit(|fields| fields.mail = Some(renamed_upn.as_str().into()));
+                u.edit(|fields| {
+                    fields.user_principal_name = renamed_upn.as_str().into();
+                    fields.mail = Some(renamed_upn.as_str().into());
+                });
             }
         }
         users.retain(|u| u.id() != p_delete.0.id());
@@ -342,8 +344,10 @@ async fn full_listing_over_a_stored_snapshot_stores_exactly_azure() {
     h.update_azure(|users| {
         for u in users.iter_mut() {
             if u.id() == changed.id() {
-                u.edit(|fields| fields.display_name = Some("Changed While Away".into()));
-                u.edit(|fields| fields.account_enabled = false);
+                u.edit(|fields| {
+                    fields.display_name = Some("Changed While Away".into());
+                    fields.account_enabled = false;
+                });
             }
         }
         users.retain(|u| u.id() != deleted.id());

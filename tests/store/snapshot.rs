@@ -35,9 +35,11 @@ async fn replace_then_delta_then_clear() {
     // Delta: user 2 renamed and disabled, user 6 added, users 3 and 5 removed
     // (plus an ID that was never there, which is harmless).
     let mut changed = aad_user(2);
-    changed.edit(|fields| fields.user_principal_name = "renamed@contoso.com".into());
-    changed.edit(|fields| fields.account_enabled = false);
-    changed.edit(|fields| fields.mail = None);
+    changed.edit(|fields| {
+        fields.user_principal_name = "renamed@contoso.com".into();
+        fields.account_enabled = false;
+        fields.mail = None;
+    });
     let added = aad_user(6);
     store
         .apply_azure_delta(
@@ -212,16 +214,20 @@ async fn update_writes_only_the_given_rows_and_may_drop_the_link() {
 async fn every_character_survives_the_round_trip() {
     let (_dir, _path, store) = fresh_locked_store().await;
     let mut odd = aad_user(1);
-    odd.edit(|fields| fields.user_principal_name = "o'brien\"x\\y@contoso.com".into());
-    odd.edit(|fields| fields.display_name = Some("Åsa Øster 李 🙂 \u{0}\u{1f}\t\n end ".into()));
-    odd.edit(|fields| fields.mail = Some(CompactString::default()));
-    odd.edit(|fields| fields.employee_id = None);
-    odd.edit(|fields| fields.on_premises_sam_account_name = Some("   ".into()));
-    odd.edit(|fields| fields.user_type = Some("1e5".into()));
+    odd.edit(|fields| {
+        fields.user_principal_name = "o'brien\"x\\y@contoso.com".into();
+        fields.display_name = Some("Åsa Øster 李 🙂 \u{0}\u{1f}\t\n end ".into());
+        fields.mail = Some(CompactString::default());
+        fields.employee_id = None;
+        fields.on_premises_sam_account_name = Some("   ".into());
+        fields.user_type = Some("1e5".into());
+    });
     let mut numeric = aad_user(2);
-    numeric.edit(|fields| fields.id = "12345".into());
-    numeric.edit(|fields| fields.user_principal_name = "null".into());
-    numeric.edit(|fields| fields.display_name = Some("true".into()));
+    numeric.edit(|fields| {
+        fields.id = "12345".into();
+        fields.user_principal_name = "null".into();
+        fields.display_name = Some("true".into());
+    });
     let users = vec![odd.clone(), numeric.clone()];
     store
         .replace_azure_snapshot(&me(), "users", &users, None)

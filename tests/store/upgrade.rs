@@ -46,8 +46,10 @@ async fn snapshot_rows_of_schema_4_become_pages() {
     let path = dir.path().join("old.db");
     let mut users: Vec<AadUser> = (0..6_001).map(aad_user).collect();
     users[3].edit(|fields| fields.display_name = Some("Åsa \"Ø\" 李 🙂 \u{1f}\t end ".into()));
-    users[4].edit(|fields| fields.mail = None);
-    users[4].edit(|fields| fields.user_type = None);
+    users[4].edit(|fields| {
+        fields.mail = None;
+        fields.user_type = None;
+    });
     {
         let pool = database_at_schema(&path, 4).await;
         sqlx::query(
