@@ -3,19 +3,28 @@
 //!
 //! To build or change a user, fill its `…Fields` (plain values, the shape
 //! these types had before they were packed) and convert; [`AadUser::edit`]
-//! and friends do that in place. The JSON form is unchanged: the field
-//! names and plain strings the store, the snapshot files and the simulator
-//! have always used.
+//! and friends do that in place; [`AadUserRef`], [`IfsUser::new`] and
+//! [`FlowUser::new`] pack borrowed texts. The JSON form is the `…Fields`'
+//! and unchanged: the field names and plain strings the snapshot files and
+//! the tests have always used (the store and the sources read and write
+//! their own forms, without these).
 
 use super::packed::PackedTexts;
 use compact_str::CompactString;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::borrow::Cow;
+use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// Changes some fields of `user`: its fields as values, changed, packed again.
+fn edit<U, F: Into<U>>(user: &mut U, to_fields: fn(&U) -> F, change: impl FnOnce(&mut F)) {
+    let mut fields = to_fields(user);
+    change(&mut fields);
+    *user = fields.into();
+}
 
 /// A user of Azure AD (Microsoft Entra ID) as read from Microsoft Graph.
 /// Its JSON follows Graph's field names so snapshots can be stored as JSON.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "AadUserFields", into = "AadUserFields")]
 pub struct AadUser {
     /// id, userPrincipalName, mail, displayName, employeeId,
     /// onPremisesSamAccountName, userType (the `AAD_*` positions).
@@ -30,19 +39,37 @@ const AAD_EMPLOYEE_ID: usize = 4;
 const AAD_SAM: usize = 5;
 const AAD_USER_TYPE: usize = 6;
 
-/// The fields of an [`AadUser`], each its own value: to build or change one.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The fields of an [`AadUser`], each its own value: to build or change
+/// one, and its JSON (Graph's names; an absent `accountEnabled` is true).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AadUserFields {
     /// Object ID (a GUID string).
     pub id: CompactString,
     pub user_principal_name: CompactString,
+    #[serde(default)]
     pub mail: Option<CompactString>,
+    #[serde(default)]
     pub display_name: Option<CompactString>,
+    #[serde(default = "default_true")]
     pub account_enabled: bool,
+    #[serde(default)]
     pub employee_id: Option<CompactString>,
+    #[serde(default)]
     pub on_premises_sam_account_name: Option<CompactString>,
     /// `Member` or `Guest` (Graph's `userType`); may be absent.
+    #[serde(default)]
     pub user_type: Option<CompactString>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl From<AadUser> for AadUserFields {
+    fn from(user: AadUser) -> Self {
+        user.to_fields()
+    }
 }
 
 impl AadUser {
@@ -98,9 +125,7 @@ impl AadUser {
 
     /// Changes some of this user's fields.
     pub fn edit(&mut self, change: impl FnOnce(&mut AadUserFields)) {
-        let mut fields = self.to_fields();
-        change(&mut fields);
-        *self = fields.into();
+        edit(self, Self::to_fields, change);
     }
 
     /// A user from its texts in the `AAD_*` order (id and UPN always
@@ -176,67 +201,9 @@ impl fmt::Debug for AadUser {
     }
 }
 
-/// [`AadUser`]'s JSON, borrowed from the user when written and from the
-/// input (where it holds no escapes) when read.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AadUserJson<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[serde(borrow)]
-    user_principal_name: Cow<'a, str>,
-    #[serde(default, borrow)]
-    mail: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    display_name: Option<Cow<'a, str>>,
-    #[serde(default = "default_true")]
-    account_enabled: bool,
-    #[serde(default, borrow)]
-    employee_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    on_premises_sam_account_name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    user_type: Option<Cow<'a, str>>,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-impl Serialize for AadUser {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        AadUserJson {
-            id: self.id().into(),
-            user_principal_name: self.user_principal_name().into(),
-            mail: self.mail().map(Into::into),
-            display_name: self.display_name().map(Into::into),
-            account_enabled: self.account_enabled(),
-            employee_id: self.employee_id().map(Into::into),
-            on_premises_sam_account_name: self.on_premises_sam_account_name().map(Into::into),
-            user_type: self.user_type().map(Into::into),
-        }
-        .serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for AadUser {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let j = AadUserJson::deserialize(deserializer)?;
-        Ok(AadUser::from(AadUserRef {
-            id: &j.id,
-            user_principal_name: &j.user_principal_name,
-            mail: j.mail.as_deref(),
-            display_name: j.display_name.as_deref(),
-            account_enabled: j.account_enabled,
-            employee_id: j.employee_id.as_deref(),
-            on_premises_sam_account_name: j.on_premises_sam_account_name.as_deref(),
-            user_type: j.user_type.as_deref(),
-        }))
-    }
-}
-
 /// A user of IFS Cloud as read from the OData `Users` entity set.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "IfsUserFields", into = "IfsUserFields")]
 pub struct IfsUser {
     /// identity, description, directory_id, email (the `IFS_*` positions).
     texts: PackedTexts<3>,
@@ -247,8 +214,9 @@ const IFS_DESCRIPTION: usize = 1;
 const IFS_DIRECTORY_ID: usize = 2;
 const IFS_EMAIL: usize = 3;
 
-/// The fields of an [`IfsUser`], each its own value: to build or change one.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The fields of an [`IfsUser`], each its own value: to build or change
+/// one, and its JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IfsUserFields {
     /// Key, upper case (e.g. `JDOE`).
     pub identity: CompactString,
@@ -296,9 +264,7 @@ impl IfsUser {
 
     /// Changes some of this user's fields.
     pub fn edit(&mut self, change: impl FnOnce(&mut IfsUserFields)) {
-        let mut fields = self.to_fields();
-        change(&mut fields);
-        *self = fields.into();
+        edit(self, Self::to_fields, change);
     }
 
     /// An IFS user from borrowed texts (no copy of each first).
@@ -312,6 +278,12 @@ impl IfsUser {
         IfsUser {
             texts: PackedTexts::new(&[Some(identity), description, directory_id, email], active),
         }
+    }
+}
+
+impl From<IfsUser> for IfsUserFields {
+    fn from(user: IfsUser) -> Self {
+        user.to_fields()
     }
 }
 
@@ -339,48 +311,9 @@ impl fmt::Debug for IfsUser {
     }
 }
 
-/// [`IfsUser`]'s JSON (see [`AadUserJson`]).
-#[derive(Serialize, Deserialize)]
-struct IfsUserJson<'a> {
-    #[serde(borrow)]
-    identity: Cow<'a, str>,
-    #[serde(borrow)]
-    description: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    directory_id: Option<Cow<'a, str>>,
-    active: bool,
-    #[serde(borrow)]
-    email: Option<Cow<'a, str>>,
-}
-
-impl Serialize for IfsUser {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        IfsUserJson {
-            identity: self.identity().into(),
-            description: self.description().map(Into::into),
-            directory_id: self.directory_id().map(Into::into),
-            active: self.active(),
-            email: self.email().map(Into::into),
-        }
-        .serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for IfsUser {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let j = IfsUserJson::deserialize(deserializer)?;
-        Ok(IfsUser::new(
-            &j.identity,
-            j.description.as_deref(),
-            j.directory_id.as_deref(),
-            j.active,
-            j.email.as_deref(),
-        ))
-    }
-}
-
 /// A user of Novacura Flow Server as delivered by the Flow endpoint or CSV.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "FlowUserFields", into = "FlowUserFields")]
 pub struct FlowUser {
     /// user_id, name, email, user_type, sync_source (the `FLOW_*` positions).
     texts: PackedTexts<4>,
@@ -392,8 +325,9 @@ const FLOW_EMAIL: usize = 2;
 const FLOW_USER_TYPE: usize = 3;
 const FLOW_SYNC_SOURCE: usize = 4;
 
-/// The fields of a [`FlowUser`], each its own value: to build or change one.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The fields of a [`FlowUser`], each its own value: to build or change
+/// one, and its JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowUserFields {
     pub user_id: CompactString,
     pub name: Option<CompactString>,
@@ -452,9 +386,7 @@ impl FlowUser {
 
     /// Changes some of this user's fields.
     pub fn edit(&mut self, change: impl FnOnce(&mut FlowUserFields)) {
-        let mut fields = self.to_fields();
-        change(&mut fields);
-        *self = fields.into();
+        edit(self, Self::to_fields, change);
     }
 
     /// A Flow user from borrowed texts (no copy of each first).
@@ -472,6 +404,12 @@ impl FlowUser {
                 active,
             ),
         }
+    }
+}
+
+impl From<FlowUser> for FlowUserFields {
+    fn from(user: FlowUser) -> Self {
+        user.to_fields()
     }
 }
 
@@ -498,49 +436,5 @@ impl fmt::Debug for FlowUser {
             .field("user_type", &self.user_type())
             .field("sync_source", &self.sync_source())
             .finish()
-    }
-}
-
-/// [`FlowUser`]'s JSON (see [`AadUserJson`]).
-#[derive(Serialize, Deserialize)]
-struct FlowUserJson<'a> {
-    #[serde(borrow)]
-    user_id: Cow<'a, str>,
-    #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    email: Option<Cow<'a, str>>,
-    active: bool,
-    #[serde(borrow)]
-    user_type: Cow<'a, str>,
-    #[serde(borrow)]
-    sync_source: Option<Cow<'a, str>>,
-}
-
-impl Serialize for FlowUser {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        FlowUserJson {
-            user_id: self.user_id().into(),
-            name: self.name().map(Into::into),
-            email: self.email().map(Into::into),
-            active: self.active(),
-            user_type: self.user_type().into(),
-            sync_source: self.sync_source().map(Into::into),
-        }
-        .serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for FlowUser {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let j = FlowUserJson::deserialize(deserializer)?;
-        Ok(FlowUser::new(
-            &j.user_id,
-            j.name.as_deref(),
-            j.email.as_deref(),
-            j.active,
-            &j.user_type,
-            j.sync_source.as_deref(),
-        ))
     }
 }
