@@ -203,7 +203,9 @@ pub struct PersonFetch {
 pub type FlowPages = tokio::sync::mpsc::UnboundedSender<Vec<FlowUser>>;
 
 /// Reads complete snapshots of the three systems. Each method returns every
-/// user or an error; never a partial list.
+/// user or an error; never a partial list (the pages
+/// [`Sources::fetch_flow_pages`] hands over are a listing only once it
+/// returns `Ok`).
 #[async_trait]
 pub trait Sources: Send + Sync {
     /// `delta_link`: the stored link of the previous run, or `None` for a full listing.
