@@ -6,7 +6,7 @@
 //! [`NormalizedId`].
 //!
 //! The users' texts are packed, one allocation per user
-//! ([`users`], `packed`): millions of them are in memory at once.
+//! (`users`, `packed`): millions of them are in memory at once.
 
 mod packed;
 mod users;
