@@ -245,6 +245,17 @@ async fn reconcile_and_mail(
     worker.status.record_run(&report, &outcome.timings.seconds);
     let mail = notify::mail_run(worker.config, worker.store, &report, graph).await;
     log_summary(&report, &mail);
+    // The worker is idle until the next run: the best time to move what
+    // this run wrote into the database file.
+    checkpoint_after_run(worker.store).await;
+}
+
+/// Copies the WAL into the database file after a run, so that the next
+/// run's start need not (it would, if this failed).
+pub async fn checkpoint_after_run(store: &dyn Store) {
+    if let Err(e) = store.checkpoint().await {
+        tracing::warn!(error = %e, "could not checkpoint the store's write-ahead log; the next run does it");
+    }
 }
 
 /// The one line a scheduled run leaves in the log.

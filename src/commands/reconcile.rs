@@ -7,7 +7,7 @@ use crate::job::RunRequest;
 use crate::notify;
 use crate::report::terminal::escape_controls;
 use crate::report::Trigger;
-use crate::worker::{graph_sender, live_sources, reconcile_now};
+use crate::worker::{checkpoint_after_run, graph_sender, live_sources, reconcile_now};
 
 pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> {
     let cfg = load_config(cli)?;
@@ -22,6 +22,13 @@ pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> 
         allow_drop: args.allow_drop,
     };
     let outcome = reconcile_now(&cfg, &store, &sources, &request).await?;
+    // What the run wrote goes into the database file while the report is
+    // written (else the next run would do it at its start, sharing the
+    // cores with its fetch).
+    let checkpoint = {
+        let store = store.clone();
+        tokio::spawn(async move { checkpoint_after_run(&store).await })
+    };
     for (n, step) in outcome.steps.iter().enumerate() {
         eprintln!("{}. {}", n + 1, escape_controls(step));
     }
@@ -45,6 +52,9 @@ pub async fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode, AppError> 
         .findings_exit_code
         .unwrap_or(cfg.report.findings_exit_code);
     let code = exit_code_for(&report).with_findings_code(findings_exit_code);
+    if let Err(e) = checkpoint.await {
+        tracing::warn!(error = %e, "the checkpoint after the run did not finish; the next run does it");
+    }
     // Freeing a large report and the HTTP clients takes ~0.1 s at a million
     // users, after the report is out: a detached thread does it while the
     // process ends (the exit frees everything at once anyway).

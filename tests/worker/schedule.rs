@@ -34,6 +34,27 @@ async fn wait_done(status: &StatusState, next: chrono::DateTime<chrono::Utc>) {
     .await;
 }
 
+/// The store's size in pages, as SQLite sees it through its WAL.
+async fn database_pages(path: &std::path::Path) -> (u64, u64) {
+    use sqlx::{ConnectOptions, Connection};
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let size: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    (pages.unsigned_abs(), size.unsigned_abs())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_runs_delta_health_and_metrics() {
     let env = TestApp::builder(80, 11).http(fast_http()).start().await;
@@ -68,6 +89,14 @@ async fn scheduled_runs_delta_health_and_metrics() {
         let due2 = schedule.next_after(due1);
         wait_done(status, due2).await;
         assert_eq!(last_run_id(status), Some(1));
+        // Commits leave the WAL alone; the worker copies it into the
+        // database file after the run, while it waits for the next one.
+        let (pages, page_size) = database_pages(&env.db_path).await;
+        let file_len = std::fs::metadata(&env.db_path).unwrap().len();
+        assert!(
+            file_len >= pages * page_size,
+            "database file {file_len} bytes, {pages} pages of {page_size}: not checkpointed"
+        );
         let first = store.load_report(1).await.unwrap().unwrap();
         assert_eq!(first.trigger, Trigger::Schedule);
         assert_eq!(first.mode, Mode::Report);
