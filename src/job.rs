@@ -729,8 +729,9 @@ async fn fetch_all(
         };
         ((azure, ta), (ifs, ti), links)
     };
-    // What the previous run wrote goes from the WAL into the database
-    // file now, while the sources are on the wire (commits never wait for it).
+    // Whatever an earlier run left in the WAL (one that was killed before
+    // its checkpoint) goes into the database file now, while the sources
+    // are on the wire (commits never wait for it).
     let checkpoint = async {
         if let Err(e) = ctx.store.checkpoint().await {
             tracing::warn!(error = %e, "could not checkpoint the store's write-ahead log; the next run tries again");

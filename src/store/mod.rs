@@ -181,8 +181,8 @@ pub trait Store: Send + Sync {
     async fn migrate(&self) -> Result<(), StoreError>;
 
     /// Copies the write-ahead log into the database file. Commits never do
-    /// (they would wait for it); every run calls this at its start, off its
-    /// critical path.
+    /// (they would wait for it); it is called after each run and at every
+    /// run's start.
     async fn checkpoint(&self) -> Result<(), StoreError>;
 
     /// Takes the run lock for `lease`, its heartbeat set to `now`. Succeeds

@@ -90,8 +90,8 @@ impl SqliteStore {
             // into the database file before returning (SQLite checkpoints
             // once the WAL passes 1,000 pages): ~0.15 s for the 65 MB of a
             // million-user run's findings, on the way to its report. The
-            // run checkpoints at its start instead, while the sources are
-            // fetched ([`Store::checkpoint`]); a WAL truncated to 64 MiB
+            // copy is made after the run and at the next run's start
+            // instead ([`Store::checkpoint`]); a WAL truncated to 64 MiB
             // after that keeps the disk use bounded.
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
