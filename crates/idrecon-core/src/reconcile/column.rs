@@ -88,11 +88,12 @@ pub(crate) struct Column<F: Field> {
 impl<F: Field> Column<F> {
     /// The column of `records`: `form` appends the derived form of a raw value.
     pub(crate) fn build(records: &[F::Record], form: impl Fn(&str, &mut String)) -> Self {
-        let mut builder = ColumnBuilder::new(records.len());
+        let mut column = Column::with_capacity(records.len());
         for record in records {
-            builder.push(record, true, &form);
+            column.push(record, true, &form);
         }
-        builder.finish()
+        column.shrink();
+        column
     }
 
     /// A column of normal forms (`≈`).
@@ -158,7 +159,8 @@ impl<F: Field> Column<F> {
     }
 
     /// Appends the form of the next record (none if not `included`): a
-    /// column can grow while its source is still arriving.
+    /// column is filled one record at a time, so several columns can be
+    /// filled in one pass, or while their source is still arriving.
     pub(crate) fn push(
         &mut self,
         record: &F::Record,
@@ -192,36 +194,6 @@ impl<F: Field> Column<F> {
         if self.text.capacity() - self.text.len() > self.text.len() / 8 {
             self.text.shrink_to_fit();
         }
-    }
-}
-
-/// Builds a [`Column`] one record at a time (several columns can then be
-/// filled in one pass over the records).
-pub(crate) struct ColumnBuilder<F: Field> {
-    column: Column<F>,
-}
-
-impl<F: Field> ColumnBuilder<F> {
-    /// Room for `n` records.
-    pub(crate) fn new(n: usize) -> Self {
-        ColumnBuilder {
-            column: Column::with_capacity(n),
-        }
-    }
-
-    /// Appends the form of the next record (none if not `included`).
-    pub(crate) fn push(
-        &mut self,
-        record: &F::Record,
-        included: bool,
-        form: impl Fn(&str, &mut String),
-    ) {
-        self.column.push(record, included, form);
-    }
-
-    pub(crate) fn finish(mut self) -> Column<F> {
-        self.column.shrink();
-        self.column
     }
 }
 
@@ -281,10 +253,9 @@ pub(crate) mod tests {
     #[test]
     fn a_record_left_out_has_no_form() {
         let records = vec![Some("X".to_string()), Some("y".to_string())];
-        let mut builder = ColumnBuilder::<Plain>::new(2);
-        builder.push(&records[0], false, lower_trimmed);
-        builder.push(&records[1], true, lower_trimmed);
-        let column = builder.finish();
+        let mut column = Column::<Plain>::with_capacity(2);
+        column.push(&records[0], false, lower_trimmed);
+        column.push(&records[1], true, lower_trimmed);
         assert!(column.form(&records, 0).is_empty());
         assert!(column.form(&records, 1).is("y"));
     }

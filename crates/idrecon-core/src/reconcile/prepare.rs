@@ -9,7 +9,7 @@
 //! [`MatchOptions`] it was built for, and a form that does not fit the
 //! snapshots it is given is ignored and computed again.
 
-use super::column::{Column, ColumnBuilder, Field};
+use super::column::{Column, Field};
 use super::correlate::{ifs_order, IfsLinks};
 use super::index::{push_ascii_key, push_normal, Indexed, NONE};
 use super::parallel::both;
@@ -171,11 +171,12 @@ fn azure_column<F: Field<Record = AadUser>>(
     if !wanted {
         return Column::empty(azure.len());
     }
-    let mut column = ColumnBuilder::new(azure.len());
+    let mut column = Column::with_capacity(azure.len());
     for (a, &keep) in azure.iter().zip(in_scope) {
         column.push(a, keep, |raw, out| push_normal(raw, case_sensitive, out));
     }
-    column.finish()
+    column.shrink();
+    column
 }
 
 /// The IFS side: Directory IDs indexed by normal form (and by object-ID
@@ -273,16 +274,11 @@ impl FlowForms {
                 Indexed::new(email, flow)
             },
         );
-        let obj = if wants_object_keys(opts) {
-            Column::build(flow, push_ascii_key)
-        } else {
-            Column::empty(0)
-        };
         FlowForms {
             origin: Origin::of(flow, opts),
             id,
             email,
-            obj: Indexed::new(obj, flow),
+            obj: flow_object_keys(flow, opts),
             machine: flow.iter().map(FlowUser::is_machine).collect(),
         }
     }
@@ -336,21 +332,26 @@ impl FlowFormsByPage {
         self.extend(users);
         self.id.shrink();
         self.email.shrink();
-        // Object-ID keys are rarely wanted (case-sensitive mode with the
-        // object_id rule): made at the end.
-        let obj = if wants_object_keys(&self.opts) {
-            Column::build(users, push_ascii_key)
-        } else {
-            Column::empty(0)
-        };
         FlowForms {
             origin: Origin::of(users, &self.opts),
             id: self.id,
             email: self.email,
-            obj: Indexed::new(obj, users),
+            // Rarely wanted: made at the end.
+            obj: flow_object_keys(users, &self.opts),
             machine: self.machine,
         }
     }
+}
+
+/// Flow user IDs indexed as object-ID keys, only in case-sensitive mode
+/// with the object_id rule (else an empty index).
+fn flow_object_keys(flow: &[FlowUser], opts: &MatchOptions) -> Indexed<FlowUserId> {
+    let obj = if wants_object_keys(opts) {
+        Column::build(flow, push_ascii_key)
+    } else {
+        Column::empty(0)
+    };
+    Indexed::new(obj, flow)
 }
 
 impl FlowForms {
