@@ -329,10 +329,18 @@ async fn reconcile_and_apply(
             ((snapshots, Some(id), None, Prepared::default()), previous?)
         }
         None => {
-            let (fetched, previous) =
-                tokio::join!(fetch_all(ctx, req, &match_opts, report, timings), previous);
-            let (snapshots, azure_update, prepared) = fetched?;
+            // The last completed run's counts size Flow's indexes and check
+            // the listings (no run completes meanwhile: this one holds the lock).
             let previous_counts = ctx.store.last_completed_source_counts().await?;
+            let expected_flow = previous_counts
+                .as_ref()
+                .map_or(0, |counts| usize::try_from(counts.flow).unwrap_or(0))
+                .min(MAX_EXPECTED_FLOW_USERS);
+            let (fetched, previous) = tokio::join!(
+                fetch_all(ctx, req, &match_opts, expected_flow, report, timings),
+                previous
+            );
+            let (snapshots, azure_update, prepared) = fetched?;
             if let Some(prev) = previous_counts {
                 refuse_sudden_empty("Azure AD", snapshots.azure.len(), prev.azure)?;
                 refuse_sudden_empty("IFS", snapshots.ifs.len(), prev.ifs)?;
@@ -606,10 +614,13 @@ async fn store_azure_update(
     Ok(())
 }
 
+/// `expected_flow`: about how many Flow users will come (the last run's
+/// count, capped), to size Flow's indexes; they grow beyond it.
 async fn fetch_all(
     ctx: &RunContext<'_>,
     req: &RunRequest,
     opts: &MatchOptions,
+    expected_flow: usize,
     report: &mut Report,
     timings: &mut FetchTimings,
 ) -> Result<(Snapshots, AzureUpdate, Prepared), Stop> {
@@ -617,14 +628,6 @@ async fn fetch_all(
     // (for a delta, or to write only what a full listing changed) load
     // while the sources are fetched.
     let stored_link = ctx.store.load_azure_delta_link(&ctx.azure_scope).await?;
-    // Flow's indexes are sized for as many users as the last run had (a
-    // guess, capped: they grow beyond it).
-    let expected_flow = ctx
-        .store
-        .last_completed_source_counts()
-        .await?
-        .map_or(0, |counts| usize::try_from(counts.flow).unwrap_or(0))
-        .min(MAX_EXPECTED_FLOW_USERS);
     let delta_link = if req.full {
         None
     } else {

@@ -14,7 +14,7 @@
 /// before it are stored; the flag sits in what would be padding. An Azure
 /// user is 48 bytes, an IFS user 32 (a separate `bool` field would add 8:
 /// Rust does not place a field in a nested struct's padding).
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct PackedTexts<const SPLITS: usize> {
     /// The texts of the present fields, in field order.
     text: Box<str>,
