@@ -323,16 +323,31 @@ impl Finding {
     /// resolved: its kind plus the most stable anchor of the person (Azure
     /// object ID, else IFS identity, else Flow user ID in normal form).
     pub fn key(&self) -> String {
-        let anchor = if let Some(id) = &self.aad_id {
-            format!("aad:{}", id.to_ascii_lowercase())
+        let mut key = String::new();
+        self.write_key(&mut key);
+        key
+    }
+
+    /// [`Self::key`] written into `out` (cleared first): a run computes
+    /// the keys of 100k+ findings, and one buffer serves them all.
+    pub fn write_key(&self, out: &mut String) {
+        out.clear();
+        out.push_str(self.kind.as_str());
+        out.push('|');
+        if let Some(id) = &self.aad_id {
+            out.push_str("aad:");
+            let start = out.len();
+            out.push_str(id);
+            out[start..].make_ascii_lowercase();
         } else if let Some(identity) = &self.ifs_identity {
-            format!("ifs:{}", NormalizedId::new(identity))
+            out.push_str("ifs:");
+            out.push_str(NormalizedId::new(identity).as_str());
         } else if let Some(flow) = &self.flow_user_id {
-            format!("flow:{}", NormalizedId::new(flow))
+            out.push_str("flow:");
+            out.push_str(NormalizedId::new(flow).as_str());
         } else {
-            String::from("-")
-        };
-        format!("{}|{}", self.kind.as_str(), anchor)
+            out.push('-');
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::correlate::{AmbiguousLink, Link, Person};
 use super::index::local_part;
-use super::parallel::in_parallel;
+use super::parallel::{in_parallel, MIN_RECORDS_FOR_THREADS};
 use super::{MatchOptions, Outcome};
 use crate::model::{
     AadUser, Cause, Finding, FindingKind, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser,
@@ -467,7 +467,7 @@ fn ambiguous_detail(s: &Snapshots, p: &Person, who: &str) -> String {
 /// keyed copy of them and the sort's scratch half were tens of MiB at the
 /// run's peak.
 pub(crate) fn sort_findings(findings: &mut [Finding]) {
-    let keys: Vec<String> = findings.iter().map(Finding::key).collect();
+    let keys = keys_of(findings);
     let mut order: Vec<usize> = (0..findings.len()).collect();
     order.sort_by(|&x, &y| {
         let (a, b) = (&findings[x], &findings[y]);
@@ -478,6 +478,22 @@ pub(crate) fn sort_findings(findings: &mut [Finding]) {
     });
     drop(keys);
     permute(findings, order);
+}
+
+/// The keys of `findings`, in their order; on a large run, two threads
+/// share the work.
+fn keys_of(findings: &[Finding]) -> Vec<String> {
+    let per_thread = findings.len().div_ceil(2).max(MIN_RECORDS_FOR_THREADS);
+    let parts = in_parallel(
+        findings
+            .chunks(per_thread)
+            .map(|part| move || part.iter().map(Finding::key).collect::<Vec<_>>()),
+    );
+    let mut keys = Vec::with_capacity(findings.len());
+    for mut part in parts {
+        keys.append(&mut part);
+    }
+    keys
 }
 
 fn compare_fields(a: &Finding, b: &Finding) -> Ordering {
