@@ -391,24 +391,24 @@ async fn reconcile_and_apply(
     let reconciled = {
         let snapshots = snapshots.clone();
         tokio::task::spawn_blocking(move || {
-            let (mut outcome, flow_ids) =
+            let (mut outcome, flow_ids, mut keys) =
                 reconcile::reconcile_for_plan(&snapshots, &match_opts, prepared);
             crate::memory::log_phase("correlated and classified");
             let mut previous_keys = previous.map(|(_, keys)| keys).unwrap_or_default();
             if let Some(id) = &person_id {
-                reconcile::focus_on_person(&mut outcome, &mut previous_keys, id);
+                reconcile::focus_on_person(&mut outcome, &mut keys, &mut previous_keys, id);
             }
-            let resolved =
-                reconcile::mark_new_and_persisting(&mut outcome.findings, &previous_keys);
-            // The previous run's keys (~13 MiB at 130k findings) are not
-            // needed for the plan.
-            drop(previous_keys);
-            let plan = reconcile::plan_with(
+            let (plan, resolved) = reconcile::plan_and_mark(
                 &snapshots.flow,
                 &mut outcome.findings,
+                &keys,
+                &previous_keys,
                 &plan_opts,
                 Some(flow_ids),
             );
+            // The keys (~13 MiB each at 130k findings) are not needed for
+            // storing the run.
+            drop((keys, previous_keys));
             crate::memory::log_phase("reconciled (correlate, classify, plan)");
             (outcome, plan, resolved, snapshots.flow.len())
         })

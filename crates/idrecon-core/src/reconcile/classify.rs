@@ -4,7 +4,7 @@
 
 use super::correlate::{AmbiguousLink, Link, Person};
 use super::index::local_part;
-use super::parallel::{in_parallel, MIN_RECORDS_FOR_THREADS};
+use super::parallel::{in_parallel, per_half};
 use super::{MatchOptions, Outcome};
 use crate::model::{
     AadUser, Cause, Finding, FindingKind, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser,
@@ -460,14 +460,15 @@ fn ambiguous_detail(s: &Snapshots, p: &Person, who: &str) -> String {
 }
 
 /// Sorts by kind, then key, then every other field (a total order, so the
-/// result never depends on the input order).
+/// result never depends on the input order), and hands back the findings'
+/// keys ([`Finding::key`]) in their new order.
 ///
 /// Sorts positions and then moves the findings into place, instead of
 /// sorting the findings themselves: at 100k+ findings of ~200 bytes, a
 /// keyed copy of them and the sort's scratch half were tens of MiB at the
 /// run's peak.
-pub(crate) fn sort_findings(findings: &mut [Finding]) {
-    let keys = keys_of(findings);
+pub(crate) fn sort_findings(findings: &mut [Finding]) -> Vec<String> {
+    let mut keys = keys_of(findings);
     let mut order: Vec<usize> = (0..findings.len()).collect();
     order.sort_by(|&x, &y| {
         let (a, b) = (&findings[x], &findings[y]);
@@ -476,24 +477,15 @@ pub(crate) fn sort_findings(findings: &mut [Finding]) {
             .then_with(|| keys[x].cmp(&keys[y]))
             .then_with(|| compare_fields(a, b))
     });
-    drop(keys);
+    permute(&mut keys, order.clone());
     permute(findings, order);
+    keys
 }
 
 /// The keys of `findings`, in their order; on a large run, two threads
 /// share the work.
-fn keys_of(findings: &[Finding]) -> Vec<String> {
-    let per_thread = findings.len().div_ceil(2).max(MIN_RECORDS_FOR_THREADS);
-    let parts = in_parallel(
-        findings
-            .chunks(per_thread)
-            .map(|part| move || part.iter().map(Finding::key).collect::<Vec<_>>()),
-    );
-    let mut keys = Vec::with_capacity(findings.len());
-    for mut part in parts {
-        keys.append(&mut part);
-    }
-    keys
+pub(crate) fn keys_of(findings: &[Finding]) -> Vec<String> {
+    per_half(findings, |part| part.iter().map(Finding::key).collect())
 }
 
 fn compare_fields(a: &Finding, b: &Finding) -> Ordering {

@@ -28,7 +28,7 @@ pub use correlate::{
 };
 pub use plan::{plan, plan_with, Plan, PlanOptions, ThresholdExceeded};
 pub use prepare::{AzureForms, FlowForms, FlowFormsByPage, FlowIds, IfsForms, Prepared};
-pub use status::mark_new_and_persisting;
+pub use status::{mark_new_and_persisting, new_or_persisting};
 
 use crate::model::{Finding, FlowMatchRule, IfsMatchRule, Snapshots};
 
@@ -86,33 +86,59 @@ pub fn reconcile_prepared(
     reconcile_for_plan(snapshots, opts, prepared).0
 }
 
-/// [`reconcile_prepared`], handing back correlation's index of the Flow
-/// users by ID for [`plan_with`] (which uses it when Flow compares IDs the
-/// way matching does).
+/// [`reconcile_prepared`], handing back what [`plan_and_mark`] needs too:
+/// correlation's index of the Flow users by ID (which [`plan_with`] uses
+/// when Flow compares IDs the way matching does) and the findings' keys
+/// ([`Finding::key`]), in the findings' order.
 pub fn reconcile_for_plan(
     snapshots: &Snapshots,
     opts: &MatchOptions,
     prepared: Prepared,
-) -> (Outcome, FlowIds) {
+) -> (Outcome, FlowIds, Vec<String>) {
     let (people, flow_ids) = correlate::correlate_keeping_flow_ids(snapshots, opts, prepared);
     let mut outcome = classify::classify_unsorted(snapshots, &people, opts);
     // The people are not needed for sorting: their memory goes first.
     drop(people);
-    classify::sort_findings(&mut outcome.findings);
-    (outcome, flow_ids)
+    let keys = classify::sort_findings(&mut outcome.findings);
+    (outcome, flow_ids, keys)
+}
+
+/// [`plan_with`] and [`mark_new_and_persisting`] at once (the plan changes
+/// the findings, the marks need only their `keys`): the plan, and how many
+/// of `previous_open_keys` are resolved.
+pub fn plan_and_mark(
+    flow_users: &[crate::model::FlowUser],
+    findings: &mut [Finding],
+    keys: &[String],
+    previous_open_keys: &std::collections::HashSet<String>,
+    opts: &PlanOptions,
+    flow_ids: Option<FlowIds>,
+) -> (Plan, u64) {
+    let ((statuses, resolved), plan) = parallel::both(
+        findings.len(),
+        || new_or_persisting(keys, previous_open_keys),
+        || plan_with(flow_users, findings, opts, flow_ids),
+    );
+    for (finding, status) in findings.iter_mut().zip(statuses) {
+        finding.status = status;
+    }
+    (plan, resolved)
 }
 
 /// Narrows a run to one person (`reconcile --user`): only the findings about
-/// the Azure user `aad_id`, compared with only that person's previous
-/// finding keys (which end in `|aad:{id}`, see docs/semantics.md §6).
+/// the Azure user `aad_id` (and their `keys`, in the findings' order),
+/// compared with only that person's previous finding keys (which end in
+/// `|aad:{id}`, see docs/semantics.md §6).
 pub fn focus_on_person(
     outcome: &mut Outcome,
+    keys: &mut Vec<String>,
     previous_keys: &mut std::collections::HashSet<String>,
     aad_id: &str,
 ) {
-    outcome
-        .findings
-        .retain(|f| f.aad_id.as_deref() == Some(aad_id));
+    let about = |f: &Finding| f.aad_id.as_deref() == Some(aad_id);
+    let mut kept = outcome.findings.iter().map(about);
+    keys.retain(|_| kept.next().unwrap_or(false));
+    outcome.findings.retain(about);
     outcome.people = 1;
     outcome.ok = u64::from(outcome.findings.is_empty());
     let anchor = format!("|aad:{}", aad_id.to_ascii_lowercase());

@@ -1,7 +1,7 @@
 //! New / persisting / resolved against the previous completed run
 //! (docs/semantics.md §6).
 
-use super::parallel::{in_parallel, MIN_RECORDS_FOR_THREADS};
+use super::parallel::per_half;
 use crate::model::{Finding, FindingStatus};
 use rustc_hash::FxHashSet;
 use std::collections::HashSet;
@@ -13,36 +13,44 @@ pub fn mark_new_and_persisting(
     findings: &mut [Finding],
     previous_open_keys: &HashSet<String>,
 ) -> u64 {
-    // Each finding is looked up on its own: on a large run, two threads
-    // share them (the order of the findings does not matter here).
-    let per_thread = findings.len().div_ceil(2).max(MIN_RECORDS_FOR_THREADS);
-    let mut parts = in_parallel(
-        findings
-            .chunks_mut(per_thread)
-            .map(|part| move || mark(part, previous_open_keys)),
-    );
-    let mut still_open = parts.pop().unwrap_or_default();
-    for part in parts {
-        still_open.extend(part);
+    let keys = super::classify::keys_of(findings);
+    let (statuses, resolved) = new_or_persisting(&keys, previous_open_keys);
+    for (finding, status) in findings.iter_mut().zip(statuses) {
+        finding.status = status;
     }
-    (previous_open_keys.len() - still_open.len()) as u64
+    resolved
 }
 
-/// Marks `findings` and returns the previous keys they still hold,
-/// borrowed: a set of every current key (a string each) was ~14 MiB at
-/// 130k findings.
-fn mark<'k>(findings: &mut [Finding], previous_open_keys: &'k HashSet<String>) -> FxHashSet<&'k str> {
-    let mut still_open = FxHashSet::default();
-    let mut key = String::new();
-    for finding in findings {
-        finding.write_key(&mut key);
-        finding.status = match previous_open_keys.get(&key) {
-            Some(key) => {
-                still_open.insert(key.as_str());
-                FindingStatus::Persisting
-            }
-            None => FindingStatus::New,
-        };
-    }
-    still_open
+/// [`mark_new_and_persisting`] from the findings' keys alone (`keys[i]` is
+/// the key of finding `i`): the status of each, and how many previous keys
+/// are no longer open. Needing no findings, it can run while the plan
+/// changes them.
+pub fn new_or_persisting(
+    keys: &[String],
+    previous_open_keys: &HashSet<String>,
+) -> (Vec<FindingStatus>, u64) {
+    // Only the previous keys still open are remembered, borrowed: a set of
+    // every current key (a string each) was ~14 MiB at 130k findings.
+    let still_open = std::sync::Mutex::new(FxHashSet::default());
+    // Each key is looked up on its own: on a large run, two threads share them.
+    let statuses = per_half(keys, |part| {
+        let mut open_here: FxHashSet<&str> = FxHashSet::default();
+        let statuses = part
+            .iter()
+            .map(|key| match previous_open_keys.get(key) {
+                Some(key) => {
+                    open_here.insert(key.as_str());
+                    FindingStatus::Persisting
+                }
+                None => FindingStatus::New,
+            })
+            .collect();
+        // A poisoned lock only means the other half panicked, which
+        // `per_half` passes on anyway.
+        let mut still_open = still_open.lock().unwrap_or_else(|e| e.into_inner());
+        still_open.extend(open_here);
+        statuses
+    });
+    let still_open = still_open.into_inner().unwrap_or_else(|e| e.into_inner());
+    (statuses, (previous_open_keys.len() - still_open.len()) as u64)
 }

@@ -356,7 +356,7 @@ proptest! {
         }
         let forms = by_page.finish(&s.flow);
         let prepared = Prepared { flow: Some(forms), ..Prepared::default() };
-        let (outcome, flow_ids) = reconcile_for_plan(&s, &opts, prepared);
+        let (outcome, flow_ids, _) = reconcile_for_plan(&s, &opts, prepared);
         prop_assert_eq!(&outcome, &plain);
         // The plan reuses the index made page by page.
         let plan_opts = open_plan(case_insensitive, false);
@@ -396,14 +396,14 @@ proptest! {
         deactivate in any::<bool>(),
     ) {
         let plan_opts = open_plan(case_insensitive, deactivate);
-        let (outcome, flow_ids) = reconcile_for_plan(&s, &opts, Prepared::default());
+        let (outcome, flow_ids, _) = reconcile_for_plan(&s, &opts, Prepared::default());
         let mut plain = outcome.findings.clone();
         let expected = plan(&s.flow, &mut plain, &plan_opts);
         let mut reused = outcome.findings.clone();
         let got = plan_with(&s.flow, &mut reused, &plan_opts, Some(flow_ids));
         prop_assert_eq!(&got.actions, &expected.actions);
         prop_assert_eq!(&reused, &plain);
-        let (_, foreign) = reconcile_for_plan(&other, &opts, Prepared::default());
+        let (_, foreign, _) = reconcile_for_plan(&other, &opts, Prepared::default());
         let mut findings = outcome.findings.clone();
         let got = plan_with(&s.flow, &mut findings, &plan_opts, Some(foreign));
         prop_assert_eq!(&got.actions, &expected.actions);
