@@ -251,6 +251,23 @@ impl SqliteStore {
         Self::still_owned(tx, holder).await
     }
 
+    /// The writer connection, its next commits not waiting for the disk
+    /// (`synchronous = NORMAL`) until it goes back to the pool, which
+    /// restores full sync (`after_release`). In WAL mode such a commit keeps
+    /// the database consistent and survives the process dying; the next
+    /// checkpoint, or any later commit with full sync, makes it durable.
+    async fn relaxed_writer(
+        &self,
+        context: &'static str,
+    ) -> Result<sqlx::pool::PoolConnection<Sqlite>, StoreError> {
+        let mut conn = self.writer.acquire().await.during(context)?;
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await
+            .during(context)?;
+        Ok(conn)
+    }
+
     /// `tx` if `holder` still owns the run lock, else [`StoreError::LockLost`].
     async fn still_owned<'c>(
         mut tx: sqlx::Transaction<'c, Sqlite>,
@@ -340,9 +357,16 @@ impl Store for SqliteStore {
     }
 
     async fn release_lock(&self, holder: &LockHolder) -> Result<(), StoreError> {
-        let mut tx = self
-            .begin_immediate("starting the lock transaction")
+        // Right after a run's details, and like them without waiting for the
+        // disk (see `finish_run`): else this commit would sync them. Undone
+        // only by a power loss before the checkpoint, it leaves a lock whose
+        // heartbeat has stopped, which the next run takes over.
+        let mut conn = self
+            .relaxed_writer("starting the lock transaction")
             .await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+            .await
+            .during("starting the lock transaction")?;
         let released = sqlx::query("DELETE FROM run_lock WHERE id = 1 AND instance_id = ?")
             .bind(&holder.instance_id)
             .execute(&mut *tx)
@@ -408,21 +432,10 @@ impl Store for SqliteStore {
         let summary = &report.summary;
         // This commit does not wait for the disk (with full sync, its fsync
         // of a million-user run's ~70 MB took ~50 ms on the way to the
-        // report). In WAL mode that keeps the database consistent and loses
-        // nothing when the process dies; the checkpoint right after the run,
-        // or any later commit with full sync, makes it durable. Only an OS
-        // crash or power loss before then can undo it, leaving the run
-        // `running` for the next run to mark interrupted. The pool puts
-        // full sync back when the connection is released (`after_release`).
-        let mut conn = self
-            .writer
-            .acquire()
-            .await
-            .during("starting to save a run")?;
-        sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *conn)
-            .await
-            .during("starting to save a run")?;
+        // report): the checkpoint right after the run makes it durable. Only
+        // an OS crash or power loss before then can undo it, leaving the run
+        // `running` for the next run to mark interrupted.
+        let mut conn = self.relaxed_writer("starting to save a run").await?;
         let tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
             .await
             .during("starting to save a run")?;
@@ -1075,10 +1088,11 @@ mod tests {
     use super::*;
     use crate::report::{Mode, Report, Trigger};
 
-    /// A run's details commit without waiting for the disk; every write
-    /// after them (say, the journal of an applying run) syncs fully again.
+    /// A run's details and the lock's release commit without waiting for
+    /// the disk; every write after them (say, the journal of an applying
+    /// run) syncs fully again.
     #[tokio::test]
-    async fn the_writer_syncs_fully_again_after_a_run_is_saved() {
+    async fn the_writer_syncs_fully_again_after_a_run_is_saved_and_its_lock_released() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("idrecon.db");
         let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
@@ -1105,5 +1119,7 @@ mod tests {
         store.finish_run(&holder, &report).await.unwrap();
         assert_eq!(synchronous().await, FULL, "after the run is saved");
         assert_eq!(store.load_report(run).await.unwrap(), Some(report));
+        store.release_lock(&holder).await.unwrap();
+        assert_eq!(synchronous().await, FULL, "after the lock is released");
     }
 }
