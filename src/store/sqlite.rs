@@ -361,9 +361,7 @@ impl Store for SqliteStore {
         // disk (see `finish_run`): else this commit would sync them. Undone
         // only by a power loss before the checkpoint, it leaves a lock whose
         // heartbeat has stopped, which the next run takes over.
-        let mut conn = self
-            .relaxed_writer("starting the lock transaction")
-            .await?;
+        let mut conn = self.relaxed_writer("starting the lock transaction").await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
             .await
             .during("starting the lock transaction")?;

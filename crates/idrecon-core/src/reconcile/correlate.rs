@@ -671,7 +671,11 @@ impl<'a> Correlator<'a> {
             } = buffers;
             for (rank, &rule) in flow_rules.iter().enumerate() {
                 if rule == FlowMatchRule::IfsDirectoryId {
-                    match by_directory_id.get(a as usize).copied().unwrap_or(NOT_LOOKED_UP) {
+                    match by_directory_id
+                        .get(a as usize)
+                        .copied()
+                        .unwrap_or(NOT_LOOKED_UP)
+                    {
                         FOUND_NONE => continue,
                         FOUND_SEVERAL | NOT_LOOKED_UP => {} // looked up below
                         f => return Some((rank as u32, Found::One(f))),
@@ -791,7 +795,7 @@ impl<'a> Correlator<'a> {
         // A Flow user that §3's first rule found has the ID `≈` the Directory
         // ID of the person's IFS user (the key it was found by): it agrees
         // without looking again. That is most linked people.
-        let by_directory_id = |a: u32, f: u32| {
+        let found_by_directory_id = |a: u32, f: u32| {
             hits.one.get(a as usize) == Some(&(f, 0))
                 && flow_rules.first() == Some(&FlowMatchRule::IfsDirectoryId)
         };
@@ -805,7 +809,7 @@ impl<'a> Correlator<'a> {
                         if let (Some(a), Some(i), Some(f)) =
                             (person.azure(), person.ifs(), person.flow())
                         {
-                            if by_directory_id(a, f) {
+                            if found_by_directory_id(a, f) {
                                 person.flow_id_agrees = true;
                             } else {
                                 this.compare_ids(person, i, f, &mut key);

@@ -46,7 +46,10 @@ pub(super) fn both<A: Send, B: Send>(
 
 /// `each(part)` for the two halves of `items` (or all of it when it is
 /// small), on two threads; the results joined in order.
-pub(super) fn per_half<T: Sync, R: Send>(items: &[T], each: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
+pub(super) fn per_half<T: Sync, R: Send>(
+    items: &[T],
+    each: impl Fn(&[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
     let per_thread = items.len().div_ceil(2).max(MIN_RECORDS_FOR_THREADS);
     let each = &each;
     let parts = in_parallel(items.chunks(per_thread).map(|part| move || each(part)));
@@ -87,16 +90,29 @@ mod tests {
 
     #[test]
     fn per_half_gives_every_result_in_order_whatever_the_size() {
-        for n in [0, 1, MIN_RECORDS_FOR_THREADS, 2 * MIN_RECORDS_FOR_THREADS + 3] {
+        for n in [
+            0,
+            1,
+            MIN_RECORDS_FOR_THREADS,
+            2 * MIN_RECORDS_FOR_THREADS + 3,
+        ] {
             let items: Vec<u32> = (0..n as u32).collect();
             let threads = std::sync::Mutex::new(std::collections::HashSet::new());
             let doubled = per_half(&items, |part| {
                 threads.lock().unwrap().insert(std::thread::current().id());
                 part.iter().map(|&x| 2 * x).collect()
             });
-            assert_eq!(doubled, items.iter().map(|&x| 2 * x).collect::<Vec<_>>(), "{n} items");
+            assert_eq!(
+                doubled,
+                items.iter().map(|&x| 2 * x).collect::<Vec<_>>(),
+                "{n} items"
+            );
             // Two threads only when each half is large enough.
-            let expected = if n >= 2 * MIN_RECORDS_FOR_THREADS { 2 } else { n.min(1) };
+            let expected = if n >= 2 * MIN_RECORDS_FOR_THREADS {
+                2
+            } else {
+                n.min(1)
+            };
             assert_eq!(threads.lock().unwrap().len(), expected, "{n} items");
         }
     }

@@ -311,7 +311,9 @@ fn named_flow_users(
             .map(|finding| {
                 let acted_on = matches!(
                     finding.kind,
-                    FindingKind::IdMismatch | FindingKind::DisabledInAzure | FindingKind::NotInAzure
+                    FindingKind::IdMismatch
+                        | FindingKind::DisabledInAzure
+                        | FindingKind::NotInAzure
                 );
                 let raw = finding.flow_user_id.as_deref().filter(|_| acted_on)?;
                 key.clear();

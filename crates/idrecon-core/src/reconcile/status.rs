@@ -52,5 +52,8 @@ pub fn new_or_persisting(
         statuses
     });
     let still_open = still_open.into_inner().unwrap_or_else(|e| e.into_inner());
-    (statuses, (previous_open_keys.len() - still_open.len()) as u64)
+    (
+        statuses,
+        (previous_open_keys.len() - still_open.len()) as u64,
+    )
 }
