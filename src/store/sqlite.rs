@@ -74,7 +74,8 @@ const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(10);
 impl SqliteStore {
     /// Opens the store at `url` (`sqlite://relative.db`, `sqlite:///abs.db`
     /// or a plain path): creates the file with mode 0600 if it is missing,
-    /// uses WAL, a 5 s busy timeout, foreign keys and full sync, warns of
+    /// uses WAL, a 5 s busy timeout, foreign keys and full sync (but for a
+    /// run's report and the lock's release: `relaxed_writer`), warns of
     /// statements slower than 10 s, and applies the migrations.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         let path = database_path(url)?;
