@@ -4,7 +4,9 @@
 use crate::common as core_common;
 
 use core_common::*;
-use idrecon_core::model::{Cause, FindingKind, FlowMatchRule, IfsMatchRule};
+use idrecon_core::model::{
+    AadUser, Cause, FindingKind, FlowMatchRule, FlowUser, IfsMatchRule, IfsUser, Snapshots,
+};
 use idrecon_core::reconcile::{
     classify, correlate, person_state, reconcile, Link, MatchOptions, Outcome, PersonState,
 };
@@ -640,4 +642,101 @@ fn classifying_in_parts_is_classifying_each_person() {
         .findings
         .windows(2)
         .all(|w| (w[0].kind, w[0].key()) <= (w[1].kind, w[1].key())));
+}
+
+/// Person `i` of [`large_tenant`]: its Azure, IFS and Flow users. `i % 8`
+/// picks the case: Flow ID `≈` the Directory ID (0); the UPN's local part
+/// (1, a later rule); two Flow users with the Directory ID (2, ambiguous); a
+/// machine user with it (3); no Flow user, but a mail that is the next
+/// person's Flow ID (4: it loses that Flow user to the next person, whose
+/// only better rule is the Directory ID); a Directory ID linked by
+/// sAMAccountName (5); two IFS users sharing the Directory ID (6,
+/// duplicate); the mail (7, a later rule). People of different groups of
+/// eight share no ID.
+fn person(i: usize) -> (Vec<AadUser>, Vec<IfsUser>, Vec<FlowUser>) {
+    let upn = format!("user{i}@contoso.com");
+    let mut azure = az(&format!("{i:08x}-0000-4000-8000-{i:012x}"), &upn);
+    let mut ifs_users = vec![ifs(&format!("U{i}"), &upn)];
+    let flow_users = match i % 8 {
+        4 => {
+            let next = format!("dir{}", i + 1);
+            azure.edit(|f| f.mail = Some(next.as_str().into()));
+            vec![]
+        }
+        5 => {
+            let dir = format!("dir{i}");
+            azure.edit(|f| f.on_premises_sam_account_name = Some(dir.as_str().into()));
+            ifs_users = vec![ifs(&format!("U{i}"), &dir)];
+            vec![flow(&dir.to_uppercase())]
+        }
+        0 => vec![flow(&upn.to_uppercase())],
+        1 => vec![flow(&format!("user{i}"))],
+        2 => vec![flow(&upn), flow(&format!(" {upn} "))],
+        3 => {
+            let mut machine = flow(&upn);
+            machine.edit(|f| f.user_type = "Machine".into());
+            vec![machine]
+        }
+        6 => {
+            ifs_users.push(ifs(&format!("V{i}"), &upn));
+            vec![flow(&upn)]
+        }
+        7 => {
+            let mail = format!("mail{i}@contoso.com");
+            azure.edit(|f| f.mail = Some(mail.as_str().into()));
+            vec![flow(&mail)]
+        }
+        _ => vec![flow(&upn)],
+    };
+    (vec![azure], ifs_users, flow_users)
+}
+
+fn large_tenant(people: std::ops::Range<usize>) -> Snapshots {
+    let mut s = snap(vec![], vec![], vec![]);
+    for i in people {
+        let (azure, ifs_users, flow_users) = person(i);
+        s.azure.extend(azure);
+        s.ifs.extend(ifs_users);
+        s.flow.extend(flow_users);
+    }
+    s
+}
+
+/// A large tenant's lookups are shared among threads (§2 and §3's first
+/// hits, §3's first rule in IFS order, the ID comparisons, the findings'
+/// keys), a small one's are not: a tenant of independent people gives the
+/// findings its slices give, reconciled one by one.
+#[test]
+fn a_large_tenant_gives_the_findings_of_its_slices() {
+    const PEOPLE: usize = 48_000;
+    const SLICE: usize = 1_000;
+    let opts = MatchOptions::default();
+    let whole = reconcile(&large_tenant(0..PEOPLE), &opts);
+
+    let mut sliced = Outcome::default();
+    for start in (0..PEOPLE).step_by(SLICE) {
+        let part = reconcile(&large_tenant(start..start + SLICE), &opts);
+        sliced.people += part.people;
+        sliced.ok += part.ok;
+        sliced.findings.extend(part.findings);
+    }
+    let in_order = |findings: &[idrecon_core::model::Finding]| {
+        let mut all: Vec<String> = findings.iter().map(|f| format!("{f:?}")).collect();
+        all.sort();
+        all
+    };
+    assert_eq!((whole.people, whole.ok), (sliced.people, sliced.ok));
+    assert_eq!(in_order(&whole.findings), in_order(&sliced.findings));
+    // Every case is there: 2 of 8 people OK (0, 5), the others one finding each.
+    assert_eq!(whole.ok, PEOPLE as u64 / 4);
+    let kinds: std::collections::BTreeSet<FindingKind> =
+        whole.findings.iter().map(|f| f.kind).collect();
+    for kind in [
+        FindingKind::IdMismatch,
+        FindingKind::Ambiguous,
+        FindingKind::MissingInFlow,
+        FindingKind::DuplicateDirectoryId,
+    ] {
+        assert!(kinds.contains(&kind), "no {kind:?} finding: {kinds:?}");
+    }
 }
