@@ -217,7 +217,9 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Frees the lock `holder` holds. Nothing to do when the lock is free;
-    /// [`StoreError::LockLost`] when someone else holds it.
+    /// [`StoreError::LockLost`] when someone else holds it. Like
+    /// [`Store::finish_run`], it does not wait for the disk: the next
+    /// [`Store::checkpoint`] makes it durable.
     async fn release_lock(&self, holder: &LockHolder) -> Result<(), StoreError>;
 
     /// Who holds the run lock, if anyone (expired leases included).
@@ -233,7 +235,10 @@ pub trait Store: Send + Sync {
     ) -> Result<i64, StoreError>;
 
     /// Stores everything of `report` for run `report.run_id` in one
-    /// transaction (replacing what an earlier call stored for it).
+    /// transaction (replacing what an earlier call stored for it). The
+    /// commit does not wait for the disk (it survives the process dying,
+    /// not a power loss): the next [`Store::checkpoint`], or any later
+    /// commit that does wait, makes it durable.
     async fn finish_run(&self, holder: &LockHolder, report: &Report) -> Result<(), StoreError>;
 
     /// The report [`Store::finish_run`] stored; `None` when there is no
